@@ -1,0 +1,204 @@
+// Package methods holds mergetune's merge methods: a registry of small
+// functions, each merging one tensor at a time, in the style of mergekit.
+//
+// A method never sees a whole checkpoint. The engine hands it a Job (one
+// output tensor, its inputs and its resolved parameters); the method's
+// Prepare may scan the inputs (for norms, magnitude cut-offs, rescale
+// factors) and returns a Kernel that fills the output chunk by chunk. Inputs
+// stay memory-mapped in their on-disk dtype and are converted to float32 a
+// chunk at a time, so peak memory does not grow with the tensor size for
+// the streaming methods.
+package methods
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Input is one model's tensor, read as float32 a chunk at a time.
+type Input interface {
+	// Read converts elements [off, off+len(dst)) to float32 into dst.
+	Read(off int, dst []float32)
+}
+
+// Slice is an in-memory Input, used by tests and by methods that
+// materialise intermediate tensors.
+type Slice []float32
+
+// Read implements Input.
+func (s Slice) Read(off int, dst []float32) { copy(dst, s[off:off+len(dst)]) }
+
+// Params holds resolved numeric parameter values by name. Booleans are 0 or 1.
+type Params map[string]float64
+
+// Get returns the value of name, or def when it is not set.
+func (p Params) Get(name string, def float64) float64 {
+	if v, ok := p[name]; ok {
+		return v
+	}
+	return def
+}
+
+// Bool reports whether name is set to a non-zero value, or def when unset.
+func (p Params) Bool(name string, def bool) bool {
+	if v, ok := p[name]; ok {
+		return v != 0
+	}
+	return def
+}
+
+// Model is one input model's tensor with its per-model parameters.
+type Model struct {
+	Name   string // the model reference as written in the config, for messages
+	Input  Input
+	Params Params // per-model parameters, resolved (defaults filled in)
+}
+
+// Job is the merge of one output tensor.
+type Job struct {
+	Tensor  string // output tensor name
+	Shape   []int  // output shape; every input has this shape (the engine rectifies)
+	IsEmbed bool   // embed_tokens or lm_head
+	Base    *Model // the base model, nil when the method takes none or none is given
+	Models  []Model
+	Params  Params // global parameters, resolved (defaults filled in)
+	Seed    uint64 // seed of the random methods; with Tensor it fixes every draw
+	// Masks, when set, replaces the random keep-masks of the random methods:
+	// Masks(i) returns model i's mask (1 keep, 0 drop), of the tensor's length.
+	// Tests use it to check the deterministic parts against fixed masks.
+	Masks func(model int) []float32
+	// Warn reports a non-fatal problem; it may be nil.
+	Warn func(format string, args ...any)
+}
+
+// Len is the number of elements of the tensor.
+func (j *Job) Len() int {
+	n := 1
+	for _, d := range j.Shape {
+		n *= d
+	}
+	return n
+}
+
+// RowLen is the length of the last axis (1 for a scalar). Kernel chunks
+// always start and end on row boundaries.
+func (j *Job) RowLen() int {
+	if len(j.Shape) == 0 {
+		return 1
+	}
+	if r := j.Shape[len(j.Shape)-1]; r > 0 {
+		return r
+	}
+	return 1
+}
+
+// Warnf calls Warn when it is set.
+func (j *Job) Warnf(format string, args ...any) {
+	if j.Warn != nil {
+		j.Warn(format, args...)
+	}
+}
+
+// Load reads a whole input into memory. Methods that cannot stream use it.
+func Load(in Input, n int) []float32 {
+	out := make([]float32, n)
+	const chunk = 1 << 16
+	for off := 0; off < n; off += chunk {
+		end := min(off+chunk, n)
+		in.Read(off, out[off:end])
+	}
+	return out
+}
+
+// Kernel writes output elements [off, off+len(out)). The engine calls it
+// with row-aligned chunks in increasing order of off, one call at a time,
+// so a kernel may keep running state between calls.
+type Kernel func(off int, out []float32) error
+
+// BaseUse says what a method does with the base model.
+type BaseUse int
+
+const (
+	// BaseNone: the method takes no base; a base_model that is not listed
+	// among the models is auto-appended as an ordinary input (mergekit).
+	BaseNone BaseUse = iota
+	// BaseOptional: the base is used when given.
+	BaseOptional
+	// BaseRequired: the method fails without a base.
+	BaseRequired
+)
+
+// Rectify says how a method handles embedding matrices whose sizes differ.
+type Rectify int
+
+const (
+	// RectifyNone: shapes must match exactly.
+	RectifyNone Rectify = iota
+	// RectifyCommon: every embedding is cut to the common top-left submatrix.
+	RectifyCommon
+	// RectifyToBase: larger embeddings are cut to the base's shape; a
+	// non-embedding tensor of another shape skips that model with a warning.
+	RectifyToBase
+)
+
+// ParamDef declares one parameter of a method.
+type ParamDef struct {
+	Name     string
+	PerModel bool    // resolved per model (weight, density, …) rather than globally
+	Required bool    // no default: an unset value is an error (never for the base)
+	Default  float64 // used when not Required and unset
+}
+
+// Method is one merge method.
+type Method struct {
+	Name    string
+	Params  []ParamDef
+	Base    BaseUse
+	Rectify Rectify
+	// Validate checks resolved parameter values before any tensor is read;
+	// it may be nil. It returns an error naming the parameter and value.
+	Validate func(j *Job) error
+	// Prepare readies the merge of one tensor and returns its kernel.
+	Prepare func(j *Job) (Kernel, error)
+}
+
+// Param returns the definition of the named parameter.
+func (m *Method) Param(name string) (ParamDef, bool) {
+	for _, p := range m.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ParamDef{}, false
+}
+
+// Registry maps method names to methods.
+type Registry map[string]*Method
+
+// Lookup returns the method called name, or an error listing the known ones.
+func (r Registry) Lookup(name string) (*Method, error) {
+	if m, ok := r[name]; ok {
+		return m, nil
+	}
+	return nil, fmt.Errorf("unknown merge method %q (known: %v)", name, r.Names())
+}
+
+// Names lists the registered methods in alphabetical order.
+func (r Registry) Names() []string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// All returns a registry of every built-in method. Each method file adds
+// its entry to the list below.
+func All() Registry {
+	r := Registry{}
+	for _, m := range builtins() {
+		r[m.Name] = m
+	}
+	return r
+}
