@@ -1,0 +1,28 @@
+package sparsify
+
+import "hash/fnv"
+
+// Stream identifies one model's draws on one tensor for a given seed. Each
+// element's draw depends only on (seed, tensor, model, index), so a merge is
+// reproducible bit for bit whatever the chunking or the number of workers.
+type Stream uint64
+
+// NewStream returns the stream of model (its position among the inputs) on
+// the named tensor.
+func NewStream(seed uint64, tensor string, model int) Stream {
+	h := fnv.New64a()
+	h.Write([]byte(tensor))
+	return Stream(mix(seed ^ mix(h.Sum64()+uint64(model)*0x9e3779b97f4a7c15)))
+}
+
+// Uniform returns the draw of element i, uniform on [0, 1) with 24 bits.
+func (s Stream) Uniform(i int) float32 {
+	return float32(mix(uint64(s)+uint64(i)*0x9e3779b97f4a7c15)>>40) * (1.0 / (1 << 24))
+}
+
+// mix is the splitmix64 finaliser.
+func mix(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}

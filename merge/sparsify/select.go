@@ -1,0 +1,209 @@
+// Package sparsify holds the shared sparsification primitives of the
+// task-vector merge methods, written for streaming: magnitude cut-offs are
+// found by radix selection over a tensor read chunk by chunk (no sort, no
+// copy of the tensor), random keep-masks come from a counter-based generator
+// so any element's draw is known without drawing the ones before it, and
+// DELLA's rank-based keep probabilities are computed one vector at a time.
+package sparsify
+
+import (
+	"fmt"
+	"math"
+)
+
+// MagBits maps |x| to an unsigned key whose order is the order of |x|:
+// the float's bits with the sign cleared. NaNs sort above +Inf.
+func MagBits(x float32) uint32 { return math.Float32bits(x) &^ (1 << 31) }
+
+// Cut describes the set of the K elements of largest magnitude of a
+// stream, in the order (|x| descending, index ascending): every element
+// whose key is above Bits, plus the first Ties elements (by index) whose key
+// equals Bits. Cuts for different K over one stream are nested.
+type Cut struct {
+	K    int
+	Bits uint32
+	Ties int
+	all  bool // K >= n: keep everything
+}
+
+// All reports whether the cut keeps every element.
+func (c Cut) All() bool { return c.all }
+
+// Keeper applies a Cut to a stream read in index order.
+type Keeper struct {
+	cut  Cut
+	seen int
+}
+
+// Keeper returns a fresh Keeper for c.
+func (c Cut) Keeper() *Keeper { return &Keeper{cut: c} }
+
+// Keep reports whether the next element of the stream, with key bits, is
+// in the cut. It must see every element, in index order.
+func (k *Keeper) Keep(bits uint32) bool {
+	switch {
+	case k.cut.all:
+		return true
+	case bits > k.cut.Bits:
+		return true
+	case bits == k.cut.Bits && k.seen < k.cut.Ties:
+		k.seen++
+		return true
+	}
+	return false
+}
+
+// Selector finds top-K cuts of a stream of keys by two-pass radix
+// selection: pass one histograms the high 16 bits of every key, pass two
+// the low 16 bits of the keys in the bucket holding each cut. Usage:
+// Add1 every key, Plan the Ks, Add2 every key again, then Cuts.
+type Selector struct {
+	n     int
+	hist1 []uint64
+	ks    []int
+	plans []plan
+	low   map[uint32][]uint64
+}
+
+type plan struct {
+	bucket uint32
+	above  int // keys whose high half is above bucket
+	need   int // keys still needed from the bucket
+	trivia int // 0: normal, 1: none, 2: all
+}
+
+// NewSelector returns an empty Selector.
+func NewSelector() *Selector {
+	return &Selector{hist1: make([]uint64, 1<<16)}
+}
+
+// Add1 records keys in pass one.
+func (s *Selector) Add1(keys []uint32) {
+	h := s.hist1
+	for _, b := range keys {
+		h[b>>16]++
+	}
+	s.n += len(keys)
+}
+
+// N is the number of keys seen in pass one.
+func (s *Selector) N() int { return s.n }
+
+// Plan fixes the cut sizes; it must be called between the two passes.
+func (s *Selector) Plan(ks ...int) {
+	s.ks = ks
+	s.plans = make([]plan, len(ks))
+	s.low = map[uint32][]uint64{}
+	for i, k := range ks {
+		p := &s.plans[i]
+		switch {
+		case k <= 0:
+			p.trivia = 1
+			continue
+		case k >= s.n:
+			p.trivia = 2
+			continue
+		}
+		above := 0
+		for b := len(s.hist1) - 1; b >= 0; b-- {
+			c := int(s.hist1[b])
+			if above+c >= k {
+				p.bucket, p.above, p.need = uint32(b), above, k-above
+				break
+			}
+			above += c
+		}
+		if s.low[p.bucket] == nil {
+			s.low[p.bucket] = make([]uint64, 1<<16)
+		}
+	}
+}
+
+// NeedsPass2 reports whether Add2 must be called (some cut is not trivial).
+func (s *Selector) NeedsPass2() bool { return len(s.low) > 0 }
+
+// Add2 records keys in pass two, in the same order as pass one.
+func (s *Selector) Add2(keys []uint32) {
+	if len(s.low) == 1 {
+		for bucket, h := range s.low {
+			for _, b := range keys {
+				if b>>16 == bucket {
+					h[b&0xffff]++
+				}
+			}
+		}
+		return
+	}
+	for _, b := range keys {
+		if h, ok := s.low[b>>16]; ok {
+			h[b&0xffff]++
+		}
+	}
+}
+
+// Cuts returns the cuts, one per K given to Plan.
+func (s *Selector) Cuts() []Cut {
+	cuts := make([]Cut, len(s.ks))
+	for i, p := range s.plans {
+		c := Cut{K: s.ks[i]}
+		switch p.trivia {
+		case 1:
+			c.Bits = math.MaxUint32
+		case 2:
+			c.all = true
+		default:
+			h := s.low[p.bucket]
+			above := 0
+			for l := len(h) - 1; l >= 0; l-- {
+				cnt := int(h[l])
+				if above+cnt >= p.need {
+					c.Bits = p.bucket<<16 | uint32(l)
+					c.Ties = p.need - above
+					break
+				}
+				above += cnt
+			}
+		}
+		cuts[i] = c
+	}
+	return cuts
+}
+
+// TopK selects cuts of the given sizes over n keys produced chunk by chunk
+// by keys(off, dst), which fills dst with the keys of elements
+// [off, off+len(dst)). It reads the stream at most twice.
+func TopK(n int, keys func(off int, dst []uint32), ks ...int) []Cut {
+	s := NewSelector()
+	buf := make([]uint32, min(n, chunkLen))
+	for off := 0; off < n; off += len(buf) {
+		m := min(len(buf), n-off)
+		keys(off, buf[:m])
+		s.Add1(buf[:m])
+	}
+	s.Plan(ks...)
+	if s.NeedsPass2() {
+		for off := 0; off < n; off += len(buf) {
+			m := min(len(buf), n-off)
+			keys(off, buf[:m])
+			s.Add2(buf[:m])
+		}
+	}
+	return s.Cuts()
+}
+
+// chunkLen is the number of elements read at a time by the helpers here.
+const chunkLen = 1 << 16
+
+// Count returns floor(fraction * n) computed in double precision, as
+// mergekit does for densities and gammas.
+func Count(fraction float64, n int) int {
+	return int(math.Floor(fraction * float64(n)))
+}
+
+// CheckDensity returns an error unless 0 < density <= 1.
+func CheckDensity(method, model string, density float64) error {
+	if !(density > 0 && density <= 1) {
+		return fmt.Errorf("%s: density %v for model %s is outside (0, 1]", method, density, model)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package sparsify
+
+import (
+	"math/rand"
+	"sort"
+	"testing"
+)
+
+func TestTopKMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, n := range []int{1, 7, 1000, 70000, 200000} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			if i%13 == 0 {
+				v[i] = 0.5 // ties
+			}
+		}
+		keys := func(off int, dst []uint32) {
+			for i := range dst {
+				dst[i] = MagBits(v[off+i])
+			}
+		}
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return MagBits(v[order[a]]) > MagBits(v[order[b]]) })
+		ks := []int{0, 1, n / 3, n / 2, n - 1, n, n + 5}
+		cuts := TopK(n, keys, ks...)
+		for ci, k := range ks {
+			want := make([]bool, n)
+			for _, i := range order[:max(0, min(k, n))] {
+				want[i] = true
+			}
+			kp := cuts[ci].Keeper()
+			for i := range v {
+				if got := kp.Keep(MagBits(v[i])); got != want[i] {
+					t.Fatalf("n=%d k=%d: element %d kept=%v, want %v", n, k, i, got, want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestRankerProbs(t *testing.T) {
+	var r Ranker
+	p := make([]float32, 5)
+	r.Probs([]float32{0.3, -0.1, 0.05, 0.2, -0.4}, 0.5, 0.1, p)
+	want := []float32{0.55, 0.45, 0.40, 0.50, 0.60}
+	for i := range want {
+		if d := p[i] - want[i]; d > 1e-6 || d < -1e-6 {
+			t.Fatalf("probs %v, want %v", p, want)
+		}
+	}
+	// a longer vector: ranks must follow the magnitude order
+	rng := rand.New(rand.NewSource(2))
+	v := make([]float32, 3000)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	q := make([]float32, len(v))
+	r.Probs(v, 0.5, 0.2, q)
+	for i := range v {
+		for _, j := range []int{(i + 1) % len(v), (i * 7) % len(v)} {
+			if MagBits(v[i]) < MagBits(v[j]) && !(q[i] < q[j]) {
+				t.Fatalf("rank order broken: |%v| < |%v| but p %v >= %v", v[i], v[j], q[i], q[j])
+			}
+		}
+	}
+}
+
+func TestUniformSpread(t *testing.T) {
+	s := NewStream(42, "model.layers.0.mlp.up_proj.weight", 1)
+	var sum float64
+	n := 100000
+	for i := 0; i < n; i++ {
+		u := s.Uniform(i)
+		if u < 0 || u >= 1 {
+			t.Fatalf("draw %v outside [0,1)", u)
+		}
+		sum += float64(u)
+	}
+	if m := sum / float64(n); m < 0.49 || m > 0.51 {
+		t.Fatalf("mean %v", m)
+	}
+	if NewStream(42, "a", 0).Uniform(5) == NewStream(42, "a", 1).Uniform(5) {
+		t.Fatalf("models share draws")
+	}
+}
+
+func BenchmarkTopK(b *testing.B) {
+	n := 1 << 22
+	v := make([]uint32, n)
+	rng := rand.New(rand.NewSource(1))
+	for i := range v {
+		v[i] = MagBits(float32(rng.NormFloat64()))
+	}
+	b.SetBytes(int64(n) * 4)
+	for i := 0; i < b.N; i++ {
+		TopK(n, func(off int, dst []uint32) { copy(dst, v[off:]) }, n/2)
+	}
+}
