@@ -2,7 +2,16 @@ package methods
 
 // interpMethods lists the methods that interpolate whole models:
 // linear, slerp, nuslerp, multislerp, karcher, model_stock, nearswap and
-// passthrough.
+// passthrough. Each lives in its own interp_<name>.go file.
 func interpMethods() []*Method {
-	return nil
+	return []*Method{
+		linearMethod(),
+		slerpMethod(),
+		nuslerpMethod(),
+		multislerpMethod(),
+		karcherMethod(),
+		modelStockMethod(),
+		nearswapMethod(),
+		passthroughMethod(),
+	}
 }

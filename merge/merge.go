@@ -1,0 +1,392 @@
+// Package merge is mergetune's merge engine: it reads a mergekit
+// configuration, plans one task per output tensor, merges the tensors in
+// parallel straight from the memory-mapped inputs, and writes a
+// safetensors checkpoint to a temporary sibling of the output directory,
+// renamed into place only when complete.
+package merge
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/methods"
+	"github.com/mergetune/mergetune/merge/safetensors"
+)
+
+// DefaultShardSize is the default output shard size in bytes (mergekit's 5B).
+const DefaultShardSize = 5_000_000_000
+
+// Options tune a merge. The zero value is usable.
+type Options struct {
+	// ShardSize is the largest shard in bytes; 0 means DefaultShardSize.
+	ShardSize int64
+	// Seed seeds the random methods (DARE, DELLA). A merge is reproducible
+	// bit for bit for a given seed.
+	Seed uint64
+	// Force allows writing over an existing, non-empty output directory.
+	Force bool
+	// Workers is the number of tensors merged at once; 0 means GOMAXPROCS.
+	Workers int
+	// NoTokenizer skips copying the tokenizer files.
+	NoTokenizer bool
+	// Progress, when set, is called after each finished tensor.
+	Progress func(Progress)
+	// Warn, when set, receives each distinct warning once.
+	Warn func(msg string)
+	// Masks, when set, replaces the random keep-masks of DARE and DELLA:
+	// it returns the mask of model (a reference as written in the config)
+	// for an output tensor, or nil to draw it. Tests use it.
+	Masks func(tensor, model string) []float32
+	// Methods is the method registry; nil means every built-in method.
+	Methods methods.Registry
+}
+
+// Progress reports how far a merge has come.
+type Progress struct {
+	Tensors, TotalTensors int
+	Bytes, TotalBytes     int64 // output bytes written
+}
+
+// Result describes a finished merge.
+type Result struct {
+	Dir      string
+	Tensors  int
+	Bytes    int64 // output tensor bytes
+	Files    []string
+	Layers   int // output layer count (0 without layers)
+	Warnings []string
+	Elapsed  time.Duration
+}
+
+// RunFile merges the configuration file at path into outDir.
+func RunFile(ctx context.Context, path, outDir string, opt Options) (*Result, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, cfg, outDir, opt)
+}
+
+// model is one opened input model.
+type model struct {
+	ref          string
+	dir          string
+	st           *safetensors.Model
+	hf           *hfConfig
+	layerTensors map[int][]layerTensor
+	outside      []string
+	layers       int
+}
+
+// engine holds the state of one merge.
+type engine struct {
+	cfg    *config.Config
+	opt    Options
+	method *methods.Method
+	models map[string]*model
+	order  []string // model references in first-appearance order
+	warned sync.Map
+	warns  []string
+	mu     sync.Mutex
+}
+
+func (e *engine) warn(format string, args ...any) {
+	key := format
+	if _, dup := e.warned.LoadOrStore(key, true); dup {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	e.mu.Lock()
+	e.warns = append(e.warns, msg)
+	e.mu.Unlock()
+	if e.opt.Warn != nil {
+		e.opt.Warn(msg)
+	}
+}
+
+// Run merges cfg into outDir.
+func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*Result, error) {
+	start := time.Now()
+	if opt.Methods == nil {
+		opt.Methods = methods.All()
+	}
+	if opt.ShardSize == 0 {
+		opt.ShardSize = DefaultShardSize
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	e := &engine{cfg: cfg, opt: opt, models: map[string]*model{}}
+	for _, w := range cfg.Warnings {
+		e.warn("%s", w)
+	}
+	m, err := opt.Methods.Lookup(cfg.MergeMethod)
+	if err != nil {
+		return nil, fmt.Errorf("%s: merge_method: %w", cfg.File, err)
+	}
+	e.method = m
+	if err := e.checkParams(); err != nil {
+		return nil, err
+	}
+	if err := checkOutDir(outDir, opt.Force); err != nil {
+		return nil, err
+	}
+	defer e.close()
+	if err := e.open(); err != nil {
+		return nil, err
+	}
+	slices, err := cfg.Normalize(func(ref string) (int, error) { return e.models[ref].layers, nil })
+	if err != nil {
+		return nil, err
+	}
+	tasks, layers, err := e.plan(slices)
+	if err != nil {
+		return nil, err
+	}
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("%s: the models hold no tensors to merge", cfg.File)
+	}
+	for _, t := range tasks {
+		if err := e.prepareTask(slices, t); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(outDir)), "."+filepath.Base(filepath.Clean(outDir))+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary output directory beside %s: %w", outDir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	res, err := e.write(ctx, tmp, tasks)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.writeExtras(tmp, slices, layers); err != nil {
+		return nil, err
+	}
+	if err := replaceDir(tmp, outDir); err != nil {
+		return nil, err
+	}
+	ok = true
+	res.Dir = outDir
+	res.Layers = layers
+	res.Warnings = e.warns
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// checkParams rejects parameters the method does not know, naming the key
+// path and the file, and warns about global ones set under a model.
+func (e *engine) checkParams() error {
+	for _, r := range e.cfg.ParamRefs() {
+		d, ok := e.method.Param(r.Name)
+		if !ok {
+			known := make([]string, len(e.method.Params))
+			for i, p := range e.method.Params {
+				known[i] = p.Name
+			}
+			return fmt.Errorf("%s: %s: unknown parameter %q for merge_method %s (known: %s)",
+				e.cfg.File, r.Path, r.Name, e.method.Name, strings.Join(known, ", "))
+		}
+		if r.PerModel && !d.PerModel {
+			e.warn("%s: %s: %q is a global parameter of %s and is ignored under a model (mergekit does the same); set it under parameters",
+				e.cfg.File, r.Path, r.Name, e.method.Name)
+		}
+	}
+	return nil
+}
+
+// open opens every model the configuration names.
+func (e *engine) open() error {
+	for _, ref := range e.cfg.ModelRefs() {
+		dir := e.resolve(ref)
+		st, err := safetensors.OpenModel(dir)
+		if err != nil {
+			return fmt.Errorf("%s: model %s: %w", e.cfg.File, ref, err)
+		}
+		m := &model{ref: ref, dir: dir, st: st}
+		e.models[ref] = m
+		e.order = append(e.order, ref)
+		if m.hf, err = readHFConfig(dir); err != nil {
+			return err
+		}
+		m.layerTensors, m.outside, m.layers = indexLayers(st)
+		if n, ok := m.hf.numLayers(); ok && n != m.layers && m.layers > 0 {
+			return fmt.Errorf("%s says %d layers but the tensors of %s hold %d", m.hf.path, n, ref, m.layers)
+		}
+	}
+	return nil
+}
+
+// resolve maps a model reference to a directory: as written, or relative
+// to the configuration file's directory.
+func (e *engine) resolve(ref string) string {
+	if filepath.IsAbs(ref) || e.cfg.File == "" {
+		return ref
+	}
+	if _, err := os.Stat(ref); err == nil {
+		return ref
+	}
+	alt := filepath.Join(filepath.Dir(e.cfg.File), ref)
+	if _, err := os.Stat(alt); err == nil {
+		return alt
+	}
+	return ref
+}
+
+func (e *engine) close() {
+	for _, m := range e.models {
+		m.st.Close()
+	}
+}
+
+// checkOutDir refuses an existing non-empty directory unless forced.
+func checkOutDir(dir string, force bool) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output %s: %w", dir, err)
+	}
+	if len(entries) > 0 && !force {
+		return fmt.Errorf("output directory %s exists and is not empty (use --force to replace it)", dir)
+	}
+	return nil
+}
+
+// replaceDir moves the finished temporary directory into place.
+func replaceDir(tmp, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		old := tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("move old %s aside: %w", dir, err)
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			os.Rename(old, dir)
+			return fmt.Errorf("rename %s to %s: %w", tmp, dir, err)
+		}
+		return os.RemoveAll(old)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmp, dir, err)
+	}
+	return nil
+}
+
+// write merges every task into a checkpoint in dir.
+func (e *engine) write(ctx context.Context, dir string, tasks []*task) (*Result, error) {
+	specs := make([]safetensors.Spec, len(tasks))
+	var total int64
+	for i, t := range tasks {
+		specs[i] = safetensors.Spec{Name: t.name, DType: t.dtype, Shape: t.shape}
+		total += int64(t.len() * t.dtype.Size())
+	}
+	w, err := safetensors.Create(dir, specs, e.opt.ShardSize)
+	if err != nil {
+		return nil, err
+	}
+	// biggest first, so the long tensors do not trail at the end
+	order := make([]*task, len(tasks))
+	copy(order, tasks)
+	sort.SliceStable(order, func(a, b int) bool { return order[a].len() > order[b].len() })
+	var done atomic.Int64
+	var bytes atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan *task)
+	g.Go(func() error {
+		defer close(next)
+		for _, t := range order {
+			select {
+			case next <- t:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for range e.opt.Workers {
+		g.Go(func() error {
+			for t := range next {
+				if err := e.run(gctx, w, t); err != nil {
+					return err
+				}
+				d := done.Add(1)
+				b := bytes.Add(int64(t.len() * t.dtype.Size()))
+				if e.opt.Progress != nil {
+					e.opt.Progress(Progress{Tensors: int(d), TotalTensors: len(tasks), Bytes: b, TotalBytes: total})
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return &Result{Tensors: len(tasks), Bytes: total, Files: w.Files()}, nil
+}
+
+// chunkElems is the target number of elements per kernel call.
+const chunkElems = 1 << 18
+
+// run merges one tensor chunk by chunk and writes it.
+func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task) error {
+	for _, in := range t.inputs {
+		in.tensor.Prefetch()
+	}
+	defer func() {
+		for _, in := range t.inputs {
+			in.tensor.Release()
+		}
+	}()
+	kernel, err := e.method.Prepare(t.job)
+	if err != nil {
+		return fmt.Errorf("merge %s: %w", t.name, err)
+	}
+	n := t.len()
+	row := t.job.RowLen()
+	step := max(row, chunkElems/row*row)
+	buf := make([]float32, min(step, n))
+	nonFinite := 0
+	for off := 0; off < n; off += step {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out := buf[:min(step, n-off)]
+		if err := kernel(off, out); err != nil {
+			return fmt.Errorf("merge %s: %w", t.name, err)
+		}
+		for _, v := range out {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				nonFinite++
+			}
+		}
+		if err := w.WriteFloat32(t.name, off, out); err != nil {
+			return err
+		}
+	}
+	if nonFinite > 0 {
+		e.warn("tensor %s: %d non-finite values in the merged output (check the inputs for NaN/Inf)", t.name, nonFinite)
+	}
+	return nil
+}
