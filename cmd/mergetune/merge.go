@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mergetune/mergetune/merge"
+)
+
+func newMergeCmd() *cobra.Command {
+	var opt merge.Options
+	var shard string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "merge CONFIG.yml OUT_DIR",
+		Short: "Merge models as a mergekit YAML configuration describes",
+		Long: `Merge models as a mergekit YAML configuration describes and write the
+result to OUT_DIR (safetensors shards, config.json, tokenizer files and the
+configuration used, mergetune_config.yml). The output is written to a
+temporary sibling directory and renamed into place only when complete.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseSize(shard)
+			if err != nil {
+				return fmt.Errorf("--out-shard-size: %w", err)
+			}
+			opt.ShardSize = n
+			opt.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) }
+			bar := newBar(quiet, "merging")
+			if bar != nil {
+				opt.Progress = func(p merge.Progress) {
+					bar.ChangeMax64(p.TotalBytes)
+					bar.Describe(fmt.Sprintf("merging %d/%d tensors", p.Tensors, p.TotalTensors))
+					bar.Set64(p.Bytes)
+				}
+			}
+			res, err := merge.RunFile(cmd.Context(), args[0], args[1], opt)
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s: %d tensors, %.2f GB in %d file(s), %.1fs\n",
+				res.Dir, res.Tensors, float64(res.Bytes)/1e9, len(res.Files), res.Elapsed.Seconds())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&shard, "out-shard-size", "5B", "largest output shard in bytes (k, m, b suffixes are powers of 1000, as in mergekit)")
+	f.Uint64Var(&opt.Seed, "random-seed", 0, "seed of the random methods (dare_*, della*)")
+	f.BoolVar(&opt.Force, "force", false, "replace a non-empty OUT_DIR")
+	f.IntVar(&opt.Workers, "workers", 0, "tensors merged at once (default: number of CPUs)")
+	f.BoolVar(&opt.NoTokenizer, "no-copy-tokenizer", false, "do not copy the tokenizer files")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	return cmd
+}
+
+// newBar returns a byte progress bar on a terminal, nil otherwise.
+func newBar(quiet bool, what string) *progressbar.ProgressBar {
+	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+	)
+}
