@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
@@ -163,7 +164,7 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 		for i, in := range t.inputs {
 			b = append(b, fmt.Sprintf("%s %v", in.ref, shapes[i]))
 		}
-		return fmt.Errorf("tensor %s: shapes differ (%v) and merge_method %s cannot reconcile them", t.name, b, e.method.Name)
+		return fmt.Errorf("%s: tensor %s: shapes differ (%s) and merge_method %s cannot reconcile them", e.cfg.File, t.name, strings.Join(b, ", "), e.method.Name)
 	}
 	switch {
 	case e.method.Rectify == methods.RectifyCommon && embed && all2D:
