@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mergetune/mergetune/merge/safetensors"
+)
+
+func writeTiny(t *testing.T, dir string, v []float32) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	w, err := safetensors.Create(dir, []safetensors.Spec{{Name: "w", DType: safetensors.BF16, Shape: []int{len(v)}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFloat32("w", 0, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestMergeCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeTiny(t, filepath.Join(dir, "base"), []float32{1, 2, 3, 4})
+	writeTiny(t, filepath.Join(dir, "a"), []float32{2, 2, 3, 4})
+	writeTiny(t, filepath.Join(dir, "b"), []float32{1, 2, 5, 4})
+	cfg := filepath.Join(dir, "ta.yml")
+	os.WriteFile(cfg, []byte(`merge_method: task_arithmetic
+base_model: base
+models:
+  - model: a
+    parameters: {weight: 1}
+  - model: b
+    parameters: {weight: 0.5}
+`), 0o644)
+	out := filepath.Join(dir, "out")
+	if _, err := runCLI(t, "merge", cfg, out, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := safetensors.OpenModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x, _ := m.Tensor("w")
+	got := make([]float32, 4)
+	x.Read(0, got)
+	want := []float32{2, 2, 4, 4}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("merged %v, want %v", got, want)
+		}
+	}
+	if x.DType != safetensors.BF16 {
+		t.Fatalf("dtype %s, want the inputs' BF16", x.DType)
+	}
+	// a second run into the same directory is refused without --force
+	if _, err := runCLI(t, "merge", cfg, out, "--quiet"); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("second run: %v", err)
+	}
+	if _, err := runCLI(t, "merge", cfg, out, "--quiet", "--force", "--out-shard-size", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
+		t.Fatalf("one tensor is one shard: %v", err)
+	}
+	if _, err := runCLI(t, "merge", cfg, out, "--force", "--out-shard-size", "lots"); err == nil || !strings.Contains(err.Error(), `invalid size "lots"`) {
+		t.Fatalf("bad shard size: %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"5B": 5e9, "500m": 5e8, "10k": 1e4, "1234": 1234, "1.5b": 1.5e9} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "0"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
