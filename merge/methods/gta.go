@@ -169,6 +169,16 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 		for t, tv := range tvs {
 			x := wd[t][:k]
 			tv.in.Read(off, buf[:k])
+			if _, all := tv.live.(keepAll); all {
+				sw := tv.scale * tv.weight
+				if tv.scale == 1 {
+					sw = tv.weight
+				}
+				for i := range x {
+					x[i] = (buf[i] - b[i]) * sw
+				}
+				continue
+			}
 			for i := range x {
 				d := buf[i] - b[i]
 				if !tv.live.keep(off+i, d) {
@@ -259,7 +269,7 @@ func (g *gtaSpec) taskVector(j *Job, mi int, m *Model, n int) (*taskVector, erro
 	if g.kind == sparsifyNone || density >= 1 {
 		return tv, nil
 	}
-	delta := func(off int, dst []float32) { deltaChunk(j.Base.Input, m.Input, off, dst) }
+	delta := (&deltaReader{base: j.Base.Input, model: m.Input}).read
 	switch g.kind {
 	case sparsifyMagnitude:
 		k := sparsify.Count(density, n)
@@ -304,11 +314,21 @@ func (g *gtaSpec) taskVector(j *Job, mi int, m *Model, n int) (*taskVector, erro
 	return tv, nil
 }
 
-// deltaChunk fills dst with model - base over [off, off+len(dst)).
-func deltaChunk(base, model Input, off int, dst []float32) {
-	b := make([]float32, len(dst))
-	base.Read(off, b)
-	model.Read(off, dst)
+// deltaReader reads a task vector (model - base) chunk by chunk, reusing
+// its scratch buffer.
+type deltaReader struct {
+	base, model Input
+	scratch     []float32
+}
+
+// read fills dst with model - base over [off, off+len(dst)).
+func (r *deltaReader) read(off int, dst []float32) {
+	if cap(r.scratch) < len(dst) {
+		r.scratch = make([]float32, len(dst))
+	}
+	b := r.scratch[:len(dst)]
+	r.base.Read(off, b)
+	r.model.Read(off, dst)
 	for i := range dst {
 		dst[i] -= b[i]
 	}
@@ -370,9 +390,10 @@ func dellaMask(j *Job, mi int, m *Model, n int, density float64) (bitMask, error
 	}
 	stream := sparsify.NewStream(j.Seed, j.Tensor, mi)
 	var r sparsify.Ranker
+	dr := &deltaReader{base: j.Base.Input, model: m.Input}
 	for o := 0; o < outer; o++ {
 		start := o * length * inner
-		deltaChunk(j.Base.Input, m.Input, start, block)
+		dr.read(start, block)
 		for in := 0; in < inner; in++ {
 			for l := 0; l < length; l++ {
 				vec[l] = block[l*inner+in]
