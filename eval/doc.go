@@ -1,4 +1,5 @@
-// Package eval will score merged models on task sets, through a local
-// Ollama server or the built-in runner for tiny models. It is not
-// implemented yet; see the project's open issues.
+// Package eval scores merged models on task sets. A Backend opens a model
+// directory and answers generation and log-likelihood requests; the
+// built-in runner (package eval/runner) serves tiny models in-process, and
+// an Ollama backend serves real checkpoints through a local server.
 package eval
