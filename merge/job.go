@@ -139,9 +139,9 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 		return nil, nil, err
 	}
 	wrap := func(i int, shape []int) methods.Input {
-		var in methods.Input = t.inputs[i].tensor
+		var in methods.Input = &window{t: t.inputs[i].tensor}
 		if cast != "" && cast != t.inputs[i].tensor.DType {
-			in = castInput{in, cast}
+			in = &castInput{in: in, d: cast}
 		}
 		if !slices.Equal(shape, shapes[i]) {
 			in = subMatrix{in: in, cols: shapes[i][1], outCols: shape[1]}
@@ -215,15 +215,19 @@ func (e *engine) castDType() (safetensors.DType, error) {
 // castInput rounds values to a narrower dtype, as mergekit's `dtype:` cast
 // of the inputs does before merging.
 type castInput struct {
-	in methods.Input
-	d  safetensors.DType
+	in  methods.Input
+	d   safetensors.DType
+	buf []byte
 }
 
-func (c castInput) Read(off int, dst []float32) {
+func (c *castInput) Read(off int, dst []float32) {
 	c.in.Read(off, dst)
-	buf := make([]byte, len(dst)*c.d.Size())
-	safetensors.FromFloat32(c.d, dst, buf)
-	safetensors.ToFloat32(c.d, buf, dst)
+	n := len(dst) * c.d.Size()
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	safetensors.FromFloat32(c.d, dst, c.buf[:n])
+	safetensors.ToFloat32(c.d, c.buf[:n], dst)
 }
 
 // subMatrix reads the top-left [rows, outCols] corner of a 2-D tensor with
@@ -240,5 +244,27 @@ func (s subMatrix) Read(off int, dst []float32) {
 		n := min(len(dst), s.outCols-c)
 		s.in.Read(r*s.cols+c, dst[:n])
 		dst, off = dst[n:], off+n
+	}
+}
+
+// window reads a tensor and releases the pages behind the reader as it
+// moves forward, so a pass over a large tensor keeps only a window of it
+// resident. A read before the released mark (a new pass) starts over.
+type window struct {
+	t        *safetensors.Tensor
+	released int
+}
+
+// windowElems is how far the reader runs ahead of the released mark.
+const windowElems = 4 << 20
+
+func (w *window) Read(off int, dst []float32) {
+	w.t.Read(off, dst)
+	if off < w.released {
+		w.released = off
+	}
+	if off-w.released >= windowElems {
+		w.t.ReleaseRange(w.released, off-w.released)
+		w.released = off
 	}
 }

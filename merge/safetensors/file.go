@@ -76,6 +76,24 @@ func (t *Tensor) Release() {
 	}
 }
 
+// ReleaseRange is Release for the whole pages inside elements
+// [off, off+n): a streaming reader calls it on the part of a tensor it has
+// consumed, so resident memory stays bounded within a large tensor too.
+func (t *Tensor) ReleaseRange(off, n int) {
+	if n <= 0 || t.file == nil || t.file.mmap == nil {
+		return
+	}
+	s := t.DType.Size()
+	ps := os.Getpagesize()
+	lo := t.begin + off*s
+	hi := t.begin + min(off+n, t.Len())*s
+	lo = (lo + ps - 1) / ps * ps
+	hi = hi / ps * ps
+	if hi > lo {
+		_ = unix.Madvise(t.file.mmap[lo:hi], unix.MADV_DONTNEED)
+	}
+}
+
 // Prefetch advises the kernel (MADV_WILLNEED) to read the tensor's pages
 // ahead of use.
 func (t *Tensor) Prefetch() {
