@@ -608,3 +608,50 @@ models: [{model: a, parameters: {weight: 1, density: 0.5, gamma: 0}}]
 		t.Fatalf("%d gamma warnings, want exactly 1: %v", n, warns)
 	}
 }
+
+// TestParallelTensorsMatchSequential: splitting large tensors across
+// workers changes nothing, for every task-vector method.
+func TestParallelTensorsMatchSequential(t *testing.T) {
+	dir := t.TempDir()
+	for i, n := range []string{"base", "a", "b", "c"} {
+		ckpt{layers: 2, hidden: 64, vocab: 300, seed: i + 1, config: true}.write(t, filepath.Join(dir, n))
+	}
+	for _, method := range []string{"task_arithmetic", "ties", "breadcrumbs_ties", "dare_ties", "della", "dare_linear"} {
+		params := "density: 0.5"
+		switch method {
+		case "breadcrumbs_ties":
+			params = "density: 0.8, gamma: 0.05"
+		case "della":
+			params = "density: 0.5, epsilon: 0.2"
+		}
+		cfg := fmt.Sprintf(`
+merge_method: %s
+base_model: base
+models:
+  - {model: a, parameters: {weight: 0.5, %s}}
+  - {model: b, parameters: {weight: 0.3, %s}}
+  - {model: c, parameters: {weight: -0.2, %s}}
+parameters: {rescale: true}
+`, method, params, params, params)
+		run := func(workers int, sub string) map[string][]float32 {
+			d := filepath.Join(dir, method+sub)
+			os.MkdirAll(d, 0o755)
+			for _, n := range []string{"base", "a", "b", "c"} {
+				os.Symlink(filepath.Join(dir, n), filepath.Join(d, n))
+			}
+			_, out, err := mergeYAML(t, d, cfg, Options{Seed: 3, Workers: workers, parallelFrom: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return readAll(t, out)
+		}
+		seq, par := run(1, "seq"), run(3, "par")
+		for n, v := range seq {
+			for i := range v {
+				if v[i] != par[n][i] {
+					t.Fatalf("%s: %s[%d] sequential %v, parallel %v", method, n, i, v[i], par[n][i])
+				}
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
@@ -215,19 +216,32 @@ func (e *engine) castDType() (safetensors.DType, error) {
 // castInput rounds values to a narrower dtype, as mergekit's `dtype:` cast
 // of the inputs does before merging.
 type castInput struct {
-	in  methods.Input
-	d   safetensors.DType
-	buf []byte
+	in methods.Input
+	d  safetensors.DType
 }
 
 func (c *castInput) Read(off int, dst []float32) {
 	c.in.Read(off, dst)
-	n := len(dst) * c.d.Size()
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
+	switch c.d {
+	case safetensors.BF16:
+		for i, v := range dst {
+			dst[i] = roundBF16(v)
+		}
+	default:
+		buf := make([]byte, len(dst)*c.d.Size())
+		safetensors.FromFloat32(c.d, dst, buf)
+		safetensors.ToFloat32(c.d, buf, dst)
 	}
-	safetensors.FromFloat32(c.d, dst, c.buf[:n])
-	safetensors.ToFloat32(c.d, c.buf[:n], dst)
+}
+
+// roundBF16 rounds v to the nearest bfloat16 (ties to even), NaN kept.
+func roundBF16(v float32) float32 {
+	b := math.Float32bits(v)
+	if b&0x7fffffff > 0x7f800000 {
+		return v
+	}
+	b += 0x7fff + (b>>16)&1
+	return math.Float32frombits(b &^ 0xffff)
 }
 
 // subMatrix reads the top-left [rows, outCols] corner of a 2-D tensor with
@@ -250,21 +264,29 @@ func (s subMatrix) Read(off int, dst []float32) {
 // window reads a tensor and releases the pages behind the reader as it
 // moves forward, so a pass over a large tensor keeps only a window of it
 // resident. A read before the released mark (a new pass) starts over.
+// Concurrent readers of one tensor move forward together (chunks are
+// handed out in order), so the mark trails the reader that called last by
+// windowElems; a reader that lags further only re-reads released pages
+// from the page cache.
 type window struct {
 	t        *safetensors.Tensor
+	mu       sync.Mutex
 	released int
 }
 
 // windowElems is how far the reader runs ahead of the released mark.
-const windowElems = 4 << 20
+const windowElems = 8 << 20
 
 func (w *window) Read(off int, dst []float32) {
 	w.t.Read(off, dst)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if off < w.released {
 		w.released = off
+		return
 	}
-	if off-w.released >= windowElems {
-		w.t.ReleaseRange(w.released, off-w.released)
-		w.released = off
+	if upto := off - windowElems; upto-w.released >= windowElems {
+		w.t.ReleaseRange(w.released, upto-w.released)
+		w.released = upto
 	}
 }

@@ -51,6 +51,9 @@ type Options struct {
 	Masks func(tensor, model string) []float32
 	// Methods is the method registry; nil means every built-in method.
 	Methods methods.Registry
+
+	// parallelFrom overrides bigTensor (tests).
+	parallelFrom int
 }
 
 // Progress reports how far a merge has come.
@@ -302,17 +305,47 @@ func (e *engine) write(ctx context.Context, dir string, tasks []*task) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	// biggest first, so the long tensors do not trail at the end
-	order := make([]*task, len(tasks))
-	copy(order, tasks)
-	sort.SliceStable(order, func(a, b int) bool { return order[a].len() > order[b].len() })
+	// Large tensors of a Parallel method are merged one at a time with
+	// every worker inside the tensor; the rest run side by side, biggest
+	// first so that no long tensor trails at the end.
+	var big, small []*task
+	for _, t := range tasks {
+		from := bigTensor
+		if e.opt.parallelFrom > 0 {
+			from = e.opt.parallelFrom
+		}
+		if e.method.Parallel && e.opt.Workers > 1 && t.len() >= from {
+			big = append(big, t)
+		} else {
+			small = append(small, t)
+		}
+	}
+	sort.SliceStable(small, func(a, b int) bool { return small[a].len() > small[b].len() })
 	var done atomic.Int64
 	var bytes atomic.Int64
+	finished := func(t *task) {
+		d := done.Add(1)
+		b := bytes.Add(int64(t.len() * t.dtype.Size()))
+		if e.opt.Progress != nil {
+			e.opt.Progress(Progress{Tensors: int(d), TotalTensors: len(tasks), Bytes: b, TotalBytes: total})
+		}
+	}
+	fail := func(err error) (*Result, error) {
+		w.Abort()
+		return nil, err
+	}
+	for _, t := range big {
+		t.job.Workers = e.opt.Workers
+		if err := e.run(ctx, w, t, e.opt.Workers); err != nil {
+			return fail(err)
+		}
+		finished(t)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	next := make(chan *task)
 	g.Go(func() error {
 		defer close(next)
-		for _, t := range order {
+		for _, t := range small {
 			select {
 			case next <- t:
 			case <-gctx.Done():
@@ -324,21 +357,16 @@ func (e *engine) write(ctx context.Context, dir string, tasks []*task) (*Result,
 	for range e.opt.Workers {
 		g.Go(func() error {
 			for t := range next {
-				if err := e.run(gctx, w, t); err != nil {
+				if err := e.run(gctx, w, t, 1); err != nil {
 					return err
 				}
-				d := done.Add(1)
-				b := bytes.Add(int64(t.len() * t.dtype.Size()))
-				if e.opt.Progress != nil {
-					e.opt.Progress(Progress{Tensors: int(d), TotalTensors: len(tasks), Bytes: b, TotalBytes: total})
-				}
+				finished(t)
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		w.Abort()
-		return nil, err
+		return fail(err)
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
@@ -349,8 +377,12 @@ func (e *engine) write(ctx context.Context, dir string, tasks []*task) (*Result,
 // chunkElems is the target number of elements per kernel call.
 const chunkElems = 1 << 18
 
-// run merges one tensor chunk by chunk and writes it.
-func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task) error {
+// bigTensor is the size from which a tensor is merged by all workers.
+const bigTensor = 4 << 20
+
+// run merges one tensor chunk by chunk, on `workers` goroutines when the
+// method's kernel allows concurrent chunks, and writes it.
+func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task, workers int) error {
 	for _, in := range t.inputs {
 		in.tensor.Prefetch()
 	}
@@ -366,26 +398,43 @@ func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task) error 
 	n := t.len()
 	row := t.job.RowLen()
 	step := max(row, chunkElems/row*row)
-	buf := make([]float32, min(step, n))
-	nonFinite := 0
-	for off := 0; off < n; off += step {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		out := buf[:min(step, n-off)]
-		if err := kernel(off, out); err != nil {
-			return fmt.Errorf("merge %s: %w", t.name, err)
-		}
-		for _, v := range out {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				nonFinite++
+	count := (n + step - 1) / step
+	var nonFinite atomic.Int64
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for range max(1, min(workers, count)) {
+		g.Go(func() error {
+			buf := make([]float32, min(step, n))
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= count {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				off := c * step
+				out := buf[:min(step, n-off)]
+				if err := kernel(off, out); err != nil {
+					return fmt.Errorf("merge %s: %w", t.name, err)
+				}
+				bad := 0
+				for _, v := range out {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						bad++
+					}
+				}
+				nonFinite.Add(int64(bad))
+				if err := w.WriteFloat32(t.name, off, out); err != nil {
+					return err
+				}
 			}
-		}
-		if err := w.WriteFloat32(t.name, off, out); err != nil {
-			return err
-		}
+		})
 	}
-	if nonFinite > 0 {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if nonFinite := nonFinite.Load(); nonFinite > 0 {
 		e.warn("tensor %s: %d non-finite values in the merged output (check the inputs for NaN/Inf)", t.name, nonFinite)
 	}
 	return nil

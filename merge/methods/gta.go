@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/mergetune/mergetune/merge/sparsify"
 )
@@ -20,7 +21,7 @@ const (
 )
 
 // gta builds one method of mergekit's generalized task arithmetic family:
-// base + λ · combine(sparsify(w_i · δ_i)), with an optional sign consensus.
+// base + λ · combine(w_i · sparsify(δ_i)), with an optional sign consensus.
 func gta(name string, kind sparsifyKind, consensus, normalize, rescale bool) *Method {
 	params := []ParamDef{
 		{Name: "int8_mask", Default: 0},
@@ -44,6 +45,7 @@ func gta(name string, kind sparsifyKind, consensus, normalize, rescale bool) *Me
 		Rectify:  RectifyToBase,
 		Validate: g.validate,
 		Prepare:  g.prepare,
+		Parallel: true,
 	}
 }
 
@@ -88,105 +90,137 @@ func (g *gtaSpec) validate(j *Job) error {
 	return nil
 }
 
-// taskVector is one model's sparsified, rescaled task vector, produced
-// chunk by chunk in index order.
+// taskVector is one model's task vector with its sparsification.
 type taskVector struct {
 	in     Input
 	weight float32
 	scale  float32 // L1 rescale factor (1 when off)
-	mask   func() masker
-	live   masker
+	mask   tvMask
 }
 
-// masker decides, element by element in index order, whether to keep δ.
-type masker interface {
-	keep(i int, delta float32) bool
+// tvMask decides which elements of a task vector survive. It holds no
+// running state, so chunks can be masked concurrently and in any order.
+type tvMask struct {
+	kind    sparsifyKind // sparsifyNone keeps everything
+	in, out sparsify.Cut // magnitude: keep `in`; outliers: keep `in` minus `out`
+	stream  sparsify.Stream
+	p       float32
+	fixed   []float32 // test masks (1 keep, 0 drop)
+	bits    []uint64  // DELLA's drawn mask
 }
 
-type keepAll struct{}
-
-func (keepAll) keep(int, float32) bool { return true }
-
-type topMask struct{ in, out *sparsify.Keeper }
-
-// keep: in the top `in` cut but not in the top `out` cut (out may be nil).
-func (m topMask) keep(_ int, d float32) bool {
-	b := sparsify.MagBits(d)
-	k := m.in.Keep(b)
-	if m.out != nil && m.out.Keep(b) {
-		return false
+// apply zeroes the dropped elements of d, the task vector's elements
+// [off, off+len(d)).
+func (m *tvMask) apply(off int, d []float32) {
+	switch m.kind {
+	case sparsifyNone:
+	case sparsifyMagnitude:
+		for i, x := range d {
+			b := math.Float32bits(x)
+			d[i] = math.Float32frombits(b & m.in.Mask(off+i, b&^(1<<31)))
+		}
+	case sparsifyOutliers:
+		for i, x := range d {
+			b := math.Float32bits(x)
+			k := b &^ (1 << 31)
+			d[i] = math.Float32frombits(b & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
+		}
+	case sparsifyBernoulli:
+		if m.fixed != nil {
+			fixed := m.fixed[off : off+len(d)]
+			for i := range d {
+				if fixed[i] == 0 {
+					d[i] = 0
+				}
+			}
+			return
+		}
+		s, t := m.stream, sparsify.Threshold24(m.p)
+		for i := range d {
+			// keep when Bits24 < t: the difference is negative, its sign
+			// spread over all bits is the keep mask.
+			keep := uint32(int32(s.Bits24(off+i)-t) >> 31)
+			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
+		}
+	case sparsifyDella:
+		bits := m.bits
+		for i := range d {
+			e := off + i
+			if bits[e>>6]&(1<<(uint(e)&63)) == 0 {
+				d[i] = 0
+			}
+		}
 	}
-	return k
 }
 
-type randMask struct {
-	s sparsify.Stream
-	p float32
+// chunkReader reads task-vector chunks with per-worker scratch.
+type chunkReader struct {
+	base Input
+	tvs  []*taskVector
+	bufs [][]float32 // per worker: base chunk
 }
 
-func (m randMask) keep(i int, _ float32) bool { return m.s.Uniform(i) < m.p }
+func newChunkReader(j *Job, tvs []*taskVector) *chunkReader {
+	r := &chunkReader{base: j.Base.Input, tvs: tvs, bufs: make([][]float32, max(1, j.Workers))}
+	for w := range r.bufs {
+		r.bufs[w] = make([]float32, passChunk)
+	}
+	return r
+}
 
-type fixedMask []float32
-
-func (m fixedMask) keep(i int, _ float32) bool { return m[i] != 0 }
-
-type bitMask []uint64
-
-func (m bitMask) keep(i int, _ float32) bool { return m[i>>6]&(1<<(uint(i)&63)) != 0 }
+// delta fills d with task vector t's unmasked elements [lo, lo+len(d)),
+// given the base chunk b.
+func (r *chunkReader) delta(t int, lo int, b, d []float32) {
+	r.tvs[t].in.Read(lo, d)
+	for i := range d {
+		d[i] -= b[i]
+	}
+}
 
 func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 	n := j.Len()
-	base := j.Base.Input
-	tvs := make([]*taskVector, 0, len(j.Models))
+	tvs := make([]*taskVector, len(j.Models))
 	for mi := range j.Models {
 		m := &j.Models[mi]
-		tv, err := g.taskVector(j, mi, m, n)
-		if err != nil {
+		tvs[mi] = &taskVector{in: m.Input, weight: float32(m.Params.Get("weight", 0)), scale: 1}
+		if err := g.setMask(j, mi, tvs[mi], n); err != nil {
 			return nil, err
 		}
-		if tv != nil {
-			tvs = append(tvs, tv)
-		}
+	}
+	r := newChunkReader(j, tvs)
+	if err := g.selectCuts(j, r, n); err != nil {
+		return nil, err
+	}
+	if err := dellaMasks(j, tvs, n); err != nil {
+		return nil, err
+	}
+	if j.Params.Bool("rescale", false) {
+		rescale(j, r, n)
 	}
 	normalize := j.Params.Bool("normalize", false)
 	lambda := float32(j.Params.Get("lambda", 1))
-	for _, tv := range tvs {
-		tv.live = tv.mask()
-	}
-	var baseBuf, buf []float32
-	var wd [][]float32
+	bases, deltas := newScratch(), newScratch()
 	return func(off int, out []float32) error {
 		k := len(out)
-		if cap(baseBuf) < k {
-			baseBuf, buf = make([]float32, k), make([]float32, k)
-			wd = make([][]float32, len(tvs))
-			for i := range wd {
-				wd[i] = make([]float32, k)
-			}
-		}
-		b := baseBuf[:k]
-		base.Read(off, b)
+		b := bases.get(k)
+		x := deltas.get(k * len(tvs))
+		defer bases.put(b)
+		defer deltas.put(x)
+		j.Base.Input.Read(off, b)
+		wd := make([][]float32, len(tvs))
 		for t, tv := range tvs {
-			x := wd[t][:k]
-			tv.in.Read(off, buf[:k])
-			if _, all := tv.live.(keepAll); all {
-				sw := tv.scale * tv.weight
-				if tv.scale == 1 {
-					sw = tv.weight
+			d := x[t*k : (t+1)*k]
+			r.delta(t, off, b, d)
+			tv.mask.apply(off, d)
+			if tv.scale != 1 {
+				for i := range d {
+					d[i] *= tv.scale
 				}
-				for i := range x {
-					x[i] = (buf[i] - b[i]) * sw
-				}
-				continue
 			}
-			for i := range x {
-				d := buf[i] - b[i]
-				if !tv.live.keep(off+i, d) {
-					x[i] = 0
-					continue
-				}
-				x[i] = d * tv.scale * tv.weight
+			for i := range d {
+				d[i] *= tv.weight
 			}
+			wd[t] = d
 		}
 		if len(tvs) == 0 {
 			copy(out, b)
@@ -207,78 +241,22 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 	}, nil
 }
 
-// combineSum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
-func combineSum(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
-	div := float32(1)
-	if normalize {
-		var s float32
-		for _, tv := range tvs {
-			s += tv.weight
-		}
-		if float32(math.Abs(float64(s))) >= 1e-8 {
-			div = s
-		}
-	}
-	for i := 0; i < k; i++ {
-		var s float32
-		for t := range wd {
-			s += wd[t][i]
-		}
-		if normalize {
-			s /= div
-		}
-		out[i] = s
-	}
-}
-
-// combineConsensus: mergekit's sign election on the weighted task vectors.
-// The majority sign is + when Σ w·δ >= 0; an element agrees when its sign
-// equals the majority (zeros never agree).
-func combineConsensus(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
-	for i := 0; i < k; i++ {
-		var sum float32
-		for t := range wd {
-			sum += wd[t][i]
-		}
-		pos := sum >= 0
-		var mixed, div float32
-		for t := range wd {
-			x := wd[t][i]
-			if (pos && x > 0) || (!pos && x < 0) {
-				mixed += x
-				div += tvs[t].weight
-			}
-		}
-		if normalize {
-			if div == 0 {
-				div = 1
-			}
-			mixed /= div
-		}
-		out[i] = mixed
-	}
-}
-
-// taskVector prepares model m's task vector: its mask, found by scanning
-// the tensor when the method needs a magnitude cut-off, DELLA ranks or an
-// L1 rescale factor. It returns nil for a model whose vector is all dropped.
-func (g *gtaSpec) taskVector(j *Job, mi int, m *Model, n int) (*taskVector, error) {
+// setMask sets up model mi's mask, short of the statistics passes.
+func (g *gtaSpec) setMask(j *Job, mi int, tv *taskVector, n int) error {
+	m := &j.Models[mi]
 	density := m.Params.Get("density", 1)
-	tv := &taskVector{in: m.Input, weight: float32(m.Params.Get("weight", 0)), scale: 1}
-	tv.mask = func() masker { return keepAll{} }
 	if g.kind == sparsifyNone || density >= 1 {
-		return tv, nil
+		return nil
 	}
-	delta := (&deltaReader{base: j.Base.Input, model: m.Input}).read
+	tv.mask.kind = g.kind
 	switch g.kind {
 	case sparsifyMagnitude:
 		k := sparsify.Count(density, n)
 		if k < 1 {
-			return nil, fmt.Errorf("%s: density %v keeps no element of tensor %s (%d elements) for model %s; raise density",
+			return fmt.Errorf("%s: density %v keeps no element of tensor %s (%d elements) for model %s; raise density",
 				g.name, density, j.Tensor, n, m.Name)
 		}
-		cut := sparsify.TopK(n, magKeys(delta), k)[0]
-		tv.mask = func() masker { return topMask{in: cut.Keeper()} }
+		tv.mask.in.K = k
 	case sparsifyOutliers:
 		target := sparsify.Count(density, n)
 		nTop := sparsify.Count(m.Params.Get("gamma", 0.01), n)
@@ -291,129 +269,356 @@ func (g *gtaSpec) taskVector(j *Job, mi int, m *Model, n int) (*taskVector, erro
 			j.Warnf("%s: gamma %v removes no outlier from %s (%d elements); keeping the %d largest magnitudes (mergekit would zero the task vector)",
 				g.name, m.Params.Get("gamma", 0.01), j.Tensor, n, target)
 		}
-		cuts := sparsify.TopK(n, magKeys(delta), nTop+target, nTop)
-		tv.mask = func() masker { return topMask{in: cuts[0].Keeper(), out: cuts[1].Keeper()} }
+		tv.mask.in.K, tv.mask.out.K = nTop+target, nTop
 	case sparsifyBernoulli:
+		tv.mask.p = float32(density)
+		tv.mask.stream = sparsify.NewStream(j.Seed, j.Tensor, mi)
 		if j.Masks != nil {
-			fm := fixedMask(j.Masks(mi))
-			tv.mask = func() masker { return fm }
+			tv.mask.fixed = j.Masks(mi)
+		}
+	}
+	return nil
+}
+
+// selectCuts finds the magnitude cut-offs of every model that needs one,
+// in two joint passes over the tensor (base read once per chunk).
+func (g *gtaSpec) selectCuts(j *Job, r *chunkReader, n int) error {
+	var need []int
+	for t, tv := range r.tvs {
+		if tv.mask.kind == sparsifyMagnitude || tv.mask.kind == sparsifyOutliers {
+			need = append(need, t)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	workers := max(1, j.Workers)
+	local := make([][]*sparsify.Selector, workers)
+	dbuf := make([][]float32, workers)
+	kbuf := make([][]uint32, workers)
+	for w := range local {
+		local[w] = make([]*sparsify.Selector, len(need))
+		for i := range need {
+			local[w][i] = sparsify.NewSelector()
+		}
+		dbuf[w] = make([]float32, passChunk)
+		kbuf[w] = make([]uint32, passChunk)
+	}
+	pass := func(add func(s *sparsify.Selector, keys []uint32), sel func(w, i int) *sparsify.Selector) {
+		chunks(n, workers, func(w, _, lo, hi int) {
+			b := r.bufs[w][:hi-lo]
+			j.Base.Input.Read(lo, b)
+			d, keys := dbuf[w][:hi-lo], kbuf[w][:hi-lo]
+			for i, t := range need {
+				r.delta(t, lo, b, d)
+				for e, x := range d {
+					keys[e] = sparsify.MagBits(x)
+				}
+				add(sel(w, i), keys)
+			}
+		})
+	}
+	pass((*sparsify.Selector).Add1, func(w, i int) *sparsify.Selector { return local[w][i] })
+	total := make([]*sparsify.Selector, len(need))
+	pass2 := false
+	for i, t := range need {
+		total[i] = sparsify.NewSelector()
+		for w := range local {
+			total[i].Merge1(local[w][i])
+		}
+		m := &r.tvs[t].mask
+		if m.kind == sparsifyOutliers {
+			total[i].Plan(m.in.K, m.out.K)
 		} else {
-			rm := randMask{s: sparsify.NewStream(j.Seed, j.Tensor, mi), p: float32(density)}
-			tv.mask = func() masker { return rm }
+			total[i].Plan(m.in.K)
 		}
-	case sparsifyDella:
-		bits, err := dellaMask(j, mi, m, n, density)
-		if err != nil {
-			return nil, err
+		pass2 = pass2 || total[i].NeedsPass2()
+	}
+	if pass2 {
+		forks := make([][]*sparsify.Selector, workers)
+		for w := range forks {
+			forks[w] = make([]*sparsify.Selector, len(need))
+			for i := range need {
+				forks[w][i] = total[i].Fork()
+			}
 		}
-		tv.mask = func() masker { return bits }
-	}
-	if j.Params.Bool("rescale", false) {
-		tv.scale = l1Factor(n, delta, tv.mask())
-	}
-	return tv, nil
-}
-
-// deltaReader reads a task vector (model - base) chunk by chunk, reusing
-// its scratch buffer.
-type deltaReader struct {
-	base, model Input
-	scratch     []float32
-}
-
-// read fills dst with model - base over [off, off+len(dst)).
-func (r *deltaReader) read(off int, dst []float32) {
-	if cap(r.scratch) < len(dst) {
-		r.scratch = make([]float32, len(dst))
-	}
-	b := r.scratch[:len(dst)]
-	r.base.Read(off, b)
-	r.model.Read(off, dst)
-	for i := range dst {
-		dst[i] -= b[i]
-	}
-}
-
-// magKeys turns a delta reader into a magnitude-key reader.
-func magKeys(delta func(off int, dst []float32)) func(off int, dst []uint32) {
-	var buf []float32
-	return func(off int, dst []uint32) {
-		if cap(buf) < len(dst) {
-			buf = make([]float32, len(dst))
-		}
-		d := buf[:len(dst)]
-		delta(off, d)
-		for i, x := range d {
-			dst[i] = sparsify.MagBits(x)
-		}
-	}
-}
-
-// l1Factor is mergekit's rescale: Σ|δ| / Σ|δ·mask| over the whole tensor,
-// or 1 when either sum is below 1e-7.
-func l1Factor(n int, delta func(off int, dst []float32), mask masker) float32 {
-	var before, after float64
-	buf := make([]float32, min(n, 1<<16))
-	for off := 0; off < n; off += len(buf) {
-		d := buf[:min(len(buf), n-off)]
-		delta(off, d)
-		for i, x := range d {
-			a := math.Abs(float64(x))
-			before += a
-			if mask.keep(off+i, x) {
-				after += a
+		pass((*sparsify.Selector).Add2, func(w, i int) *sparsify.Selector { return forks[w][i] })
+		for i := range need {
+			for w := range forks {
+				total[i].Merge2(forks[w][i])
 			}
 		}
 	}
-	if before < 1e-7 || after < 1e-7 {
+	for i, t := range need {
+		cuts := total[i].Cuts()
+		keys := magKeys(j.Base.Input, r.tvs[t].in)
+		for c := range cuts {
+			cuts[c].ResolveTies(n, keys)
+		}
+		m := &r.tvs[t].mask
+		m.in = cuts[0]
+		if len(cuts) > 1 {
+			m.out = cuts[1]
+		}
+	}
+	return nil
+}
+
+// magKeys reads the magnitude keys of a task vector, sequentially.
+func magKeys(base, model Input) func(off int, dst []uint32) {
+	var b, d []float32
+	return func(off int, dst []uint32) {
+		if cap(b) < len(dst) {
+			b, d = make([]float32, len(dst)), make([]float32, len(dst))
+		}
+		b, d = b[:len(dst)], d[:len(dst)]
+		base.Read(off, b)
+		model.Read(off, d)
+		for i := range d {
+			dst[i] = sparsify.MagBits(d[i] - b[i])
+		}
+	}
+}
+
+// rescale sets each sparsified model's L1 rescale factor, mergekit's
+// Σ|δ| / Σ|δ·mask| over the whole tensor (1 when either sum is below
+// 1e-7), in one joint pass. DELLA's factor is found while drawing its mask.
+func rescale(j *Job, r *chunkReader, n int) {
+	var need []int
+	for t, tv := range r.tvs {
+		if tv.mask.kind != sparsifyNone && tv.mask.kind != sparsifyDella {
+			need = append(need, t)
+		}
+	}
+	if len(need) == 0 {
+		return
+	}
+	count := (n + passChunk - 1) / passChunk
+	before := make([][]float64, len(need))
+	after := make([][]float64, len(need))
+	for i := range need {
+		before[i], after[i] = make([]float64, count), make([]float64, count)
+	}
+	workers := max(1, j.Workers)
+	dbuf := make([][]float32, workers)
+	for w := range dbuf {
+		dbuf[w] = make([]float32, passChunk)
+	}
+	chunks(n, workers, func(w, c, lo, hi int) {
+		b := r.bufs[w][:hi-lo]
+		j.Base.Input.Read(lo, b)
+		d := dbuf[w][:hi-lo]
+		for i, t := range need {
+			r.delta(t, lo, b, d)
+			var s float64
+			for _, x := range d {
+				s += math.Abs(float64(x))
+			}
+			before[i][c] = s
+			r.tvs[t].mask.apply(lo, d)
+			s = 0
+			for _, x := range d {
+				s += math.Abs(float64(x))
+			}
+			after[i][c] = s
+		}
+	})
+	for i, t := range need {
+		r.tvs[t].scale = l1Factor(before[i], after[i])
+	}
+}
+
+// l1Factor reduces per-chunk sums, in chunk order, to the rescale factor.
+func l1Factor(before, after []float64) float32 {
+	var b, a float64
+	for c := range before {
+		b += before[c]
+		a += after[c]
+	}
+	if b < 1e-7 || a < 1e-7 {
 		return 1
 	}
-	return float32(before / after)
+	return float32(b / a)
 }
 
-// dellaMask draws DELLA's keep-mask: along axis 1 (a 1-D tensor is one
-// row; for 3-D tensors the vectors run along axis 1 as in mergekit), each
-// element is kept with a probability linear in its magnitude rank.
-func dellaMask(j *Job, mi int, m *Model, n int, density float64) (bitMask, error) {
-	eps := m.Params.Get("epsilon", 0.15)
-	outer, length, inner := dellaAxes(j.Shape)
-	if length == 1 && n > 1 {
-		return nil, fmt.Errorf("della: tensor %s has shape %v: ranks along axis 1 need more than one element (mergekit yields NaN)", j.Tensor, j.Shape)
-	}
-	bits := make(bitMask, (n+63)/64)
-	block := make([]float32, length*inner)
-	vec := make([]float32, length)
-	p := make([]float32, length)
-	var fixed []float32
-	if j.Masks != nil {
-		fixed = j.Masks(mi)
-	}
-	stream := sparsify.NewStream(j.Seed, j.Tensor, mi)
-	var r sparsify.Ranker
-	dr := &deltaReader{base: j.Base.Input, model: m.Input}
-	for o := 0; o < outer; o++ {
-		start := o * length * inner
-		dr.read(start, block)
-		for in := 0; in < inner; in++ {
-			for l := 0; l < length; l++ {
-				vec[l] = block[l*inner+in]
-			}
-			r.Probs(vec, density, eps, p)
-			for l := 0; l < length; l++ {
-				i := start + l*inner + in
-				var keep bool
-				if fixed != nil {
-					keep = fixed[i] != 0
-				} else {
-					keep = stream.Uniform(i) < p[l]
-				}
-				if keep {
-					bits[i>>6] |= 1 << (uint(i) & 63)
-				}
-			}
+// combineSum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
+func combineSum(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
+	div := float32(1)
+	if normalize {
+		var s float32
+		for _, tv := range tvs {
+			s += tv.weight
+		}
+		if float32(math.Abs(float64(s))) >= 1e-8 {
+			div = s
 		}
 	}
-	return bits, nil
+	copy(out, wd[0][:k])
+	for t := 1; t < len(wd); t++ {
+		x := wd[t][:k]
+		for i := range out {
+			out[i] += x[i]
+		}
+	}
+	if normalize {
+		for i := range out {
+			out[i] /= div
+		}
+	}
+}
+
+// combineConsensus: mergekit's sign election on the weighted task vectors.
+// The majority sign is + when Σ w·δ >= 0; an element agrees when its sign
+// equals the majority (zeros never agree). The loops run model by model
+// and select with bit masks instead of branches: signs are random, so
+// branches would mispredict half the time.
+func combineConsensus(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
+	out = out[:k]
+	copy(out, wd[0][:k])
+	for t := 1; t < len(wd); t++ {
+		x := wd[t][:k]
+		for i := range out {
+			out[i] += x[i]
+		}
+	}
+	// out holds Σ w·δ; turn it into the majority's sign bit, then sum the
+	// agreeing entries and weights into mixed and div.
+	var mixedBuf, divBuf [1024]float32
+	for lo := 0; lo < k; lo += len(mixedBuf) {
+		hi := min(k, lo+len(mixedBuf))
+		mixed, div := mixedBuf[:hi-lo], divBuf[:hi-lo]
+		clear(mixed)
+		clear(div)
+		sum := out[lo:hi]
+		for t := range wd {
+			x := wd[t][lo:hi]
+			wb := math.Float32bits(tvs[t].weight)
+			for i := range mixed {
+				xb := math.Float32bits(x[i])
+				var neg uint32
+				if sum[i] < 0 {
+					neg = 1 << 31
+				}
+				same := uint32(int32(^(xb ^ neg)) >> 31) // all ones when the signs agree
+				nz := uint32(int32(-int32(xb&0x7fffffff)) >> 31)
+				m := same & nz
+				mixed[i] += math.Float32frombits(xb & m)
+				div[i] += math.Float32frombits(wb & m)
+			}
+		}
+		for i := range mixed {
+			v := mixed[i]
+			if normalize {
+				d := div[i]
+				if d == 0 {
+					d = 1
+				}
+				v /= d
+			}
+			sum[i] = v
+		}
+	}
+}
+
+// dellaMasks draws DELLA's keep-masks and sets the rescale factors. Ranks
+// run along axis 1 as in mergekit (a 1-D tensor is one row; for 3-D
+// tensors the ranked vectors are [o, :, i]); each element is kept with a
+// probability linear in its magnitude rank.
+func dellaMasks(j *Job, tvs []*taskVector, n int) error {
+	rescaleOn := j.Params.Bool("rescale", false)
+	outer, length, inner := dellaAxes(j.Shape)
+	for mi, tv := range tvs {
+		if tv.mask.kind != sparsifyDella {
+			continue
+		}
+		if length == 1 && n > 1 {
+			return fmt.Errorf("della: tensor %s has shape %v: ranks along axis 1 need more than one element (mergekit yields NaN)", j.Tensor, j.Shape)
+		}
+		m := &j.Models[mi]
+		density, eps := m.Params.Get("density", 1), m.Params.Get("epsilon", 0.15)
+		bits := make([]uint64, (n+63)/64)
+		var fixed []float32
+		if j.Masks != nil {
+			fixed = j.Masks(mi)
+		}
+		stream := sparsify.NewStream(j.Seed, j.Tensor, mi)
+		workers := max(1, j.Workers)
+		type state struct {
+			r        sparsify.Ranker
+			b, block []float32
+			vec      []float32
+			words    []uint64
+		}
+		st := make([]*state, workers)
+		for w := range st {
+			st[w] = &state{b: make([]float32, length*inner), block: make([]float32, length*inner),
+				vec: make([]float32, length), words: make([]uint64, length/64+2)}
+		}
+		before, after := make([]float64, outer), make([]float64, outer)
+		lo, step := density, 0.0 // sparsify.Prob, hoisted out of the loop
+		if length > 1 {
+			lo, step = density-eps, 2*eps/float64(length-1)
+		}
+		each(outer, workers, func(w, o int) {
+			s := st[w]
+			start := o * length * inner
+			j.Base.Input.Read(start, s.b)
+			tv.in.Read(start, s.block)
+			for e := range s.block {
+				s.block[e] -= s.b[e]
+			}
+			var sumB, sumA float64
+			for in := 0; in < inner; in++ {
+				vec := s.block
+				if inner > 1 {
+					vec = s.vec
+					for l := 0; l < length; l++ {
+						vec[l] = s.block[l*inner+in]
+					}
+				}
+				// the vector's elements are i = first + l*inner; collect
+				// their keep bits in words aligned with the global mask.
+				first := start + in
+				w0 := first >> 6
+				clear(s.words)
+				for rank, l := range s.r.Order(vec[:length]) {
+					i := first + int(l)*inner
+					var keep bool
+					if fixed != nil {
+						keep = fixed[i] != 0
+					} else {
+						// = sparsify.Prob(rank, length, density, eps), hoisted
+						keep = stream.Uniform(i) < float32(lo+float64(rank)*step)
+					}
+					a := math.Abs(float64(vec[l]))
+					sumB += a
+					var kb uint64
+					if keep {
+						kb = 1
+					}
+					sumA += a * float64(kb)
+					if inner == 1 {
+						s.words[i>>6-w0] |= kb << (uint(i) & 63)
+					} else if kb != 0 {
+						atomic.OrUint64(&bits[i>>6], 1<<(uint(i)&63))
+					}
+				}
+				if inner == 1 {
+					for k, word := range s.words[:(first+length-1)>>6-w0+1] {
+						if word != 0 {
+							atomic.OrUint64(&bits[w0+k], word)
+						}
+					}
+				}
+			}
+			before[o], after[o] = sumB, sumA
+		})
+		tv.mask.bits = bits
+		if rescaleOn {
+			tv.scale = l1Factor(before, after)
+		}
+	}
+	return nil
 }
 
 // dellaAxes splits a shape into (outer, length of axis 1, inner) so that

@@ -69,6 +69,10 @@ type Job struct {
 	Masks func(model int) []float32
 	// Warn reports a non-fatal problem; it may be nil.
 	Warn func(format string, args ...any)
+	// Workers is how many goroutines a method may use for its passes over
+	// this tensor (0 or 1: the calling goroutine only). The engine gives
+	// large tensors several workers and runs small ones side by side.
+	Workers int
 }
 
 // Len is the number of elements of the tensor.
@@ -110,9 +114,11 @@ func Load(in Input, n int) []float32 {
 	return out
 }
 
-// Kernel writes output elements [off, off+len(out)). The engine calls it
-// with row-aligned chunks in increasing order of off, one call at a time,
-// so a kernel may keep running state between calls.
+// Kernel writes output elements [off, off+len(out)). Unless its method is
+// Parallel, the engine calls it with row-aligned chunks in increasing
+// order of off, one call at a time, so it may keep running state between
+// calls. A Parallel method's kernel must be safe for concurrent calls on
+// disjoint chunks, in any order.
 type Kernel func(off int, out []float32) error
 
 // BaseUse says what a method does with the base model.
@@ -160,6 +166,9 @@ type Method struct {
 	Validate func(j *Job) error
 	// Prepare readies the merge of one tensor and returns its kernel.
 	Prepare func(j *Job) (Kernel, error)
+	// Parallel says the kernel is safe for concurrent calls on disjoint
+	// chunks, so the engine may split a large tensor across cores.
+	Parallel bool
 }
 
 // Param returns the definition of the named parameter.

@@ -24,61 +24,70 @@ func CheckDella(method, model string, density, epsilon float64) error {
 // density+epsilon, linearly in rank between (ties ranked by index). It
 // keeps scratch buffers between calls.
 type Ranker struct {
-	keys, tmpKeys []uint32
-	idx, tmpIdx   []int32
+	a, b []uint64
+	idx  []uint32
+}
+
+// Prob is the keep probability of the element of the given rank (0 for
+// the smallest magnitude) among n.
+func Prob(rank, n int, density, epsilon float64) float32 {
+	if n == 1 {
+		return float32(density)
+	}
+	return float32(density - epsilon + float64(rank)*(2*epsilon/float64(n-1)))
 }
 
 // Probs fills p with the keep probabilities of the vector v.
 func (r *Ranker) Probs(v []float32, density, epsilon float64, p []float32) {
-	n := len(v)
-	if n == 1 {
-		p[0] = float32(density)
-		return
-	}
-	r.sort(v)
-	lo := density - epsilon
-	step := 2 * epsilon / float64(n-1)
-	for rank, i := range r.idx[:n] {
-		p[i] = float32(lo + float64(rank)*step)
+	for rank, i := range r.Order(v) {
+		p[i] = Prob(rank, len(v), density, epsilon)
 	}
 }
 
-// sort orders the indices of v by ascending magnitude, stably, with an LSD
-// radix sort on the 31-bit magnitude keys (three 11-bit digits).
-func (r *Ranker) sort(v []float32) {
+// Order returns the indices of v by ascending magnitude (stable), as a
+// slice valid until the next call. It is an LSD radix sort of the 31-bit
+// magnitude keys packed with their indices, three 11-bit digits, skipping
+// digits every key shares.
+func (r *Ranker) Order(v []float32) []uint32 {
 	n := len(v)
-	if cap(r.keys) < n {
-		r.keys, r.tmpKeys = make([]uint32, n), make([]uint32, n)
-		r.idx, r.tmpIdx = make([]int32, n), make([]int32, n)
+	if cap(r.a) < n {
+		r.a, r.b = make([]uint64, n), make([]uint64, n)
 	}
-	keys, tk := r.keys[:n], r.tmpKeys[:n]
-	idx, ti := r.idx[:n], r.tmpIdx[:n]
+	a, b := r.a[:n], r.b[:n]
+	var or, and uint32 = 0, ^uint32(0)
 	for i, x := range v {
-		keys[i] = MagBits(x)
-		idx[i] = int32(i)
+		k := MagBits(x)
+		or |= k
+		and &= k
+		a[i] = uint64(k)<<32 | uint64(i)
 	}
 	var count [2048]int
-	for shift := uint(0); shift < 33; shift += 11 {
+	for shift := uint(32); shift < 32+33; shift += 11 {
+		if (or^and)>>(shift-32)&2047 == 0 {
+			continue // every key has the same digit here
+		}
 		count = [2048]int{}
-		for _, k := range keys {
-			count[(k>>shift)&2047]++
+		for _, e := range a {
+			count[(e>>shift)&2047]++
 		}
 		sum := 0
-		for d := range count {
-			c := count[d]
+		for d, c := range count {
 			count[d] = sum
 			sum += c
 		}
-		for j, k := range keys {
-			d := (k >> shift) & 2047
-			tk[count[d]] = k
-			ti[count[d]] = idx[j]
+		for _, e := range a {
+			d := (e >> shift) & 2047
+			b[count[d]] = e
 			count[d]++
 		}
-		keys, tk = tk, keys
-		idx, ti = ti, idx
+		a, b = b, a
 	}
-	// three passes: the sorted data is in the buffers that started as tmp.
-	r.keys, r.tmpKeys = keys, tk
-	r.idx, r.tmpIdx = idx, ti
+	if cap(r.idx) < n {
+		r.idx = make([]uint32, n)
+	}
+	idx := r.idx[:n]
+	for i, e := range a {
+		idx[i] = uint32(e)
+	}
+	return idx
 }

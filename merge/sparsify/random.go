@@ -1,6 +1,9 @@
 package sparsify
 
-import "hash/fnv"
+import (
+	"hash/fnv"
+	"math"
+)
 
 // Stream identifies one model's draws on one tensor for a given seed. Each
 // element's draw depends only on (seed, tensor, model, index), so a merge is
@@ -17,7 +20,25 @@ func NewStream(seed uint64, tensor string, model int) Stream {
 
 // Uniform returns the draw of element i, uniform on [0, 1) with 24 bits.
 func (s Stream) Uniform(i int) float32 {
-	return float32(mix(uint64(s)+uint64(i)*0x9e3779b97f4a7c15)>>40) * (1.0 / (1 << 24))
+	return float32(s.Bits24(i)) * (1.0 / (1 << 24))
+}
+
+// Bits24 returns the draw of element i as an integer in [0, 2^24):
+// Uniform(i) == Bits24(i) / 2^24.
+func (s Stream) Bits24(i int) uint32 {
+	return uint32(mix(uint64(s)+uint64(i)*0x9e3779b97f4a7c15) >> 40)
+}
+
+// Threshold24 returns the integer T with Bits24(i) < T exactly when
+// Uniform(i) < p, for branch-free comparisons.
+func Threshold24(p float32) uint32 {
+	switch {
+	case !(p > 0):
+		return 0
+	case p >= 1:
+		return 1 << 24
+	}
+	return uint32(math.Ceil(float64(p) * (1 << 24)))
 }
 
 // mix is the splitmix64 finaliser.

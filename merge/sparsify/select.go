@@ -20,10 +20,61 @@ func MagBits(x float32) uint32 { return math.Float32bits(x) &^ (1 << 31) }
 // whose key is above Bits, plus the first Ties elements (by index) whose key
 // equals Bits. Cuts for different K over one stream are nested.
 type Cut struct {
-	K    int
-	Bits uint32
-	Ties int
-	all  bool // K >= n: keep everything
+	K     int
+	Bits  uint32
+	Ties  int // elements equal to Bits that are kept
+	Equal int // elements equal to Bits in the stream
+	// LastTie is the index of the last kept element equal to Bits; it is
+	// set by ResolveTies when only some of the equal elements are kept,
+	// and is math.MaxInt otherwise.
+	LastTie int
+	all     bool // K >= n: keep everything
+}
+
+// NeedsOrder reports whether only some of the elements equal to Bits are
+// kept, so ResolveTies must find LastTie before Keep can be used.
+func (c Cut) NeedsOrder() bool { return !c.all && c.Ties < c.Equal && c.LastTie == math.MaxInt }
+
+// Keep reports whether element i, with key bits, is in the cut. It needs
+// no state, so chunks can be tested in any order and concurrently.
+func (c *Cut) Keep(i int, bits uint32) bool {
+	return c.all || bits > c.Bits || (bits == c.Bits && i <= c.LastTie)
+}
+
+// Mask is Keep as a bit mask: all ones when element i, with key bits, is
+// in the cut, else 0. It avoids a branch on the (random) outcome.
+func (c *Cut) Mask(i int, bits uint32) uint32 {
+	if c.all {
+		return ^uint32(0)
+	}
+	m := uint32((int64(c.Bits) - int64(bits)) >> 63) // bits > c.Bits
+	if bits == c.Bits && i <= c.LastTie {
+		m = ^uint32(0)
+	}
+	return m
+}
+
+// ResolveTies sets LastTie by scanning the stream for the Ties-th element
+// equal to Bits, when NeedsOrder says so.
+func (c *Cut) ResolveTies(n int, keys func(off int, dst []uint32)) {
+	if !c.NeedsOrder() {
+		return
+	}
+	buf := make([]uint32, min(n, chunkLen))
+	seen := 0
+	for off := 0; off < n; off += len(buf) {
+		m := min(len(buf), n-off)
+		keys(off, buf[:m])
+		for i, b := range buf[:m] {
+			if b == c.Bits {
+				seen++
+				if seen == c.Ties {
+					c.LastTie = off + i
+					return
+				}
+			}
+		}
+	}
 }
 
 // All reports whether the cut keeps every element.
@@ -37,6 +88,35 @@ type Keeper struct {
 
 // Keeper returns a fresh Keeper for c.
 func (c Cut) Keeper() *Keeper { return &Keeper{cut: c} }
+
+// Merge1 adds another selector's pass-one counts (from a disjoint part of
+// the stream) to s.
+func (s *Selector) Merge1(o *Selector) {
+	for i, c := range o.hist1 {
+		s.hist1[i] += c
+	}
+	s.n += o.n
+}
+
+// Fork returns a selector for pass two over a part of the stream, sharing
+// s's plan; merge it back with Merge2.
+func (s *Selector) Fork() *Selector {
+	f := &Selector{n: s.n, ks: s.ks, plans: s.plans, low: map[uint32][]uint64{}}
+	for b := range s.low {
+		f.low[b] = make([]uint64, 1<<16)
+	}
+	return f
+}
+
+// Merge2 adds a fork's pass-two counts to s.
+func (s *Selector) Merge2(o *Selector) {
+	for b, h := range o.low {
+		dst := s.low[b]
+		for i, c := range h {
+			dst[i] += c
+		}
+	}
+}
 
 // Keep reports whether the next element of the stream, with key bits, is
 // in the cut. It must see every element, in index order.
@@ -145,10 +225,11 @@ func (s *Selector) Add2(keys []uint32) {
 func (s *Selector) Cuts() []Cut {
 	cuts := make([]Cut, len(s.ks))
 	for i, p := range s.plans {
-		c := Cut{K: s.ks[i]}
+		c := Cut{K: s.ks[i], LastTie: math.MaxInt}
 		switch p.trivia {
 		case 1:
 			c.Bits = math.MaxUint32
+			c.LastTie = -1
 		case 2:
 			c.all = true
 		default:
@@ -159,6 +240,7 @@ func (s *Selector) Cuts() []Cut {
 				if above+cnt >= p.need {
 					c.Bits = p.bucket<<16 | uint32(l)
 					c.Ties = p.need - above
+					c.Equal = cnt
 					break
 				}
 				above += cnt
@@ -188,7 +270,11 @@ func TopK(n int, keys func(off int, dst []uint32), ks ...int) []Cut {
 			s.Add2(buf[:m])
 		}
 	}
-	return s.Cuts()
+	cuts := s.Cuts()
+	for i := range cuts {
+		cuts[i].ResolveTies(n, keys)
+	}
+	return cuts
 }
 
 // chunkLen is the number of elements read at a time by the helpers here.

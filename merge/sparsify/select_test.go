@@ -34,9 +34,16 @@ func TestTopKMatchesSort(t *testing.T) {
 				want[i] = true
 			}
 			kp := cuts[ci].Keeper()
+			c := cuts[ci]
 			for i := range v {
 				if got := kp.Keep(MagBits(v[i])); got != want[i] {
 					t.Fatalf("n=%d k=%d: element %d kept=%v, want %v", n, k, i, got, want[i])
+				}
+				if got := c.Mask(i, MagBits(v[i])) != 0; got != want[i] {
+					t.Fatalf("n=%d k=%d: mask of element %d kept=%v, want %v", n, k, i, got, want[i])
+				}
+				if got := c.Keep(i, MagBits(v[i])); got != want[i] {
+					t.Fatalf("n=%d k=%d: stateless element %d kept=%v, want %v", n, k, i, got, want[i])
 				}
 			}
 		}
@@ -99,5 +106,52 @@ func BenchmarkTopK(b *testing.B) {
 	b.SetBytes(int64(n) * 4)
 	for i := 0; i < b.N; i++ {
 		TopK(n, func(off int, dst []uint32) { copy(dst, v[off:]) }, n/2)
+	}
+}
+
+func TestSelectorForkMerge(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	n := 100000
+	keys := make([]uint32, n)
+	for i := range keys {
+		keys[i] = MagBits(float32(rng.NormFloat64()))
+		if i%7 == 0 {
+			keys[i] = MagBits(0.25)
+		}
+	}
+	ks := []int{n / 10, n / 2}
+	want := TopK(n, func(off int, dst []uint32) { copy(dst, keys[off:]) }, ks...)
+	// two parts counted separately, then merged
+	s := NewSelector()
+	parts := []*Selector{NewSelector(), NewSelector()}
+	parts[0].Add1(keys[:n/3])
+	parts[1].Add1(keys[n/3:])
+	for _, p := range parts {
+		s.Merge1(p)
+	}
+	s.Plan(ks...)
+	f0, f1 := s.Fork(), s.Fork()
+	f0.Add2(keys[:n/3])
+	f1.Add2(keys[n/3:])
+	s.Merge2(f0)
+	s.Merge2(f1)
+	got := s.Cuts()
+	for i := range got {
+		got[i].ResolveTies(n, func(off int, dst []uint32) { copy(dst, keys[off:]) })
+		if got[i] != want[i] {
+			t.Fatalf("cut %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestThreshold24MatchesUniform(t *testing.T) {
+	s := NewStream(9, "x", 0)
+	for _, p := range []float32{0, 1e-9, 0.1, 0.3, 0.5, 0.66, 0.999999, 1, 1.5} {
+		th := Threshold24(p)
+		for i := 0; i < 20000; i++ {
+			if (s.Uniform(i) < p) != (s.Bits24(i) < th) {
+				t.Fatalf("p=%v element %d: Uniform %v, Bits24 %d, threshold %d disagree", p, i, s.Uniform(i), s.Bits24(i), th)
+			}
+		}
 	}
 }

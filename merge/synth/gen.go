@@ -20,11 +20,11 @@ func mix64(x uint64) uint64 {
 // at returns the counter-th value of the stream keyed by key.
 func at(key, counter uint64) uint64 { return mix64(key + (counter+1)*golden) }
 
-// Irwin–Hall constants: the sum of four 16-bit uniforms has mean 4·(2^16-1)/2
-// and variance 4·(2^32-1)/12.
-var (
-	ihMean = float32(2 * (1<<16 - 1))
-	ihInv  = float32(1 / math.Sqrt(4*(float64(1<<32)-1)/12))
+// Irwin–Hall constants: the sum of four 16-bit uniforms has mean
+// 4·(2^16-1)/2 and variance 4·(2^32-1)/12; ihInv is 1/sqrt of the latter.
+const (
+	ihMean = 2 * (1<<16 - 1)
+	ihInv  = 2.6428997921303014e-05
 )
 
 // normal maps 64 random bits to an approximately standard normal value:
