@@ -1,11 +1,585 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mergetune/mergetune/merge/synth"
+)
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the speed and memory of mergetune's parts",
 	}
+	cmd.AddCommand(newBenchMergeCmd())
 	return cmd
+}
+
+// defaultBenchMethods are the methods bench merge runs by default.
+const defaultBenchMethods = "linear,task_arithmetic,ties,breadcrumbs,dare_ties,della,model_stock,slerp"
+
+// Targets of bench merge.
+const (
+	// targetIO bounds linear and task_arithmetic: this many times the time
+	// to read the inputs once and write one output once.
+	targetIO = 1.5
+	// targetSparse bounds the sparsifying methods: this many times linear.
+	targetSparse = 3.0
+	// targetRSSMB bounds every method's peak resident memory.
+	targetRSSMB = 1024
+)
+
+// benchMergeFlags are the flags of bench merge.
+type benchMergeFlags struct {
+	dir     string
+	shape   string
+	methods string
+	models  int
+	out     string
+	seed    uint64
+}
+
+func newBenchMergeCmd() *cobra.Command {
+	var f benchMergeFlags
+	cmd := &cobra.Command{
+		Use:   "merge",
+		Short: "Time each merge method on generated llama checkpoints",
+		Long: `Generate a llama-shaped base model and fine-tunes of it (once: they are
+kept in --dir and reused), measure how long reading every input byte once
+and writing one output once take, then run each merge method in a child
+process ("mergetune merge") and report its time, input throughput and peak
+resident memory as a markdown table, with the targets met or missed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBenchMerge(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dir, "dir", filepath.Join(os.TempDir(), "mergetune-bench"), "cache directory of the generated checkpoints")
+	fl.StringVar(&f.shape, "shape", "tinyllama", "model shape: tinyllama (1.1B parameters) or pico (tests)")
+	fl.StringVar(&f.methods, "methods", defaultBenchMethods, "comma-separated merge methods to time")
+	fl.IntVar(&f.models, "models", 3, "number of fine-tunes")
+	fl.StringVar(&f.out, "out", "", "also write the markdown report to this file")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the generated checkpoints")
+	return cmd
+}
+
+// benchShape returns the named synthetic shape.
+func benchShape(name string) (synth.Shape, error) {
+	switch name {
+	case "tinyllama":
+		return synth.TinyLlama(), nil
+	case "pico":
+		return synth.Pico(), nil
+	}
+	return synth.Shape{}, fmt.Errorf("--shape %q: want tinyllama or pico", name)
+}
+
+// benchMethod describes how bench merge configures a method.
+type benchMethod struct {
+	base     bool               // base_model is the base (else the fine-tunes alone)
+	one      bool               // exactly one fine-tune (slerp)
+	weight   bool               // models get weight 1/N
+	perModel map[string]float64 // other per-model parameters
+	global   map[string]float64 // global parameters
+}
+
+// benchMethods returns the methods bench merge knows how to configure.
+func benchMethods() map[string]benchMethod {
+	gta := func(per map[string]float64) benchMethod {
+		return benchMethod{base: true, weight: true, perModel: per, global: map[string]float64{"lambda": 1}}
+	}
+	return map[string]benchMethod{
+		"linear":           {weight: true},
+		"task_arithmetic":  gta(nil),
+		"ties":             gta(map[string]float64{"density": 0.5}),
+		"dare_ties":        gta(map[string]float64{"density": 0.5}),
+		"dare_linear":      gta(map[string]float64{"density": 0.5}),
+		"breadcrumbs":      gta(map[string]float64{"density": 0.9, "gamma": 0.01}),
+		"breadcrumbs_ties": gta(map[string]float64{"density": 0.9, "gamma": 0.01}),
+		"della":            gta(map[string]float64{"density": 0.5, "epsilon": 0.1}),
+		"della_linear":     gta(map[string]float64{"density": 0.5, "epsilon": 0.1}),
+		"model_stock":      {base: true},
+		"slerp":            {base: true, one: true, global: map[string]float64{"t": 0.5}},
+	}
+}
+
+// parseBenchMethods splits and checks --methods.
+func parseBenchMethods(s string) ([]string, error) {
+	known := benchMethods()
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" || slices.Contains(out, m) {
+			continue
+		}
+		if _, ok := known[m]; !ok {
+			names := make([]string, 0, len(known))
+			for k := range known {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			return nil, fmt.Errorf("--methods: unknown method %q (known: %s)", m, strings.Join(names, ", "))
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--methods: no method given")
+	}
+	return out, nil
+}
+
+// benchConfig returns the mergekit YAML of method over base and fineTunes,
+// and the models it reads.
+func benchConfig(method string, bm benchMethod, base string, fineTunes []string) (string, []string) {
+	fts := fineTunes
+	if bm.one {
+		fts = fts[:1]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by mergetune bench merge\nmerge_method: %s\n", method)
+	inputs := slices.Clone(fts)
+	if bm.base {
+		fmt.Fprintf(&b, "base_model: %s\n", strconv.Quote(base))
+		inputs = append([]string{base}, inputs...)
+	}
+	b.WriteString("models:\n")
+	for _, ft := range fts {
+		fmt.Fprintf(&b, "  - model: %s\n", strconv.Quote(ft))
+		var params []string
+		if bm.weight {
+			params = append(params, "weight: "+formatParam(1/float64(len(fts))))
+		}
+		for _, k := range sortedKeys(bm.perModel) {
+			params = append(params, k+": "+formatParam(bm.perModel[k]))
+		}
+		if len(params) > 0 {
+			b.WriteString("    parameters:\n")
+			for _, p := range params {
+				fmt.Fprintf(&b, "      %s\n", p)
+			}
+		}
+	}
+	if len(bm.global) > 0 {
+		b.WriteString("parameters:\n")
+		for _, k := range sortedKeys(bm.global) {
+			fmt.Fprintf(&b, "  %s: %s\n", k, formatParam(bm.global[k]))
+		}
+	}
+	b.WriteString("dtype: bfloat16\n")
+	return b.String(), inputs
+}
+
+func formatParam(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// benchMarker is the file written into a generated model directory once the
+// model is complete; its content identifies the model.
+const benchMarker = ".mergetune-bench-complete"
+
+// benchModel makes sure dir holds the model (index < 0: the base, else
+// fine-tune index) of opt, generating it unless a complete one is there.
+func benchModel(ctx context.Context, log io.Writer, dir, label string, opt synth.Options, index int) error {
+	id, err := json.Marshal(struct {
+		Options synth.Options
+		Index   int
+		Version int
+	}{opt, index, 1})
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", label, err)
+	}
+	marker := filepath.Join(dir, benchMarker)
+	if got, err := os.ReadFile(marker); err == nil && bytes.Equal(got, id) {
+		fmt.Fprintf(log, "using the %s in %s\n", label, dir)
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clear %s: %w", dir, err)
+	}
+	fmt.Fprintf(log, "generating the %s (%.2f GB) in %s ...\n", label, float64(opt.Bytes())/1e9, dir)
+	start := time.Now()
+	if index < 0 {
+		err = synth.WriteBase(ctx, dir, opt)
+	} else {
+		err = synth.WriteFineTune(ctx, dir, opt, index)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(marker, id, 0o644); err != nil {
+		return fmt.Errorf("mark %s complete: %w", dir, err)
+	}
+	fmt.Fprintf(log, "  done in %.1f s\n", time.Since(start).Seconds())
+	return nil
+}
+
+// modelFiles returns the safetensors files of the model in dir and their
+// total size.
+func modelFiles(dir string) ([]string, int64, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", dir, err)
+	}
+	if len(paths) == 0 {
+		return nil, 0, fmt.Errorf("no safetensors files in %s", dir)
+	}
+	var total int64
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, 0, fmt.Errorf("stat %s: %w", p, err)
+		}
+		total += st.Size()
+	}
+	return paths, total, nil
+}
+
+// ioBufSize is the buffer size of the read-once and write-once measures.
+const ioBufSize = 16 << 20
+
+// readFiles reads every byte of paths sequentially and returns the bytes
+// read.
+func readFiles(ctx context.Context, paths []string, buf []byte) (int64, error) {
+	var total int64
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return total, fmt.Errorf("read once: %w", err)
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				f.Close()
+				return total, err
+			}
+			n, err := f.Read(buf)
+			total += int64(n)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return total, fmt.Errorf("read once: read %s: %w", p, err)
+			}
+		}
+		f.Close()
+	}
+	return total, nil
+}
+
+// writeOnce writes n bytes to a new file at path, syncs and removes it, and
+// returns the time until the sync returned.
+func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Duration, error) {
+	for i := range buf {
+		buf[i] = byte(i*131 + i>>9) // not all zeros, in case the file system compresses
+	}
+	start := time.Now()
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, fmt.Errorf("write once: %w", err)
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	for left := n; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		k := int(min(left, int64(len(buf))))
+		if _, err := f.Write(buf[:k]); err != nil {
+			return 0, fmt.Errorf("write once: write %s: %w", path, err)
+		}
+		left -= int64(k)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("write once: sync %s: %w", path, err)
+	}
+	return time.Since(start), nil
+}
+
+// benchRun is the measure of one merge method.
+type benchRun struct {
+	method  string
+	seconds float64
+	inBytes int64
+	rssMB   float64
+}
+
+// runChild runs this executable with args in a child process and returns
+// its wall time and peak resident set size in MB.
+func runChild(ctx context.Context, exe string, args ...string) (time.Duration, float64, error) {
+	var out bytes.Buffer
+	c := exec.CommandContext(ctx, exe, args...)
+	c.Stdout = &out
+	c.Stderr = &out
+	start := time.Now()
+	err := c.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		return 0, 0, fmt.Errorf("%s %s: %w\n%s", exe, strings.Join(args, " "), err, tail(out.String(), 4000))
+	}
+	var rss float64
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) * 1024 / 1e6 // KiB on Linux
+	}
+	return elapsed, rss, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// runBenchMerge is bench merge: progress goes to log, the report to out.
+func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) error {
+	shape, err := benchShape(f.shape)
+	if err != nil {
+		return err
+	}
+	methodNames, err := parseBenchMethods(f.methods)
+	if err != nil {
+		return err
+	}
+	if f.models < 1 {
+		return fmt.Errorf("--models %d: want at least 1", f.models)
+	}
+	known := benchMethods()
+	for _, m := range methodNames {
+		if m == "model_stock" && f.models < 2 {
+			return fmt.Errorf("--models %d: model_stock needs at least 2 fine-tunes", f.models)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mergetune executable: %w", err)
+	}
+	root, err := filepath.Abs(filepath.Join(f.dir, f.shape))
+	if err != nil {
+		return fmt.Errorf("--dir %s: %w", f.dir, err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+
+	// 1. The checkpoints.
+	opt := synth.Options{Shape: shape, Seed: f.seed}
+	baseDir := filepath.Join(root, "base")
+	if err := benchModel(ctx, log, baseDir, f.shape+" base model", opt, -1); err != nil {
+		return err
+	}
+	fineTunes := make([]string, f.models)
+	for i := range fineTunes {
+		fineTunes[i] = filepath.Join(root, fmt.Sprintf("ft%d", i+1))
+		if err := benchModel(ctx, log, fineTunes[i], fmt.Sprintf("%s fine-tune %d", f.shape, i+1), opt, i+1); err != nil {
+			return err
+		}
+	}
+	sizes := map[string]int64{}
+	var allFiles []string
+	for _, d := range append([]string{baseDir}, fineTunes...) {
+		paths, n, err := modelFiles(d)
+		if err != nil {
+			return err
+		}
+		sizes[d] = n
+		allFiles = append(allFiles, paths...)
+	}
+
+	// 2. Read once, write once.
+	buf := make([]byte, ioBufSize)
+	fmt.Fprintln(log, "measuring read once (warm-up read first) ...")
+	if _, err := readFiles(ctx, allFiles, buf); err != nil {
+		return err
+	}
+	start := time.Now()
+	readBytes, err := readFiles(ctx, allFiles, buf)
+	if err != nil {
+		return err
+	}
+	readOnce := time.Since(start)
+	fmt.Fprintln(log, "measuring write once ...")
+	writeBytes := sizes[baseDir]
+	writeDur, err := writeOnce(ctx, filepath.Join(root, "write-once.tmp"), writeBytes, buf)
+	if err != nil {
+		return err
+	}
+	buf = nil
+
+	// 3. The merges, each in a child process.
+	cfgDir := filepath.Join(root, "configs")
+	if err := os.MkdirAll(cfgDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", cfgDir, err)
+	}
+	// Linux carries the peak RSS of a vfork'ed parent into its child's
+	// count: measure it with a child that does next to nothing.
+	_, floorMB, err := runChild(ctx, exe, "--help")
+	if err != nil {
+		return err
+	}
+	var runs []benchRun
+	for _, m := range methodNames {
+		yml, inputs := benchConfig(m, known[m], baseDir, fineTunes)
+		cfgPath := filepath.Join(cfgDir, m+".yml")
+		if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", cfgPath, err)
+		}
+		outDir := filepath.Join(root, "out-"+m)
+		if err := os.RemoveAll(outDir); err != nil {
+			return fmt.Errorf("clear %s: %w", outDir, err)
+		}
+		fmt.Fprintf(log, "merging with %s ...\n", m)
+		dur, rss, err := runChild(ctx, exe, "merge", cfgPath, outDir, "--force", "--quiet")
+		if rmErr := os.RemoveAll(outDir); rmErr != nil && err == nil {
+			err = fmt.Errorf("remove %s: %w", outDir, rmErr)
+		}
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", m, err)
+		}
+		r := benchRun{method: m, seconds: dur.Seconds(), rssMB: rss}
+		for _, in := range inputs {
+			r.inBytes += sizes[in]
+		}
+		fmt.Fprintf(log, "  %.2f s, %.2f GB/s, %.0f MB peak RSS\n", r.seconds, float64(r.inBytes)/1e9/r.seconds, r.rssMB)
+		runs = append(runs, r)
+	}
+
+	report := benchReport(benchInfo{
+		shape: f.shape, params: shape.Params(), models: f.models,
+		readOnce: readOnce.Seconds(), readBytes: readBytes,
+		writeOnce: writeDur.Seconds(), writeBytes: writeBytes,
+		floorMB: floorMB,
+	}, runs)
+	if _, err := io.WriteString(out, report); err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
+	if f.out != "" {
+		if err := os.WriteFile(f.out, []byte(report), 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	return nil
+}
+
+// benchInfo is the context of a bench merge report.
+type benchInfo struct {
+	shape                 string
+	params                int64
+	models                int
+	readOnce, writeOnce   float64 // seconds
+	readBytes, writeBytes int64
+	floorMB               float64
+}
+
+// benchReport formats the markdown report.
+func benchReport(info benchInfo, runs []benchRun) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## mergetune bench merge: %s (%s parameters, bf16), base + %d fine-tunes, %d CPUs, %s/%s\n\n",
+		info.shape, fmtCount(info.params), info.models, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	var linear float64
+	for _, r := range runs {
+		if r.method == "linear" {
+			linear = r.seconds
+		}
+	}
+	b.WriteString("| method | seconds | input GB/s | peak RSS MB | × linear |\n")
+	b.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, r := range runs {
+		x := "-"
+		if linear > 0 {
+			x = fmt.Sprintf("%.2f", r.seconds/linear)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.0f | %s |\n", r.method, fmtSec(r.seconds), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x)
+	}
+	ioTime := info.readOnce + info.writeOnce
+	fmt.Fprintf(&b, "\nread once: %s s (%.2f GB, %.2f GB/s, from page cache)\n", fmtSec(info.readOnce), float64(info.readBytes)/1e9, float64(info.readBytes)/1e9/info.readOnce)
+	fmt.Fprintf(&b, "write once: %s s (%.2f GB, %.2f GB/s, fsync included)\n", fmtSec(info.writeOnce), float64(info.writeBytes)/1e9, float64(info.writeBytes)/1e9/info.writeOnce)
+	if linear > 0 {
+		fmt.Fprintf(&b, "linear / (read+write): %.2f\n", linear/ioTime)
+	}
+	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
+
+	b.WriteString("\ntargets:\n")
+	mark := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	for _, r := range runs {
+		switch r.method {
+		case "linear", "task_arithmetic":
+			limit := targetIO * ioTime
+			fmt.Fprintf(&b, "- %s ≤ %.1f × (read once + write once) = %s s: %s s %s\n", r.method, targetIO, fmtSec(limit), fmtSec(r.seconds), mark(r.seconds <= limit))
+		case "ties", "breadcrumbs", "dare_ties", "della":
+			if linear == 0 {
+				fmt.Fprintf(&b, "- %s ≤ %.0f × linear: not measured (linear was not run)\n", r.method, targetSparse)
+				continue
+			}
+			limit := targetSparse * linear
+			fmt.Fprintf(&b, "- %s ≤ %.0f × linear = %s s: %s s (%.2f×) %s\n", r.method, targetSparse, fmtSec(limit), fmtSec(r.seconds), r.seconds/linear, mark(r.seconds <= limit))
+		}
+	}
+	var over []string
+	var maxRSS float64
+	maxAt := ""
+	for _, r := range runs {
+		if r.rssMB > targetRSSMB {
+			over = append(over, fmt.Sprintf("%s %.0f MB", r.method, r.rssMB))
+		}
+		if r.rssMB >= maxRSS {
+			maxRSS, maxAt = r.rssMB, r.method
+		}
+	}
+	if len(over) == 0 {
+		fmt.Fprintf(&b, "- peak RSS ≤ %d MB: ok (largest %.0f MB, %s)\n", targetRSSMB, maxRSS, maxAt)
+	} else {
+		fmt.Fprintf(&b, "- peak RSS ≤ %d MB: MISSED (%s)\n", targetRSSMB, strings.Join(over, ", "))
+	}
+	return b.String()
+}
+
+// fmtSec formats seconds with three significant digits at least.
+func fmtSec(s float64) string {
+	if s >= 1 {
+		return strconv.FormatFloat(s, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(s, 'g', 3, 64)
+}
+
+// fmtCount formats a parameter count: 1.10B, 25.3M, 12345.
+func fmtCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	}
+	return strconv.FormatInt(n, 10)
 }
