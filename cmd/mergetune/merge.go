@@ -46,8 +46,8 @@ temporary sibling directory and renamed into place only when complete.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d tensors, %.2f GB in %d file(s), %.1fs\n",
-				res.Dir, res.Tensors, float64(res.Bytes)/1e9, len(res.Files), res.Elapsed.Seconds())
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d tensors, %s in %d file(s), %.1fs\n",
+				res.Dir, res.Tensors, humanBytes(res.Bytes), len(res.Files), res.Elapsed.Seconds())
 			return nil
 		},
 	}

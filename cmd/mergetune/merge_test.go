@@ -100,3 +100,25 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExamples runs the merges the README and examples/ show.
+func TestReadmeExamples(t *testing.T) {
+	for _, cfg := range []string{"ties.yml", "frankenmerge.yml"} {
+		out := filepath.Join(t.TempDir(), "out")
+		msg, err := runCLI(t, "merge", filepath.Join("..", "..", "examples", "pico", cfg), out, "--quiet")
+		if err != nil {
+			t.Fatalf("%s: %v", cfg, err)
+		}
+		if !strings.Contains(msg, "wrote "+out) {
+			t.Errorf("%s: summary %q", cfg, msg)
+		}
+		m, err := safetensors.OpenModel(out)
+		if err != nil {
+			t.Fatalf("%s: output does not load: %v", cfg, err)
+		}
+		if len(m.Names()) < 20 {
+			t.Errorf("%s: %d tensors", cfg, len(m.Names()))
+		}
+		m.Close()
+	}
+}

@@ -25,3 +25,16 @@ func parseSize(s string) (int64, error) {
 	}
 	return int64(v * mult), nil
 }
+
+// humanBytes formats a byte count with a decimal unit (kB, MB, GB).
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}
