@@ -655,3 +655,56 @@ parameters: {rescale: true}
 		}
 	}
 }
+
+func TestDTypeCastAndOutDType(t *testing.T) {
+	dir := t.TempDir()
+	ckpt{layers: 1, hidden: 4, vocab: 8, seed: 1, config: true}.write(t, filepath.Join(dir, "a"))
+	ckpt{layers: 1, hidden: 4, vocab: 8, seed: 2, config: true}.write(t, filepath.Join(dir, "b"))
+	_, out, err := mergeYAML(t, dir, `
+merge_method: linear
+models:
+  - {model: a, parameters: {weight: 0.5}}
+  - {model: b, parameters: {weight: 0.5}}
+dtype: bfloat16
+out_dtype: float32
+`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := safetensors.OpenModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x, _ := m.Tensor("model.norm.weight")
+	if x.DType != safetensors.F32 {
+		t.Fatalf("out_dtype float32 wrote %s", x.DType)
+	}
+	got := make([]float32, x.Len())
+	x.Read(0, got)
+	ta, tb := readAll(t, filepath.Join(dir, "a")), readAll(t, filepath.Join(dir, "b"))
+	for i := range got {
+		// inputs are rounded to bf16 first, then averaged in float32
+		want := 0.5*roundBF16(ta["model.norm.weight"][i]) + 0.5*roundBF16(tb["model.norm.weight"][i])
+		if got[i] != want {
+			t.Fatalf("element %d: %v, want %v (bf16-rounded inputs)", i, got[i], want)
+		}
+	}
+	var cfg map[string]any
+	data, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	json.Unmarshal(data, &cfg)
+	if cfg["torch_dtype"] != "float32" {
+		t.Fatalf("torch_dtype %v", cfg["torch_dtype"])
+	}
+}
+
+func TestRoundBF16(t *testing.T) {
+	for in, want := range map[float32]float32{1: 1, 1 + 1.0/256: 1, 1 + 3.0/512: 1 + 1.0/128, -2.5: -2.5} {
+		if got := roundBF16(in); got != want {
+			t.Errorf("roundBF16(%v) = %v, want %v", in, got, want)
+		}
+	}
+	if v := roundBF16(float32(math.NaN())); v == v {
+		t.Errorf("NaN not kept")
+	}
+}

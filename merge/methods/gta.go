@@ -78,6 +78,10 @@ func (g *gtaSpec) validate(j *Job) error {
 				return err
 			}
 		}
+		if g.kind == sparsifyMagnitude && d < 1 && sparsify.Count(d, j.Len()) < 1 {
+			return fmt.Errorf("%s: density %v keeps no element of tensor %s (%d elements) for model %s; raise density",
+				g.name, d, j.Tensor, j.Len(), m.Name)
+		}
 		if g.kind == sparsifyOutliers {
 			if gm := m.Params.Get("gamma", 0.01); !(gm >= 0 && gm < 1) {
 				return fmt.Errorf("%s: gamma %v for model %s is outside [0, 1)", g.name, gm, m.Name)
