@@ -29,8 +29,26 @@ type Model interface {
 	// string that ended it.
 	Generate(ctx context.Context, prompt string, opt GenerateOptions) (string, error)
 	// LogLikelihood returns the sum of the log-probabilities of the tokens
-	// of continuation after prompt.
+	// of continuation after prompt (ErrUnsupported where the backend
+	// cannot score a prompt).
 	LogLikelihood(ctx context.Context, prompt, continuation string) (float64, error)
+	// TopTokens returns the k most likely next tokens after prompt with
+	// their log-probabilities, most likely first: how multiple-choice
+	// letters are read.
+	TopTokens(ctx context.Context, prompt string, k int) ([]TokenLogprob, error)
+	// Digest identifies the model's weights (a content hash), so results
+	// can be cached across runs and model names.
+	Digest() string
+	// Settings describes the request settings that can change an answer
+	// (backend, context size, quantization, …) as a stable string, part
+	// of every cache key.
+	Settings() string
 	// Close releases the model.
 	Close() error
+}
+
+// TokenLogprob is one candidate next token.
+type TokenLogprob struct {
+	Token   string
+	Logprob float64
 }

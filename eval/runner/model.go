@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -30,6 +31,7 @@ type Model struct {
 	norm     []float32
 	head     []float32 // [vocab, hidden]; aliases embed when tied
 	cos, sin []float32 // [maxPos, headDim/2]
+	digest   string
 	closed   atomic.Bool
 }
 
@@ -299,6 +301,47 @@ func (m *Model) LogLikelihood(ctx context.Context, prompt, continuation string) 
 	}
 	return ll, nil
 }
+
+// TopTokens implements eval.Model: the k most likely next tokens after
+// prompt, with float64 log-softmax values, most likely first (lower id
+// first on ties).
+func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.TokenLogprob, error) {
+	if m.closed.Load() {
+		return nil, errClosed
+	}
+	ids := m.Encode(prompt)
+	if len(ids) == 0 {
+		return nil, errors.New("runner: top tokens need a non-empty prompt (the tokenizer adds no BOS token)")
+	}
+	if len(ids) > m.cfg.maxPos {
+		return nil, fmt.Errorf("runner: prompt of %d tokens exceeds the context of %d", len(ids), m.cfg.maxPos)
+	}
+	s := m.newState(len(ids))
+	logits, err := m.forward(ctx, s, ids, len(ids)-1)
+	if err != nil {
+		return nil, err
+	}
+	row := logits[:m.cfg.vocab]
+	order := make([]int, len(row))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
+	k = min(k, len(order))
+	out := make([]eval.TokenLogprob, k)
+	for i, id := range order[:k] {
+		out[i] = eval.TokenLogprob{Token: m.Decode([]int{id}), Logprob: logSoftmaxAt(row, id)}
+	}
+	return out, nil
+}
+
+// Digest implements eval.Model: a sha256 of the tensors, config.json and
+// the tokenizer files.
+func (m *Model) Digest() string { return m.digest }
+
+// Settings implements eval.Model: the built-in runner decodes greedily in
+// float32 and has no other settings.
+func (m *Model) Settings() string { return "builtin-runner/1 float32 greedy" }
 
 // logSoftmaxAt returns log_softmax(row)[id] computed in float64.
 func logSoftmaxAt(row []float32, id int) float64 {

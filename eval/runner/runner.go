@@ -16,12 +16,15 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/mergetune/mergetune/eval"
@@ -216,7 +219,11 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	if n > b.opt.MaxParams {
 		return nil, fmt.Errorf("runner: %s: model has %d parameters, over the built-in runner's limit of %d", dir, n, b.opt.MaxParams)
 	}
-	m := &Model{cfg: c, tok: tok, params: n, threads: b.opt.Threads}
+	digest, err := weightsDigest(dir, st)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{cfg: c, tok: tok, params: n, threads: b.opt.Threads, digest: digest}
 	load := func(name string, shape ...int) ([]float32, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -271,4 +278,29 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	}
 	m.initRope()
 	return m, nil
+}
+
+// weightsDigest hashes what decides the model's answers: every tensor
+// (name, dtype, shape, bytes) in name order, config.json and the tokenizer.
+func weightsDigest(dir string, st *safetensors.Model) (string, error) {
+	h := sha256.New()
+	names := st.Names()
+	sort.Strings(names)
+	for _, n := range names {
+		t, _ := st.Tensor(n)
+		fmt.Fprintf(h, "%s %s %v %d\n", n, t.DType, t.Shape, len(t.Bytes()))
+		h.Write(t.Bytes())
+	}
+	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("runner: read %s: %w", filepath.Join(dir, f), err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(data))
+		h.Write(data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
