@@ -1,4 +1,27 @@
-// Package results will record studies, trials, scores and per-item
-// outcomes in SQLite. It is not implemented yet; see the project's open
-// issues.
+// Package results records mergetune's evaluations and searches in SQLite.
+//
+// One database file holds:
+//
+//   - the evaluation cache (mt_eval_cache): one row per scored item, keyed
+//     by a caller-computed key over the model's content digest, the
+//     rendered prompt and the request options, so a model that was already
+//     evaluated costs nothing the second time;
+//   - evaluation runs (mt_eval_runs) with their per-task scores
+//     (mt_task_scores) and per-item outcomes (mt_item_outcomes), written by
+//     `mergetune eval` and by the search harness;
+//   - a study's own records (mt_trials, mt_baselines), which sit beside
+//     goptuna's rdb.v2 tables (studies, trials, ...) in the same file. Every
+//     mergetune table is prefixed "mt_" so the two never clash.
+//
+// The schema is versioned in the mergetune_schema table and migrated by
+// Open inside one immediate transaction, so several processes may open
+// the same file at once. Open the database (and so migrate it) once before
+// starting workers.
+//
+// Concurrency: every connection uses the DSN returned by DSN (WAL journal,
+// a 10 s busy timeout and BEGIN IMMEDIATE transactions), so concurrent
+// writers from goroutines and processes wait for the write lock instead of
+// failing with "database is locked". Every multi-row write runs in one
+// transaction; nothing is left half-written. Give goptuna's gorm
+// connection the same DSN.
 package results

@@ -1,0 +1,334 @@
+package results
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
+)
+
+// dsnParams are the connection settings every writer of a mergetune
+// database must share: WAL so readers never block the writer, a busy
+// timeout so a writer waits for the lock, and immediate transactions so
+// the lock is taken at BEGIN, where the busy timeout applies (a deferred
+// transaction that upgrades from read to write fails at once).
+const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
+
+// SchemaVersion is the version of the mergetune schema this package
+// writes; Open migrates older databases up to it.
+const SchemaVersion = 1
+
+// timeLayout is how times are stored: UTC, fixed width, so that text order
+// is time order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// DSN returns the go-sqlite3 data source name for the database file at
+// path, with the settings that let several goroutines and processes write
+// at once (see the package documentation). The search package passes it
+// to goptuna's gorm so both share the same settings. path must not
+// contain '?'.
+func DSN(path string) string {
+	return path + "?" + dsnParams
+}
+
+// DB is an open mergetune results database. It is safe for concurrent use
+// by several goroutines.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// Open opens the SQLite database at path, creating the file if needed,
+// and migrates the mergetune schema to SchemaVersion. The directory must
+// exist. Opening the same file from several processes at once is safe.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("results: open: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("results: open %q: want a file path, not a SQLite URI or in-memory database", path)
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("results: open %q: the path must not contain '?'", path)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("results: open %q: directory %q does not exist", path, dir)
+		}
+		return nil, fmt.Errorf("results: open %q: %w", path, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("results: open %q: %q is not a directory", path, dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("results: open %q: is a directory", path)
+	}
+
+	// mergetune's own connections also enforce foreign keys between its
+	// tables; goptuna's connections (DSN) are left as goptuna expects.
+	sqlDB, err := sql.Open("sqlite3", DSN(path)+"&_foreign_keys=1")
+	if err != nil {
+		return nil, fmt.Errorf("results: open %q: %w", path, err)
+	}
+	db := &DB{sql: sqlDB, path: path}
+	if err := db.connect(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("results: open %q: %w", path, err)
+	}
+	return db, nil
+}
+
+// openRetryFor bounds how long Open retries a busy database; it matches
+// the DSN's busy timeout.
+const openRetryFor = 10 * time.Second
+
+// connect opens the first connection and migrates the schema, retrying
+// while the database is busy. The first connection to a new file switches
+// it to WAL, and SQLite reports SQLITE_BUSY at once, without waiting for
+// the busy timeout, when several processes race to do that.
+func (db *DB) connect(ctx context.Context) error {
+	deadline := time.Now().Add(openRetryFor)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.sql.PingContext(ctx)
+		if err == nil {
+			err = db.migrate(ctx)
+		}
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up waiting: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked" or "table
+// is locked".
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+// Path returns the file path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the database.
+func (db *DB) Close() error {
+	if err := db.sql.Close(); err != nil {
+		return fmt.Errorf("results: close %q: %w", db.path, err)
+	}
+	return nil
+}
+
+// Version returns the schema version recorded in the database.
+func (db *DB) Version(ctx context.Context) (int, error) {
+	var v int
+	err := db.sql.QueryRowContext(ctx, `SELECT version FROM mergetune_schema WHERE id = 1`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("results: read schema version of %q: %w", db.path, err)
+	}
+	return v, nil
+}
+
+// migrate brings the schema up to SchemaVersion in one immediate
+// transaction, so concurrent openers run it one at a time and each sees
+// the others' completed work.
+func (db *DB) migrate(ctx context.Context) (err error) {
+	steps := migrations()
+	if len(steps) != SchemaVersion {
+		return fmt.Errorf("internal error: %d migrations for schema version %d", len(steps), SchemaVersion)
+	}
+	return db.inTx(ctx, "migrate schema", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS mergetune_schema (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	version    INTEGER NOT NULL,
+	updated_at TEXT    NOT NULL
+)`); err != nil {
+			return fmt.Errorf("create mergetune_schema: %w", err)
+		}
+		var version int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM mergetune_schema WHERE id = 1`).Scan(&version)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			version = 0
+		case err != nil:
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if version > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this mergetune supports (%d); upgrade mergetune", version, SchemaVersion)
+		}
+		if version == SchemaVersion {
+			return nil
+		}
+		for v := version; v < SchemaVersion; v++ {
+			for i, stmt := range steps[v] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration to version %d, statement %d: %w", v+1, i+1, err)
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO mergetune_schema (id, version, updated_at) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+			SchemaVersion, formatTime(time.Now()))
+		if err != nil {
+			return fmt.Errorf("record schema version %d: %w", SchemaVersion, err)
+		}
+		return nil
+	})
+}
+
+// migrations returns the schema's migration steps: element i moves the
+// schema from version i to version i+1. Steps are only ever appended.
+func migrations() [][]string {
+	return [][]string{
+		// Version 1: the evaluation cache; evaluation runs with their task
+		// scores and item outcomes, optionally tied to a trial; a study's
+		// trials and baselines, beside goptuna's tables.
+		{
+			`CREATE TABLE mt_eval_cache (
+	key          TEXT    PRIMARY KEY,
+	model_digest TEXT    NOT NULL,
+	settings     TEXT    NOT NULL,
+	task         TEXT    NOT NULL,
+	item_id      TEXT    NOT NULL,
+	prompt       TEXT    NOT NULL,
+	response     TEXT    NOT NULL,
+	extracted    TEXT    NOT NULL,
+	correct      INTEGER NOT NULL,
+	latency_ms   REAL    NOT NULL,
+	created_at   TEXT    NOT NULL
+)`,
+			`CREATE INDEX mt_eval_cache_model ON mt_eval_cache (model_digest, task)`,
+			`CREATE TABLE mt_eval_runs (
+	id           INTEGER PRIMARY KEY,
+	started_at   TEXT    NOT NULL,
+	model_dir    TEXT    NOT NULL,
+	model_digest TEXT    NOT NULL,
+	settings     TEXT    NOT NULL,
+	host         TEXT    NOT NULL
+)`,
+			`CREATE TABLE mt_trials (
+	id               INTEGER PRIMARY KEY,
+	study            TEXT    NOT NULL,
+	trial_number     INTEGER NOT NULL,
+	goptuna_trial_id INTEGER NOT NULL,
+	state            TEXT    NOT NULL,
+	method           TEXT    NOT NULL,
+	merge_yaml       TEXT    NOT NULL,
+	objective        REAL,
+	model_digest     TEXT    NOT NULL,
+	merge_seconds    REAL    NOT NULL,
+	import_seconds   REAL    NOT NULL,
+	eval_seconds     REAL    NOT NULL,
+	failure          TEXT    NOT NULL,
+	started_at       TEXT,
+	finished_at      TEXT,
+	worker           TEXT    NOT NULL,
+	UNIQUE (study, trial_number)
+)`,
+			`CREATE TABLE mt_task_scores (
+	id        INTEGER PRIMARY KEY,
+	run_id    INTEGER NOT NULL REFERENCES mt_eval_runs (id) ON DELETE CASCADE,
+	trial_id  INTEGER REFERENCES mt_trials (id) ON DELETE SET NULL,
+	task      TEXT    NOT NULL,
+	split     TEXT    NOT NULL,
+	n         INTEGER NOT NULL,
+	correct   INTEGER NOT NULL,
+	accuracy  REAL    NOT NULL,
+	ci_lo     REAL    NOT NULL,
+	ci_hi     REAL    NOT NULL,
+	UNIQUE (run_id, task, split)
+)`,
+			`CREATE INDEX mt_task_scores_trial ON mt_task_scores (trial_id)`,
+			`CREATE TABLE mt_item_outcomes (
+	id        INTEGER PRIMARY KEY,
+	run_id    INTEGER NOT NULL REFERENCES mt_eval_runs (id) ON DELETE CASCADE,
+	trial_id  INTEGER REFERENCES mt_trials (id) ON DELETE SET NULL,
+	task      TEXT    NOT NULL,
+	item_id   TEXT    NOT NULL,
+	correct   INTEGER NOT NULL,
+	extracted TEXT    NOT NULL,
+	response  TEXT    NOT NULL,
+	cached    INTEGER NOT NULL,
+	UNIQUE (run_id, task, item_id)
+)`,
+			`CREATE INDEX mt_item_outcomes_trial ON mt_item_outcomes (trial_id)`,
+			`CREATE TABLE mt_baselines (
+	study        TEXT    NOT NULL,
+	model        TEXT    NOT NULL,
+	task         TEXT    NOT NULL,
+	accuracy     REAL    NOT NULL,
+	n            INTEGER NOT NULL,
+	ci_lo        REAL    NOT NULL,
+	ci_hi        REAL    NOT NULL,
+	model_digest TEXT    NOT NULL,
+	PRIMARY KEY (study, model, task)
+)`,
+		},
+	}
+}
+
+// inTx runs fn in one immediate transaction, committing when fn returns
+// nil and rolling back otherwise. what names the operation in errors.
+func (db *DB) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin transaction: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return fmt.Errorf("%s: %w (rollback: %v)", what, err, rbErr)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// formatTime renders t for storage; the zero time is stored as "".
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// parseTime reads a time written by formatTime; "" is the zero time.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// nullTime stores the zero time as NULL and any other time as text.
+func nullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: formatTime(t), Valid: true}
+}
+
+// boolInt stores a bool as 0 or 1.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,174 @@
+package results
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// TrialState is the state of a trial in a study's records.
+type TrialState string
+
+// The states a trial record can be in. They mirror goptuna's trial states.
+const (
+	TrialWaiting  TrialState = "waiting"  // enqueued, not started
+	TrialRunning  TrialState = "running"  // a worker is merging or evaluating it
+	TrialComplete TrialState = "complete" // finished with an objective value
+	TrialPruned   TrialState = "pruned"   // stopped early by the pruner
+	TrialFailed   TrialState = "failed"   // failed; Failure says why
+)
+
+// valid reports whether s is one of the known states.
+func (s TrialState) valid() bool {
+	switch s {
+	case TrialWaiting, TrialRunning, TrialComplete, TrialPruned, TrialFailed:
+		return true
+	}
+	return false
+}
+
+// TrialRecord is mergetune's own record of one trial of a study, kept
+// beside goptuna's trial row (GoptunaTrialID).
+type TrialRecord struct {
+	Study          string
+	Number         int   // goptuna's study-local trial number
+	GoptunaTrialID int64 // goptuna's trial_id in its trials table
+	State          TrialState
+	Method         string        // merge method
+	MergeYAML      string        // the trial's full mergekit configuration
+	Objective      *float64      // objective value; nil until there is one
+	ModelDigest    string        // content digest of the merged model
+	MergeTime      time.Duration // time spent merging
+	ImportTime     time.Duration // time spent importing into the server
+	EvalTime       time.Duration // time spent evaluating
+	Failure        string        // why the trial failed; empty otherwise
+	StartedAt      time.Time     // zero until started
+	FinishedAt     time.Time     // zero until finished
+	Worker         string        // the worker (host/process/goroutine) that ran it
+}
+
+// Key returns the trial's study and number.
+func (r TrialRecord) Key() TrialKey { return TrialKey{Study: r.Study, Number: r.Number} }
+
+// UpsertTrial records r, replacing every field of an existing record of
+// the same study and trial number. Scores and outcomes that reference the
+// trial keep referencing it.
+func (db *DB) UpsertTrial(ctx context.Context, r TrialRecord) error {
+	what := fmt.Sprintf("results: record trial %s", r.Key())
+	switch {
+	case r.Study == "":
+		return fmt.Errorf("%s: empty study name", what)
+	case r.Number < 0:
+		return fmt.Errorf("%s: negative trial number", what)
+	case !r.State.valid():
+		return fmt.Errorf("%s: unknown state %q (want %s, %s, %s, %s or %s)", what, r.State,
+			TrialWaiting, TrialRunning, TrialComplete, TrialPruned, TrialFailed)
+	}
+	var objective sql.NullFloat64
+	if r.Objective != nil {
+		if math.IsNaN(*r.Objective) {
+			return fmt.Errorf("%s: objective is NaN", what)
+		}
+		objective = sql.NullFloat64{Float64: *r.Objective, Valid: true}
+	}
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
+	method, merge_yaml, objective, model_digest, merge_seconds, import_seconds, eval_seconds,
+	failure, started_at, finished_at, worker)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (study, trial_number) DO UPDATE SET
+	goptuna_trial_id = excluded.goptuna_trial_id, state = excluded.state,
+	method = excluded.method, merge_yaml = excluded.merge_yaml,
+	objective = excluded.objective, model_digest = excluded.model_digest,
+	merge_seconds = excluded.merge_seconds, import_seconds = excluded.import_seconds,
+	eval_seconds = excluded.eval_seconds, failure = excluded.failure,
+	started_at = excluded.started_at, finished_at = excluded.finished_at,
+	worker = excluded.worker`,
+		r.Study, r.Number, r.GoptunaTrialID, string(r.State), r.Method, r.MergeYAML, objective,
+		r.ModelDigest, r.MergeTime.Seconds(), r.ImportTime.Seconds(), r.EvalTime.Seconds(),
+		r.Failure, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.Worker)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// trialColumns selects a TrialRecord; scanTrial reads one row of it.
+const trialColumns = `SELECT study, trial_number, goptuna_trial_id, state, method, merge_yaml,
+	objective, model_digest, merge_seconds, import_seconds, eval_seconds, failure,
+	started_at, finished_at, worker
+FROM mt_trials`
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTrial(sc scanner) (TrialRecord, error) {
+	var (
+		r                      TrialRecord
+		state                  string
+		objective              sql.NullFloat64
+		mergeS, importS, evalS float64
+		started, finished      sql.NullString
+	)
+	if err := sc.Scan(&r.Study, &r.Number, &r.GoptunaTrialID, &state, &r.Method, &r.MergeYAML,
+		&objective, &r.ModelDigest, &mergeS, &importS, &evalS, &r.Failure,
+		&started, &finished, &r.Worker); err != nil {
+		return TrialRecord{}, err
+	}
+	r.State = TrialState(state)
+	if objective.Valid {
+		v := objective.Float64
+		r.Objective = &v
+	}
+	r.MergeTime, r.ImportTime, r.EvalTime = seconds(mergeS), seconds(importS), seconds(evalS)
+	var err error
+	if r.StartedAt, err = parseTime(started.String); err != nil {
+		return TrialRecord{}, err
+	}
+	if r.FinishedAt, err = parseTime(finished.String); err != nil {
+		return TrialRecord{}, err
+	}
+	return r, nil
+}
+
+// seconds converts stored seconds back to a duration, to the nanosecond.
+func seconds(s float64) time.Duration {
+	return time.Duration(math.Round(s * float64(time.Second)))
+}
+
+// Trials returns the study's trial records by trial number.
+func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
+	rows, err := db.sql.QueryContext(ctx, trialColumns+` WHERE study = ? ORDER BY trial_number`, study)
+	if err != nil {
+		return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
+	}
+	defer rows.Close()
+	var out []TrialRecord
+	for rows.Next() {
+		r, err := scanTrial(rows)
+		if err != nil {
+			return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
+	}
+	return out, nil
+}
+
+// Trial returns the record of one trial. The bool is false when there is
+// none.
+func (db *DB) Trial(ctx context.Context, study string, number int) (TrialRecord, bool, error) {
+	row := db.sql.QueryRowContext(ctx, trialColumns+` WHERE study = ? AND trial_number = ?`, study, number)
+	r, err := scanTrial(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TrialRecord{}, false, nil
+	}
+	if err != nil {
+		return TrialRecord{}, false, fmt.Errorf("results: read trial %s#%d: %w", study, number, err)
+	}
+	return r, true, nil
+}
