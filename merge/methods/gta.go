@@ -150,9 +150,8 @@ func (m *tvMask) apply(off int, d []float32) {
 		bits := m.bits
 		for i := range d {
 			e := off + i
-			if bits[e>>6]&(1<<(uint(e)&63)) == 0 {
-				d[i] = 0
-			}
+			keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
+			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sparsify
 
 import (
+	"math"
 	"math/rand"
 	"sort"
 	"testing"
@@ -151,6 +152,39 @@ func TestThreshold24MatchesUniform(t *testing.T) {
 		for i := 0; i < 20000; i++ {
 			if (s.Uniform(i) < p) != (s.Bits24(i) < th) {
 				t.Fatalf("p=%v element %d: Uniform %v, Bits24 %d, threshold %d disagree", p, i, s.Uniform(i), s.Bits24(i), th)
+			}
+		}
+	}
+}
+
+func TestRankerOrderMatchesStableSort(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	var r Ranker
+	for _, n := range []int{1, 2, 3, 17, 64, 1000, 5000} {
+		for _, dist := range []string{"normal", "ties", "skewed", "constant"} {
+			v := make([]float32, n)
+			for i := range v {
+				switch dist {
+				case "normal":
+					v[i] = float32(rng.NormFloat64())
+				case "ties":
+					v[i] = float32(rng.Intn(5)) - 2
+				case "skewed":
+					v[i] = float32(math.Exp(rng.NormFloat64() * 8))
+				case "constant":
+					v[i] = 0.5
+				}
+			}
+			want := make([]int, n)
+			for i := range want {
+				want[i] = i
+			}
+			sort.SliceStable(want, func(a, b int) bool { return MagBits(v[want[a]]) < MagBits(v[want[b]]) })
+			got := r.Order(v)
+			for i := range want {
+				if int(got[i]) != want[i] {
+					t.Fatalf("n=%d %s: position %d holds %d, want %d", n, dist, i, got[i], want[i])
+				}
 			}
 		}
 	}
