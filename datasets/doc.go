@@ -1,4 +1,45 @@
-// Package datasets will hold task specifications and the adapters for
-// public benchmark files. It is not implemented yet; see the project's
-// open issues.
+// Package datasets loads evaluation tasks: small YAML task files in the
+// spirit of lm-evaluation-harness, the public benchmark formats through
+// built-in adapters, and the toy tasks of package toy.
+//
+// A task file:
+//
+//	name: arc_easy            # unique within a task set
+//	data: ../data/arc_easy.jsonl   # relative to the task file; jsonl, json, csv or tsv
+//	format: jsonl             # optional: inferred from the extension
+//	adapter: arc_easy         # optional: a built-in record format (AdapterNames)
+//	prompt: "{{.query}}"      # Go text/template over the record's fields; func letter: 0 → "A"
+//	target: answer            # a field name, or a template ("{{.answer}}")
+//	choices: choices          # optional: a list field, or a list of templates
+//	gold: gold                # optional: the field holding the gold choice index
+//	fewshot: {count: 5, file: train.jsonl}   # or {count: 5, split: head}
+//	limit: 200                # score the first 200 items (0: all)
+//	split: tune               # role: tune (default) or holdout
+//	stop: ["\n\n"]            # default: ["\n\n"]
+//	max_tokens: 256           # default 256 (16 for choice)
+//	scorer: choice            # or a mapping, see below
+//
+// Scorers:
+//
+//   - exact: options strip (default true), ignore_case,
+//     ignore_punctuation, regexes_to_ignore (lm-eval's exact_match).
+//   - regex: pattern, group_select (0 first match, -1 last), fallback
+//     ("[invalid]"), numeric (18 == 18.0 == $18), and the exact options;
+//     preset gsm8k-strict ("#### N") or gsm8k-flexible (the last number)
+//     sets lm-eval's gsm8k pattern and ignore chain.
+//   - choice: the choices are listed under the prompt as "A. …" lines,
+//     followed by answer_prefix (default "Answer:"; list_choices: false
+//     when the prompt lists them itself). The evaluator reads the answer
+//     letter from the next-token log-probabilities, falling back to a
+//     generation and letter extraction.
+//
+// Prompts are assembled as in lm-eval: each few-shot example's prompt, a
+// space, its target (the gold letter for choice tasks) and a blank line,
+// then the item's prompt. Few-shot examples come in file order from a
+// separate file, or from the first records of the data file (split: head),
+// which are then not scored; an item whose prompt equals an example's is
+// never scored.
+//
+// A task set (LoadAll) is a file with a field tasks listing task mappings,
+// task file paths, or built-in toy tasks ("toy:reverse").
 package datasets

@@ -1,0 +1,173 @@
+package datasets
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// Record is one row of a data file: field name → value as decoded (JSON:
+// string, float64, bool, []any, map[string]any or nil; CSV/TSV: string).
+type Record map[string]any
+
+// row is a record with its position in the data file.
+type row struct {
+	rec  Record
+	line int // 1-based line where the record starts
+	id   string
+}
+
+// Formats lists the data file formats Load reads.
+func Formats() []string { return []string{"jsonl", "json", "csv", "tsv"} }
+
+// formatOf infers a data format from a file name's extension.
+func formatOf(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".ndjson":
+		return "jsonl", true
+	case ".json":
+		return "json", true
+	case ".csv":
+		return "csv", true
+	case ".tsv":
+		return "tsv", true
+	}
+	return "", false
+}
+
+// readRecords reads every record of a data file in the given format.
+// Errors name the file and the line.
+func readRecords(path, format string) ([]row, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("data file: %w", err)
+	}
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(b) {
+		line := 1 + bytes.Count(b[:firstInvalid(b)], []byte("\n"))
+		return nil, fmt.Errorf("%s:%d: invalid UTF-8", path, line)
+	}
+	var rows []row
+	switch format {
+	case "jsonl":
+		rows, err = readJSONL(path, b)
+	case "json":
+		rows, err = readJSON(path, b)
+	case "csv":
+		rows, err = readCSV(path, b, ',')
+	case "tsv":
+		rows, err = readCSV(path, b, '\t')
+	default:
+		return nil, fmt.Errorf("%s: unknown format %q (want %s)", path, format, strings.Join(Formats(), ", "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s: no records", path)
+	}
+	return rows, nil
+}
+
+// firstInvalid returns the offset of the first byte of b that is not part
+// of valid UTF-8.
+func firstInvalid(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+func readJSONL(path string, b []byte) ([]row, error) {
+	var rows []row
+	base := filepath.Base(path)
+	for i, ln := range bytes.Split(b, []byte("\n")) {
+		ln = bytes.TrimSpace(ln)
+		if len(ln) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(ln, &rec); err != nil {
+			return nil, fmt.Errorf("%s:%d: not a JSON object: %w", path, i+1, err)
+		}
+		if rec == nil {
+			return nil, fmt.Errorf("%s:%d: not a JSON object: null", path, i+1)
+		}
+		rows = append(rows, row{rec: rec, line: i + 1, id: fmt.Sprintf("%s:%d", base, i+1)})
+	}
+	return rows, nil
+}
+
+func readJSON(path string, b []byte) ([]row, error) {
+	var recs []Record
+	if err := json.Unmarshal(b, &recs); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+			return nil, fmt.Errorf("%s:%d: not a JSON list of objects: %w", path, line, err)
+		}
+		return nil, fmt.Errorf("%s: not a JSON list of objects: %w", path, err)
+	}
+	base := filepath.Base(path)
+	rows := make([]row, 0, len(recs))
+	for i, rec := range recs {
+		if rec == nil {
+			return nil, fmt.Errorf("%s: record %d: null", path, i)
+		}
+		rows = append(rows, row{rec: rec, id: fmt.Sprintf("%s[%d]", base, i)})
+	}
+	return rows, nil
+}
+
+// readCSV reads a delimited file whose first row names the fields.
+func readCSV(path string, b []byte, comma rune) ([]row, error) {
+	r := csv.NewReader(bytes.NewReader(b))
+	r.Comma = comma
+	if comma == '\t' {
+		r.LazyQuotes = true
+	}
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", path, err)
+	}
+	seen := map[string]bool{}
+	for _, h := range header {
+		if h == "" || seen[h] {
+			return nil, fmt.Errorf("%s:1: header: empty or duplicate column name %q", path, h)
+		}
+		seen[h] = true
+	}
+	base := filepath.Base(path)
+	var rows []row
+	for {
+		fields, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// csv.ParseError carries the line.
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		line, _ := r.FieldPos(0)
+		rec := make(Record, len(header))
+		for i, h := range header {
+			rec[h] = fields[i]
+		}
+		rows = append(rows, row{rec: rec, line: line, id: fmt.Sprintf("%s:%d", base, line)})
+	}
+	return rows, nil
+}

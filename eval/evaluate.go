@@ -1,0 +1,310 @@
+package eval
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mergetune/mergetune/datasets"
+)
+
+// RequestKind says how an item is asked.
+type RequestKind string
+
+// Request kinds.
+const (
+	// RequestGenerate asks for a greedy generation.
+	RequestGenerate RequestKind = "generate"
+	// RequestChoice reads the answer letter from the next-token
+	// log-probabilities (TopTokens with TopK), falling back to a
+	// generation when none of the item's letters is among them.
+	RequestChoice RequestKind = "choice"
+)
+
+// ChoiceTopK is the number of next tokens read for an answer letter: the
+// most an Ollama server returns (top_logprobs ≤ 20).
+const ChoiceTopK = 20
+
+// Request is how every item of a task is asked; all of it is part of the
+// cache key.
+type Request struct {
+	Kind     RequestKind
+	Generate GenerateOptions // the generation (the fallback for RequestChoice)
+	TopK     int             // RequestChoice: next tokens read
+}
+
+// RequestFor returns the request of a task's items.
+func RequestFor(t *datasets.Task) Request {
+	r := Request{Kind: RequestGenerate, Generate: GenerateOptions{MaxTokens: t.MaxTokens, Stop: t.Stop}}
+	if t.MultipleChoice() {
+		r.Kind, r.TopK = RequestChoice, ChoiceTopK
+	}
+	return r
+}
+
+// CacheRecord is the cached outcome of one item for one model, prompt and
+// request.
+type CacheRecord struct {
+	// Response is the model's answer: the generated text, or for a
+	// choice request answered from log-probabilities the letter.
+	Response string
+	// Extracted and Correct are the scorer's verdict when the record was
+	// written; Evaluate re-scores Response with the task's scorer.
+	Extracted string
+	Correct   bool
+	// Latency is how long the request took.
+	Latency time.Duration
+}
+
+// Cache stores item outcomes across runs, keyed by CacheKey. Its methods
+// must be safe for concurrent use.
+type Cache interface {
+	// Get returns the record stored under key, and whether there is one.
+	Get(ctx context.Context, key string) (CacheRecord, bool, error)
+	// Put stores rec under key, replacing any record there.
+	Put(ctx context.Context, key string, rec CacheRecord) error
+}
+
+// cacheKeyVersion changes when the meaning of a cached response changes.
+const cacheKeyVersion = "mergetune-eval-cache/1"
+
+// CacheKey returns the hex sha256 that identifies the answer of model m to
+// item it under req: over the model's Digest (its weights, never its
+// name) and Settings, the rendered prompt, the request options and, for a
+// choice request, the number of choices (the letters read).
+func CacheKey(m Model, it datasets.Item, req Request) string {
+	k := struct {
+		V         string   `json:"v"`
+		Digest    string   `json:"digest"`
+		Settings  string   `json:"settings"`
+		Kind      string   `json:"kind"`
+		Prompt    string   `json:"prompt"`
+		MaxTokens int      `json:"max_tokens"`
+		Stop      []string `json:"stop"`
+		TopK      int      `json:"top_k,omitempty"`
+		Letters   int      `json:"letters,omitempty"`
+	}{cacheKeyVersion, m.Digest(), m.Settings(), string(req.Kind), it.Prompt,
+		req.Generate.MaxTokens, req.Generate.Stop, req.TopK, 0}
+	if req.Kind == RequestChoice {
+		k.Letters = len(it.Choices)
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		panic(fmt.Sprintf("eval: cache key: %v", err)) // plain strings and ints always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Options control Evaluate.
+type Options struct {
+	// Parallel is the number of concurrent requests (< 1: 1). Match it
+	// to the server's parallelism (OLLAMA_NUM_PARALLEL).
+	Parallel int
+	// Cache, when set, is consulted before each request and filled
+	// after it.
+	Cache Cache
+	// Limit > 0 scores only the task's first Limit items.
+	Limit int
+	// Progress, when set, is called after each item with the number of
+	// items done and the total; calls are serialised.
+	Progress func(done, total int)
+}
+
+// ItemResult is the outcome of one item.
+type ItemResult struct {
+	ID        string
+	Prompt    string
+	Response  string
+	Extracted string
+	Correct   bool
+	// Cached says the response came from the cache.
+	Cached bool
+	// Latency is the request's duration (from the cache: the original
+	// request's).
+	Latency time.Duration
+}
+
+// TaskResult is a task's score.
+type TaskResult struct {
+	Task  string
+	Split string
+	// N is the number of items scored; Correct how many were right;
+	// Invalid how many gave no readable answer (datasets.Invalid).
+	N, Correct, Invalid int
+	// Accuracy is Correct / N (0 when N is 0).
+	Accuracy float64
+	// CI95 is the 95% bootstrap interval of Accuracy
+	// (BootstrapResamples resamples, BootstrapSeed).
+	CI95 [2]float64
+	// Items are the outcomes in task order.
+	Items []ItemResult
+}
+
+// Evaluate scores model m on task t. Items are requested with up to
+// opt.Parallel concurrent requests, in prompt order so that items sharing
+// a prompt prefix are adjacent (a server's prompt cache then reuses it);
+// the results keep the task's order. An empty response is scored wrong.
+// A failing request fails the evaluation with an error naming the item
+// (retries are the backend's job).
+func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*TaskResult, error) {
+	items := t.Items
+	if opt.Limit > 0 && opt.Limit < len(items) {
+		items = items[:opt.Limit]
+	}
+	req := RequestFor(t)
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return items[order[a]].Prompt < items[order[b]].Prompt })
+
+	results := make([]ItemResult, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(opt.Parallel, 1))
+	var mu sync.Mutex
+	done := 0
+	for _, i := range order {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			r, err := evalItem(gctx, m, t, items[i], req, opt.Cache)
+			if err != nil {
+				return fmt.Errorf("eval: task %s: item %s: %w", t.Name, items[i].ID, err)
+			}
+			results[i] = r
+			if opt.Progress != nil {
+				mu.Lock()
+				done++
+				opt.Progress(done, len(items))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("eval: task %s: %w", t.Name, err)
+	}
+
+	res := &TaskResult{Task: t.Name, Split: t.Split, N: len(results), Items: results}
+	correct := make([]bool, len(results))
+	for i, r := range results {
+		correct[i] = r.Correct
+		if r.Correct {
+			res.Correct++
+		}
+		if r.Extracted == datasets.Invalid {
+			res.Invalid++
+		}
+	}
+	if res.N > 0 {
+		res.Accuracy = float64(res.Correct) / float64(res.N)
+	}
+	res.CI95[0], res.CI95[1] = Bootstrap(correct, BootstrapResamples, BootstrapSeed)
+	return res, nil
+}
+
+// evalItem answers and scores one item, through the cache when there is
+// one.
+func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, req Request, cache Cache) (ItemResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ItemResult{}, err
+	}
+	r := ItemResult{ID: it.ID, Prompt: it.Prompt}
+	var key string
+	if cache != nil {
+		key = CacheKey(m, it, req)
+		rec, ok, err := cache.Get(ctx, key)
+		if err != nil {
+			return r, fmt.Errorf("cache get %s: %w", key, err)
+		}
+		if ok {
+			r.Response, r.Latency, r.Cached = rec.Response, rec.Latency, true
+			score(t, it, &r)
+			return r, nil
+		}
+	}
+	start := time.Now()
+	resp, err := ask(ctx, m, it, req)
+	if err != nil {
+		return r, err
+	}
+	r.Response, r.Latency = resp, time.Since(start)
+	score(t, it, &r)
+	if cache != nil {
+		rec := CacheRecord{Response: r.Response, Extracted: r.Extracted, Correct: r.Correct, Latency: r.Latency}
+		if err := cache.Put(ctx, key, rec); err != nil {
+			return r, fmt.Errorf("cache put %s: %w", key, err)
+		}
+	}
+	return r, nil
+}
+
+// score fills the verdict of r; an empty response is wrong.
+func score(t *datasets.Task, it datasets.Item, r *ItemResult) {
+	out := t.Scorer.Score(it, r.Response)
+	r.Extracted, r.Correct = out.Extracted, out.Correct
+	if strings.TrimSpace(r.Response) == "" {
+		r.Correct = false
+	}
+}
+
+// ask sends the item's request.
+func ask(ctx context.Context, m Model, it datasets.Item, req Request) (string, error) {
+	if req.Kind == RequestChoice {
+		toks, err := m.TopTokens(ctx, it.Prompt, req.TopK)
+		if err != nil && !errors.Is(err, ErrUnsupported) {
+			return "", fmt.Errorf("top tokens: %w", err)
+		}
+		if l, ok := pickLetter(toks, len(it.Choices)); ok {
+			return l, nil
+		}
+	}
+	resp, err := m.Generate(ctx, it.Prompt, req.Generate)
+	if err != nil {
+		return "", fmt.Errorf("generate: %w", err)
+	}
+	return resp, nil
+}
+
+// pickLetter returns the answer letter among the first n with the highest
+// log-probability in toks, a letter's variants being "A" and " A"; ties go
+// to the earlier letter. ok is false when no letter is present.
+func pickLetter(toks []TokenLogprob, n int) (string, bool) {
+	best := -1
+	bestLP := math.Inf(-1)
+	lp := make(map[int]float64)
+	for _, tk := range toks {
+		s := strings.TrimPrefix(tk.Token, " ")
+		if len(s) != 1 || s[0] < 'A' || int(s[0]-'A') >= n || math.IsNaN(tk.Logprob) {
+			continue
+		}
+		i := int(s[0] - 'A')
+		if v, ok := lp[i]; !ok || tk.Logprob > v {
+			lp[i] = tk.Logprob
+		}
+	}
+	for i := range n {
+		if v, ok := lp[i]; ok && (best < 0 || v > bestLP) {
+			best, bestLP = i, v
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	return datasets.Letter(best), true
+}
