@@ -1,0 +1,457 @@
+// Package ollama is an eval.Backend that serves models through a local
+// Ollama server (https://ollama.com), version 0.17.4 or later.
+//
+// Open converts a Hugging Face safetensors directory into a GGUF file with
+// Ollama's own converter (github.com/ollama/ollama/convert, pure Go),
+// uploads it as a blob and creates a model from it under a name that says
+// which study and trial it belongs to (Options.NamePrefix plus a short
+// content digest), optionally quantized. Requests are raw /api/generate
+// calls with greedy, deterministic options (temperature 0, repeat_penalty 1,
+// top_k 1, a fixed seed and num_ctx) and truncate false, so that a prompt
+// longer than the context is an error instead of being cut silently. Close
+// unloads the model and deletes it unless Options.Keep is set.
+//
+// Requests that fail on the way (a dropped connection, a 5xx answer) are
+// retried with exponential backoff; a server that cannot be reached gives
+// an error wrapping ErrUnreachable that says how to start one. Ollama has no
+// prompt log-likelihood, so LogLikelihood returns an error wrapping
+// eval.ErrUnsupported.
+package ollama
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/convert"
+
+	"github.com/mergetune/mergetune/eval"
+)
+
+// Defaults of Options.
+const (
+	DefaultNumCtx     = 2048
+	DefaultRetries    = 3
+	DefaultBackoff    = 250 * time.Millisecond
+	DefaultTimeout    = 10 * time.Minute
+	DefaultNamePrefix = "mergetune"
+	// DefaultKeepAlive is how long the server keeps an opened model
+	// loaded after its last request (Close unloads it at once).
+	DefaultKeepAlive = 30 * time.Minute
+)
+
+// Options configure the Ollama backend. The zero value works against a
+// server at OLLAMA_HOST (default http://127.0.0.1:11434).
+type Options struct {
+	// Host is the server's address, as in OLLAMA_HOST ("host:port",
+	// "http://host:port", …). Empty: OLLAMA_HOST, else
+	// http://127.0.0.1:11434.
+	Host string
+	// Parallel is the most requests of one model in flight at once; match
+	// the server's OLLAMA_NUM_PARALLEL (0: 1). Further requests wait.
+	Parallel int
+	// NumCtx is the context size sent with every request (0:
+	// DefaultNumCtx). The server caps it at the model's context length.
+	NumCtx int
+	// NumThread is the runner's num_thread, sent with every request (0:
+	// the server's choice, the number of physical cores). One thread is
+	// fastest for tiny models, and steadier on a busy machine.
+	NumThread int
+	// Seed is the sampling seed sent with every request (decoding is
+	// greedy, so it only pins the sampler's state).
+	Seed int
+	// Quantize is passed to the server's create: "" (keep the converter's
+	// F16/BF16 weights), "q8_0" or "q4_K_M".
+	Quantize string
+	// Keep keeps the model on the server after Close (it is still
+	// unloaded from memory).
+	Keep bool
+	// NamePrefix starts the names of created models, e.g.
+	// "mergetune-<study>-<trial>"; a short content digest follows it
+	// (empty: DefaultNamePrefix). Characters Ollama does not accept in a
+	// model name are replaced by '-'.
+	NamePrefix string
+	// Retries is how many times a failed request is repeated (0:
+	// DefaultRetries; negative: never).
+	Retries int
+	// Backoff is the wait before the first retry, doubled before each
+	// further one (0: DefaultBackoff).
+	Backoff time.Duration
+	// Timeout bounds one attempt of one request, the upload and create
+	// included (0: DefaultTimeout; negative: none).
+	Timeout time.Duration
+	// Engine names the server's inference engine in Settings, so cached
+	// answers of different engines are kept apart: "" or "llamacpp" for
+	// the default runner, "ollama" for OLLAMA_NEW_ENGINE=1. It does not
+	// change the server.
+	Engine string
+	// HTTPClient is used for all requests (nil: a client without an
+	// overall timeout; Timeout bounds each attempt).
+	HTTPClient *http.Client
+}
+
+// Backend is the Ollama eval.Backend. It is safe for concurrent use.
+type Backend struct {
+	opt    Options
+	host   *url.URL
+	http   *http.Client
+	client *api.Client
+}
+
+var _ eval.Backend = (*Backend)(nil)
+
+// New returns a backend for the server at opt.Host. It does not contact
+// the server: Open does.
+func New(opt Options) (*Backend, error) {
+	host, err := hostURL(opt.Host)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(opt.Quantize) {
+	case "":
+	case "q8_0", "q4_k_m", "q4_k", "q4_k_s", "f16", "f32":
+	default:
+		return nil, fmt.Errorf("ollama: unsupported quantization %q (want \"\", q8_0 or q4_K_M)", opt.Quantize)
+	}
+	if opt.Parallel <= 0 {
+		opt.Parallel = 1
+	}
+	if opt.NumCtx <= 0 {
+		opt.NumCtx = DefaultNumCtx
+	}
+	switch {
+	case opt.Retries == 0:
+		opt.Retries = DefaultRetries
+	case opt.Retries < 0:
+		opt.Retries = 0
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = DefaultBackoff
+	}
+	if opt.Timeout == 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	if opt.NamePrefix == "" {
+		opt.NamePrefix = DefaultNamePrefix
+	}
+	opt.NamePrefix = sanitizeName(opt.NamePrefix)
+	switch opt.Engine {
+	case "":
+		opt.Engine = "llamacpp"
+	case "llamacpp", "ollama":
+	default:
+		return nil, fmt.Errorf("ollama: unknown engine %q (want llamacpp or ollama)", opt.Engine)
+	}
+	hc := opt.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:               nil, // a local server: never through a proxy
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	return &Backend{opt: opt, host: host, http: hc, client: api.NewClient(host, hc)}, nil
+}
+
+// Host returns the server's base URL.
+func (b *Backend) Host() string { return b.host.String() }
+
+// Client returns the Ollama API client the backend uses.
+func (b *Backend) Client() *api.Client { return b.client }
+
+// hostURL parses an OLLAMA_HOST-style address the way Ollama does
+// (envconfig.Host): a missing scheme is http, a missing port 11434 (80 or
+// 443 with an explicit http or https scheme). Empty s means the
+// OLLAMA_HOST environment variable.
+func hostURL(s string) (*url.URL, error) {
+	if s == "" {
+		s = os.Getenv("OLLAMA_HOST")
+	}
+	s = strings.TrimSpace(s)
+	port := "11434"
+	scheme, hostport, ok := strings.Cut(s, "://")
+	switch {
+	case !ok:
+		scheme, hostport = "http", s
+	case scheme == "http":
+		port = "80"
+	case scheme == "https":
+		port = "443"
+	default:
+		return nil, fmt.Errorf("ollama: host %q: unknown scheme %q", s, scheme)
+	}
+	hostport, path, _ := strings.Cut(hostport, "/")
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = "127.0.0.1"
+		if ip := net.ParseIP(strings.Trim(hostport, "[]")); ip != nil {
+			host = ip.String()
+		} else if hostport != "" {
+			host = hostport
+		}
+	} else {
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		port = p
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("ollama: host %q: invalid port %q", s, port)
+	}
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port), Path: path}, nil
+}
+
+// sanitizeName lower-cases s and replaces what Ollama does not accept in a
+// model name by '-'.
+func sanitizeName(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b), "-_.")
+}
+
+// ImportStats says what Open spent its time on.
+type ImportStats struct {
+	GGUFBytes int64         // size of the converted GGUF
+	Convert   time.Duration // safetensors → GGUF, hashing included
+	Upload    time.Duration // blob upload (0 when the server had it)
+	Create    time.Duration // model creation, quantization included
+	Load      time.Duration // loading the model into a runner
+	Uploaded  bool          // false when the blob was already there
+}
+
+// Total is the whole import time.
+func (s ImportStats) Total() time.Duration { return s.Convert + s.Upload + s.Create + s.Load }
+
+// Open implements eval.Backend: it converts the model directory dir to
+// GGUF, imports it into the server and loads it. The returned model is an
+// *Model.
+func (b *Backend) Open(ctx context.Context, dir string) (eval.Model, error) {
+	return b.OpenModel(ctx, dir)
+}
+
+// OpenModel is Open with the concrete result type.
+func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
+	if err := b.client.Heartbeat(ctx); err != nil {
+		if unreachable(err) {
+			return nil, fmt.Errorf("ollama: open %s: %w", dir, b.unreachableError(err))
+		}
+		return nil, fmt.Errorf("ollama: open %s: server at %s: %w", dir, b.host, err)
+	}
+	var version string
+	err := b.retry(ctx, "version", func(ctx context.Context) error {
+		v, err := b.client.Version(ctx)
+		version = v
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var st ImportStats
+	start := time.Now()
+	f, err := os.CreateTemp("", "mergetune-*.gguf")
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	if err := convertModel(os.DirFS(dir), f); err != nil {
+		return nil, fmt.Errorf("ollama: open %s: convert to GGUF: %w", dir, err)
+	}
+	fixed, err := fixGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: check GGUF: %w", dir, err)
+	}
+	if fixed != f {
+		defer func() {
+			fixed.Close()
+			os.Remove(fixed.Name())
+		}()
+		f = fixed
+	}
+	digest, size, err := fileDigest(f)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: hash GGUF: %w", dir, err)
+	}
+	st.GGUFBytes = size
+	st.Convert = time.Since(start)
+
+	start = time.Now()
+	exists, err := b.hasBlob(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	}
+	if !exists {
+		err := b.retry(ctx, "upload blob "+digest, func(ctx context.Context) error {
+			return b.client.CreateBlob(ctx, digest, io.NewSectionReader(f, 0, size))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+		}
+		st.Uploaded = true
+	}
+	st.Upload = time.Since(start)
+
+	hexDigest := strings.TrimPrefix(digest, "sha256:")
+	name := b.opt.NamePrefix + "-" + hexDigest[:12]
+	if b.opt.Quantize != "" {
+		name += "-" + sanitizeName(b.opt.Quantize)
+	}
+	name += ":latest"
+	m := b.newModel(name, digest, version)
+
+	start = time.Now()
+	if err := b.create(ctx, name, digest); err != nil {
+		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	}
+	st.Create = time.Since(start)
+	fail := func(err error) (*Model, error) {
+		if !b.opt.Keep {
+			// Best effort: the model is useless; do not leave it behind.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = b.client.Delete(cctx, &api.DeleteRequest{Model: name})
+		}
+		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	}
+	if b.opt.Quantize != "" {
+		// The weights are the server's quantization of the GGUF: identify
+		// them by the digest the server reports.
+		d, err := b.listedDigest(ctx, name)
+		if err != nil {
+			return fail(err)
+		}
+		m.digest = d
+	}
+
+	start = time.Now()
+	if err := m.load(ctx); err != nil {
+		return fail(err)
+	}
+	st.Load = time.Since(start)
+	m.stats = st
+	return m, nil
+}
+
+// convertModel runs Ollama's converter, turning a panic into an error.
+func convertModel(fsys fs.FS, f *os.File) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("converter panicked: %v", r)
+		}
+	}()
+	return convert.ConvertModel(fsys, f)
+}
+
+// fileDigest returns the "sha256:<hex>" digest and the size of f.
+func fileDigest(f *os.File) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return "", 0, err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// hasBlob asks the server whether it holds the blob (HEAD
+// /api/blobs/<digest>; the api client has no method for it).
+func (b *Backend) hasBlob(ctx context.Context, digest string) (bool, error) {
+	var exists bool
+	err := b.retry(ctx, "check blob "+digest, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodHead, b.host.JoinPath("/api/blobs/", digest).String(), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := b.http.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			exists = true
+		case resp.StatusCode == http.StatusNotFound:
+			exists = false
+		default:
+			return api.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		}
+		return nil
+	})
+	return exists, err
+}
+
+// create creates the model name from the blob digest and waits for the
+// server's "success".
+func (b *Backend) create(ctx context.Context, name, digest string) error {
+	return b.retry(ctx, "create "+name, func(ctx context.Context) error {
+		var last string
+		err := b.client.Create(ctx, &api.CreateRequest{
+			Model:    name,
+			Files:    map[string]string{"model.gguf": digest},
+			Quantize: b.opt.Quantize,
+		}, func(p api.ProgressResponse) error {
+			last = p.Status
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if last != "success" {
+			return fmt.Errorf("%w: last status %q", errIncomplete, last)
+		}
+		return nil
+	})
+}
+
+// listedDigest returns the digest List reports for the model name.
+func (b *Backend) listedDigest(ctx context.Context, name string) (string, error) {
+	var digest string
+	err := b.retry(ctx, "list models", func(ctx context.Context) error {
+		l, err := b.client.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range l.Models {
+			if m.Name == name || m.Model == name {
+				digest = m.Digest
+				return nil
+			}
+		}
+		return fmt.Errorf("model %s is not listed", name)
+	})
+	if err != nil {
+		return "", err
+	}
+	if digest == "" {
+		return "", errors.New("ollama: list reports no digest for " + name)
+	}
+	if !strings.HasPrefix(digest, "sha256:") {
+		digest = "sha256:" + digest
+	}
+	return digest, nil
+}
+
+// newModel returns the handle of the server's model name.
+func (b *Backend) newModel(name, digest, version string) *Model {
+	return &Model{b: b, name: name, digest: digest, version: version,
+		sem: make(chan struct{}, b.opt.Parallel), closed: make(chan struct{})}
+}

@@ -1,0 +1,416 @@
+package ollama
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/api"
+
+	"github.com/mergetune/mergetune/datasets/toy"
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/runner"
+)
+
+const (
+	fixtures  = "../runner/testdata"
+	familyDir = "../../datasets/toy/family"
+)
+
+var fixtureNames = []string{"f32_mha", "f32_tied_gqa", "bf16_untied", "f16_sharded_bpe"}
+
+// listed reports whether the server lists the model name.
+func listed(t *testing.T, name string) bool {
+	t.Helper()
+	l, err := server(t).Client().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range l.Models {
+		if m.Name == name || m.Model == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFixturesTopTokensMatchRunner imports each of the built-in runner's
+// fixture checkpoints (F32, F16 sharded, BF16 with head_dim, tied and GQA
+// variants; random weights) and checks that the most likely next token
+// and its log-probability agree with the runner's wherever the runner's
+// top token is printable ASCII (Ollama cannot return single bytes of
+// multi-byte characters) and leads the second by a clear margin (the
+// converter stores F32 weights as F16).
+func TestFixturesTopTokensMatchRunner(t *testing.T) {
+	ctx := t.Context()
+	b := backend(t, Options{})
+	rb := runner.New(runner.Options{})
+	prompts := []string{"rev abc=", "the other one", "Hello, world!\n12+3=", "a", "ab", "abc", "xyz", "hello",
+		"The cat", "1+1=", "up abc=", "rot xyz=", "fst qwerty=", "lst abc=", "max 123=", "cnt abca=",
+		"Q: what?\nA:", "foo bar baz", "0123456789", "ABCDEF", "!!", "zz top", "len hello=", "maj xyx="}
+	for _, name := range fixtureNames {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(fixtures, name)
+			m := open(t, b, dir)
+			ref, err := rb.OpenModel(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			compared := 0
+			for _, p := range prompts {
+				want, err := ref.TopTokens(ctx, p, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !printable(want[0].Token) || want[0].Logprob-want[1].Logprob < 0.1 {
+					continue
+				}
+				got, err := m.TopTokens(ctx, p, 5)
+				if err != nil {
+					t.Fatalf("TopTokens(%q): %v", p, err)
+				}
+				if len(got) == 0 || got[0].Token != want[0].Token {
+					t.Errorf("TopTokens(%q)[0] = %v, runner %v", p, got, want)
+					continue
+				}
+				if d := math.Abs(got[0].Logprob - want[0].Logprob); d > 0.05 {
+					t.Errorf("TopTokens(%q)[0] logprob %.4f, runner %.4f", p, got[0].Logprob, want[0].Logprob)
+				}
+				// Greedy generation of one token is the same choice.
+				g, err := m.Generate(ctx, p, eval.GenerateOptions{MaxTokens: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g != want[0].Token {
+					t.Errorf("Generate(%q, 1 token) = %q, want %q", p, g, want[0].Token)
+				}
+				compared++
+			}
+			t.Logf("%d of %d prompts compared", compared, len(prompts))
+			if compared < 3 {
+				t.Errorf("only %d prompts had a clear printable top token", compared)
+			}
+		})
+	}
+}
+
+func printable(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFamilyMatchesRunner imports every fine-tune of the toy family, scores
+// it on test items of its own task through Ollama and compares each greedy
+// answer with the built-in runner's: the answers must agree on ≥ 99% of the
+// items and be correct on ≥ 90% of each task's. It also logs the import
+// time and the items per second.
+func TestFamilyMatchesRunner(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(familyDir, "base", "config.json")); err != nil {
+		t.Fatalf("the toy family (datasets/toy/family, part of the repository) is missing: %v", err)
+	}
+	ctx := t.Context()
+	const perTask = 25
+	b := backend(t, Options{})
+	rb := runner.New(runner.Options{})
+	opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
+	var total, agree int
+	var importTime, genTime time.Duration
+	var ggufBytes int64
+	tasks := toy.Tasks()
+	for _, task := range tasks {
+		dir := filepath.Join(familyDir, task.Name)
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+			t.Errorf("%s: %v", task.Name, err)
+			continue
+		}
+		items, err := task.Items(toy.SplitTest, perTask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := open(t, b, dir)
+		importTime += m.Stats().Total()
+		ggufBytes += m.Stats().GGUFBytes
+		ref, err := rb.OpenModel(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers := make([]string, len(items))
+		errs := make([]error, len(items))
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i, it := range items {
+			wg.Go(func() { answers[i], errs[i] = m.Generate(ctx, it.Prompt, opt) })
+		}
+		wg.Wait()
+		genTime += time.Since(start)
+		correct := 0
+		for i, it := range items {
+			if errs[i] != nil {
+				t.Fatalf("%s: Generate(%q): %v", task.Name, it.Prompt, errs[i])
+			}
+			want, err := ref.Generate(ctx, it.Prompt, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total++
+			if answers[i] == want {
+				agree++
+			} else {
+				t.Logf("%s: %q: ollama %q, runner %q", task.Name, it.Prompt, answers[i], want)
+			}
+			if answers[i] == it.Target {
+				correct++
+			}
+		}
+		ref.Close()
+		if acc := float64(correct) / float64(len(items)); acc < 0.9 {
+			t.Errorf("%s: accuracy through Ollama %.2f, want ≥ 0.9", task.Name, acc)
+		}
+		// Free the runner slot for the next model.
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total == 0 {
+		t.Fatal("no items")
+	}
+	rate := float64(agree) / float64(total)
+	t.Logf("%d models: import %v total (%.0f ms/model, %.1f MB GGUF, %.2f s/MB); %d items in %v: %.1f items/s (Parallel %d); agreement with the runner %.4f",
+		len(tasks), importTime.Round(time.Millisecond), float64(importTime.Milliseconds())/float64(len(tasks)),
+		float64(ggufBytes)/1e6, importTime.Seconds()/(float64(ggufBytes)/1e6), total, genTime.Round(time.Millisecond),
+		float64(total)/genTime.Seconds(), testParallel, rate)
+	if rate < 0.99 {
+		t.Errorf("Ollama and the runner agree on %d of %d answers (%.3f), want ≥ 0.99", agree, total, rate)
+	}
+}
+
+// TestFamilyTopTokens checks that single-token answers read from
+// top_logprobs match the runner's top token on the family's "first" task.
+func TestFamilyTopTokens(t *testing.T) {
+	dir := filepath.Join(familyDir, "first")
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		t.Fatalf("the toy family (datasets/toy/family, part of the repository) is missing: %v", err)
+	}
+	ctx := t.Context()
+	task, _ := toy.Lookup("first")
+	items, err := task.Items(toy.SplitTest, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := open(t, backend(t, Options{}), dir)
+	ref, err := runner.New(runner.Options{}).OpenModel(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, it := range items {
+		want, err := ref.TopTokens(ctx, it.Prompt, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.TopTokens(ctx, it.Prompt, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Token != want[0].Token || got[0].Token != it.Target {
+			t.Errorf("TopTokens(%q) = %v, runner %v, target %q", it.Prompt, got, want, it.Target)
+			continue
+		}
+		if d := math.Abs(got[0].Logprob - want[0].Logprob); d > 0.05 {
+			t.Errorf("TopTokens(%q)[0] logprob %.4f, runner %.4f", it.Prompt, got[0].Logprob, want[0].Logprob)
+		}
+		if !(got[0].Logprob >= got[1].Logprob && got[1].Logprob >= got[2].Logprob) {
+			t.Errorf("TopTokens(%q) not sorted: %v", it.Prompt, got)
+		}
+	}
+	// k above Ollama's 20 is capped, not an error.
+	got, err := m.TopTokens(ctx, items[0].Prompt, 50)
+	if err != nil || len(got) != maxTopLogprobs {
+		t.Errorf("TopTokens(k=50) = %d tokens, %v; want %d", len(got), err, maxTopLogprobs)
+	}
+}
+
+// modelDir is a small fixture that loads fast.
+func modelDir() string { return filepath.Join(fixtures, "f32_tied_gqa") }
+
+func TestCloseDeletesModel(t *testing.T) {
+	b := backend(t, Options{})
+	m, err := b.OpenModel(t.Context(), modelDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !listed(t, m.Name()) {
+		t.Fatalf("%s not listed after Open", m.Name())
+	}
+	if !strings.HasPrefix(m.Name(), "test-testclosedeletesmodel-") {
+		t.Errorf("name %q does not start with the prefix", m.Name())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if listed(t, m.Name()) {
+		t.Errorf("%s still listed after Close", m.Name())
+	}
+	ps, err := server(t).Client().ListRunning(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ps.Models {
+		if r.Name == m.Name() {
+			t.Errorf("%s still loaded after Close", m.Name())
+		}
+	}
+	if _, err := m.Generate(t.Context(), "a", eval.GenerateOptions{MaxTokens: 1}); err == nil {
+		t.Error("Generate after Close succeeded")
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestKeepKeepsModel(t *testing.T) {
+	b := backend(t, Options{Keep: true})
+	m, err := b.OpenModel(t.Context(), modelDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !listed(t, m.Name()) {
+		t.Errorf("%s not listed after Close with Keep", m.Name())
+	}
+	if err := server(t).Client().Delete(t.Context(), &api.DeleteRequest{Model: m.Name()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReopenSkipsUpload checks that a GGUF the server already holds is not
+// uploaded again, and that the digest only depends on the content.
+func TestReopenSkipsUpload(t *testing.T) {
+	m1 := open(t, backend(t, Options{NamePrefix: "reopen-a"}), modelDir())
+	m2 := open(t, backend(t, Options{NamePrefix: "reopen-b"}), modelDir())
+	if m2.Stats().Uploaded {
+		t.Error("the second Open uploaded the blob again")
+	}
+	if m1.Digest() != m2.Digest() || !strings.HasPrefix(m1.Digest(), "sha256:") {
+		t.Errorf("digests %q and %q", m1.Digest(), m2.Digest())
+	}
+	if m1.Settings() != m2.Settings() {
+		t.Errorf("settings differ: %q, %q", m1.Settings(), m2.Settings())
+	}
+	for _, s := range []string{"num_ctx=2048", "seed=0", "quantize=none", "engine=llamacpp", "raw"} {
+		if !strings.Contains(m1.Settings(), s) {
+			t.Errorf("Settings() = %q lacks %q", m1.Settings(), s)
+		}
+	}
+}
+
+func TestQuantizeQ8(t *testing.T) {
+	dir := filepath.Join(familyDir, "reverse")
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		dir = filepath.Join(fixtures, "f32_mha") // F32 → F16 → Q8_0
+	}
+	plain := open(t, backend(t, Options{NamePrefix: "plain"}), dir)
+	m := open(t, backend(t, Options{Quantize: "q8_0"}), dir)
+	show, err := server(t).Client().Show(t.Context(), &api.ShowRequest{Model: m.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if show.Details.QuantizationLevel != "Q8_0" {
+		t.Errorf("quantization level %q, want Q8_0", show.Details.QuantizationLevel)
+	}
+	if m.Digest() == plain.Digest() {
+		t.Error("the quantized model has the digest of the unquantized GGUF")
+	}
+	if !strings.Contains(m.Settings(), "quantize=q8_0") {
+		t.Errorf("Settings() = %q", m.Settings())
+	}
+	if !strings.Contains(m.Name(), "q8_0") {
+		t.Errorf("Name() = %q", m.Name())
+	}
+	if strings.HasSuffix(dir, "reverse") {
+		got, err := m.Generate(t.Context(), "rev abcd=", eval.GenerateOptions{MaxTokens: 8, Stop: []string{"\n"}})
+		if err != nil || got != "dcba" {
+			t.Errorf("quantized Generate = %q, %v; want dcba", got, err)
+		}
+	} else if _, err := m.Generate(t.Context(), "abc", eval.GenerateOptions{MaxTokens: 4}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestOverlongPromptIsAnError checks that a prompt longer than the context
+// fails (truncate false) instead of being cut, and is not retried.
+func TestOverlongPromptIsAnError(t *testing.T) {
+	m := open(t, backend(t, Options{Backoff: time.Second}), modelDir()) // context 64
+	start := time.Now()
+	_, err := m.Generate(t.Context(), strings.Repeat("abcd ", 40), eval.GenerateOptions{MaxTokens: 2})
+	if err == nil || !strings.Contains(err.Error(), "exceeds the context length") {
+		t.Fatalf("Generate(over-long prompt) error = %v", err)
+	}
+	if time.Since(start) > 900*time.Millisecond {
+		t.Errorf("the over-long prompt was retried (%v)", time.Since(start))
+	}
+	if _, err := m.TopTokens(t.Context(), strings.Repeat("abcd ", 40), 5); err == nil {
+		t.Error("TopTokens(over-long prompt) succeeded")
+	}
+	// A prompt that fits still works.
+	if _, err := m.Generate(t.Context(), "abcd", eval.GenerateOptions{MaxTokens: 2}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestGenerateStopsAtContext checks that MaxTokens 0 generates until the
+// context is full and stops there (no context shift).
+func TestGenerateStopsAtContext(t *testing.T) {
+	m := open(t, backend(t, Options{}), modelDir()) // context 64
+	done := make(chan struct{})
+	var got string
+	var err error
+	go func() {
+		defer close(done)
+		got, err = m.Generate(t.Context(), "rev abc=", eval.GenerateOptions{})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Generate with MaxTokens 0 did not stop")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) > 64 {
+		t.Errorf("generated %d bytes past a context of 64 tokens", len(got))
+	}
+}
+
+func TestLogLikelihoodUnsupported(t *testing.T) {
+	m := open(t, backend(t, Options{}), modelDir())
+	if _, err := m.LogLikelihood(t.Context(), "a", "b"); !errors.Is(err, eval.ErrUnsupported) {
+		t.Errorf("LogLikelihood error = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestContextCancel checks that a cancelled context ends a request.
+func TestContextCancel(t *testing.T) {
+	m := open(t, backend(t, Options{}), modelDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := m.Generate(ctx, "a", eval.GenerateOptions{MaxTokens: 1}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Generate with a cancelled context: %v", err)
+	}
+}
