@@ -31,6 +31,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newMergeCmd())
+	root.AddCommand(newEvalCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }
