@@ -20,8 +20,8 @@ import (
 // evalFlags are the settings of `mergetune eval`.
 type evalFlags struct {
 	model, tasks, host, backend, db, quantize, data string
-	parallel, limit, numCtx                   int
-	quiet                                     bool
+	parallel, limit, numCtx                         int
+	quiet                                           bool
 }
 
 func newEvalCmd() *cobra.Command {

@@ -32,6 +32,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newMergeCmd())
 	root.AddCommand(newEvalCmd())
+	root.AddCommand(newStudyCmd(), newExtendCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mergetune/mergetune/search"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// newStudyCmd builds `mergetune study` and its subcommands.
+func newStudyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "study",
+		Short: "Search merge settings: run a study, follow it, take its best trial",
+		Long: `A study (a YAML file, see examples/studies/) names a base model, task models,
+merge methods and a search space. "study run" proposes settings with goptuna,
+merges, evaluates on the tune tasks and records everything in the study's
+SQLite file; it can be stopped (Ctrl-C, or even kill -9) and run again, and
+several processes may run one study at once.`,
+	}
+	cmd.AddCommand(newStudyRunCmd(), newStudyStatusCmd(), newStudyBestCmd(), newStudyFreezeCmd())
+	return cmd
+}
+
+func newStudyRunCmd() *cobra.Command {
+	var workers int
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "run STUDY.yml",
+		Short: "Run (or resume) a study until its trial budget is spent",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := study.Load(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			live := !quiet && isTerminal(out)
+			opt := search.Options{Workers: workers}
+			if live {
+				opt.Progress = func(p search.Progress) { writeProgress(out, p) }
+				opt.Log = func(format string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...) }
+			}
+			sum, err := search.Run(cmd.Context(), s, opt)
+			if err != nil {
+				return err
+			}
+			return sum.Status.Write(out)
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", 0, "workers in this process (0: the study's workers)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines (also off when stdout is not a terminal)")
+	return cmd
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writeProgress prints one line per finished trial.
+func writeProgress(w io.Writer, p search.Progress) {
+	obj := "-"
+	if p.Trial.Objective != nil {
+		obj = fmt.Sprintf("%.4f", *p.Trial.Objective)
+	}
+	best := "-"
+	if p.Best != nil {
+		best = fmt.Sprintf("%.4f (trial %d)", *p.Best.Objective, p.Best.Number)
+	}
+	line := fmt.Sprintf("trial %d/%d: #%d %s %s, best %s", p.Done, p.Budget, p.Trial.Number, p.Trial.State, obj, best)
+	if p.ETA > 0 {
+		line += fmt.Sprintf(", ETA %s", p.ETA.Round(time.Second))
+	}
+	if p.Trial.Failure != "" {
+		line += ": " + p.Trial.Failure
+	}
+	fmt.Fprintln(w, line)
+}
+
+func newStudyStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status STUDY.yml",
+		Short: "Show a study's trials, best so far, pruned and failed counts and ETA",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := study.Load(args[0])
+			if err != nil {
+				return err
+			}
+			st, err := search.ReadStatus(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			return st.Write(cmd.OutOrStdout())
+		},
+	}
+}
+
+func newStudyBestCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "best STUDY.yml",
+		Short: "Print the best trial's mergekit YAML, ready for mergetune merge",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := study.Load(args[0])
+			if err != nil {
+				return err
+			}
+			st, err := search.ReadStatus(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			if st.Best == nil {
+				return fmt.Errorf("study %s: no complete trial yet", s.Name)
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), st.Best.MergeYAML)
+			return err
+		},
+	}
+}
+
+func newStudyFreezeCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "freeze STUDY.yml --out RECIPE.yml",
+		Short: "Freeze the best trial's settings into a recipe for more models",
+		Long: `Write a recipe: the best trial's global settings, and for each per-model
+parameter the value new models get (the tuned value when all models shared
+it, else the mean over the tuned models). Use it with mergetune extend.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := study.Load(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := search.Freeze(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			data, err := r.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return fmt.Errorf("--out %s: %w", out, err)
+			}
+			if err := os.WriteFile(out, data, 0o644); err != nil {
+				return fmt.Errorf("--out %s: %w", out, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "froze trial %d of study %s (objective %.4f) into %s\n", r.Trial, r.Study, r.Objective, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "recipe file to write (required)")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}

@@ -1,0 +1,261 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/c-bata/goptuna"
+
+	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// BaseName is the name baselines of the base model are recorded under.
+const BaseName = "base"
+
+// evaluate scores m on the tune tasks and returns the results and the
+// objective. With a pruner the tune set is scored in chunks; after each
+// chunk but the last the objective on the items so far is reported as an
+// intermediate value, and goptuna.ErrTrialPruned is returned (with the
+// partial results) when the pruner stops the trial.
+func (w *worker) evaluate(ctx context.Context, m eval.Model, trial goptuna.Trial) ([]*eval.TaskResult, float64, error) {
+	h := w.h
+	opts := eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}}
+	chunks := 1
+	if h.s.Pruner != study.PrunerNone {
+		chunks = h.s.Chunks
+	}
+	items := make([][]eval.ItemResult, len(h.s.Tune))
+	var res []*eval.TaskResult
+	for c := range chunks {
+		for i, t := range h.s.Tune {
+			lo, hi := len(t.Items)*c/chunks, len(t.Items)*(c+1)/chunks
+			if lo == hi {
+				continue
+			}
+			sub := *t
+			sub.Items = t.Items[lo:hi]
+			r, err := eval.Evaluate(ctx, m, &sub, opts)
+			if err != nil {
+				return nil, 0, fmt.Errorf("evaluate task %s: %w", t.Name, err)
+			}
+			items[i] = append(items[i], r.Items...)
+		}
+		res = res[:0]
+		for i, t := range h.s.Tune {
+			res = append(res, combine(t, items[i]))
+		}
+		value, err := h.objectiveValue(ctx, res)
+		if err != nil {
+			return nil, 0, err
+		}
+		if c == chunks-1 {
+			return res, value, nil
+		}
+		if err := trial.ShouldPrune(c, value); err != nil {
+			if errors.Is(err, goptuna.ErrTrialPruned) {
+				return res, value, err
+			}
+			return nil, 0, fmt.Errorf("pruner at step %d: %w", c, err)
+		}
+	}
+	return res, 0, nil
+}
+
+// combine builds a task's result from its items' outcomes.
+func combine(t *datasets.Task, items []eval.ItemResult) *eval.TaskResult {
+	r := &eval.TaskResult{Task: t.Name, Split: t.Split, N: len(items), Items: items}
+	correct := make([]bool, len(items))
+	for i, it := range items {
+		correct[i] = it.Correct
+		if it.Correct {
+			r.Correct++
+		}
+		if it.Extracted == datasets.Invalid {
+			r.Invalid++
+		}
+	}
+	if r.N > 0 {
+		r.Accuracy = float64(r.Correct) / float64(r.N)
+	}
+	r.CI95[0], r.CI95[1] = eval.Bootstrap(correct, eval.BootstrapResamples, eval.BootstrapSeed)
+	return r
+}
+
+// objectiveValue is the study's objective over task results: the weighted
+// mean accuracy, or the weighted mean of accuracy divided by the tagged
+// task model's own baseline accuracy (normalized; a task whose model scores
+// 0 contributes its raw accuracy).
+func (h *harness) objectiveValue(ctx context.Context, res []*eval.TaskResult) (float64, error) {
+	return ObjectiveValue(ctx, h.s, h.st.Results, res)
+}
+
+// ObjectiveValue computes a study's objective over task results; the
+// normalized objective reads the baselines from db.
+func ObjectiveValue(ctx context.Context, s *study.Study, db *results.DB, res []*eval.TaskResult) (float64, error) {
+	var sum, wsum float64
+	for _, r := range res {
+		wt := s.Weights[r.Task]
+		if wt == 0 {
+			wt = 1
+		}
+		v := r.Accuracy
+		if s.Objective == study.ObjectiveNormalized {
+			model := s.TaskModel(r.Task)
+			b, ok, err := db.Baseline(ctx, s.Name, model, r.Task)
+			if err != nil {
+				return 0, fmt.Errorf("objective: baseline of %s on %s: %w", model, r.Task, err)
+			}
+			if !ok {
+				return 0, fmt.Errorf("objective: no baseline of %s on %s", model, r.Task)
+			}
+			if b.Accuracy > 0 {
+				v /= b.Accuracy
+			}
+		}
+		sum += wt * v
+		wsum += wt
+	}
+	if wsum == 0 {
+		return 0, nil
+	}
+	return sum / wsum, nil
+}
+
+// baselines evaluates the base model and every task model on every task
+// (tune and holdout) once per study; cached baselines are kept.
+func (h *harness) baselines(ctx context.Context) error {
+	models := append([]study.Model{{Path: h.s.BaseModel, Name: BaseName}}, h.s.Models...)
+	tasks := append(append([]*datasets.Task{}, h.s.Tune...), h.s.Holdout...)
+	be, host, err := h.backend(0)
+	if err != nil {
+		return err
+	}
+	for _, mdl := range models {
+		var todo []*datasets.Task
+		for _, t := range tasks {
+			_, ok, err := h.st.Results.Baseline(ctx, h.s.Name, mdl.Name, t.Name)
+			if err != nil {
+				return fmt.Errorf("search: study %s: baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
+			}
+			if !ok {
+				todo = append(todo, t)
+			}
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		m, err := be.Open(ctx, mdl.Path)
+		if err != nil {
+			return fmt.Errorf("search: study %s: baseline model %s (%s): %w", h.s.Name, mdl.Name, mdl.Path, err)
+		}
+		var res []*eval.TaskResult
+		for _, t := range todo {
+			r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
+			if err != nil {
+				m.Close()
+				return fmt.Errorf("search: study %s: baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
+			}
+			res = append(res, r)
+			if err := h.st.Results.PutBaseline(ctx, results.Baseline{Study: h.s.Name, Model: mdl.Name, Task: t.Name,
+				Accuracy: r.Accuracy, N: r.N, CILo: r.CI95[0], CIHi: r.CI95[1], ModelDigest: m.Digest()}); err != nil {
+				m.Close()
+				return fmt.Errorf("search: study %s: record baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
+			}
+		}
+		if _, err := eval.Record(ctx, h.st.Results, m, mdl.Path, host, res, nil); err != nil {
+			m.Close()
+			return fmt.Errorf("search: study %s: record baseline run of %s: %w", h.s.Name, mdl.Name, err)
+		}
+		m.Close()
+		h.logf("baselines of %s: %d tasks", mdl.Name, len(res))
+	}
+	return nil
+}
+
+// holdout evaluates the best complete trial on the holdout tasks, once:
+// from its kept merge, or merged again from its recorded configuration.
+func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
+	if len(h.s.Holdout) == 0 {
+		return nil, nil
+	}
+	best, err := BestTrial(ctx, h.st.Results, h.s.Name)
+	if err != nil || best == nil {
+		return nil, err
+	}
+	scores, err := h.st.Results.TrialTaskScores(ctx, h.s.Name, best.Number)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: scores of trial %d: %w", h.s.Name, best.Number, err)
+	}
+	var have []results.TaskScore
+	for _, sc := range scores {
+		if sc.Split == datasets.SplitHoldout {
+			have = append(have, sc)
+		}
+	}
+	if len(have) >= len(h.s.Holdout) {
+		return have, nil
+	}
+	dir := h.trialDir(best.Number)
+	if _, err := os.Stat(dir); err != nil {
+		dir += "-holdout"
+		cfg, err := config.Parse([]byte(best.MergeYAML), fmt.Sprintf("%s-trial-%d.yml", h.s.Name, best.Number))
+		if err != nil {
+			return nil, fmt.Errorf("search: study %s: trial %d config: %w", h.s.Name, best.Number, err)
+		}
+		if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
+			return nil, fmt.Errorf("search: study %s: merge trial %d for holdout: %w", h.s.Name, best.Number, err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	be, host, err := h.backend(0)
+	if err != nil {
+		return nil, err
+	}
+	m, err := be.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: open trial %d for holdout: %w", h.s.Name, best.Number, err)
+	}
+	defer m.Close()
+	var res []*eval.TaskResult
+	for _, t := range h.s.Holdout {
+		r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
+		if err != nil {
+			return nil, fmt.Errorf("search: study %s: holdout %s: %w", h.s.Name, t.Name, err)
+		}
+		res = append(res, r)
+	}
+	key := best.Key()
+	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, &key)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: record holdout: %w", h.s.Name, err)
+	}
+	return h.st.Results.TaskScores(ctx, runID)
+}
+
+// BestTrial returns the complete trial with the highest objective (the
+// lowest number on ties), or nil when none has completed.
+func BestTrial(ctx context.Context, db *results.DB, name string) (*results.TrialRecord, error) {
+	recs, err := db.Trials(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: list records: %w", name, err)
+	}
+	var done []results.TrialRecord
+	for _, r := range recs {
+		if r.State == results.TrialComplete && r.Objective != nil {
+			done = append(done, r)
+		}
+	}
+	if len(done) == 0 {
+		return nil, nil
+	}
+	sort.SliceStable(done, func(a, b int) bool { return *done[a].Objective > *done[b].Objective })
+	return &done[0], nil
+}

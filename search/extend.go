@@ -1,0 +1,247 @@
+package search
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// ExtendModel is one model to merge with a frozen recipe, with the tasks
+// it was tuned for.
+type ExtendModel struct {
+	Path  string
+	Tasks []*datasets.Task
+}
+
+// ExtendOptions tune Extend.
+type ExtendOptions struct {
+	// DB records every evaluation (runs, scores, items) and caches
+	// answers; required.
+	DB *results.DB
+	// WorkDir receives the merged models (deleted after evaluation).
+	WorkDir string
+	// Backend evaluates the merges (nil: the built-in runner) and Host
+	// names it in the records.
+	Backend eval.Backend
+	Host    string
+	// Compare also merges task arithmetic (weight 1, lambda 0.3, the
+	// FusionBench default) and TIES (weight 1, density 0.5, lambda 1) at
+	// each size.
+	Compare bool
+	// Parallel is the evaluation's concurrent requests (0: 2).
+	Parallel int
+	// Seed seeds the random merge methods.
+	Seed uint64
+	// Progress, when set, receives each curve point as it is measured.
+	Progress func(CurvePoint)
+}
+
+// CurvePoint is one merge of the extension curve.
+type CurvePoint struct {
+	Models     int     // models merged
+	Method     string  // "recipe", "task_arithmetic" or "ties"
+	Tasks      int     // tasks evaluated (those of the merged models)
+	Mean       float64 // mean accuracy over the tasks
+	Normalized float64 // mean of accuracy / the task model's own accuracy
+	MergeTime  time.Duration
+	EvalTime   time.Duration
+}
+
+// Sizes are the numbers of models an extension merges: 2, 4, 8, … and n
+// itself when it is not a power of two (1 when n is 1).
+func Sizes(n int) []int {
+	if n < 2 {
+		return []int{n}
+	}
+	var out []int
+	k := 2
+	for ; k <= n; k *= 2 {
+		out = append(out, k)
+	}
+	if out[len(out)-1] != n {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Extend merges the first 2, 4, 8, … models with the recipe (and, with
+// Compare, with task arithmetic and TIES at their defaults), evaluates
+// each merge on the tasks of the models merged so far and returns the
+// curve of scores against the number of merged models. Each task model is
+// also evaluated on its own tasks, for the normalized score.
+func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOptions) ([]CurvePoint, error) {
+	if opt.DB == nil {
+		return nil, fmt.Errorf("extend: no results database")
+	}
+	if len(models) == 0 {
+		return nil, fmt.Errorf("extend: no models")
+	}
+	be := opt.Backend
+	if be == nil {
+		be, opt.Host = runner.New(runner.Options{}), "builtin"
+	}
+	parallel := opt.Parallel
+	if parallel < 1 {
+		parallel = 2
+	}
+	evOpts := eval.Options{Parallel: parallel, Cache: eval.DBCache{DB: opt.DB}}
+	// Each task model's own score on its tasks.
+	own := map[string]float64{}
+	for _, m := range models {
+		mm, err := be.Open(ctx, m.Path)
+		if err != nil {
+			return nil, fmt.Errorf("extend: open %s: %w", m.Path, err)
+		}
+		var res []*eval.TaskResult
+		for _, t := range m.Tasks {
+			tr, err := eval.Evaluate(ctx, mm, t, evOpts)
+			if err != nil {
+				mm.Close()
+				return nil, fmt.Errorf("extend: evaluate %s on %s: %w", m.Path, t.Name, err)
+			}
+			own[t.Name] = tr.Accuracy
+			res = append(res, tr)
+		}
+		_, err = eval.Record(ctx, opt.DB, mm, m.Path, opt.Host, res, nil)
+		mm.Close()
+		if err != nil {
+			return nil, fmt.Errorf("extend: %w", err)
+		}
+	}
+	variants := []variant{{"recipe", r.Assignment}}
+	if opt.Compare {
+		variants = append(variants,
+			variant{"task_arithmetic", func(n int) *study.Assignment {
+				return uniform("task_arithmetic", n, map[string]any{"lambda": 0.3}, map[string]any{"weight": 1.0})
+			}},
+			variant{"ties", func(n int) *study.Assignment {
+				return uniform("ties", n, map[string]any{"lambda": 1.0}, map[string]any{"weight": 1.0, "density": 0.5})
+			}})
+	}
+	var curve []CurvePoint
+	for _, k := range Sizes(len(models)) {
+		paths := make([]string, k)
+		var tasks []*datasets.Task
+		for i, m := range models[:k] {
+			paths[i] = m.Path
+			tasks = append(tasks, m.Tasks...)
+		}
+		for _, v := range variants {
+			p, err := extendOne(ctx, r, v.name, v.a(k), paths, tasks, own, be, evOpts, opt)
+			if err != nil {
+				return curve, err
+			}
+			curve = append(curve, p)
+			if opt.Progress != nil {
+				opt.Progress(p)
+			}
+		}
+	}
+	return curve, nil
+}
+
+// variant is one merge recipe of the extension curve.
+type variant struct {
+	name string
+	a    func(n int) *study.Assignment
+}
+
+func uniform(method string, n int, global, per map[string]any) *study.Assignment {
+	a := &study.Assignment{Method: method, Global: global, Models: make([]map[string]any, n)}
+	for i := range a.Models {
+		a.Models[i] = per
+	}
+	return a
+}
+
+func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment, paths []string, tasks []*datasets.Task,
+	own map[string]float64, be eval.Backend, evOpts eval.Options, opt ExtendOptions) (CurvePoint, error) {
+	k := len(paths)
+	p := CurvePoint{Models: k, Method: name, Tasks: len(tasks)}
+	text, err := study.MergeYAML(a, r.BaseModel, paths, r.Dtype, fmt.Sprintf("extend: %s, %d models", name, k))
+	if err != nil {
+		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
+	}
+	cfg, err := config.Parse([]byte(text), fmt.Sprintf("extend-%s-%d.yml", name, k))
+	if err != nil {
+		return p, fmt.Errorf("extend %s, %d models: config: %w", name, k, err)
+	}
+	dir := filepath.Join(opt.WorkDir, fmt.Sprintf("extend-%s-%d", name, k))
+	defer os.RemoveAll(dir)
+	t0 := time.Now()
+	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: opt.Seed, Force: true}); err != nil {
+		return p, fmt.Errorf("extend %s, %d models: merge: %w", name, k, err)
+	}
+	p.MergeTime = time.Since(t0)
+	m, err := be.Open(ctx, dir)
+	if err != nil {
+		return p, fmt.Errorf("extend %s, %d models: open merge: %w", name, k, err)
+	}
+	defer m.Close()
+	t0 = time.Now()
+	var res []*eval.TaskResult
+	for _, t := range tasks {
+		tr, err := eval.Evaluate(ctx, m, t, evOpts)
+		if err != nil {
+			return p, fmt.Errorf("extend %s, %d models: evaluate %s: %w", name, k, t.Name, err)
+		}
+		res = append(res, tr)
+		p.Mean += tr.Accuracy
+		norm := tr.Accuracy
+		if o := own[t.Name]; o > 0 {
+			norm /= o
+		}
+		p.Normalized += norm
+	}
+	p.EvalTime = time.Since(t0)
+	if n := float64(len(tasks)); n > 0 {
+		p.Mean /= n
+		p.Normalized /= n
+	}
+	if _, err := eval.Record(ctx, opt.DB, m, dir, opt.Host, res, nil); err != nil {
+		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
+	}
+	return p, nil
+}
+
+// WriteCurveCSV writes the curve as CSV: models, method, tasks, mean,
+// normalized, merge_s, eval_s.
+func WriteCurveCSV(w io.Writer, curve []CurvePoint) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"models", "method", "tasks", "mean", "normalized", "merge_s", "eval_s"})
+	for _, p := range curve {
+		cw.Write([]string{strconv.Itoa(p.Models), p.Method, strconv.Itoa(p.Tasks),
+			strconv.FormatFloat(p.Mean, 'f', 4, 64), strconv.FormatFloat(p.Normalized, 'f', 4, 64),
+			strconv.FormatFloat(p.MergeTime.Seconds(), 'f', 3, 64), strconv.FormatFloat(p.EvalTime.Seconds(), 'f', 3, 64)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("extend: write curve: %w", err)
+	}
+	return nil
+}
+
+// ParseModelList splits a comma-separated list, dropping blanks.
+func ParseModelList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

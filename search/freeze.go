@@ -1,0 +1,215 @@
+package search
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// Per-model parameter rules of a frozen recipe.
+const (
+	// RuleShared: every tuned model had the same value; new models get it.
+	RuleShared = "shared"
+	// RuleMean: new models get the mean of the tuned models' values
+	// (element-wise for gradients).
+	RuleMean = "mean"
+)
+
+// Recipe is a study's best settings frozen for reuse on more models: the
+// global parameters as tuned, and for each per-model parameter one value
+// every model gets, with the rule that produced it.
+type Recipe struct {
+	Study      string         `yaml:"study,omitempty"`
+	Trial      int            `yaml:"trial"`
+	Objective  float64        `yaml:"objective"`
+	Method     string         `yaml:"method"`
+	BaseModel  string         `yaml:"base_model"`
+	Dtype      string         `yaml:"dtype,omitempty"`
+	Storage    string         `yaml:"storage,omitempty"`
+	Parameters map[string]any `yaml:"parameters,omitempty"`
+	// ModelParameters are the per-model parameters every merged model
+	// gets.
+	ModelParameters map[string]any `yaml:"model_parameters,omitempty"`
+	// Rules says how each of ModelParameters was derived (RuleShared,
+	// RuleMean).
+	Rules map[string]string `yaml:"rules,omitempty"`
+	// Tuned are the tuned models' own per-model values, by model path.
+	Tuned map[string]map[string]any `yaml:"tuned,omitempty"`
+}
+
+// FreezeYAML derives a recipe from a trial's mergekit configuration.
+func FreezeYAML(mergeYAML string) (*Recipe, error) {
+	var c struct {
+		MergeMethod string         `yaml:"merge_method"`
+		BaseModel   string         `yaml:"base_model"`
+		Dtype       string         `yaml:"dtype"`
+		Parameters  map[string]any `yaml:"parameters"`
+		Models      []struct {
+			Model      string         `yaml:"model"`
+			Parameters map[string]any `yaml:"parameters"`
+		} `yaml:"models"`
+	}
+	if err := yaml.Unmarshal([]byte(mergeYAML), &c); err != nil {
+		return nil, fmt.Errorf("freeze: read merge configuration: %w", err)
+	}
+	r := &Recipe{Method: c.MergeMethod, BaseModel: c.BaseModel, Dtype: c.Dtype, Parameters: c.Parameters,
+		ModelParameters: map[string]any{}, Rules: map[string]string{}, Tuned: map[string]map[string]any{}}
+	names := map[string]bool{}
+	for _, m := range c.Models {
+		r.Tuned[m.Model] = m.Parameters
+		for k := range m.Parameters {
+			names[k] = true
+		}
+	}
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var vals []any
+		for _, m := range c.Models {
+			if v, ok := m.Parameters[k]; ok {
+				vals = append(vals, v)
+			}
+		}
+		same := true
+		for _, v := range vals[1:] {
+			same = same && reflect.DeepEqual(v, vals[0])
+		}
+		if same {
+			r.ModelParameters[k], r.Rules[k] = vals[0], RuleShared
+			continue
+		}
+		mean, err := meanOf(vals)
+		if err != nil {
+			return nil, fmt.Errorf("freeze: parameter %s: %w", k, err)
+		}
+		r.ModelParameters[k], r.Rules[k] = mean, RuleMean
+	}
+	return r, nil
+}
+
+// meanOf averages numbers, or gradient lists element-wise.
+func meanOf(vals []any) (any, error) {
+	var sum []float64
+	scalar := true
+	for _, v := range vals {
+		var xs []float64
+		switch x := v.(type) {
+		case int:
+			xs = []float64{float64(x)}
+		case float64:
+			xs = []float64{x}
+		case []any:
+			scalar = false
+			for _, e := range x {
+				switch f := e.(type) {
+				case int:
+					xs = append(xs, float64(f))
+				case float64:
+					xs = append(xs, f)
+				default:
+					return nil, fmt.Errorf("value %v: want numbers", v)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("value %v: cannot average it; give every model the same value", v)
+		}
+		if sum == nil {
+			sum = make([]float64, len(xs))
+		}
+		if len(xs) != len(sum) {
+			return nil, fmt.Errorf("value %v: gradients of different lengths", v)
+		}
+		for i, x := range xs {
+			sum[i] += x
+		}
+	}
+	for i := range sum {
+		sum[i] /= float64(len(vals))
+	}
+	if scalar {
+		return sum[0], nil
+	}
+	return sum, nil
+}
+
+// Freeze derives the recipe of a study's best trial.
+func Freeze(ctx context.Context, s *study.Study) (*Recipe, error) {
+	st, err := OpenStoreAt(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	best, err := BestTrial(ctx, st.Results, s.Name)
+	if err != nil {
+		return nil, err
+	}
+	if best == nil {
+		return nil, fmt.Errorf("search: study %s: no complete trial to freeze", s.Name)
+	}
+	r, err := FreezeYAML(best.MergeYAML)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s trial %d: %w", s.Name, best.Number, err)
+	}
+	r.Study, r.Trial, r.Objective, r.Storage = s.Name, best.Number, *best.Objective, s.Storage
+	if r.BaseModel == "" {
+		r.BaseModel = s.BaseModel
+	}
+	return r, nil
+}
+
+// Marshal writes the recipe as YAML with an explanatory header.
+func (r *Recipe) Marshal() ([]byte, error) {
+	out, err := yaml.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("recipe: %w", err)
+	}
+	hdr := fmt.Sprintf("# Frozen merge recipe: study %s, trial %d (objective %.4f).\n"+
+		"# parameters are the tuned global settings; model_parameters are given to\n"+
+		"# every model merged with it (rules: shared = the tuned value, mean = the\n"+
+		"# mean over the tuned models). Use it with: mergetune extend RECIPE.yml --models ... --tasks ...\n",
+		r.Study, r.Trial, r.Objective)
+	return append([]byte(hdr), out...), nil
+}
+
+// LoadRecipe reads a recipe file.
+func LoadRecipe(path string) (*Recipe, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("recipe: %w", err)
+	}
+	var r Recipe
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", path, err)
+	}
+	if r.Method == "" {
+		return nil, fmt.Errorf("recipe %s: method: required", path)
+	}
+	return &r, nil
+}
+
+// Assignment gives the recipe's settings to n models.
+func (r *Recipe) Assignment(n int) *study.Assignment {
+	a := &study.Assignment{Method: r.Method, Global: map[string]any{}, Models: make([]map[string]any, n)}
+	for k, v := range r.Parameters {
+		a.Global[k] = v
+	}
+	for i := range a.Models {
+		a.Models[i] = map[string]any{}
+		for k, v := range r.ModelParameters {
+			a.Models[i][k] = v
+		}
+	}
+	return a
+}

@@ -1,0 +1,478 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/c-bata/goptuna"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/ollama"
+	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// Options tune Run.
+type Options struct {
+	// Workers overrides the study's workers when > 0.
+	Workers int
+	// SeedOffset is added to every worker's sampler seed (worker i of
+	// this process uses the study's seed + i + SeedOffset). Run adds
+	// 1000 × the number of trials already in storage, so a resumed study
+	// or a second process does not replay the same random stream.
+	SeedOffset int64
+	// Progress, when set, is called after each trial this process
+	// finishes; calls are serialised.
+	Progress func(Progress)
+	// Log, when set, receives one line per notable event (baselines,
+	// reaped trials, failures).
+	Log func(format string, args ...any)
+	// MergeWorkers is the tensor parallelism of each merge (0: the
+	// engine's default).
+	MergeWorkers int
+}
+
+// Progress is reported after each trial.
+type Progress struct {
+	Trial  results.TrialRecord  // the trial that just finished
+	Done   int                  // trials that took a unit of the budget and finished
+	Budget int                  // the study's trial budget
+	Best   *results.TrialRecord // the best complete trial so far, or nil
+	ETA    time.Duration        // estimated time to the end of the budget
+}
+
+// Summary is what Run reports at the end.
+type Summary struct {
+	Status  *Status
+	Holdout []results.TaskScore // the best trial's holdout scores, when evaluated
+}
+
+// Run runs a study until its trial budget is spent (across all processes
+// sharing its storage) or ctx is cancelled. It creates the study if needed,
+// evaluates the baselines once, starts the workers, and at the end
+// evaluates the best trial on the holdout tasks. A cancelled run cleans up
+// the trials in flight (marked failed, their budget returned) and returns
+// ctx's error.
+func Run(ctx context.Context, s *study.Study, opt Options) (*Summary, error) {
+	st, err := OpenStore(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, err := st.ensureStudy(s); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("search: %s: work_dir %s: %w", s.File, s.WorkDir, err)
+	}
+	h, err := newHarness(s, st, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.reap(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.baselines(ctx); err != nil {
+		return nil, err
+	}
+	trials, err := st.Storage.GetAllTrials(st.StudyID)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: list trials: %w", s.Name, err)
+	}
+	offset := opt.SeedOffset + 1000*int64(len(trials))
+	workers := s.Workers
+	if opt.Workers > 0 {
+		workers = opt.Workers
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range workers {
+		g.Go(func() error { return h.work(gctx, i, s.SamplerSeed+int64(i)+offset) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sum := &Summary{}
+	if sum.Holdout, err = h.holdout(ctx); err != nil {
+		return nil, err
+	}
+	if sum.Status, err = StatusOf(ctx, s, st); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// harness is one process's share of a running study.
+type harness struct {
+	s     *study.Study
+	st    *Store
+	opt   Options
+	host  string
+	start time.Time
+
+	mu       sync.Mutex // serialises Progress and the work-dir cleanup
+	finished int        // trials finished by this process
+	busy     time.Duration
+}
+
+func newHarness(s *study.Study, st *Store, opt Options) (*harness, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return &harness{s: s, st: st, opt: opt, host: host, start: time.Now()}, nil
+}
+
+func (h *harness) logf(format string, args ...any) {
+	if h.opt.Log != nil {
+		h.opt.Log(format, args...)
+	}
+}
+
+// backend returns worker i's evaluator and the host it evaluates on.
+func (h *harness) backend(i int) (eval.Backend, string, error) {
+	if h.s.Evaluator == study.EvaluatorOllama {
+		host := ""
+		if len(h.s.Hosts) > 0 {
+			host = h.s.Hosts[i%len(h.s.Hosts)]
+		}
+		b, err := ollama.New(ollama.Options{Host: host, Parallel: h.s.Parallel, Quantize: h.s.Quantize, NamePrefix: "mergetune-" + h.s.Name})
+		if err != nil {
+			return nil, "", fmt.Errorf("search: %s: evaluator ollama host %q: %w", h.s.File, host, err)
+		}
+		return b, b.Host(), nil
+	}
+	return runner.New(runner.Options{}), "builtin", nil
+}
+
+// work is one worker's loop: reap dead trials, check the global budget,
+// run one trial, until the budget is spent or ctx is done.
+func (h *harness) work(ctx context.Context, i int, seed int64) error {
+	gs, err := h.st.loadStudy(ctx, h.s, seed)
+	if err != nil {
+		return err
+	}
+	be, host, err := h.backend(i)
+	if err != nil {
+		return err
+	}
+	w := &worker{h: h, be: be, host: host, name: fmt.Sprintf("%s/%d/%d", h.host, os.Getpid(), i), ctx: ctx}
+	for ctx.Err() == nil {
+		if err := h.reap(ctx); err != nil {
+			return err
+		}
+		trials, err := h.st.Storage.GetAllTrials(h.st.StudyID)
+		if err != nil {
+			return fmt.Errorf("search: study %s: list trials: %w", h.s.Name, err)
+		}
+		c := countTrials(trials)
+		if c.counted >= h.s.Trials {
+			// Trials of other processes still running may yet be
+			// reaped and their budget returned: wait for them.
+			if !h.othersRunning(trials) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(h.s.Heartbeat, 500*time.Millisecond)):
+			}
+			continue
+		}
+		if err := gs.Optimize(w.objective, 1); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("search: study %s: %w", h.s.Name, err)
+		}
+	}
+	return nil
+}
+
+// othersRunning reports whether another process has a running trial.
+func (h *harness) othersRunning(trials []goptuna.FrozenTrial) bool {
+	me := fmt.Sprintf("%s/%d/", h.host, os.Getpid())
+	for _, t := range trials {
+		if t.State == goptuna.TrialStateRunning {
+			w := t.UserAttrs[AttrWorker]
+			if len(w) < len(me) || w[:len(me)] != me {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reap marks running trials whose worker is gone as failed and gives their
+// budget back: a heartbeat older than the study's stale_after, or a worker
+// process on this host that no longer exists.
+func (h *harness) reap(ctx context.Context) error {
+	trials, err := h.st.Storage.GetAllTrials(h.st.StudyID)
+	if err != nil {
+		return fmt.Errorf("search: study %s: list trials: %w", h.s.Name, err)
+	}
+	now := time.Now()
+	for _, t := range trials {
+		if t.State != goptuna.TrialStateRunning {
+			continue
+		}
+		hb := heartbeatOf(t)
+		cause := ""
+		if age := now.Sub(hb); age > h.s.StaleAfter {
+			cause = fmt.Sprintf("stale: worker %s sent no heartbeat for %s", t.UserAttrs[AttrWorker], age.Round(time.Second))
+		} else if host, pid, ok := workerHostPID(t.UserAttrs[AttrWorker]); ok && host == h.host && pid != os.Getpid() && !processAlive(pid) {
+			cause = fmt.Sprintf("stale: worker %s died (process %d is gone)", t.UserAttrs[AttrWorker], pid)
+		}
+		if cause == "" {
+			continue
+		}
+		if err := h.st.Storage.SetTrialUserAttr(t.ID, AttrReturned, "stale"); err != nil {
+			return fmt.Errorf("search: study %s: reap trial %d: %w", h.s.Name, t.Number, err)
+		}
+		if err := h.st.Storage.SetTrialState(t.ID, goptuna.TrialStateFail); err != nil {
+			if errors.Is(err, goptuna.ErrTrialCannotBeUpdated) {
+				continue // finished or reaped by someone else meanwhile
+			}
+			return fmt.Errorf("search: study %s: reap trial %d: %w", h.s.Name, t.Number, err)
+		}
+		h.logf("trial %d: %s; marked failed, its budget returned", t.Number, cause)
+		rec, ok, err := h.st.Results.Trial(ctx, h.s.Name, t.Number)
+		if err != nil {
+			return fmt.Errorf("search: study %s: reap trial %d: %w", h.s.Name, t.Number, err)
+		}
+		if !ok {
+			rec = results.TrialRecord{Study: h.s.Name, Number: t.Number, GoptunaTrialID: int64(t.ID), StartedAt: t.DatetimeStart, Worker: t.UserAttrs[AttrWorker]}
+		}
+		rec.State, rec.Failure, rec.FinishedAt = results.TrialFailed, cause, now
+		if err := h.st.Results.UpsertTrial(ctx, rec); err != nil {
+			return fmt.Errorf("search: study %s: reap trial %d: %w", h.s.Name, t.Number, err)
+		}
+		os.RemoveAll(h.trialDir(t.Number))
+	}
+	return nil
+}
+
+// processAlive reports whether a process with this ID exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func (h *harness) trialDir(n int) string {
+	return filepath.Join(h.s.WorkDir, fmt.Sprintf("trial-%05d", n))
+}
+
+// worker runs trials on one evaluator.
+type worker struct {
+	h    *harness
+	be   eval.Backend
+	host string
+	name string
+	ctx  context.Context
+}
+
+var (
+	errOverBudget  = errors.New("over budget: the study's trials were spent before this one started")
+	errInterrupted = errors.New("interrupted")
+)
+
+// objective runs one goptuna trial end to end.
+func (w *worker) objective(trial goptuna.Trial) (float64, error) {
+	h, ctx := w.h, w.ctx
+	storage := h.st.Storage
+	num, err := trial.Number()
+	if err != nil {
+		return 0, fmt.Errorf("trial %d: number: %w", trial.ID, err)
+	}
+	if err := storage.SetTrialUserAttr(trial.ID, AttrWorker, w.name); err != nil {
+		return 0, fmt.Errorf("trial %d: %w", num, err)
+	}
+	beat := func() error {
+		return storage.SetTrialUserAttr(trial.ID, AttrHeartbeat, strconv.FormatInt(time.Now().UnixNano(), 10))
+	}
+	if err := beat(); err != nil {
+		return 0, fmt.Errorf("trial %d: heartbeat: %w", num, err)
+	}
+	// Exact budget: a trial may run only if fewer than Trials trials
+	// that take budget were created before it.
+	trials, err := storage.GetAllTrials(h.st.StudyID)
+	if err != nil {
+		return 0, fmt.Errorf("trial %d: %w", num, err)
+	}
+	before := 0
+	for _, t := range trials {
+		if t.Number < num && takesBudget(t) {
+			before++
+		}
+	}
+	if before >= h.s.Trials {
+		storage.SetTrialUserAttr(trial.ID, AttrReturned, "over-budget")
+		return 0, errOverBudget
+	}
+
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	var hbWG sync.WaitGroup
+	hbWG.Add(1)
+	go func() {
+		defer hbWG.Done()
+		tick := time.NewTicker(h.s.Heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-tick.C:
+				beat()
+			}
+		}
+	}()
+	defer func() { stopHB(); hbWG.Wait() }()
+
+	rec := results.TrialRecord{Study: h.s.Name, Number: num, GoptunaTrialID: int64(trial.ID), State: results.TrialRunning, StartedAt: time.Now(), Worker: w.name}
+	value, runErr := w.run(ctx, trial, &rec)
+	rec.FinishedAt = time.Now()
+	// Records are written even when ctx is cancelled.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	switch {
+	case runErr == nil:
+		rec.State, rec.Objective = results.TrialComplete, &value
+	case errors.Is(runErr, goptuna.ErrTrialPruned):
+		rec.State, rec.Objective = results.TrialPruned, &value
+	case ctx.Err() != nil:
+		storage.SetTrialUserAttr(trial.ID, AttrReturned, "interrupted")
+		rec.State, rec.Failure = results.TrialFailed, "interrupted: "+context.Cause(ctx).Error()
+		runErr = errInterrupted
+	default:
+		rec.State, rec.Failure = results.TrialFailed, runErr.Error()
+		h.logf("trial %d failed: %v", num, runErr)
+	}
+	if err := h.st.Results.UpsertTrial(wctx, rec); err != nil {
+		return 0, fmt.Errorf("trial %d: record: %w", num, err)
+	}
+	if rec.State != results.TrialComplete {
+		os.RemoveAll(h.trialDir(num))
+	}
+	if err := h.finish(wctx, rec); err != nil {
+		return 0, err
+	}
+	if runErr != nil {
+		return value, runErr
+	}
+	return value, nil
+}
+
+// run suggests, merges, evaluates and records one trial; rec collects the
+// record's fields as they become known.
+func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.TrialRecord) (float64, error) {
+	h := w.h
+	a, err := h.s.Sample(trialSuggester{trial})
+	if err != nil {
+		return 0, err
+	}
+	rec.Method = a.Method
+	text, err := h.s.MergeYAML(a, fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number))
+	if err != nil {
+		return 0, err
+	}
+	rec.MergeYAML = text
+	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
+	cfg, err := config.Parse([]byte(text), name)
+	if err != nil {
+		return 0, fmt.Errorf("merge config: %w", err)
+	}
+	dir := h.trialDir(rec.Number)
+	t0 := time.Now()
+	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	rec.MergeTime = time.Since(t0)
+	t0 = time.Now()
+	m, err := w.be.Open(ctx, dir)
+	if err != nil {
+		return 0, fmt.Errorf("import %s: %w", dir, err)
+	}
+	defer m.Close()
+	rec.ImportTime = time.Since(t0)
+	rec.ModelDigest = m.Digest()
+	t0 = time.Now()
+	res, value, evalErr := w.evaluate(ctx, m, trial)
+	rec.EvalTime = time.Since(t0)
+	if evalErr != nil && !errors.Is(evalErr, goptuna.ErrTrialPruned) {
+		return 0, evalErr
+	}
+	key := rec.Key()
+	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	if _, err := eval.Record(ctx, h.st.Results, m, dir, w.host, res, &key); err != nil {
+		return 0, fmt.Errorf("record evaluation: %w", err)
+	}
+	return value, evalErr
+}
+
+// finish reports progress and deletes merged models no longer among the
+// best keep_best.
+func (h *harness) finish(ctx context.Context, rec results.TrialRecord) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.finished++
+	h.busy += rec.FinishedAt.Sub(rec.StartedAt)
+	recs, err := h.st.Results.Trials(ctx, h.s.Name)
+	if err != nil {
+		return fmt.Errorf("search: study %s: list records: %w", h.s.Name, err)
+	}
+	var best []results.TrialRecord
+	for _, r := range recs {
+		if r.State == results.TrialComplete {
+			best = append(best, r)
+		}
+	}
+	sort.SliceStable(best, func(a, b int) bool { return *best[a].Objective > *best[b].Objective })
+	keep := map[int]bool{}
+	for i := 0; i < len(best) && i < h.s.KeepBest; i++ {
+		keep[best[i].Number] = true
+	}
+	for _, r := range recs {
+		if r.State != results.TrialRunning && !keep[r.Number] {
+			os.RemoveAll(h.trialDir(r.Number))
+		}
+	}
+	if h.opt.Progress == nil {
+		return nil
+	}
+	trials, err := h.st.Storage.GetAllTrials(h.st.StudyID)
+	if err != nil {
+		return fmt.Errorf("search: study %s: list trials: %w", h.s.Name, err)
+	}
+	c := countTrials(trials)
+	// rec's goptuna trial is still running: goptuna finishes it after
+	// the objective returns.
+	done := c.counted - c.running
+	if !returnedCause(rec) {
+		done++
+	}
+	p := Progress{Trial: rec, Done: done, Budget: h.s.Trials}
+	if len(best) > 0 {
+		p.Best = &best[0]
+	}
+	if left := h.s.Trials - p.Done; left > 0 && h.finished > 0 {
+		elapsed := time.Since(h.start)
+		p.ETA = time.Duration(float64(elapsed) / float64(h.finished) * float64(left))
+	}
+	h.opt.Progress(p)
+	return nil
+}

@@ -1,0 +1,333 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/c-bata/goptuna"
+	"github.com/c-bata/goptuna/cmaes"
+	"github.com/c-bata/goptuna/medianstopping"
+	rdb "github.com/c-bata/goptuna/rdb.v2"
+	"github.com/c-bata/goptuna/successivehalving"
+	"github.com/c-bata/goptuna/tpe"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// Trial user attributes the harness keeps in goptuna's storage (short
+// strings, well under the 2048-character limit of the RDB columns).
+const (
+	// AttrWorker names the worker running a trial: host/pid/index.
+	AttrWorker = "mergetune:worker"
+	// AttrHeartbeat is the time a running trial last said it was alive,
+	// in Unix nanoseconds.
+	AttrHeartbeat = "mergetune:heartbeat"
+	// AttrReturned marks a failed trial whose budget was given back:
+	// "stale" (its worker died), "interrupted" (stopped by a signal) or
+	// "over-budget" (created after the budget was spent).
+	AttrReturned = "mergetune:returned"
+)
+
+// Store is an open study storage: goptuna's rdb.v2 tables and mergetune's
+// records, in one SQLite file.
+type Store struct {
+	Results *results.DB
+	Gorm    *gorm.DB
+	Storage *rdb.Storage
+	StudyID int
+	Name    string
+}
+
+// Close closes both connections.
+func (st *Store) Close() error {
+	var errs []error
+	if st.Gorm != nil {
+		if db, err := st.Gorm.DB(); err == nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if st.Results != nil {
+		errs = append(errs, st.Results.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenStore opens the study's storage, creating the file, goptuna's schema
+// and mergetune's schema as needed. It does not create the study.
+func OpenStore(ctx context.Context, s *study.Study) (*Store, error) {
+	if s.Postgres() {
+		return nil, fmt.Errorf("search: %s: storage %q: PostgreSQL storage is accepted in study files but not built into this binary; use a SQLite path", s.File, redactDSN(s.Storage))
+	}
+	if err := os.MkdirAll(filepath.Dir(s.Storage), 0o755); err != nil {
+		return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+	}
+	rdbRes, err := results.Open(ctx, s.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+	}
+	st := &Store{Results: rdbRes, Name: s.Name}
+	gdb, err := gorm.Open(sqlite.Open(results.DSN(s.Storage)), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("search: open goptuna storage %s: %w", s.Storage, err)
+	}
+	st.Gorm = gdb
+	// Migrate inside one immediate transaction, so processes starting
+	// together take turns instead of racing on CREATE INDEX; retry in
+	// case a racer's schema appeared between our checks.
+	for attempt := 0; ; attempt++ {
+		err = gdb.Transaction(func(tx *gorm.DB) error { return rdb.RunAutoMigrate(tx) })
+		if err == nil {
+			break
+		}
+		if attempt == 4 || ctx.Err() != nil {
+			st.Close()
+			return nil, fmt.Errorf("search: migrate goptuna schema in %s: %w", s.Storage, err)
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	st.Storage = rdb.NewStorage(gdb)
+	return st, nil
+}
+
+// OpenStoreAt opens an existing study's storage file for reading
+// (status, best, freeze): no study is created.
+func OpenStoreAt(ctx context.Context, s *study.Study) (*Store, error) {
+	if !s.Postgres() {
+		if _, err := os.Stat(s.Storage); err != nil {
+			return nil, fmt.Errorf("search: study %s has no storage yet (%s): run it first", s.Name, s.Storage)
+		}
+	}
+	st, err := OpenStore(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	id, err := st.Storage.GetStudyIDFromName(s.Name)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("search: study %s not found in %s: %w", s.Name, s.Storage, err)
+	}
+	st.StudyID = id
+	return st, nil
+}
+
+// ensureStudy creates the goptuna study once (maximize) and enqueues the
+// default trial; a study that exists is loaded as it is. It reports
+// whether this call created it.
+func (st *Store) ensureStudy(s *study.Study) (bool, error) {
+	if id, err := st.Storage.GetStudyIDFromName(s.Name); err == nil {
+		st.StudyID = id
+		return false, nil
+	}
+	created := true
+	gs, err := goptuna.CreateStudy(s.Name,
+		goptuna.StudyOptionStorage(st.Storage),
+		goptuna.StudyOptionDirection(goptuna.StudyDirectionMaximize),
+		goptuna.StudyOptionLogger(nopLogger{}))
+	if err != nil {
+		// another process created it first
+		id, lerr := st.Storage.GetStudyIDFromName(s.Name)
+		if lerr != nil {
+			return false, fmt.Errorf("search: create study %s in %s: %w", s.Name, s.Storage, err)
+		}
+		st.StudyID = id
+		return false, nil
+	}
+	st.StudyID = gs.ID
+	if err := gs.SetUserAttr("mergetune:study_file", truncate(s.File, 1000)); err != nil {
+		return created, fmt.Errorf("search: study %s: %w", s.Name, err)
+	}
+	if err := gs.EnqueueTrial(s.DefaultParams()); err != nil {
+		return created, fmt.Errorf("search: study %s: enqueue the default trial: %w", s.Name, err)
+	}
+	return created, nil
+}
+
+// loadStudy loads the goptuna study for one worker, with its own sampler
+// seed.
+func (st *Store) loadStudy(ctx context.Context, s *study.Study, seed int64) (*goptuna.Study, error) {
+	opts := []goptuna.StudyOption{
+		goptuna.StudyOptionStorage(st.Storage),
+		goptuna.StudyOptionLogger(nopLogger{}),
+		goptuna.StudyOptionIgnoreError(true),
+	}
+	switch s.Sampler {
+	case study.SamplerRandom:
+		opts = append(opts, goptuna.StudyOptionSampler(goptuna.NewRandomSampler(goptuna.RandomSamplerOptionSeed(seed))))
+	case study.SamplerCMAES:
+		opts = append(opts,
+			goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(seed))),
+			goptuna.StudyOptionRelativeSampler(cmaes.NewSampler(cmaes.SamplerOptionSeed(seed))))
+		if len(s.Methods) == 1 {
+			opts = append(opts, goptuna.StudyOptionDefineSearchSpace(searchSpace(s)))
+		}
+	default:
+		opts = append(opts, goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(seed))))
+	}
+	switch s.Pruner {
+	case study.PrunerMedian:
+		p := medianstopping.NewMedianPruner()
+		p.NStartUpTrials = s.Startup
+		opts = append(opts, goptuna.StudyOptionPruner(p))
+	case study.PrunerASHA:
+		p, err := successivehalving.NewPruner(successivehalving.OptionMinResource(1), successivehalving.OptionReductionFactor(2))
+		if err != nil {
+			return nil, fmt.Errorf("search: %s: pruner asha: %w", s.File, err)
+		}
+		opts = append(opts, goptuna.StudyOptionPruner(p))
+	}
+	gs, err := goptuna.LoadStudy(s.Name, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("search: load study %s from %s: %w", s.Name, s.Storage, err)
+	}
+	gs.WithContext(ctx)
+	return gs, nil
+}
+
+// searchSpace is the numeric space for CMA-ES, defined up front so the
+// relative sampler works from the first trial.
+func searchSpace(s *study.Study) map[string]interface{} {
+	out := map[string]interface{}{}
+	for _, prm := range s.Space {
+		for _, n := range s.ParamNames(prm) {
+			switch {
+			case prm.Type == "choice":
+				out[n] = goptuna.CategoricalDistribution{Choices: prm.Choices}
+			case prm.Type == "int" && prm.Step > 1:
+				out[n] = goptuna.StepIntUniformDistribution{Low: int(prm.Low), High: int(prm.High), Step: int(prm.Step)}
+			case prm.Type == "int":
+				out[n] = goptuna.IntUniformDistribution{Low: int(prm.Low), High: int(prm.High)}
+			case prm.Log:
+				out[n] = goptuna.LogUniformDistribution{Low: prm.Low, High: prm.High}
+			case prm.Step > 0:
+				out[n] = goptuna.DiscreteUniformDistribution{Low: prm.Low, High: prm.High, Q: prm.Step}
+			default:
+				out[n] = goptuna.UniformDistribution{Low: prm.Low, High: prm.High}
+			}
+		}
+	}
+	return out
+}
+
+// trialSuggester adapts a goptuna trial to study.Suggester.
+type trialSuggester struct{ t goptuna.Trial }
+
+func (g trialSuggester) Float(name string, low, high float64, log bool, step float64) (float64, error) {
+	switch {
+	case log:
+		return g.t.SuggestLogFloat(name, low, high)
+	case step > 0:
+		return g.t.SuggestDiscreteFloat(name, low, high, step)
+	}
+	return g.t.SuggestFloat(name, low, high)
+}
+
+func (g trialSuggester) Int(name string, low, high, step int) (int, error) {
+	if step > 1 {
+		return g.t.SuggestStepInt(name, low, high, step)
+	}
+	return g.t.SuggestInt(name, low, high)
+}
+
+func (g trialSuggester) Choice(name string, choices []string) (string, error) {
+	return g.t.SuggestCategorical(name, choices)
+}
+
+// nopLogger silences goptuna: the harness reports through its own
+// records and progress.
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...interface{}) {}
+func (nopLogger) Info(string, ...interface{})  {}
+func (nopLogger) Warn(string, ...interface{})  {}
+func (nopLogger) Error(string, ...interface{}) {}
+
+// counts classifies a study's trials for the budget.
+type counts struct {
+	counted  int // complete + pruned + running + genuinely failed
+	running  int
+	waiting  int
+	returned int // failed trials whose budget was given back
+}
+
+// counts returns whether a trial takes a unit of the budget: finished
+// trials (complete, pruned, failed with a cause of their own) and running
+// ones; waiting trials and returned failures do not.
+func takesBudget(t goptuna.FrozenTrial) bool {
+	switch t.State {
+	case goptuna.TrialStateComplete, goptuna.TrialStatePruned, goptuna.TrialStateRunning:
+		return true
+	case goptuna.TrialStateFail:
+		return t.UserAttrs[AttrReturned] == ""
+	}
+	return false
+}
+
+func countTrials(trials []goptuna.FrozenTrial) counts {
+	var c counts
+	for _, t := range trials {
+		if takesBudget(t) {
+			c.counted++
+		}
+		switch t.State {
+		case goptuna.TrialStateRunning:
+			c.running++
+		case goptuna.TrialStateWaiting:
+			c.waiting++
+		case goptuna.TrialStateFail:
+			if t.UserAttrs[AttrReturned] != "" {
+				c.returned++
+			}
+		}
+	}
+	return c
+}
+
+// heartbeatOf is when a running trial was last known alive.
+func heartbeatOf(t goptuna.FrozenTrial) time.Time {
+	if v, err := strconv.ParseInt(t.UserAttrs[AttrHeartbeat], 10, 64); err == nil {
+		return time.Unix(0, v)
+	}
+	return t.DatetimeStart
+}
+
+// workerHostPID splits an AttrWorker value "host/pid/index".
+func workerHostPID(w string) (string, int, bool) {
+	parts := strings.Split(w, "/")
+	if len(parts) < 2 {
+		return "", 0, false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	return parts[0], pid, err == nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// redactDSN hides a DSN's password.
+func redactDSN(dsn string) string {
+	at := strings.LastIndexByte(dsn, '@')
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 {
+		return dsn
+	}
+	user := dsn[scheme+3 : at]
+	if i := strings.IndexByte(user, ':'); i >= 0 {
+		return dsn[:scheme+3] + user[:i] + ":***" + dsn[at:]
+	}
+	return dsn
+}
