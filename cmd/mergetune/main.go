@@ -33,6 +33,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newMergeCmd())
 	root.AddCommand(newEvalCmd())
 	root.AddCommand(newStudyCmd(), newExtendCmd())
+	root.AddCommand(newDemoCmd(), newReportCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }

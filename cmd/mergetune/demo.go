@@ -1,0 +1,602 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/datasets/toy"
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/ollama"
+	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/report"
+	"github.com/mergetune/mergetune/search"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// DemoBaselines is the name the demo records its matrix of baselines
+// (the base model and every fine-tune on every task) under in
+// mt_baselines; it is not a study.
+const DemoBaselines = "demo-baselines"
+
+// demoTuned are the tasks the demo's first studies merge; the extension
+// adds the family's other tasks after them, in the family's order.
+var demoTuned = [...]string{"swapcase", "rot1", "succ", "rotleft"}
+
+// demoFlags are the settings of `mergetune demo`.
+type demoFlags struct {
+	out, host, family string
+	trials, limit     int
+	workers           int
+	full, quiet       bool
+}
+
+func newDemoCmd() *cobra.Command {
+	var f demoFlags
+	cmd := &cobra.Command{
+		Use:   "demo [--out DIR] [--host URL] [--trials N] [--full]",
+		Short: "Run the whole story on the tiny model family and write a report",
+		Long: `Run mergetune end to end on the tiny model family shipped in
+datasets/toy/family (a base model and 16 fine-tunes, one per toy task):
+
+  1. evaluate the baselines: the base model and every fine-tune on every task;
+  2. tune Model Breadcrumbs (density, gamma, lambda, one shared weight) on 4
+     tasks with TPE, objective normalized accuracy, then TIES (density,
+     lambda) and task arithmetic (lambda) with the same trial budget;
+  3. freeze each method's best settings and extend them to 8 and 16 task
+     models (with --full, also re-tune each method at 8 and 16 tasks with the
+     same budget, to measure frozen against re-tuned settings);
+  4. score every winner on the holdout tasks, write report.html and print
+     where it is.
+
+Everything is written to --out (study files, recipes, mergetune.db, the
+report); running it again resumes where it stopped. The built-in runner
+evaluates by default; --host evaluates through an Ollama server instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.out, "out", "mergetune-demo", "directory for the study files, database, recipes and report")
+	fl.StringVar(&f.host, "host", "", "evaluate through this Ollama server (default: the built-in runner)")
+	fl.StringVar(&f.family, "family", "", "the tiny model family (default: datasets/toy/family, found from the working directory up)")
+	fl.IntVar(&f.trials, "trials", 30, "trial budget of each study")
+	fl.IntVar(&f.limit, "limit", 40, "items scored per task")
+	fl.IntVar(&f.workers, "workers", 2, "trials run at once")
+	fl.BoolVar(&f.full, "full", false, "also re-tune every method at 8 and 16 tasks with the same budget")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only where the report is")
+	return cmd
+}
+
+// demoMethod is one merge method the demo tunes: its search space and
+// fixed parameters.
+type demoMethod struct {
+	name  string
+	space map[string]map[string]any
+	fixed map[string]any
+}
+
+// demoMethods are the methods compared, at equal budget.
+func demoMethods() []demoMethod {
+	lambda := map[string]any{"type": "float", "low": 0.05, "high": 1.5}
+	return []demoMethod{
+		{name: "breadcrumbs", space: map[string]map[string]any{
+			"lambda":  lambda,
+			"weight":  {"type": "float", "low": 0.3, "high": 1.0, "scope": "shared"},
+			"density": {"type": "float", "low": 0.5, "high": 1.0, "scope": "shared"},
+			"gamma":   {"type": "float", "low": 0.001, "high": 0.05, "log": true, "scope": "shared"},
+		}},
+		{name: "ties", space: map[string]map[string]any{
+			"lambda":  lambda,
+			"density": {"type": "float", "low": 0.1, "high": 1.0, "scope": "shared"},
+		}, fixed: map[string]any{"weight": 1.0}},
+		{name: "task_arithmetic", space: map[string]map[string]any{
+			"lambda": lambda,
+		}, fixed: map[string]any{"weight": 1.0}},
+	}
+}
+
+// demoStudyFile is a study file the demo writes.
+type demoStudyFile struct {
+	Name       string                    `yaml:"name"`
+	BaseModel  string                    `yaml:"base_model"`
+	Models     []demoStudyModel          `yaml:"models"`
+	Method     string                    `yaml:"method"`
+	Parameters map[string]any            `yaml:"parameters,omitempty"`
+	Dtype      string                    `yaml:"dtype"`
+	Space      map[string]map[string]any `yaml:"space"`
+	Tasks      []string                  `yaml:"tasks"`
+	Holdout    []string                  `yaml:"holdout"`
+	Limit      int                       `yaml:"limit"`
+	Objective  string                    `yaml:"objective"`
+	Sampler    map[string]any            `yaml:"sampler"`
+	Trials     int                       `yaml:"trials"`
+	Workers    int                       `yaml:"workers"`
+	Evaluator  map[string]any            `yaml:"evaluator"`
+	Storage    string                    `yaml:"storage"`
+	WorkDir    string                    `yaml:"work_dir"`
+	KeepBest   int                       `yaml:"keep_best"`
+}
+
+type demoStudyModel struct {
+	Model string   `yaml:"model"`
+	Tasks []string `yaml:"tasks"`
+}
+
+// demo is one run of the demo.
+type demo struct {
+	f       demoFlags
+	w       io.Writer
+	live    bool // per-trial progress (a terminal)
+	dir     string
+	family  string
+	dbPath  string
+	tasks   []string // all 16 tasks, the tuned ones first
+	be      eval.Backend
+	host    string
+	start   time.Time
+	winners []demoWinner
+}
+
+// demoWinner is a study's best trial, for the closing summary.
+type demoWinner struct {
+	study, method string
+	tasks         int
+	trial         int
+	objective     float64
+	settings      string
+	holdoutMean   float64
+	holdoutNorm   float64
+}
+
+func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
+	if f.trials < 1 {
+		return fmt.Errorf("--trials %d: want at least 1", f.trials)
+	}
+	if f.limit < 1 {
+		return fmt.Errorf("--limit %d: want at least 1", f.limit)
+	}
+	if f.workers < 1 {
+		return fmt.Errorf("--workers %d: want at least 1", f.workers)
+	}
+	family, err := findFamily(f.family)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(f.out)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", f.out, err)
+	}
+	for _, sub := range []string{"studies", "recipes", "work"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fmt.Errorf("--out %s: %w", f.out, err)
+		}
+	}
+	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: family,
+		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now()}
+	d.tasks = append(d.tasks, demoTuned[:]...)
+	for _, t := range toy.Names() {
+		if !slices.Contains(d.tasks, t) {
+			d.tasks = append(d.tasks, t)
+		}
+	}
+	for _, t := range d.tasks {
+		if _, err := os.Stat(filepath.Join(family, t, "config.json")); err != nil {
+			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", family, t, err)
+		}
+	}
+	if f.host != "" {
+		b, err := ollama.New(ollama.Options{Host: f.host, Parallel: 2, NamePrefix: "mergetune-demo"})
+		if err != nil {
+			return fmt.Errorf("--host %s: %w", f.host, err)
+		}
+		d.be, d.host = b, b.Host()
+	} else {
+		d.be, d.host = runner.New(runner.Options{}), "builtin"
+	}
+	evaluator := "the built-in runner"
+	if f.host != "" {
+		evaluator = "Ollama at " + d.host
+	}
+	d.phase("mergetune demo: tiny family in %s, %d trials per study, %d items per task, %s; writing to %s",
+		family, f.trials, f.limit, evaluator, dir)
+
+	db, err := results.Open(ctx, d.dbPath)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer db.Close()
+
+	if err := d.baselines(ctx, db); err != nil {
+		return err
+	}
+	var curve []report.CurvePoint
+	recipes := map[string]*search.Recipe{}
+	for _, m := range demoMethods() {
+		s, sum, err := d.study(ctx, m, len(demoTuned))
+		if err != nil {
+			return err
+		}
+		curve = append(curve, d.tunedPoint(s, sum))
+		r, err := search.Freeze(ctx, s)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		data, err := r.Marshal()
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		rpath := filepath.Join(dir, "recipes", m.name+".yml")
+		if err := os.WriteFile(rpath, data, 0o644); err != nil {
+			return fmt.Errorf("demo: write recipe: %w", err)
+		}
+		recipes[m.name] = r
+	}
+	for _, m := range demoMethods() {
+		pts, err := d.extend(ctx, db, m.name, recipes[m.name])
+		if err != nil {
+			return err
+		}
+		curve = append(curve, pts...)
+		if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	if f.full {
+		for _, k := range []int{8, 16} {
+			for _, m := range demoMethods() {
+				s, sum, err := d.study(ctx, m, k)
+				if err != nil {
+					return err
+				}
+				curve = append(curve, d.tunedPoint(s, sum))
+				if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
+			}
+		}
+	}
+	if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d.summary(curve)
+	out := filepath.Join(dir, "report.html")
+	d.phase("writing the report")
+	if err := report.WriteFile(ctx, d.dbPath, out, report.FormatHTML); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if !f.quiet {
+		fmt.Fprintf(w, "demo done in %s\n", time.Since(d.start).Round(time.Second))
+	}
+	fmt.Fprintf(w, "report: %s\n", out)
+	return nil
+}
+
+// phase prints a phase line (unless --quiet).
+func (d *demo) phase(format string, args ...any) {
+	if d.f.quiet {
+		return
+	}
+	fmt.Fprintf(d.w, "==> "+format+"\n", args...)
+}
+
+// progress prints a progress line on a terminal only.
+func (d *demo) progress(format string, args ...any) {
+	if d.live {
+		fmt.Fprintf(d.w, "    "+format+"\n", args...)
+	}
+}
+
+// findFamily returns the tiny family's directory: flag, else
+// datasets/toy/family in the working directory or a parent of it.
+func findFamily(flag string) (string, error) {
+	check := func(dir string) error {
+		if _, err := os.Stat(filepath.Join(dir, "base", "config.json")); err != nil {
+			return fmt.Errorf("%s is not the tiny model family (no base/config.json)", dir)
+		}
+		return nil
+	}
+	if flag != "" {
+		abs, err := filepath.Abs(flag)
+		if err != nil {
+			return "", fmt.Errorf("--family %s: %w", flag, err)
+		}
+		if err := check(abs); err != nil {
+			return "", fmt.Errorf("--family: %w", err)
+		}
+		return abs, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("demo: find the model family: %w", err)
+	}
+	for dir := wd; ; {
+		cand := filepath.Join(dir, "datasets", "toy", "family")
+		if check(cand) == nil {
+			return cand, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("demo: no datasets/toy/family in %s or above it; run from a mergetune checkout or pass --family DIR", wd)
+}
+
+// baselines evaluates the base model and every fine-tune on every task
+// (the test split) and records them as the DemoBaselines set.
+func (d *demo) baselines(ctx context.Context, db *results.DB) error {
+	models := append([]string{search.BaseName}, d.tasks...)
+	d.phase("baselines: the base model and %d fine-tunes on %d tasks", len(d.tasks), len(d.tasks))
+	t0 := time.Now()
+	loaded := make(map[string][]*datasets.Task, len(d.tasks))
+	for _, t := range d.tasks {
+		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		loaded[t] = ts
+	}
+	for i, name := range models {
+		var todo []string
+		for _, t := range d.tasks {
+			if _, ok, err := db.Baseline(ctx, DemoBaselines, name, "toy:"+t); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			} else if !ok {
+				todo = append(todo, t)
+			}
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		path := filepath.Join(d.family, name)
+		m, err := d.be.Open(ctx, path)
+		if err != nil {
+			return fmt.Errorf("demo: baselines: open %s: %w", path, err)
+		}
+		var res []*eval.TaskResult
+		var own string
+		for _, t := range todo {
+			for _, task := range loaded[t] {
+				r, err := eval.Evaluate(ctx, m, task, eval.Options{Parallel: 2, Cache: eval.DBCache{DB: db}})
+				if err != nil {
+					m.Close()
+					return fmt.Errorf("demo: baseline of %s on %s: %w", name, task.Name, err)
+				}
+				res = append(res, r)
+				if err := db.PutBaseline(ctx, results.Baseline{Study: DemoBaselines, Model: name, Task: task.Name,
+					Accuracy: r.Accuracy, N: r.N, CILo: r.CI95[0], CIHi: r.CI95[1], ModelDigest: m.Digest()}); err != nil {
+					m.Close()
+					return fmt.Errorf("demo: %w", err)
+				}
+				if t == name {
+					own = fmt.Sprintf(", own task %.3f", r.Accuracy)
+				}
+			}
+		}
+		_, err = eval.Record(ctx, db, m, path, d.host, res, nil)
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("demo: record baselines of %s: %w", name, err)
+		}
+		d.progress("%d/%d %s%s", i+1, len(models), name, own)
+	}
+	d.phase("baselines done in %s", time.Since(t0).Round(100*time.Millisecond))
+	return nil
+}
+
+// study writes, runs (or resumes) and summarises the study of method m on
+// the first k tasks.
+func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *search.Summary, error) {
+	name := fmt.Sprintf("%s-%d", m.name, k)
+	f := demoStudyFile{
+		Name: name, BaseModel: filepath.Join(d.family, "base"), Method: m.name, Parameters: m.fixed,
+		Dtype: "bfloat16", Space: m.space, Limit: d.f.limit, Objective: study.ObjectiveNormalized,
+		Sampler: map[string]any{"type": study.SamplerTPE, "seed": 1}, Trials: d.f.trials, Workers: d.f.workers,
+		Evaluator: map[string]any{"type": study.EvaluatorBuiltin},
+		Storage:   d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: 1,
+	}
+	if d.f.host != "" {
+		f.Evaluator = map[string]any{"type": study.EvaluatorOllama, "hosts": []string{d.f.host}, "parallel": 2}
+	}
+	for _, t := range d.tasks[:k] {
+		f.Models = append(f.Models, demoStudyModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
+		f.Tasks = append(f.Tasks, "toy:"+t+"@tune")
+		f.Holdout = append(f.Holdout, "toy:"+t)
+	}
+	data, err := yaml.Marshal(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+	}
+	hdr := fmt.Sprintf("# Written by mergetune demo: %s on %d tasks of the tiny family.\n# Run it again with: mergetune study run %s\n", m.name, k, name+".yml")
+	path := filepath.Join(d.dir, "studies", name+".yml")
+	if err := os.WriteFile(path, append([]byte(hdr), data...), 0o644); err != nil {
+		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+	}
+	s, err := study.Load(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	d.phase("study %s: TPE over %s on %d tasks, %d trials", name, strings.Join(spaceNames(m), ", "), k, d.f.trials)
+	t0 := time.Now()
+	opt := search.Options{}
+	if d.live {
+		opt.Progress = func(p search.Progress) {
+			best := "-"
+			if p.Best != nil {
+				best = fmt.Sprintf("%.4f (trial %d)", *p.Best.Objective, p.Best.Number)
+			}
+			line := fmt.Sprintf("%s trial %d/%d: #%d %s %s, best %s", name, p.Done, p.Budget, p.Trial.Number, p.Trial.State, fmtObjective(p.Trial.Objective), best)
+			if p.ETA > 0 {
+				line += fmt.Sprintf(", ETA %s", p.ETA.Round(time.Second))
+			}
+			d.progress("%s", line)
+		}
+		opt.Log = func(format string, a ...any) { d.progress(format, a...) }
+	}
+	sum, err := search.Run(ctx, s, opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+	}
+	st := sum.Status
+	if st.Best == nil {
+		return nil, nil, fmt.Errorf("demo: study %s: no trial completed (%d failed)", name, st.Failed)
+	}
+	r, err := search.FreezeYAML(st.Best.MergeYAML)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+	}
+	win := demoWinner{study: name, method: m.name, tasks: k, trial: st.Best.Number, objective: *st.Best.Objective, settings: recipeSettings(r)}
+	win.holdoutNorm, win.holdoutMean = holdoutScores(s, st)
+	d.winners = append(d.winners, win)
+	d.phase("study %s done in %s: best trial %d, objective %.4f (%s); holdout normalized %.4f, mean %.4f",
+		name, time.Since(t0).Round(100*time.Millisecond), win.trial, win.objective, win.settings, win.holdoutNorm, win.holdoutMean)
+	return s, sum, nil
+}
+
+func fmtObjective(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.4f", *v)
+}
+
+// spaceNames lists a method's searched parameters, sorted.
+func spaceNames(m demoMethod) []string {
+	var out []string
+	for n := range m.space {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recipeSettings renders a recipe's parameters as name=value, sorted.
+func recipeSettings(r *search.Recipe) string {
+	all := map[string]any{}
+	for k, v := range r.Parameters {
+		all[k] = v
+	}
+	for k, v := range r.ModelParameters {
+		all[k] = v
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := all[k]
+		if f, ok := v.(float64); ok {
+			parts[i] = fmt.Sprintf("%s=%.4g", k, f)
+		} else {
+			parts[i] = fmt.Sprintf("%s=%v", k, v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// holdoutScores are a study's best trial's holdout scores: normalized by
+// the task models' own baselines, and the plain mean.
+func holdoutScores(s *study.Study, st *search.Status) (norm, mean float64) {
+	if len(st.Holdout) == 0 {
+		return 0, 0
+	}
+	for _, h := range st.Holdout {
+		mean += h.Accuracy
+		v := h.Accuracy
+		model := s.TaskModel(h.Task)
+		for _, b := range st.Baselines {
+			if b.Model == model && b.Task == h.Task && b.Accuracy > 0 {
+				v /= b.Accuracy
+			}
+		}
+		norm += v
+	}
+	n := float64(len(st.Holdout))
+	return norm / n, mean / n
+}
+
+// tunedPoint is a study winner's point on the curve.
+func (d *demo) tunedPoint(s *study.Study, sum *search.Summary) report.CurvePoint {
+	norm, mean := holdoutScores(s, sum.Status)
+	return report.CurvePoint{Method: s.Methods[0], Variant: report.VariantTuned, Study: s.Name, Models: len(s.Models),
+		Tasks: len(s.Holdout), Mean: mean, Normalized: norm}
+}
+
+// extend merges 2, 4, 8 and 16 models with a frozen recipe.
+func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *search.Recipe) ([]report.CurvePoint, error) {
+	d.phase("extend %s: the frozen settings of study %s (%s) on 2, 4, 8 and %d task models", method, r.Study, recipeSettings(r), len(d.tasks))
+	var models []search.ExtendModel
+	for _, t := range d.tasks {
+		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		models = append(models, search.ExtendModel{Path: filepath.Join(d.family, t), Tasks: ts})
+	}
+	work := filepath.Join(d.dir, "work", "extend-"+method)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	t0 := time.Now()
+	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: 2,
+		Progress: func(p search.CurvePoint) {
+			d.progress("%s on %d models: normalized %.4f, mean %.4f (merge %.1fs, eval %.1fs)", method, p.Models, p.Normalized, p.Mean,
+				p.MergeTime.Seconds(), p.EvalTime.Seconds())
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("demo: extend %s: %w", method, err)
+	}
+	var parts []string
+	for _, p := range curve {
+		parts = append(parts, fmt.Sprintf("%d: %.3f", p.Models, p.Normalized))
+	}
+	d.phase("extend %s done in %s: normalized %s", method, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
+	return report.FromExtend(r.Study, method, curve), nil
+}
+
+// summary prints the winners and the curve.
+func (d *demo) summary(curve []report.CurvePoint) {
+	if d.f.quiet {
+		return
+	}
+	d.phase("winners (objective on the tune items; holdout on the test items)")
+	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    STUDY\tTASKS\tTRIAL\tOBJECTIVE\tHOLDOUT NORM\tHOLDOUT MEAN\tSETTINGS")
+	for _, w := range d.winners {
+		fmt.Fprintf(tw, "    %s\t%d\t%d\t%.4f\t%.4f\t%.4f\t%s\n", w.study, w.tasks, w.trial, w.objective, w.holdoutNorm, w.holdoutMean, w.settings)
+	}
+	tw.Flush()
+	d.phase("extend curve (normalized accuracy by number of merged task models)")
+	tw = tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    METHOD\tVARIANT\tMODELS\tNORMALIZED\tMEAN")
+	sorted := slices.Clone(curve)
+	slices.SortStableFunc(sorted, func(a, b report.CurvePoint) int {
+		if c := strings.Compare(a.Method, b.Method); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Variant, b.Variant); c != 0 {
+			return c
+		}
+		return a.Models - b.Models
+	})
+	for _, p := range sorted {
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%.4f\t%.4f\n", p.Method, p.Variant, p.Models, p.Normalized, p.Mean)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/report"
+	"github.com/mergetune/mergetune/search"
+)
+
+// demoRoot builds a command tree with the demo and report commands, as
+// main's newRoot will.
+func demoRoot() *cobra.Command {
+	root := &cobra.Command{Use: "mergetune", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(newDemoCmd(), newReportCmd())
+	return root
+}
+
+func runDemoCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	root := demoRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("mergetune %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// demoTrials is the reduced budget of the demo test.
+const demoTrials = 4
+
+// TestDemo runs the demo with a reduced budget, checks its database and
+// the report in every format, and renders the HTML report in a headless
+// browser.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Now()
+	out := runDemoCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8")
+	t.Logf("demo took %s", time.Since(t0).Round(time.Millisecond))
+	htmlPath := filepath.Join(dir, "report.html")
+	if !strings.Contains(out, "report: "+htmlPath) {
+		t.Fatalf("demo output does not say where the report is:\n%s", out)
+	}
+	for _, want := range []string{"==> baselines", "==> study breadcrumbs-4", "==> study ties-4", "==> study task_arithmetic-4", "==> extend ties", "==> winners"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "trial 1/4") {
+		t.Errorf("per-trial progress printed when the output is not a terminal:\n%s", out)
+	}
+	dbPath := filepath.Join(dir, "mergetune.db")
+	methods := map[string][]string{
+		"breadcrumbs":     {"density", "gamma", "lambda", "weight"},
+		"ties":            {"density", "lambda"},
+		"task_arithmetic": {"lambda"},
+	}
+
+	t.Run("database", func(t *testing.T) {
+		ctx := context.Background()
+		d, err := report.Load(ctx, dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Studies) != 3 {
+			t.Fatalf("%d studies, want 3", len(d.Studies))
+		}
+		for _, s := range d.Studies {
+			method := strings.TrimSuffix(s.Name, "-4")
+			if s.Config == nil || s.Config.Objective != "normalized" || s.Config.Sampler != "tpe" || len(s.Config.Tune) != 4 {
+				t.Errorf("study %s: configuration %+v (%s)", s.Name, s.Config, s.ConfigErr)
+			}
+			if c := s.Counts(); c.Complete != demoTrials {
+				t.Errorf("study %s: %+v, want %d complete trials", s.Name, c, demoTrials)
+			}
+			if got := strings.Join(s.ParamNames(), ","); got != strings.Join(methods[method], ",") {
+				t.Errorf("study %s searched %s, want %v", s.Name, got, methods[method])
+			}
+			if s.Best == nil || len(s.Best.Holdout) != 4 || len(s.Best.Tune) != 4 {
+				t.Errorf("study %s: best trial %+v lacks tune or holdout scores", s.Name, s.Best)
+			}
+			// base + 4 task models on 4 tune and 4 holdout tasks
+			if len(s.Baselines) != 5*8 {
+				t.Errorf("study %s: %d baselines, want 40", s.Name, len(s.Baselines))
+			}
+		}
+		if n := len(d.BaselineSets[DemoBaselines]); n != 17*16 {
+			t.Errorf("%d demo baselines, want 17 models × 16 tasks", n)
+		}
+		frozen, tuned := 0, 0
+		for _, p := range d.Curve {
+			switch p.Variant {
+			case report.VariantFrozen:
+				frozen++
+			case report.VariantTuned:
+				tuned++
+				if p.Models != 4 {
+					t.Errorf("tuned point at %d models without --full", p.Models)
+				}
+			}
+			if p.Normalized <= 0 || p.Normalized > 1.5 {
+				t.Errorf("curve point %+v: normalized out of range", p)
+			}
+		}
+		if frozen != 3*4 || tuned != 3 {
+			t.Errorf("curve: %d frozen points (want 12: 3 methods at 2, 4, 8, 16), %d tuned (want 3)", frozen, tuned)
+		}
+		rdb, err := results.Open(ctx, dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdb.Close()
+		best, err := search.BestTrial(ctx, rdb, "ties-4")
+		if err != nil || best == nil {
+			t.Fatalf("best trial of ties-4: %v, %v", best, err)
+		}
+		for _, f := range []string{"studies/ties-4.yml", "recipes/ties.yml", "recipes/breadcrumbs.yml", "recipes/task_arithmetic.yml"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	data, err := os.ReadFile(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	var ids []string
+	ids = append(ids, "comparison", "extend", "baselines", "plot-extend", "plot-compare-history")
+	for m, params := range methods {
+		s := "study-" + strings.ReplaceAll(m, "_", "-") + "-4"
+		ids = append(ids, s, s+"-config", s+"-best", s+"-holdout", s+"-history", s+"-params", s+"-tasks", s+"-failures",
+			s+"-plot-history", s+"-plot-tasks")
+		for _, p := range params {
+			ids = append(ids, s+"-plot-param-"+p)
+		}
+	}
+
+	t.Run("html", func(t *testing.T) {
+		for _, id := range ids {
+			if !strings.Contains(page, `id="`+id+`"`) {
+				t.Errorf("report lacks the element with id %q", id)
+			}
+		}
+		for _, h := range []string{"Comparison of the studies", "Extend curve", "Configuration", "Best trials", "Optimisation history",
+			"Parameters against the objective", "Per-task scores", "Failed and pruned trials"} {
+			if !strings.Contains(page, h) {
+				t.Errorf("report lacks the heading %q", h)
+			}
+		}
+		// Every plot has data: points, lines or bars.
+		svgs := regexp.MustCompile(`(?s)<svg [^>]*id="([^"]+)"[^>]*>(.*?)</svg>`).FindAllStringSubmatch(page, -1)
+		if len(svgs) < 15 {
+			t.Errorf("%d plots, want at least 15 (2 + 3 studies × (history, tasks) + 7 parameters)", len(svgs))
+		}
+		for _, m := range svgs {
+			if n := strings.Count(m[2], `class="pt"`) + strings.Count(m[2], `class="series line"`) + strings.Count(m[2], `class="bar"`); n == 0 {
+				t.Errorf("plot %s has no data elements", m[1])
+			}
+		}
+		// Self-contained: nothing loaded from anywhere.
+		for _, bad := range []string{"<script", "<link", "<img", "@import", "url(", "https://", `src="`} {
+			if strings.Contains(page, bad) {
+				t.Errorf("report is not self-contained: it contains %q", bad)
+			}
+		}
+		if n := strings.Count(page, "http://") - strings.Count(page, `xmlns="http://www.w3.org/2000/svg"`); n != 0 {
+			t.Errorf("report has %d http:// references", n)
+		}
+	})
+
+	t.Run("markdown", func(t *testing.T) {
+		md := filepath.Join(dir, "report.md")
+		runDemoCLI(t, "report", dbPath, "--out", md, "--format", "md")
+		text, err := os.ReadFile(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"## Comparison of the studies", "## Extend curve", "## Study breadcrumbs-4", "### Configuration",
+			"### Best trials", "### Holdout", "### Failed and pruned trials", "| trial | objective | settings |"} {
+			if !strings.Contains(string(text), want) {
+				t.Errorf("markdown report lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("csv", func(t *testing.T) {
+		path := filepath.Join(dir, "trials.csv")
+		runDemoCLI(t, "report", dbPath, "--out", path, "--format", "csv")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1+3*demoTrials {
+			t.Fatalf("%d csv rows, want a header and %d trials", len(rows), 3*demoTrials)
+		}
+		head := strings.Join(rows[0], ",")
+		for _, want := range []string{"study", "objective", "param:lambda", "param:gamma", "acc:tune:toy:swapcase@tune", "ci_lo:holdout:toy:rot1"} {
+			if !strings.Contains(head, want) {
+				t.Errorf("csv header lacks %q: %s", want, head)
+			}
+		}
+	})
+
+	t.Run("browser", func(t *testing.T) {
+		checkInBrowser(t, htmlPath, ids)
+	})
+}
+
+// chromium is Debian's chromium; .ci/run installs it.
+const chromium = "/usr/bin/chromium"
+
+// checkInBrowser renders the report in headless chromium: the page must
+// load without console errors, its DOM must hold every id, and the
+// screenshot must be a real picture.
+func checkInBrowser(t *testing.T, page string, ids []string) {
+	bin := chromium
+	if _, err := os.Stat(bin); err != nil {
+		p, lerr := exec.LookPath("chromium")
+		if lerr != nil {
+			t.Fatalf("chromium is needed for the browser test (apt-get install chromium; .ci/run installs it): %v", err)
+		}
+		bin = p
+	}
+	dir := t.TempDir()
+	run := func(extra ...string) (string, string) {
+		t.Helper()
+		args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+			"--disable-component-update", "--disable-sync", "--no-first-run",
+			"--user-data-dir=" + filepath.Join(dir, "profile-"+extra[0][2:8]), "--enable-logging=stderr", "--v=0"}
+		args = append(args, extra...)
+		args = append(args, "file://"+page)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
+		}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, "Uncaught") || strings.Contains(line, "Failed to load resource") ||
+				strings.Contains(line, "net::ERR_") || (strings.Contains(line, ":CONSOLE") && strings.Contains(line, "ERROR")) {
+				t.Errorf("chromium reported an error loading the page: %s", line)
+			}
+		}
+		return stdout.String(), stderr.String()
+	}
+	dom, _ := run("--dump-dom")
+	for _, id := range ids {
+		if !strings.Contains(dom, `id="`+id+`"`) {
+			t.Errorf("the browser's DOM lacks the element with id %q", id)
+		}
+	}
+	if n := strings.Count(dom, "<svg"); n < 15 {
+		t.Errorf("the browser's DOM has %d plots, want at least 15", n)
+	}
+	shot := filepath.Join(dir, "report.png")
+	run("--screenshot="+shot, "--window-size=1280,4000")
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", shot, err)
+	}
+	if n := distinctColours(img); n < 16 {
+		t.Errorf("screenshot has %d distinct colours: blank or broken page", n)
+	}
+	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 4000 {
+		t.Errorf("screenshot is %dx%d, want 1280x4000", b.Dx(), b.Dy())
+	}
+}
+
+// distinctColours counts the colours of a grid of samples of img.
+func distinctColours(img image.Image) int {
+	seen := map[[3]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 3 {
+		for x := b.Min.X; x < b.Max.X; x += 3 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
+		}
+	}
+	return len(seen)
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mergetune/mergetune/results/report"
+)
+
+// newReportCmd builds `mergetune report`.
+func newReportCmd() *cobra.Command {
+	var out, format string
+	cmd := &cobra.Command{
+		Use:   "report STUDY_DB [--out report.html] [--format html|md|csv]",
+		Short: "Write a study database's report: HTML with plots, markdown or CSV",
+		Long: `Read a study database (a study's storage file, holding one or more studies) and write
+one self-contained report: an HTML page with inline SVG plots and no network
+access (the configuration, the best trials with per-task scores and
+intervals, the optimisation history, each parameter against the objective,
+per-task bars against the base and the fine-tunes, the extend curve when
+stored, failed and pruned trials), or the same tables as markdown, or every
+trial with its parameters and per-task scores as CSV. A database holding
+several studies gives one report with a section per study and a comparison.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format = strings.ToLower(format)
+			switch format {
+			case report.FormatHTML, report.FormatMarkdown, report.FormatCSV:
+			default:
+				return fmt.Errorf("--format %q: want html, md or csv", format)
+			}
+			if out == "" {
+				out = strings.TrimSuffix(args[0], filepath.Ext(args[0])) + "-report." + format
+			}
+			if err := report.WriteFile(cmd.Context(), args[0], out, format); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "report written to %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write (default: STUDY_DB without its extension + -report.FORMAT)")
+	cmd.Flags().StringVar(&format, "format", report.FormatHTML, "html, md or csv")
+	return cmd
+}

@@ -1,0 +1,107 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search"
+)
+
+func TestNiceTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0, 1, "0 0.2 0.4 0.6 0.8 1"},
+		{0.63, 0.77, "0.65 0.675 0.7 0.725 0.75"},
+		{2, 16, "2.5 5 7.5 10 12.5 15"}, {0, 30, "0 5 10 15 20 25 30"},
+	} {
+		var got []string
+		for _, v := range niceTicks(c.lo, c.hi, 6) {
+			got = append(got, fmtTick(v))
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("niceTicks(%g, %g) = %s, want %s", c.lo, c.hi, g, c.want)
+		}
+	}
+}
+
+func TestCurveRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := results.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Load(ctx, path); err == nil || !strings.Contains(err.Error(), "holds no study") {
+		t.Fatalf("Load of an empty database: %v", err)
+	}
+	pts := FromExtend("ties-4", "ties", []search.CurvePoint{
+		{Models: 2, Method: "recipe", Tasks: 2, Mean: 1, Normalized: 1, MergeTime: time.Second},
+		{Models: 4, Method: "recipe", Tasks: 4, Mean: 0.5, Normalized: 0.6},
+		{Models: 4, Method: "task_arithmetic", Tasks: 4, Mean: 0.4, Normalized: 0.45},
+	})
+	pts = append(pts, CurvePoint{Method: "ties", Variant: VariantTuned, Study: "ties-4", Models: 4, Tasks: 4, Mean: 0.7, Normalized: 0.7})
+	if err := SaveCurve(ctx, path, pts); err != nil {
+		t.Fatal(err)
+	}
+	pts[1].Normalized = 0.65 // saved again: replaced, not added
+	if err := SaveCurve(ctx, path, pts); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Curve) != 4 {
+		t.Fatalf("%d curve points, want 4: %+v", len(d.Curve), d.Curve)
+	}
+	var found bool
+	for _, p := range d.Curve {
+		if p.Method == "ties" && p.Variant == VariantFrozen && p.Models == 4 {
+			found = p.Normalized == 0.65
+		}
+		if p.Method == "task_arithmetic" && p.Study != "ties-4" {
+			t.Errorf("comparison point %+v lost its study", p)
+		}
+	}
+	if !found {
+		t.Errorf("replaced point not read back: %+v", d.Curve)
+	}
+	var html bytes.Buffer
+	if err := Write(&html, d, FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="extend"`, `id="plot-extend"`, `class="series line"`, "ties (tuned)"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	if err := Write(&html, d, "pdf"); err == nil {
+		t.Error("format pdf accepted")
+	}
+}
+
+func TestBarsAndScatter(t *testing.T) {
+	svg := barPlot{ID: "b", Series: []string{"merge", "base"}, Groups: []barGroup{
+		{Name: "swapcase", Bars: []bar{{Label: "merge", Value: 0.8, Lo: 0.7, Hi: 0.9, Interval: true}, {Label: "base", Value: 0}}},
+	}}.render()
+	if strings.Count(svg, `class="bar"`) != 2 || !strings.Contains(svg, `class="ci"`) || !strings.Contains(svg, `data-kind="bars"`) {
+		t.Errorf("bar plot: %s", svg)
+	}
+	svg = xyPlot{ID: "s", Series: []series{{Points: []point{{X: 1, Y: 0.5}, {X: 2, Y: 0.7}}, Markers: true}}}.render()
+	if strings.Count(svg, `class="pt"`) != 2 || !strings.Contains(svg, `data-kind="scatter"`) {
+		t.Errorf("scatter plot: %s", svg)
+	}
+	// A single point (no range) still renders inside the frame.
+	svg = xyPlot{ID: "one", Series: []series{{Points: []point{{X: 3, Y: 0.5}}, Markers: true}}}.render()
+	if strings.Contains(svg, "NaN") || strings.Count(svg, `class="pt"`) != 1 {
+		t.Errorf("one-point plot: %s", svg)
+	}
+}

@@ -1,0 +1,219 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mergetune/mergetune/results"
+)
+
+// mdEscape keeps a cell on one line and its pipes literal.
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// mdTable writes a markdown table.
+func mdTable(w io.Writer, head []string, rows [][]string) {
+	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
+	seps := make([]string, len(head))
+	for i := range seps {
+		seps[i] = "---"
+	}
+	fmt.Fprintf(w, "|%s|\n", strings.Join(seps, "|"))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = mdEscape(c)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
+// writeMarkdown writes the report's tables as markdown; the plots are
+// left to the HTML report.
+func writeMarkdown(w io.Writer, d *Data) error {
+	v := buildView(d, time.Now().Format("2006-01-02 15:04 MST"))
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "# %s\n\nDatabase `%s`, generated %s. The plots are in the HTML report (`mergetune report %s`).\n\n", v.Title, v.Path, v.Generated, v.Path)
+	if len(v.Compare) > 0 {
+		fmt.Fprintf(ew, "## Comparison of the studies\n\n")
+		var rows [][]string
+		for _, c := range v.Compare {
+			rows = append(rows, []string{c.Name, c.Methods, strconv.Itoa(c.Tasks), c.Done, c.Best, c.Settings, c.HoldoutNorm, c.HoldMn})
+		}
+		mdTable(ew, []string{"study", "method", "tasks", "trials", "best objective", "best settings", "holdout normalized", "holdout mean"}, rows)
+	}
+	if len(v.Curve) > 0 {
+		fmt.Fprintf(ew, "## Extend curve\n\nNormalized accuracy against the number of merged task models.\n\n")
+		var rows [][]string
+		for _, c := range v.Curve {
+			rows = append(rows, []string{c.Method, c.Variant, c.Study, strconv.Itoa(c.Models), strconv.Itoa(c.Tasks), c.Mean, c.Normalized})
+		}
+		mdTable(ew, []string{"method", "variant", "from study", "models", "tasks", "mean", "normalized"}, rows)
+	}
+	for _, m := range v.Matrices {
+		fmt.Fprintf(ew, "## Baselines: %s\n\n", m.Name)
+		var rows [][]string
+		for _, r := range m.Rows {
+			row := []string{r.Model}
+			for _, c := range r.Cells {
+				row = append(row, c.Text)
+			}
+			rows = append(rows, row)
+		}
+		mdTable(ew, append([]string{"model"}, m.Tasks...), rows)
+	}
+	for _, s := range v.Studies {
+		fmt.Fprintf(ew, "## Study %s\n\n%s: %s.\n\n### Configuration\n\n", s.Name, s.Methods, s.CountsText)
+		if s.ConfigErr != "" {
+			fmt.Fprintf(ew, "%s\n\n", s.ConfigErr)
+		}
+		var rows [][]string
+		for _, c := range s.Config {
+			rows = append(rows, []string{c.Key, c.Value})
+		}
+		for _, c := range s.Space {
+			rows = append(rows, []string{"range of " + c.Key, c.Value})
+		}
+		mdTable(ew, []string{"setting", "value"}, rows)
+		fmt.Fprintf(ew, "### Best trials\n\n")
+		if len(s.Top) == 0 {
+			fmt.Fprintf(ew, "No trial has completed.\n\n")
+		} else {
+			fmt.Fprintf(ew, "%s\n\n", s.BestSummary)
+			rows = nil
+			for _, t := range s.Top {
+				row := []string{strconv.Itoa(t.Number), t.Objective, t.Params}
+				for _, c := range t.Scores {
+					row = append(row, c.Text)
+				}
+				rows = append(rows, row)
+			}
+			head := []string{"trial", "objective", "settings"}
+			for _, t := range s.Tasks {
+				head = append(head, taskLabel(t))
+			}
+			mdTable(ew, head, rows)
+			fmt.Fprintf(ew, "### Holdout\n\n%s\n\n", s.HoldoutNote)
+			if len(s.Holdout) > 0 {
+				rows = nil
+				for _, h := range s.Holdout {
+					rows = append(rows, []string{h.Key, h.Value})
+				}
+				mdTable(ew, []string{"task", "accuracy [95% interval]"}, rows)
+			}
+		}
+		fmt.Fprintf(ew, "### Failed and pruned trials\n\n")
+		if len(s.Failures) == 0 {
+			fmt.Fprintf(ew, "None: every trial completed.\n\n")
+		} else {
+			rows = nil
+			for _, f := range s.Failures {
+				rows = append(rows, []string{strconv.Itoa(f.Number), f.State, f.Cause})
+			}
+			mdTable(ew, []string{"trial", "state", "cause"}, rows)
+		}
+	}
+	if ew.err != nil {
+		return fmt.Errorf("report: write markdown: %w", ew.err)
+	}
+	return nil
+}
+
+// errWriter keeps the first write error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return len(p), nil
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, nil
+}
+
+// writeCSV writes one row per trial of every study: the record, every
+// searched parameter and every task's accuracy and interval.
+func writeCSV(w io.Writer, d *Data) error {
+	params, tasks := map[string]bool{}, map[string]bool{}
+	for _, s := range d.Studies {
+		for _, t := range s.Trials {
+			for p := range t.Params {
+				params[p] = true
+			}
+			for _, sc := range append(append([]results.TaskScore{}, t.Tune...), t.Holdout...) {
+				tasks[sc.Split+":"+sc.Task] = true
+			}
+		}
+	}
+	pn, tn := sortedSet(params), sortedSet(tasks)
+	head := []string{"study", "trial", "state", "method", "objective", "best", "merge_s", "eval_s", "failure"}
+	for _, p := range pn {
+		head = append(head, "param:"+p)
+	}
+	for _, t := range tn {
+		head = append(head, "acc:"+t, "ci_lo:"+t, "ci_hi:"+t)
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(head); err != nil {
+		return fmt.Errorf("report: write csv: %w", err)
+	}
+	for _, s := range d.Studies {
+		for _, t := range s.Trials {
+			obj := ""
+			if t.Objective != nil {
+				obj = strconv.FormatFloat(*t.Objective, 'f', 6, 64)
+			}
+			best := strconv.FormatBool(s.Best != nil && s.Best.Number == t.Number)
+			row := []string{s.Name, strconv.Itoa(t.Number), string(t.State), t.Method, obj, best,
+				strconv.FormatFloat(t.MergeTime.Seconds(), 'f', 3, 64), strconv.FormatFloat(t.EvalTime.Seconds(), 'f', 3, 64), t.Cause()}
+			for _, p := range pn {
+				v, ok := t.Params[p]
+				if !ok {
+					row = append(row, "")
+					continue
+				}
+				row = append(row, fmt.Sprint(v))
+			}
+			scores := map[string]results.TaskScore{}
+			for _, sc := range append(append([]results.TaskScore{}, t.Tune...), t.Holdout...) {
+				scores[sc.Split+":"+sc.Task] = sc
+			}
+			for _, k := range tn {
+				sc, ok := scores[k]
+				if !ok {
+					row = append(row, "", "", "")
+					continue
+				}
+				row = append(row, strconv.FormatFloat(sc.Accuracy, 'f', 4, 64), strconv.FormatFloat(sc.CILo, 'f', 4, 64), strconv.FormatFloat(sc.CIHi, 'f', 4, 64))
+			}
+			if err := cw.Write(row); err != nil {
+				return fmt.Errorf("report: write csv: %w", err)
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report: write csv: %w", err)
+	}
+	return nil
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,670 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/c-bata/goptuna"
+
+	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search"
+	"github.com/mergetune/mergetune/search/study"
+)
+
+// TopN is how many of the best trials a report lists per study.
+const TopN = 5
+
+// fmtValue renders a parameter value compactly.
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'g', 4, 64)
+	case []float64:
+		parts := make([]string, len(x))
+		for i, f := range x {
+			parts[i] = strconv.FormatFloat(f, 'g', 3, 64)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case nil:
+		return "-"
+	}
+	return fmt.Sprint(v)
+}
+
+// fmtParams renders a trial's parameters as name=value, sorted.
+func fmtParams(p map[string]any) string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + fmtValue(p[n])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtScore renders an accuracy with its 95% interval.
+func fmtScore(sc results.TaskScore) string {
+	return fmt.Sprintf("%.3f [%.2f, %.2f]", sc.Accuracy, sc.CILo, sc.CIHi)
+}
+
+// fmtObj renders an objective value, "-" when there is none.
+func fmtObj(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.4f", *v)
+}
+
+// fmtDist describes a goptuna distribution as a range.
+func fmtDist(d any) string {
+	switch x := d.(type) {
+	case goptuna.UniformDistribution:
+		return fmt.Sprintf("float [%g, %g]", x.Low, x.High)
+	case goptuna.LogUniformDistribution:
+		return fmt.Sprintf("float [%g, %g], log", x.Low, x.High)
+	case goptuna.DiscreteUniformDistribution:
+		return fmt.Sprintf("float [%g, %g], step %g", x.Low, x.High, x.Q)
+	case goptuna.IntUniformDistribution:
+		return fmt.Sprintf("int [%d, %d]", x.Low, x.High)
+	case goptuna.StepIntUniformDistribution:
+		return fmt.Sprintf("int [%d, %d], step %d", x.Low, x.High, x.Step)
+	case goptuna.CategoricalDistribution:
+		parts := make([]string, len(x.Choices))
+		for i, c := range x.Choices {
+			parts[i] = fmt.Sprint(c)
+		}
+		return "choice {" + strings.Join(parts, ", ") + "}"
+	}
+	return fmt.Sprint(d)
+}
+
+var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+// slug makes a study name into an HTML id fragment.
+func slug(s string) string {
+	return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
+
+// kv is one row of a key/value table.
+type kv struct{ Key, Value string }
+
+// scoreCell is one per-task cell of a table.
+type scoreCell struct {
+	Text  string
+	Class string
+}
+
+// trialRow is one row of the best-trials table.
+type trialRow struct {
+	Number    int
+	Objective string
+	Params    string
+	Scores    []scoreCell
+	Best      bool
+}
+
+// failRow is a failed or pruned trial.
+type failRow struct {
+	Number int
+	State  string
+	Cause  string
+}
+
+// studyView is one study's section.
+type studyView struct {
+	ID, Name     string
+	Methods      string
+	Config       []kv
+	Space        []kv
+	ConfigText   string
+	ConfigErr    string
+	Tasks        []string // tune task columns of the best-trials table
+	Top          []trialRow
+	Holdout      []kv
+	HoldoutNote  string
+	History      template.HTML
+	Params       []template.HTML
+	TaskBars     template.HTML
+	Failures     []failRow
+	CountsText   string
+	BestSummary  string
+	HasComplete  bool
+	BaselineNote string
+}
+
+// compareRow is one study in the comparison table.
+type compareRow struct {
+	ID, Name, Methods   string
+	Tasks               int
+	Done                string
+	Best, Settings      string
+	HoldoutNorm, HoldMn string
+}
+
+// curveRow is one point of the extension curve table.
+type curveRow struct {
+	Method, Variant, Study string
+	Models, Tasks          int
+	Mean, Normalized       string
+	Times                  string
+}
+
+// matrixView is a baseline set shown as a table of models × tasks.
+type matrixView struct {
+	Name   string
+	Tasks  []string
+	Rows   []matrixRow
+	Legend string
+}
+
+type matrixRow struct {
+	Model string
+	Cells []scoreCell
+}
+
+// view is the whole page.
+type view struct {
+	Title       string
+	Path        string
+	Generated   string
+	Studies     []studyView
+	Compare     []compareRow
+	CompareHist template.HTML
+	Curve       []curveRow
+	CurvePlot   template.HTML
+	Matrices    []matrixView
+}
+
+// taskLabel shortens toy task names for plots and headers.
+func taskLabel(name string) string { return study.TaskKey(name) }
+
+// buildView computes the page's contents from the data.
+func buildView(d *Data, generated string) view {
+	v := view{Title: "mergetune report", Path: d.Path, Generated: generated}
+	if len(d.Studies) == 1 {
+		v.Title = "mergetune report: " + d.Studies[0].Name
+	}
+	var hist []series
+	for _, s := range d.Studies {
+		sv := buildStudy(s)
+		v.Studies = append(v.Studies, sv)
+		c := s.Counts()
+		row := compareRow{ID: sv.ID, Name: s.Name, Methods: sv.Methods,
+			Done: fmt.Sprintf("%d complete, %d pruned, %d failed", c.Complete, c.Pruned, c.Failed),
+			Best: "-", Settings: "-", HoldoutNorm: "-", HoldMn: "-"}
+		if s.Config != nil {
+			row.Tasks = len(s.Config.Tune)
+		} else if s.Best != nil {
+			row.Tasks = len(s.Best.Tune)
+		}
+		if s.Best != nil {
+			row.Best = fmtObj(s.Best.Objective)
+			row.Settings = fmtParams(s.Best.Params)
+			if len(s.Best.Holdout) > 0 {
+				n, m := s.Normalized(s.Best.Holdout)
+				row.HoldoutNorm, row.HoldMn = fmt.Sprintf("%.4f", n), fmt.Sprintf("%.4f", m)
+			}
+		}
+		v.Compare = append(v.Compare, row)
+		if pts := bestSoFar(s); len(pts) > 0 {
+			c, dash := style(d.Studies, s)
+			hist = append(hist, series{Name: s.Name, Colour: c, Dash: dash, Points: pts, Step: true})
+		}
+	}
+	if len(d.Studies) > 1 && len(hist) > 0 {
+		v.CompareHist = template.HTML(xyPlot{ID: "plot-compare-history", Title: "Best objective so far, every study",
+			XLabel: "trial", YLabel: "best objective", Series: hist, XInts: true, Width: 1000, Height: 320}.render())
+	}
+	if len(d.Curve) > 0 {
+		v.CurvePlot, v.Curve = curveView(d.Curve)
+	}
+	for _, name := range sortedSetNames(d.BaselineSets) {
+		v.Matrices = append(v.Matrices, matrix(name, d.BaselineSets[name]))
+	}
+	return v
+}
+
+// style gives a study's line in the comparison plot: its colour is its
+// method's, its dash pattern its number of tasks' (solid for the fewest),
+// so that studies of one method at several sizes read as one family.
+func style(all []*Study, s *Study) (string, string) {
+	methods := map[string]int{}
+	sizes := map[int]bool{}
+	for _, o := range all {
+		m := strings.Join(o.Methods(), "+")
+		if _, ok := methods[m]; !ok {
+			methods[m] = len(methods)
+		}
+		sizes[o.size()] = true
+	}
+	var order []int
+	for n := range sizes {
+		order = append(order, n)
+	}
+	sort.Ints(order)
+	dashes := []string{"", "7 4", "2 3", "10 3 2 3"}
+	dash := ""
+	for i, n := range order {
+		if n == s.size() {
+			dash = dashes[i%len(dashes)]
+		}
+	}
+	return colour(methods[strings.Join(s.Methods(), "+")]), dash
+}
+
+// size is a study's number of tune tasks (0 when unknown).
+func (s *Study) size() int {
+	if s.Config != nil {
+		return len(s.Config.Tune)
+	}
+	if s.Best != nil {
+		return len(s.Best.Tune)
+	}
+	return 0
+}
+
+func sortedSetNames(m map[string][]results.Baseline) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// bestSoFar is the running best objective of a study's complete trials,
+// by trial number.
+func bestSoFar(s *Study) []point {
+	var pts []point
+	best := math.Inf(-1)
+	for _, t := range s.Trials {
+		if t.State != results.TrialComplete || t.Objective == nil {
+			continue
+		}
+		if *t.Objective > best {
+			best = *t.Objective
+		}
+		pts = append(pts, point{X: float64(t.Number), Y: best, Tip: fmt.Sprintf("%s: best %.4f after trial %d", s.Name, best, t.Number)})
+	}
+	return pts
+}
+
+// buildStudy computes one study's section.
+func buildStudy(s *Study) studyView {
+	sv := studyView{ID: "study-" + slug(s.Name), Name: s.Name, Methods: strings.Join(s.Methods(), ", "),
+		ConfigText: s.ConfigText, ConfigErr: s.ConfigErr}
+	c := s.Counts()
+	sv.CountsText = fmt.Sprintf("%d trials: %d complete, %d pruned, %d failed", len(s.Trials), c.Complete, c.Pruned, c.Failed)
+	if c.Running > 0 {
+		sv.CountsText += fmt.Sprintf(", %d running", c.Running)
+	}
+	sv.HasComplete = c.Complete > 0
+	sv.Config = configRows(s)
+	for _, n := range s.ParamNames() {
+		sv.Space = append(sv.Space, kv{n, fmtDist(s.Distributions[n])})
+	}
+	// Best trials with per-task scores.
+	top := s.TopTrials(TopN)
+	taskSet := map[string]bool{}
+	for _, t := range top {
+		for _, sc := range t.Tune {
+			if !taskSet[sc.Task] {
+				taskSet[sc.Task] = true
+				sv.Tasks = append(sv.Tasks, sc.Task)
+			}
+		}
+	}
+	for _, t := range top {
+		row := trialRow{Number: t.Number, Objective: fmtObj(t.Objective), Params: fmtParams(t.Params),
+			Best: s.Best != nil && t.Number == s.Best.Number}
+		for _, task := range sv.Tasks {
+			cell := scoreCell{Text: "-"}
+			for _, sc := range t.Tune {
+				if sc.Task == task {
+					cell = scoreCell{Text: fmtScore(sc), Class: heat(sc.Accuracy)}
+				}
+			}
+			row.Scores = append(row.Scores, cell)
+		}
+		sv.Top = append(sv.Top, row)
+	}
+	if s.Best != nil {
+		sv.BestSummary = fmt.Sprintf("Best: trial %d (%s), objective %s; settings %s.", s.Best.Number, s.Best.Method,
+			fmtObj(s.Best.Objective), fmtParams(s.Best.Params))
+		for _, sc := range s.Best.Holdout {
+			base := "-"
+			if b, ok := s.Baseline(s.TaskModel(sc.Task), sc.Task); ok {
+				base = fmt.Sprintf("%.3f", b.Accuracy)
+			}
+			sv.Holdout = append(sv.Holdout, kv{sc.Task, fmt.Sprintf("%s (task model %s)", fmtScore(sc), base)})
+		}
+		if len(s.Best.Holdout) > 0 {
+			n, m := s.Normalized(s.Best.Holdout)
+			sv.HoldoutNote = fmt.Sprintf("Holdout of the best trial: mean accuracy %.4f, normalized %.4f over %d tasks.", m, n, len(s.Best.Holdout))
+		} else {
+			sv.HoldoutNote = "The best trial has no holdout scores (no holdout tasks, or the study has not finished)."
+		}
+	}
+	// History: every complete trial and the best so far.
+	var cloud []point
+	for _, t := range s.Trials {
+		if t.Objective != nil && (t.State == results.TrialComplete || t.State == results.TrialPruned) {
+			cloud = append(cloud, point{X: float64(t.Number), Y: *t.Objective,
+				Tip: fmt.Sprintf("trial %d (%s): %.4f; %s", t.Number, t.State, *t.Objective, fmtParams(t.Params))})
+		}
+	}
+	if len(cloud) > 0 {
+		sv.History = template.HTML(xyPlot{ID: sv.ID + "-plot-history", Title: "Optimisation history",
+			XLabel: "trial", YLabel: "objective", XInts: true, Width: 1000, Height: 300,
+			Series: []series{
+				{Name: "trial", Colour: "#6b7686", Points: cloud, Markers: true, Faint: true},
+				{Name: "best so far", Colour: colour(0), Points: bestSoFar(s), Step: true},
+			}}.render())
+	}
+	// Each parameter against the objective.
+	for i, n := range s.ParamNames() {
+		var pts []point
+		for _, t := range s.Trials {
+			v, ok := t.Params[n]
+			if !ok || t.Objective == nil || t.State != results.TrialComplete {
+				continue
+			}
+			x, ok := numeric(v, s.Distributions[n])
+			if !ok {
+				continue
+			}
+			pts = append(pts, point{X: x, Y: *t.Objective, Tip: fmt.Sprintf("trial %d: %s=%s → %.4f", t.Number, n, fmtValue(v), *t.Objective)})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		sv.Params = append(sv.Params, template.HTML(xyPlot{ID: fmt.Sprintf("%s-plot-param-%s", sv.ID, slug(n)), Title: n,
+			XLabel: n, YLabel: "objective", Width: 440, Height: 260,
+			Series: []series{{Colour: colour(i + 1), Points: pts, Markers: true}}}.render()))
+	}
+	sv.TaskBars, sv.BaselineNote = taskBars(s, sv.ID)
+	for _, t := range s.Trials {
+		if t.State == results.TrialFailed || t.State == results.TrialPruned {
+			sv.Failures = append(sv.Failures, failRow{t.Number, string(t.State), t.Cause()})
+		}
+	}
+	return sv
+}
+
+// numeric maps a parameter value onto the x axis (a categorical choice
+// becomes its index).
+func numeric(v, dist any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	case string:
+		if c, ok := dist.(goptuna.CategoricalDistribution); ok {
+			for i, ch := range c.Choices {
+				if fmt.Sprint(ch) == x {
+					return float64(i), true
+				}
+			}
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// heat is a cell's colour class by accuracy.
+func heat(a float64) string {
+	switch {
+	case a >= 0.9:
+		return "h4"
+	case a >= 0.7:
+		return "h3"
+	case a >= 0.4:
+		return "h2"
+	case a >= 0.1:
+		return "h1"
+	}
+	return "h0"
+}
+
+// taskBars draws, for each tune task, the best merge against the base
+// model and the fine-tunes. With more than six task models the bars show
+// the task's own fine-tune and the mean of the others.
+func taskBars(s *Study, id string) (template.HTML, string) {
+	if s.Best == nil || len(s.Best.Tune) == 0 {
+		return "", ""
+	}
+	models := s.Models()
+	few := len(models) <= 6
+	series := []string{"best merge (trial " + strconv.Itoa(s.Best.Number) + ")", search.BaseName}
+	note := "Bars are accuracies on the tune items with 95% bootstrap intervals."
+	if few {
+		series = append(series, models...)
+	} else {
+		series = append(series, "own fine-tune", "other fine-tunes (mean)")
+		note += fmt.Sprintf(" With %d task models, each task shows its own fine-tune and the mean of the other %d.", len(models), len(models)-1)
+	}
+	var groups []barGroup
+	for _, sc := range s.Best.Tune {
+		g := barGroup{Name: taskLabel(sc.Task)}
+		g.Bars = append(g.Bars, bar{Label: series[0], Value: sc.Accuracy, Lo: sc.CILo, Hi: sc.CIHi, Interval: true})
+		if b, ok := s.Baseline(search.BaseName, sc.Task); ok {
+			g.Bars = append(g.Bars, bar{Label: search.BaseName, Value: b.Accuracy, Lo: b.CILo, Hi: b.CIHi, Interval: true})
+		}
+		own := s.TaskModel(sc.Task)
+		var others []float64
+		for _, m := range models {
+			b, ok := s.Baseline(m, sc.Task)
+			if !ok {
+				continue
+			}
+			switch {
+			case few:
+				g.Bars = append(g.Bars, bar{Label: m, Value: b.Accuracy, Lo: b.CILo, Hi: b.CIHi, Interval: true})
+			case m == own:
+				g.Bars = append(g.Bars, bar{Label: "own fine-tune", Value: b.Accuracy, Lo: b.CILo, Hi: b.CIHi, Interval: true})
+			default:
+				others = append(others, b.Accuracy)
+			}
+		}
+		if len(others) > 0 {
+			var sum float64
+			for _, o := range others {
+				sum += o
+			}
+			g.Bars = append(g.Bars, bar{Label: "other fine-tunes (mean)", Value: sum / float64(len(others))})
+		}
+		groups = append(groups, g)
+	}
+	return template.HTML(barPlot{ID: id + "-plot-tasks", Title: "Per-task accuracy: best merge, base and fine-tunes",
+		YLabel: "accuracy", Width: 1000, Height: 340, Groups: groups, Series: series}.render()), note
+}
+
+// configRows summarises the study file.
+func configRows(s *Study) []kv {
+	c := s.Config
+	if c == nil {
+		rows := []kv{{"methods", strings.Join(s.Methods(), ", ")}}
+		if s.File != "" {
+			rows = append(rows, kv{"study file", s.File})
+		}
+		return rows
+	}
+	var models []string
+	for _, m := range c.Models {
+		models = append(models, fmt.Sprintf("%s (%s)", m.Name, strings.Join(m.Tasks, ", ")))
+	}
+	names := func(ts []string) string { return strings.Join(ts, ", ") }
+	var tune, hold []string
+	for _, t := range c.Tune {
+		tune = append(tune, t.Name)
+	}
+	for _, t := range c.Holdout {
+		hold = append(hold, t.Name)
+	}
+	var fixed []string
+	for k, v := range c.Fixed {
+		fixed = append(fixed, k+"="+fmtValue(v))
+	}
+	sort.Strings(fixed)
+	var space []string
+	for _, p := range c.Space {
+		r := fmt.Sprintf("%s: %s [%g, %g]", p.Name, p.Type, p.Low, p.High)
+		if p.Type == "choice" {
+			r = fmt.Sprintf("%s: choice {%s}", p.Name, strings.Join(p.Choices, ", "))
+		}
+		if p.Log {
+			r += " log"
+		}
+		r += ", " + p.Scope
+		space = append(space, r)
+	}
+	limit := "all items"
+	if c.Limit > 0 {
+		limit = fmt.Sprintf("%d items per task", c.Limit)
+	}
+	eval := c.Evaluator
+	if len(c.Hosts) > 0 {
+		eval += " (" + strings.Join(c.Hosts, ", ") + ")"
+	}
+	rows := []kv{
+		{"study file", c.File},
+		{"methods", names(c.Methods)},
+		{"base model", c.BaseModel},
+		{"task models", names(models)},
+		{"search space", strings.Join(space, "; ")},
+		{"fixed parameters", cmpOr(strings.Join(fixed, ", "), "none")},
+		{"dtype", cmpOr(c.Dtype, "as the base model")},
+		{"tune tasks", names(tune)},
+		{"holdout tasks", cmpOr(names(hold), "none")},
+		{"items", limit},
+		{"objective", c.Objective},
+		{"sampler", fmt.Sprintf("%s (seed %d)", c.Sampler, c.SamplerSeed)},
+		{"trial budget", fmt.Sprintf("%d, %d workers", c.Trials, c.Workers)},
+		{"pruner", c.Pruner},
+		{"evaluator", eval},
+		{"storage", c.Storage},
+	}
+	return rows
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// curveView draws the extension curve: one line per method for frozen
+// recipes, dashed markers for studies tuned at that size.
+func curveView(pts []CurvePoint) (template.HTML, []curveRow) {
+	type key struct{ method, variant string }
+	bySeries := map[key][]point{}
+	var order []key
+	methods := map[string]int{}
+	var sizes []float64
+	seenSize := map[int]bool{}
+	var rows []curveRow
+	for _, p := range pts {
+		k := key{p.Method, p.Variant}
+		if _, ok := bySeries[k]; !ok {
+			order = append(order, k)
+		}
+		if _, ok := methods[p.Method]; !ok {
+			methods[p.Method] = len(methods)
+		}
+		bySeries[k] = append(bySeries[k], point{X: float64(p.Models), Y: p.Normalized,
+			Tip: fmt.Sprintf("%s (%s, from %s): %d models, normalized %.4f, mean %.4f", p.Method, p.Variant, p.Study, p.Models, p.Normalized, p.Mean)})
+		if !seenSize[p.Models] {
+			seenSize[p.Models] = true
+			sizes = append(sizes, float64(p.Models))
+		}
+		rows = append(rows, curveRow{Method: p.Method, Variant: p.Variant, Study: p.Study, Models: p.Models, Tasks: p.Tasks,
+			Mean: fmt.Sprintf("%.4f", p.Mean), Normalized: fmt.Sprintf("%.4f", p.Normalized),
+			Times: fmtTimes(p)})
+	}
+	sort.Float64s(sizes)
+	sort.SliceStable(order, func(a, b int) bool {
+		if order[a].method != order[b].method {
+			return order[a].method < order[b].method
+		}
+		return order[a].variant < order[b].variant
+	})
+	var ss []series
+	for _, k := range order {
+		p := bySeries[k]
+		sort.Slice(p, func(a, b int) bool { return p[a].X < p[b].X })
+		ss = append(ss, series{Name: k.method + " (" + k.variant + ")", Colour: colour(methods[k.method]), Points: p,
+			Line: true, Markers: true, Dashed: k.variant != VariantFrozen})
+	}
+	plot := xyPlot{ID: "plot-extend", Title: "Normalized accuracy against the number of merged tasks",
+		XLabel: "task models merged", YLabel: "normalized accuracy", Series: ss, XTicks: sizes, Width: 1000, Height: 360,
+		YFixed: true, YMin: 0, YMax: 1}
+	return template.HTML(plot.render()), rows
+}
+
+// fmtTimes renders a curve point's merge and evaluation times ("-" for
+// points that were not merged here, such as tuned studies' winners).
+func fmtTimes(p CurvePoint) string {
+	if p.MergeTime == 0 && p.EvalTime == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs + %.1fs", p.MergeTime.Seconds(), p.EvalTime.Seconds())
+}
+
+// matrix shows a baseline set as models × tasks.
+func matrix(name string, bs []results.Baseline) matrixView {
+	m := matrixView{Name: name, Legend: "accuracy of each unmerged model on each task"}
+	var models []string
+	seenT, seenM := map[string]bool{}, map[string]bool{}
+	acc := map[[2]string]results.Baseline{}
+	for _, b := range bs {
+		if !seenT[b.Task] {
+			seenT[b.Task] = true
+			m.Tasks = append(m.Tasks, b.Task)
+		}
+		if !seenM[b.Model] {
+			seenM[b.Model] = true
+			models = append(models, b.Model)
+		}
+		acc[[2]string{b.Model, b.Task}] = b
+	}
+	// base first, then in task order where a model is named after a task.
+	sort.SliceStable(models, func(a, b int) bool { return rank(models[a], m.Tasks) < rank(models[b], m.Tasks) })
+	for _, mo := range models {
+		r := matrixRow{Model: mo}
+		for _, t := range m.Tasks {
+			if b, ok := acc[[2]string{mo, t}]; ok {
+				r.Cells = append(r.Cells, scoreCell{Text: fmt.Sprintf("%.2f", b.Accuracy), Class: heat(b.Accuracy)})
+			} else {
+				r.Cells = append(r.Cells, scoreCell{Text: "-"})
+			}
+		}
+		m.Rows = append(m.Rows, r)
+	}
+	for i, t := range m.Tasks {
+		m.Tasks[i] = taskLabel(t)
+	}
+	return m
+}
+
+func rank(model string, tasks []string) int {
+	if model == search.BaseName {
+		return -1
+	}
+	for i, t := range tasks {
+		if study.TaskKey(t) == model {
+			return i
+		}
+	}
+	return len(tasks)
+}
