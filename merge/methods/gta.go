@@ -295,6 +295,14 @@ func (g *gtaSpec) selectCuts(j *Job, r *chunkReader, n int) error {
 	if len(need) == 0 {
 		return nil
 	}
+	if n >= sampledSelectFrom && sampledCuts(j, r, n, need) {
+		return nil
+	}
+	return exactCuts(j, r, n, need)
+}
+
+// exactCuts finds the cuts with two radix-selection passes.
+func exactCuts(j *Job, r *chunkReader, n int, need []int) error {
 	workers := max(1, j.Workers)
 	local := make([][]*sparsify.Selector, workers)
 	dbuf := make([][]float32, workers)
@@ -661,4 +669,170 @@ func DellaProbs(shape []int, delta []float32, density, epsilon float64) []float3
 		}
 	}
 	return out
+}
+
+// sampledSelectFrom is the tensor size from which cut-offs are found from
+// a sample first: one pass then settles them exactly instead of two.
+const sampledSelectFrom = 1 << 22
+
+// sampleEvery: the sample is every sampleEvery-th chunk of passChunk.
+const sampleEvery = 16
+
+// cutKs lists the cut sizes of a mask (one for TIES, two for breadcrumbs).
+func cutKs(m *tvMask) []int {
+	if m.kind == sparsifyOutliers {
+		return []int{m.in.K, m.out.K}
+	}
+	return []int{m.in.K}
+}
+
+// setCuts stores found cuts in a mask, in cutKs order.
+func setCuts(m *tvMask, cuts []sparsify.Cut) {
+	m.in = cuts[0]
+	if len(cuts) > 1 {
+		m.out = cuts[1]
+	}
+}
+
+// window brackets one cut: the cut's key lies in [lo, hi] when the sample
+// does not mislead, which the full pass verifies.
+type window struct {
+	k      int
+	lo, hi uint32
+	exact  bool // trivial cut (k <= 0 or k >= n): no window needed
+}
+
+// sampledCuts finds the cuts in about 1.06 passes: the keys of a sample of
+// chunks bracket each cut-off in a narrow key window; one full pass counts
+// the keys above the window and collects those inside it; an exact
+// selection among the collected keys finishes. It returns false, having
+// set nothing, when a window missed its cut (the caller then runs the two
+// exact passes), so results never depend on the sample.
+func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
+	count := (n + passChunk - 1) / passChunk
+	var sampleChunks []int
+	for c := 0; c < count; c += sampleEvery {
+		sampleChunks = append(sampleChunks, c)
+	}
+	workers := max(1, j.Workers)
+	// sample keys per model
+	sample := make([][]uint32, len(need))
+	each(len(need), workers, func(_ int, i int) {
+		keys := magKeys(j.Base.Input, r.tvs[need[i]].in)
+		var buf []uint32
+		for _, c := range sampleChunks {
+			lo, hi := c*passChunk, min(n, (c+1)*passChunk)
+			part := make([]uint32, hi-lo)
+			keys(lo, part)
+			buf = append(buf, part...)
+		}
+		sample[i] = buf
+	})
+	wins := make([][]window, len(need))
+	for i, t := range need {
+		m := len(sample[i])
+		for _, k := range cutKs(&r.tvs[t].mask) {
+			w := window{k: k}
+			if k <= 0 || k >= n {
+				w.exact = true
+				wins[i] = append(wins[i], w)
+				continue
+			}
+			q := float64(k) / float64(n)
+			rank := q * float64(m)
+			d := 6*math.Sqrt(float64(m)*q*(1-q)) + 64
+			rHi := max(1, int(rank-d))   // fewer above: the window's upper key
+			rLo := min(m, int(rank+d)+1) // more above: the window's lower key
+			s := sparsify.NewSelector()
+			s.Add1(sample[i])
+			s.Plan(rHi, rLo)
+			if s.NeedsPass2() {
+				s.Add2(sample[i])
+			}
+			cs := s.Cuts()
+			w.hi, w.lo = cs[0].Bits, cs[1].Bits
+			if rHi <= 1 {
+				w.hi = math.MaxUint32
+			}
+			if rLo >= m {
+				w.lo = 0
+			}
+			wins[i] = append(wins[i], w)
+		}
+	}
+	// one pass: count above each window, collect the keys inside it
+	type acc struct {
+		above []int
+		cands [][]uint32
+	}
+	accs := make([][]acc, workers)
+	for w := range accs {
+		accs[w] = make([]acc, len(need))
+		for i := range need {
+			accs[w][i] = acc{above: make([]int, len(wins[i])), cands: make([][]uint32, len(wins[i]))}
+		}
+	}
+	dbuf := make([][]float32, workers)
+	for w := range dbuf {
+		dbuf[w] = make([]float32, passChunk)
+	}
+	chunks(n, workers, func(w, _, lo, hi int) {
+		b := r.bufs[w][:hi-lo]
+		j.Base.Input.Read(lo, b)
+		d := dbuf[w][:hi-lo]
+		for i, t := range need {
+			r.delta(t, lo, b, d)
+			a := &accs[w][i]
+			for c, win := range wins[i] {
+				if win.exact {
+					continue
+				}
+				above, cands := a.above[c], a.cands[c]
+				for _, x := range d {
+					key := sparsify.MagBits(x)
+					if key > win.hi {
+						above++
+					} else if key >= win.lo {
+						cands = append(cands, key)
+					}
+				}
+				a.above[c], a.cands[c] = above, cands
+			}
+		}
+	})
+	found := make([][]sparsify.Cut, len(need))
+	for i, t := range need {
+		for c, win := range wins[i] {
+			if win.exact {
+				s := sparsify.NewSelector()
+				s.Plan(win.k)
+				found[i] = append(found[i], s.Cuts()[0])
+				continue
+			}
+			above := 0
+			var cands []uint32
+			for w := range accs {
+				above += accs[w][i].above[c]
+				cands = append(cands, accs[w][i].cands[c]...)
+			}
+			want := win.k - above
+			if want < 1 || want > len(cands) {
+				return false // the window missed the cut
+			}
+			s := sparsify.NewSelector()
+			s.Add1(cands)
+			s.Plan(want)
+			if s.NeedsPass2() {
+				s.Add2(cands)
+			}
+			cut := s.Cuts()[0]
+			cut.K = win.k
+			cut.ResolveTies(n, magKeys(j.Base.Input, r.tvs[t].in))
+			found[i] = append(found[i], cut)
+		}
+	}
+	for i, t := range need {
+		setCuts(&r.tvs[t].mask, found[i])
+	}
+	return true
 }

@@ -214,9 +214,18 @@ func (s *Selector) Add2(keys []uint32) {
 		}
 		return
 	}
+	buckets := make([]uint32, 0, len(s.low))
+	hists := make([][]uint64, 0, len(s.low))
+	for b, h := range s.low {
+		buckets, hists = append(buckets, b), append(hists, h)
+	}
 	for _, b := range keys {
-		if h, ok := s.low[b>>16]; ok {
-			h[b&0xffff]++
+		hb := b >> 16
+		for i, bucket := range buckets {
+			if hb == bucket {
+				hists[i][b&0xffff]++
+				break
+			}
 		}
 	}
 }
