@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/mergetune/mergetune/merge/sparsify"
@@ -495,21 +496,26 @@ func combineConsensus(out []float32, wd [][]float32, tvs []*taskVector, k int, n
 	// out holds Σ w·δ; turn it into the majority's sign bit, then sum the
 	// agreeing entries and weights into mixed and div.
 	var mixedBuf, divBuf [1024]float32
+	var negBuf [1024]uint32
 	for lo := 0; lo < k; lo += len(mixedBuf) {
 		hi := min(k, lo+len(mixedBuf))
-		mixed, div := mixedBuf[:hi-lo], divBuf[:hi-lo]
+		mixed, div, negs := mixedBuf[:hi-lo], divBuf[:hi-lo], negBuf[:hi-lo]
 		clear(mixed)
 		clear(div)
 		sum := out[lo:hi]
+		for i, v := range sum {
+			// the sign bit of a non-zero sum (a zero sum, -0 included,
+			// elects +), without a branch
+			sb := math.Float32bits(v)
+			nz := uint32(int32(-int32(sb&0x7fffffff)) >> 31)
+			negs[i] = sb & (1 << 31) & nz
+		}
 		for t := range wd {
 			x := wd[t][lo:hi]
 			wb := math.Float32bits(tvs[t].weight)
 			for i := range mixed {
 				xb := math.Float32bits(x[i])
-				var neg uint32
-				if sum[i] < 0 {
-					neg = 1 << 31
-				}
+				neg := negs[i]
 				same := uint32(int32(^(xb ^ neg)) >> 31) // all ones when the signs agree
 				nz := uint32(int32(-int32(xb&0x7fffffff)) >> 31)
 				m := same & nz
@@ -763,13 +769,13 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 	// one pass: count above each window, collect the keys inside it
 	type acc struct {
 		above []int
-		cands [][]uint32
+		cands [][]uint64 // key<<32 | element index
 	}
 	accs := make([][]acc, workers)
 	for w := range accs {
 		accs[w] = make([]acc, len(need))
 		for i := range need {
-			accs[w][i] = acc{above: make([]int, len(wins[i])), cands: make([][]uint32, len(wins[i]))}
+			accs[w][i] = acc{above: make([]int, len(wins[i])), cands: make([][]uint64, len(wins[i]))}
 		}
 	}
 	dbuf := make([][]float32, workers)
@@ -788,12 +794,14 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 					continue
 				}
 				above, cands := a.above[c], a.cands[c]
-				for _, x := range d {
+				hiKey, span := uint64(win.hi), win.hi-win.lo
+				for e, x := range d {
 					key := sparsify.MagBits(x)
-					if key > win.hi {
-						above++
-					} else if key >= win.lo {
-						cands = append(cands, key)
+					// branch-free count of keys above the window (about half
+					// of them at density 0.5: a branch would mispredict)
+					above += int((hiKey - uint64(key)) >> 63)
+					if key-win.lo <= span { // inside the window: rare
+						cands = append(cands, uint64(key)<<32|uint64(lo+e))
 					}
 				}
 				a.above[c], a.cands[c] = above, cands
@@ -801,7 +809,7 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 		}
 	})
 	found := make([][]sparsify.Cut, len(need))
-	for i, t := range need {
+	for i := range need {
 		for c, win := range wins[i] {
 			if win.exact {
 				s := sparsify.NewSelector()
@@ -810,7 +818,7 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 				continue
 			}
 			above := 0
-			var cands []uint32
+			var cands []uint64
 			for w := range accs {
 				above += accs[w][i].above[c]
 				cands = append(cands, accs[w][i].cands[c]...)
@@ -819,15 +827,30 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 			if want < 1 || want > len(cands) {
 				return false // the window missed the cut
 			}
+			keys := make([]uint32, len(cands))
+			for e, v := range cands {
+				keys[e] = uint32(v >> 32)
+			}
 			s := sparsify.NewSelector()
-			s.Add1(cands)
+			s.Add1(keys)
 			s.Plan(want)
 			if s.NeedsPass2() {
-				s.Add2(cands)
+				s.Add2(keys)
 			}
 			cut := s.Cuts()[0]
 			cut.K = win.k
-			cut.ResolveTies(n, magKeys(j.Base.Input, r.tvs[t].in))
+			if cut.NeedsOrder() {
+				// every element equal to the cut's key is a candidate: keep
+				// the Ties of them with the lowest indices.
+				var idx []int
+				for _, v := range cands {
+					if uint32(v>>32) == cut.Bits {
+						idx = append(idx, int(uint32(v)))
+					}
+				}
+				slices.Sort(idx)
+				cut.LastTie = idx[cut.Ties-1]
+			}
 			found[i] = append(found[i], cut)
 		}
 	}
