@@ -9,6 +9,7 @@ import (
 
 	"github.com/ollama/ollama/api"
 
+	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/datasets/toy"
 	"github.com/mergetune/mergetune/eval"
 )
@@ -61,6 +62,24 @@ func BenchmarkGenerate(b *testing.B) {
 		wg.Wait()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 	}
+	b.Run("evaluate", func(b *testing.B) {
+		// the path of `mergetune eval`: eval.Evaluate over a toy task
+		// (ordering, scoring, results), no cache
+		task, err := datasets.Builtin("toy:reverse", "", 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		items := 0
+		for items < b.N {
+			res, err := eval.Evaluate(b.Context(), m, task, eval.Options{Parallel: testParallel})
+			if err != nil {
+				b.Fatal(err)
+			}
+			items += res.N
+		}
+		b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
+	})
 	b.Run("backend", func(b *testing.B) {
 		run(b, func(p string) error {
 			_, err := m.Generate(b.Context(), p, opt)

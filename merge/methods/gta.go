@@ -111,7 +111,8 @@ type tvMask struct {
 	stream  sparsify.Stream
 	p       float32
 	fixed   []float32 // test masks (1 keep, 0 drop)
-	bits    []uint64  // DELLA's drawn mask
+	bits    []uint64  // drawn mask (DELLA; DARE once its rescale pass drew it)
+	pending []uint64  // DARE's draws while the rescale pass makes them
 }
 
 // apply zeroes the dropped elements of d, the task vector's elements
@@ -131,6 +132,10 @@ func (m *tvMask) apply(off int, d []float32) {
 			d[i] = math.Float32frombits(b & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
 		}
 	case sparsifyBernoulli:
+		if m.bits != nil {
+			m.applyBits(off, d)
+			return
+		}
 		if m.fixed != nil {
 			fixed := m.fixed[off : off+len(d)]
 			for i := range d {
@@ -148,12 +153,17 @@ func (m *tvMask) apply(off int, d []float32) {
 			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
 		}
 	case sparsifyDella:
-		bits := m.bits
-		for i := range d {
-			e := off + i
-			keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
-			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
-		}
+		m.applyBits(off, d)
+	}
+}
+
+// applyBits zeroes the elements whose bit in m.bits is clear.
+func (m *tvMask) applyBits(off int, d []float32) {
+	bits := m.bits
+	for i := range d {
+		e := off + i
+		keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
+		d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
 	}
 }
 
@@ -416,6 +426,13 @@ func rescale(j *Job, r *chunkReader, n int) {
 	for w := range dbuf {
 		dbuf[w] = make([]float32, passChunk)
 	}
+	// DARE's draws are made once, here, and kept as bits for the kernel
+	// (chunks start on multiples of 64, so workers never share a word).
+	for _, t := range need {
+		if m := &r.tvs[t].mask; m.kind == sparsifyBernoulli && m.fixed == nil {
+			m.pending = make([]uint64, (n+63)/64)
+		}
+	}
 	chunks(n, workers, func(w, c, lo, hi int) {
 		b := r.bufs[w][:hi-lo]
 		j.Base.Input.Read(lo, b)
@@ -427,7 +444,12 @@ func rescale(j *Job, r *chunkReader, n int) {
 				s += math.Abs(float64(x))
 			}
 			before[i][c] = s
-			r.tvs[t].mask.apply(lo, d)
+			m := &r.tvs[t].mask
+			if m.pending != nil {
+				m.drawBits(lo, d)
+			} else {
+				m.apply(lo, d)
+			}
 			s = 0
 			for _, x := range d {
 				s += math.Abs(float64(x))
@@ -437,6 +459,22 @@ func rescale(j *Job, r *chunkReader, n int) {
 	})
 	for i, t := range need {
 		r.tvs[t].scale = l1Factor(before[i], after[i])
+		if m := &r.tvs[t].mask; m.pending != nil {
+			m.bits, m.pending = m.pending, nil
+		}
+	}
+}
+
+// drawBits applies DARE's random mask to the chunk d at off, as apply
+// does, and records the draws in m.pending.
+func (m *tvMask) drawBits(off int, d []float32) {
+	s, t := m.stream, sparsify.Threshold24(m.p)
+	bits := m.pending
+	for i := range d {
+		e := off + i
+		keep := uint32(int32(s.Bits24(e)-t) >> 31)
+		d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
+		bits[e>>6] |= uint64(keep&1) << (uint(e) & 63)
 	}
 }
 
