@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -92,11 +93,7 @@ func newStudyStatusCmd() *cobra.Command {
 		Short: "Show a study's trials, best so far, pruned and failed counts and ETA",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := study.Load(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := search.ReadStatus(cmd.Context(), s)
+			_, st, err := loadStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -111,11 +108,7 @@ func newStudyBestCmd() *cobra.Command {
 		Short: "Print the best trial's mergekit YAML, ready for mergetune merge",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := study.Load(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := search.ReadStatus(cmd.Context(), s)
+			s, st, err := loadStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -163,4 +156,17 @@ it, else the mean over the tuned models). Use it with mergetune extend.`,
 	cmd.Flags().StringVar(&out, "out", "", "recipe file to write (required)")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// loadStatus reads a study file and its trials' status.
+func loadStatus(ctx context.Context, path string) (*study.Study, *search.Status, error) {
+	s, err := study.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := search.ReadStatus(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, st, nil
 }
