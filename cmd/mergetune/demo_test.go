@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/report"
 	"github.com/mergetune/mergetune/search"
@@ -307,4 +308,41 @@ func distinctColours(img image.Image) int {
 		}
 	}
 	return len(seen)
+}
+
+// TestDemoThroughOllama runs a minimal demo with every evaluation going
+// through a real, private `ollama serve` (--host), and checks the studies
+// completed and the report was written.
+func TestDemoThroughOllama(t *testing.T) {
+	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
+	dir := t.TempDir()
+	out := runDemoCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
+	if !strings.Contains(out, filepath.Join(dir, "report.html")) {
+		t.Fatalf("demo output does not say where the report is:\n%s", out)
+	}
+	ctx := context.Background()
+	db, err := results.Open(ctx, filepath.Join(dir, "mergetune.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range []string{"breadcrumbs-4", "ties-4", "task_arithmetic-4"} {
+		trials, err := db.Trials(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete := 0
+		for _, tr := range trials {
+			if tr.State == results.TrialComplete {
+				complete++
+			}
+		}
+		if complete != 2 {
+			t.Errorf("study %s: %d complete trials through Ollama, want 2", name, complete)
+		}
+	}
+	runs, err := db.Baselines(ctx, "breadcrumbs-4")
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("no baselines recorded: %v", err)
+	}
 }
