@@ -112,3 +112,50 @@ workers: 2
 		t.Errorf("after resume: %d complete, %d done; want 6, 6", sum.Status.Complete, sum.Status.Done())
 	}
 }
+
+// TestSamplersAndASHA runs short studies with the CMA-ES sampler (two
+// parameters, so it has a covariance to adapt) and with the ASHA pruner,
+// and checks they finish their budget with a best trial.
+func TestSamplersAndASHA(t *testing.T) {
+	cases := []struct{ name, body string }{
+		{"cmaes", `method: ties
+space:
+  lambda: {type: float, low: 0.2, high: 1.5}
+  density: {type: float, low: 0.3, high: 1, scope: shared}
+sampler: {type: cmaes, seed: 2}
+trials: 6
+`},
+		{"asha", `method: task_arithmetic
+space:
+  lambda: {type: float, low: 0.05, high: 3}
+sampler: {type: random, seed: 4}
+pruner: {type: asha, chunks: 3}
+trials: 8
+`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := writeStudy(t, t.TempDir(), c.body)
+			sum, err := Run(context.Background(), s, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := sum.Status
+			if st.Done() != s.Trials || st.Best == nil || st.Failed != 0 {
+				t.Fatalf("%d of %d trials done, %d failed, best %v", st.Done(), s.Trials, st.Failed, st.Best)
+			}
+			seen := map[float64]bool{}
+			for _, r := range st.Trials {
+				if r.Objective != nil {
+					seen[*r.Objective] = true
+				}
+			}
+			if len(seen) < 2 {
+				t.Errorf("the sampler proposed no variety: objectives %v", seen)
+			}
+			if c.name == "asha" && st.Pruned == 0 {
+				t.Logf("ASHA pruned no trial in this run (allowed: it prunes only below the rung's cut)")
+			}
+		})
+	}
+}
