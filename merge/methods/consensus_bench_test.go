@@ -30,4 +30,3 @@ func BenchmarkConsensus(b *testing.B) {
 		combineConsensus(out, wd, tvs, k, true)
 	}
 }
-
