@@ -213,3 +213,27 @@ func TestFamilyFixtures(t *testing.T) {
 		m.Close()
 	}
 }
+
+// BenchmarkRunnerItems reports the built-in runner's items/s on one task
+// for one fine-tune: the reverse fine-tune answering its test split
+// (greedy, stop at the newline), one item at a time.
+func BenchmarkRunnerItems(b *testing.B) {
+	ctx := context.Background()
+	m, err := runner.New(runner.Options{}).Open(ctx, filepath.Join(familyDir, "reverse"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	task, _ := toy.Lookup("reverse")
+	items, err := task.Items(toy.SplitTest, 200)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Generate(ctx, items[i%len(items)].Prompt, greedy); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
