@@ -27,12 +27,12 @@ func (db *DB) PutBaseline(ctx context.Context, b Baseline) error {
 	if b.Study == "" || b.Model == "" || b.Task == "" {
 		return fmt.Errorf("%s: study, model and task must all be set", what)
 	}
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO mt_baselines (study, model, task, accuracy, n,
+	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_baselines (study, model, task, accuracy, n,
 	ci_lo, ci_hi, model_digest)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (study, model, task) DO UPDATE SET
 	accuracy = excluded.accuracy, n = excluded.n, ci_lo = excluded.ci_lo,
-	ci_hi = excluded.ci_hi, model_digest = excluded.model_digest`,
+	ci_hi = excluded.ci_hi, model_digest = excluded.model_digest`),
 		b.Study, b.Model, b.Task, b.Accuracy, b.N, b.CILo, b.CIHi, b.ModelDigest)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -53,7 +53,7 @@ func scanBaseline(sc scanner) (Baseline, error) {
 // false when there is none.
 func (db *DB) Baseline(ctx context.Context, study, model, task string) (Baseline, bool, error) {
 	b, err := scanBaseline(db.sql.QueryRowContext(ctx,
-		baselineColumns+` WHERE study = ? AND model = ? AND task = ?`, study, model, task))
+		db.q(baselineColumns+` WHERE study = ? AND model = ? AND task = ?`), study, model, task))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Baseline{}, false, nil
 	}
@@ -65,7 +65,7 @@ func (db *DB) Baseline(ctx context.Context, study, model, task string) (Baseline
 
 // Baselines returns all baselines of a study, ordered by model and task.
 func (db *DB) Baselines(ctx context.Context, study string) ([]Baseline, error) {
-	rows, err := db.sql.QueryContext(ctx, baselineColumns+` WHERE study = ? ORDER BY model, task`, study)
+	rows, err := db.sql.QueryContext(ctx, db.q(baselineColumns+` WHERE study = ? ORDER BY model, task`), study)
 	if err != nil {
 		return nil, fmt.Errorf("results: read baselines of study %q: %w", study, err)
 	}

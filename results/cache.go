@@ -32,9 +32,9 @@ func (db *DB) GetCached(ctx context.Context, key string) (CachedOutcome, bool, e
 		correct   int
 		latencyMS float64
 	)
-	err := db.sql.QueryRowContext(ctx, `SELECT model_digest, settings, task, item_id, prompt,
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT model_digest, settings, task, item_id, prompt,
 	response, extracted, correct, latency_ms
-FROM mt_eval_cache WHERE key = ?`, key).Scan(
+FROM mt_eval_cache WHERE key = ?`), key).Scan(
 		&o.ModelDigest, &o.Settings, &o.Task, &o.ItemID, &o.Prompt,
 		&o.Response, &o.Extracted, &correct, &latencyMS)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -55,7 +55,7 @@ func (db *DB) PutCached(ctx context.Context, key string, o CachedOutcome) error 
 	if key == "" {
 		return errors.New("results: put cached outcome: empty key")
 	}
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO mt_eval_cache (key, model_digest, settings, task,
+	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_eval_cache (key, model_digest, settings, task,
 	item_id, prompt, response, extracted, correct, latency_ms, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
@@ -63,9 +63,9 @@ ON CONFLICT (key) DO UPDATE SET
 	task = excluded.task, item_id = excluded.item_id, prompt = excluded.prompt,
 	response = excluded.response, extracted = excluded.extracted,
 	correct = excluded.correct, latency_ms = excluded.latency_ms,
-	created_at = excluded.created_at`,
-		key, o.ModelDigest, o.Settings, o.Task, o.ItemID, o.Prompt, o.Response,
-		o.Extracted, boolInt(o.Correct), float64(o.Latency)/float64(time.Millisecond),
+	created_at = excluded.created_at`),
+		key, o.ModelDigest, o.Settings, o.Task, o.ItemID, db.blob(o.Prompt), db.blob(o.Response),
+		db.blob(o.Extracted), boolInt(o.Correct), float64(o.Latency)/float64(time.Millisecond),
 		formatTime(time.Now()))
 	if err != nil {
 		return fmt.Errorf("results: put cached outcome %q (task %s, item %s): %w", key, o.Task, o.ItemID, err)

@@ -5,11 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"    // registers the "pgx" driver
 	sqlite3 "github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
@@ -37,17 +41,52 @@ func DSN(path string) string {
 	return path + "?" + dsnParams
 }
 
+// IsPostgres reports whether storage is a PostgreSQL DSN (a URL starting
+// with postgres:// or postgresql://) rather than a SQLite file path.
+func IsPostgres(storage string) bool {
+	return strings.HasPrefix(storage, "postgres://") || strings.HasPrefix(storage, "postgresql://")
+}
+
+// RedactDSN returns storage with any password replaced by "xxxxx", for
+// messages. A SQLite path is returned as it is.
+func RedactDSN(storage string) string {
+	if !IsPostgres(storage) {
+		return storage
+	}
+	u, err := url.Parse(storage)
+	if err != nil {
+		return "postgres://(unparsable DSN)"
+	}
+	return u.Redacted()
+}
+
+// dialect is the SQL dialect of a database.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
 // DB is an open mergetune results database. It is safe for concurrent use
 // by several goroutines.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql     *sql.DB
+	path    string // as given to Open
+	name    string // path, or the DSN without its password, for messages
+	dialect dialect
 }
 
-// Open opens the SQLite database at path, creating the file if needed,
-// and migrates the mergetune schema to SchemaVersion. The directory must
-// exist. Opening the same file from several processes at once is safe.
+// Open opens the mergetune results database at path and migrates the
+// mergetune schema to SchemaVersion. path is either a SQLite file path
+// (the file is created if needed; its directory must exist) or a
+// PostgreSQL DSN (postgres://user:password@host:port/db?sslmode=...; the
+// database must exist). Opening the same database from several processes
+// (on several machines, for PostgreSQL) at once is safe.
 func Open(ctx context.Context, path string) (*DB, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path)
+	}
 	if path == "" {
 		return nil, errors.New("results: open: empty database path")
 	}
@@ -76,12 +115,76 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results: open %q: %w", path, err)
 	}
-	db := &DB{sql: sqlDB, path: path}
+	db := &DB{sql: sqlDB, path: path, name: path}
 	if err := db.connect(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("results: open %q: %w", path, err)
 	}
 	return db, nil
+}
+
+// openPostgres opens the PostgreSQL database named by dsn through pgx.
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	name := RedactDSN(dsn)
+	sqlDB, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("results: open %s: %w", name, err)
+	}
+	ConfigurePool(sqlDB)
+	db := &DB{sql: sqlDB, path: dsn, name: name, dialect: dialectPostgres}
+	err = db.sql.PingContext(ctx)
+	if err == nil {
+		err = db.migrate(ctx)
+	}
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("results: open %s: %w", name, err)
+	}
+	return db, nil
+}
+
+// ConfigurePool sets the connection pool limits every PostgreSQL handle of
+// mergetune uses: a bounded pool, and connections recycled before a
+// server or firewall drops them while a long trial runs.
+func ConfigurePool(db *sql.DB) {
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
+}
+
+// MigrationLock is the key of the PostgreSQL advisory lock that processes
+// hold (pg_advisory_xact_lock) while they migrate the schemas of a shared
+// database, mergetune's and goptuna's, so concurrent openers take turns.
+const MigrationLock int64 = 0x6d657267_65747565 // "mergetue"
+
+// q rewrites a query written with ? placeholders for db's dialect: $1,
+// $2, ... for PostgreSQL. Queries must not contain a literal '?'.
+func (db *DB) q(query string) string {
+	if db.dialect != dialectPostgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// blob passes free text (prompts and model responses, which may hold NUL
+// bytes PostgreSQL text cannot) to a column that is BYTEA on PostgreSQL.
+func (db *DB) blob(s string) any {
+	if db.dialect == dialectPostgres {
+		return []byte(s)
+	}
+	return s
 }
 
 // openRetryFor bounds how long Open retries a busy database; it matches
@@ -119,13 +222,13 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
-// Path returns the file path the database was opened with.
+// Path returns the file path (or DSN) the database was opened with.
 func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
 func (db *DB) Close() error {
 	if err := db.sql.Close(); err != nil {
-		return fmt.Errorf("results: close %q: %w", db.path, err)
+		return fmt.Errorf("results: close %q: %w", db.name, err)
 	}
 	return nil
 }
@@ -135,7 +238,7 @@ func (db *DB) Version(ctx context.Context) (int, error) {
 	var v int
 	err := db.sql.QueryRowContext(ctx, `SELECT version FROM mergetune_schema WHERE id = 1`).Scan(&v)
 	if err != nil {
-		return 0, fmt.Errorf("results: read schema version of %q: %w", db.path, err)
+		return 0, fmt.Errorf("results: read schema version of %q: %w", db.name, err)
 	}
 	return v, nil
 }
@@ -149,6 +252,13 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("internal error: %d migrations for schema version %d", len(steps), SchemaVersion)
 	}
 	return db.inTx(ctx, "migrate schema", func(tx *sql.Tx) error {
+		if db.dialect == dialectPostgres {
+			// CREATE TABLE IF NOT EXISTS races on PostgreSQL: take
+			// turns, each seeing the others' committed work.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, MigrationLock); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS mergetune_schema (
 	id         INTEGER PRIMARY KEY CHECK (id = 1),
 	version    INTEGER NOT NULL,
@@ -172,18 +282,41 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 		}
 		for v := version; v < SchemaVersion; v++ {
 			for i, stmt := range steps[v] {
+				if db.dialect == dialectPostgres {
+					stmt = postgresDDL(stmt)
+				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("migration to version %d, statement %d: %w", v+1, i+1, err)
 				}
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mergetune_schema (id, version, updated_at) VALUES (1, ?, ?)
-ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO mergetune_schema (id, version, updated_at) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`),
 			SchemaVersion, formatTime(time.Now()))
 		if err != nil {
 			return fmt.Errorf("record schema version %d: %w", SchemaVersion, err)
 		}
 		return nil
+	})
+}
+
+// postgresTypes matches the SQLite column types postgresDDL rewrites.
+var postgresTypes = regexp.MustCompile(`\b(?:(prompt|response|extracted)(\s+)TEXT|INTEGER PRIMARY KEY|INTEGER|REAL)\b`)
+
+// postgresDDL rewrites a migration statement written for SQLite for
+// PostgreSQL: 64-bit identity keys and integers, double precision reals,
+// and BYTEA for free text (see DB.blob).
+func postgresDDL(stmt string) string {
+	return postgresTypes.ReplaceAllStringFunc(stmt, func(m string) string {
+		switch m {
+		case "INTEGER PRIMARY KEY":
+			return "BIGSERIAL PRIMARY KEY"
+		case "INTEGER":
+			return "BIGINT"
+		case "REAL":
+			return "DOUBLE PRECISION"
+		}
+		return strings.TrimSuffix(m, "TEXT") + "BYTEA"
 	})
 }
 

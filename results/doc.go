@@ -1,6 +1,8 @@
-// Package results records mergetune's evaluations and searches in SQLite.
+// Package results records mergetune's evaluations and searches in SQLite
+// or, for studies shared by several machines, PostgreSQL.
 //
-// One database file holds:
+// One database (a SQLite file, or a PostgreSQL database named by a
+// postgres:// DSN) holds:
 //
 //   - the evaluation cache (mt_eval_cache): one row per scored item, keyed
 //     by a caller-computed key over the model's content digest, the
@@ -24,4 +26,13 @@
 // failing with "database is locked". Every multi-row write runs in one
 // transaction; nothing is left half-written. Give goptuna's gorm
 // connection the same DSN.
+//
+// PostgreSQL: Open takes a postgres:// or postgresql:// DSN and talks to
+// the server through pgx (database/sql). Queries are written once with ?
+// placeholders (rebound to $1, $2, ...) and ON CONFLICT upserts, which both
+// dialects accept; the DDL is rewritten for PostgreSQL (BIGSERIAL keys,
+// BIGINT, DOUBLE PRECISION, and BYTEA for prompts and responses, which
+// may hold NUL bytes). Migration takes the MigrationLock advisory lock
+// inside its transaction, so processes on several machines may open a new
+// database at once.
 package results

@@ -150,9 +150,11 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestCacheRoundTrip(t *testing.T) {
+func TestCacheRoundTrip(t *testing.T) { testCacheRoundTrip(t, openTemp) }
+
+func testCacheRoundTrip(t *testing.T, open func(*testing.T) *DB) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := open(t)
 	for _, tc := range []struct {
 		name string
 		key  string
@@ -202,9 +204,11 @@ func TestCacheRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRunsRoundTrip(t *testing.T) {
+func TestRunsRoundTrip(t *testing.T) { testRunsRoundTrip(t, openTemp) }
+
+func testRunsRoundTrip(t *testing.T, open func(*testing.T) *DB) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := open(t)
 	start := time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("x", 3600))
 	run := Run{StartedAt: start, ModelDir: "/m/merged", ModelDigest: "sha256:1", Settings: "{}", Host: "http://127.0.0.1:11434"}
 	id, err := db.NewRun(ctx, run)
@@ -289,9 +293,11 @@ func TestRunsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRunWritesRejected(t *testing.T) {
+func TestRunWritesRejected(t *testing.T) { testRunWritesRejected(t, openTemp) }
+
+func testRunWritesRejected(t *testing.T, open func(*testing.T) *DB) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := open(t)
 	id, err := db.NewRun(ctx, Run{ModelDir: "/m"})
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +324,7 @@ func TestRunWritesRejected(t *testing.T) {
 			} else {
 				err = db.AddItemOutcomes(ctx, tc.batch)
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tc.wantErr)) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
 			// Nothing is half-written.
@@ -332,9 +338,11 @@ func TestRunWritesRejected(t *testing.T) {
 	}
 }
 
-func TestTrialsUpsert(t *testing.T) {
+func TestTrialsUpsert(t *testing.T) { testTrialsUpsert(t, openTemp) }
+
+func testTrialsUpsert(t *testing.T, open func(*testing.T) *DB) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := open(t)
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	obj := 0.625
 	running := TrialRecord{
@@ -418,9 +426,11 @@ func TestTrialsUpsert(t *testing.T) {
 	}
 }
 
-func TestBaselines(t *testing.T) {
+func TestBaselines(t *testing.T) { testBaselines(t, openTemp) }
+
+func testBaselines(t *testing.T, open func(*testing.T) *DB) {
 	ctx := context.Background()
-	db := openTemp(t)
+	db := open(t)
 	bs := []Baseline{
 		{Study: "s", Model: "task-b", Task: "arc", Accuracy: 0.5, N: 20, CILo: 0.3, CIHi: 0.7, ModelDigest: "d2"},
 		{Study: "s", Model: "base", Task: "gsm8k", Accuracy: 0.1, N: 50, CILo: 0.02, CIHi: 0.2, ModelDigest: "d0"},

@@ -60,14 +60,11 @@ func (db *DB) NewRun(ctx context.Context, r Run) (int64, error) {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = time.Now()
 	}
-	res, err := db.sql.ExecContext(ctx, `INSERT INTO mt_eval_runs (started_at, model_dir, model_digest, settings, host)
-VALUES (?, ?, ?, ?, ?)`, formatTime(r.StartedAt), r.ModelDir, r.ModelDigest, r.Settings, r.Host)
+	var id int64
+	err := db.sql.QueryRowContext(ctx, db.q(`INSERT INTO mt_eval_runs (started_at, model_dir, model_digest, settings, host)
+VALUES (?, ?, ?, ?, ?) RETURNING id`), formatTime(r.StartedAt), r.ModelDir, r.ModelDigest, r.Settings, r.Host).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("results: new run for %s: %w", r.ModelDir, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("results: new run for %s: read its id: %w", r.ModelDir, err)
 	}
 	return id, nil
 }
@@ -77,8 +74,8 @@ VALUES (?, ?, ?, ?, ?)`, formatTime(r.StartedAt), r.ModelDir, r.ModelDigest, r.S
 func (db *DB) Run(ctx context.Context, id int64) (Run, bool, error) {
 	r := Run{ID: id}
 	var started string
-	err := db.sql.QueryRowContext(ctx, `SELECT started_at, model_dir, model_digest, settings, host
-FROM mt_eval_runs WHERE id = ?`, id).Scan(&started, &r.ModelDir, &r.ModelDigest, &r.Settings, &r.Host)
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT started_at, model_dir, model_digest, settings, host
+FROM mt_eval_runs WHERE id = ?`), id).Scan(&started, &r.ModelDir, &r.ModelDigest, &r.Settings, &r.Host)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
 	}
@@ -101,16 +98,16 @@ func (db *DB) AddTaskScore(ctx context.Context, s TaskScore) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
-		trialID, err := lookupTrialID(ctx, tx, s.Trial)
+		trialID, err := db.lookupTrialID(ctx, tx, s.Trial)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mt_task_scores (run_id, trial_id, task, split, n, correct,
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO mt_task_scores (run_id, trial_id, task, split, n, correct,
 	accuracy, ci_lo, ci_hi)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, task, split) DO UPDATE SET
 	trial_id = excluded.trial_id, n = excluded.n, correct = excluded.correct,
-	accuracy = excluded.accuracy, ci_lo = excluded.ci_lo, ci_hi = excluded.ci_hi`,
+	accuracy = excluded.accuracy, ci_lo = excluded.ci_lo, ci_hi = excluded.ci_hi`),
 			s.RunID, trialID, s.Task, s.Split, s.N, s.Correct, s.Accuracy, s.CILo, s.CIHi)
 		return err
 	})
@@ -146,13 +143,13 @@ func (db *DB) AddItemOutcomes(ctx context.Context, outcomes []ItemOutcome) error
 		}
 	}
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO mt_item_outcomes (run_id, trial_id, task, item_id,
+		stmt, err := tx.PrepareContext(ctx, db.q(`INSERT INTO mt_item_outcomes (run_id, trial_id, task, item_id,
 	correct, extracted, response, cached)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 	trial_id = excluded.trial_id, correct = excluded.correct,
 	extracted = excluded.extracted, response = excluded.response,
-	cached = excluded.cached`)
+	cached = excluded.cached`))
 		if err != nil {
 			return fmt.Errorf("prepare insert: %w", err)
 		}
@@ -163,7 +160,7 @@ ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 			if o.Trial != nil {
 				id, ok := trialIDs[*o.Trial]
 				if !ok {
-					if id, err = lookupTrialID(ctx, tx, o.Trial); err != nil {
+					if id, err = db.lookupTrialID(ctx, tx, o.Trial); err != nil {
 						return fmt.Errorf("outcome %d (task %q, item %q): %w", i, o.Task, o.ItemID, err)
 					}
 					trialIDs[*o.Trial] = id
@@ -171,7 +168,7 @@ ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 				trialID = id
 			}
 			if _, err := stmt.ExecContext(ctx, o.RunID, trialID, o.Task, o.ItemID, boolInt(o.Correct),
-				o.Extracted, o.Response, boolInt(o.Cached)); err != nil {
+				db.blob(o.Extracted), db.blob(o.Response), boolInt(o.Cached)); err != nil {
 				return fmt.Errorf("outcome %d (run %d, task %q, item %q): %w", i, o.RunID, o.Task, o.ItemID, err)
 			}
 		}
@@ -181,12 +178,12 @@ ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 
 // lookupTrialID returns the row id of the trial named by key, NULL for a
 // nil key, and an error when the trial is not recorded.
-func lookupTrialID(ctx context.Context, tx *sql.Tx, key *TrialKey) (sql.NullInt64, error) {
+func (db *DB) lookupTrialID(ctx context.Context, tx *sql.Tx, key *TrialKey) (sql.NullInt64, error) {
 	if key == nil {
 		return sql.NullInt64{}, nil
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM mt_trials WHERE study = ? AND trial_number = ?`,
+	err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM mt_trials WHERE study = ? AND trial_number = ?`),
 		key.Study, key.Number).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sql.NullInt64{}, fmt.Errorf("trial %s is not recorded (record it with UpsertTrial first)", key)
@@ -227,7 +224,7 @@ func scanScores(rows *sql.Rows) ([]TaskScore, error) {
 // TaskScores returns the task scores of a run, in the order they were
 // first recorded.
 func (db *DB) TaskScores(ctx context.Context, runID int64) ([]TaskScore, error) {
-	rows, err := db.sql.QueryContext(ctx, scoreColumns+` WHERE s.run_id = ? ORDER BY s.id`, runID)
+	rows, err := db.sql.QueryContext(ctx, db.q(scoreColumns+` WHERE s.run_id = ? ORDER BY s.id`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("results: read task scores of run %d: %w", runID, err)
 	}
@@ -241,7 +238,7 @@ func (db *DB) TaskScores(ctx context.Context, runID int64) ([]TaskScore, error) 
 // TrialTaskScores returns the task scores recorded for a trial, across
 // all runs that evaluated it, in the order they were first recorded.
 func (db *DB) TrialTaskScores(ctx context.Context, study string, number int) ([]TaskScore, error) {
-	rows, err := db.sql.QueryContext(ctx, scoreColumns+` WHERE t.study = ? AND t.trial_number = ? ORDER BY s.id`,
+	rows, err := db.sql.QueryContext(ctx, db.q(scoreColumns+` WHERE t.study = ? AND t.trial_number = ? ORDER BY s.id`),
 		study, number)
 	if err != nil {
 		return nil, fmt.Errorf("results: read task scores of trial %s#%d: %w", study, number, err)
@@ -256,10 +253,10 @@ func (db *DB) TrialTaskScores(ctx context.Context, study string, number int) ([]
 // ItemOutcomes returns the item outcomes of a run, in the order they were
 // first recorded.
 func (db *DB) ItemOutcomes(ctx context.Context, runID int64) ([]ItemOutcome, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT o.run_id, t.study, t.trial_number, o.task, o.item_id,
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT o.run_id, t.study, t.trial_number, o.task, o.item_id,
 	o.correct, o.extracted, o.response, o.cached
 FROM mt_item_outcomes o LEFT JOIN mt_trials t ON t.id = o.trial_id
-WHERE o.run_id = ? ORDER BY o.id`, runID)
+WHERE o.run_id = ? ORDER BY o.id`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("results: read item outcomes of run %d: %w", runID, err)
 	}

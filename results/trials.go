@@ -74,7 +74,7 @@ func (db *DB) UpsertTrial(ctx context.Context, r TrialRecord) error {
 		}
 		objective = sql.NullFloat64{Float64: *r.Objective, Valid: true}
 	}
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
+	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
 	method, merge_yaml, objective, model_digest, merge_seconds, import_seconds, eval_seconds,
 	failure, started_at, finished_at, worker)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -85,7 +85,7 @@ ON CONFLICT (study, trial_number) DO UPDATE SET
 	merge_seconds = excluded.merge_seconds, import_seconds = excluded.import_seconds,
 	eval_seconds = excluded.eval_seconds, failure = excluded.failure,
 	started_at = excluded.started_at, finished_at = excluded.finished_at,
-	worker = excluded.worker`,
+	worker = excluded.worker`),
 		r.Study, r.Number, r.GoptunaTrialID, string(r.State), r.Method, r.MergeYAML, objective,
 		r.ModelDigest, r.MergeTime.Seconds(), r.ImportTime.Seconds(), r.EvalTime.Seconds(),
 		r.Failure, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.Worker)
@@ -140,7 +140,7 @@ func seconds(s float64) time.Duration {
 
 // Trials returns the study's trial records by trial number.
 func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
-	rows, err := db.sql.QueryContext(ctx, trialColumns+` WHERE study = ? ORDER BY trial_number`, study)
+	rows, err := db.sql.QueryContext(ctx, db.q(trialColumns+` WHERE study = ? ORDER BY trial_number`), study)
 	if err != nil {
 		return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
 	}
@@ -162,7 +162,7 @@ func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
 // Trial returns the record of one trial. The bool is false when there is
 // none.
 func (db *DB) Trial(ctx context.Context, study string, number int) (TrialRecord, bool, error) {
-	row := db.sql.QueryRowContext(ctx, trialColumns+` WHERE study = ? AND trial_number = ?`, study, number)
+	row := db.sql.QueryRowContext(ctx, db.q(trialColumns+` WHERE study = ? AND trial_number = ?`), study, number)
 	r, err := scanTrial(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TrialRecord{}, false, nil

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -160,7 +161,7 @@ func Freeze(ctx context.Context, s *study.Study) (*Recipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s trial %d: %w", s.Name, best.Number, err)
 	}
-	r.Study, r.Trial, r.Objective, r.Storage = s.Name, best.Number, *best.Objective, s.Storage
+	r.Study, r.Trial, r.Objective, r.Storage = s.Name, best.Number, *best.Objective, results.RedactDSN(s.Storage)
 	if r.BaseModel == "" {
 		r.BaseModel = s.BaseModel
 	}

@@ -214,8 +214,11 @@ func (h *harness) othersRunning(trials []goptuna.FrozenTrial) bool {
 }
 
 // reap marks running trials whose worker is gone as failed and gives their
-// budget back: a heartbeat older than the study's stale_after, or a worker
-// process on this host that no longer exists.
+// budget back: a heartbeat older than the study's stale_after, or, for
+// SQLite storage (one machine), a worker process on this host that no
+// longer exists. On PostgreSQL the workers may be on other machines, whose
+// host names may clash with ours (containers) and whose processes we
+// cannot see: they are reaped by heartbeat age alone.
 func (h *harness) reap(ctx context.Context) error {
 	trials, err := h.st.Storage.GetAllTrials(h.st.StudyID)
 	if err != nil {
@@ -230,7 +233,7 @@ func (h *harness) reap(ctx context.Context) error {
 		cause := ""
 		if age := now.Sub(hb); age > h.s.StaleAfter {
 			cause = fmt.Sprintf("stale: worker %s sent no heartbeat for %s", t.UserAttrs[AttrWorker], age.Round(time.Second))
-		} else if host, pid, ok := workerHostPID(t.UserAttrs[AttrWorker]); ok && host == h.host && pid != os.Getpid() && !processAlive(pid) {
+		} else if host, pid, ok := workerHostPID(t.UserAttrs[AttrWorker]); ok && !h.s.Postgres() && host == h.host && pid != os.Getpid() && !processAlive(pid) {
 			cause = fmt.Sprintf("stale: worker %s died (process %d is gone)", t.UserAttrs[AttrWorker], pid)
 		}
 		if cause == "" {

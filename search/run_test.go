@@ -29,6 +29,12 @@ func family(t testing.TB) string {
 // extra lines are appended (later keys must not repeat earlier ones).
 func writeStudy(t testing.TB, dir, body string) *study.Study {
 	t.Helper()
+	return writeStudyAt(t, dir, "study.db", body)
+}
+
+// writeStudyAt is writeStudy with the given storage.
+func writeStudyAt(t testing.TB, dir, storage, body string) *study.Study {
+	t.Helper()
 	fam := family(t)
 	text := fmt.Sprintf(`name: toy
 base_model: %[1]s/base
@@ -40,9 +46,9 @@ models:
 tasks: [toy:swapcase@tune, toy:rot1@tune]
 limit: 12
 dtype: bfloat16
-storage: study.db
+storage: %[2]q
 work_dir: work
-`, fam) + body
+`, fam, storage) + body
 	path := filepath.Join(dir, "study.yml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	rdb "github.com/c-bata/goptuna/rdb.v2"
 	"github.com/c-bata/goptuna/successivehalving"
 	"github.com/c-bata/goptuna/tpe"
+	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -39,7 +40,7 @@ const (
 )
 
 // Store is an open study storage: goptuna's rdb.v2 tables and mergetune's
-// records, in one SQLite file.
+// records, in one SQLite file or one PostgreSQL database.
 type Store struct {
 	Results *results.DB
 	Gorm    *gorm.DB
@@ -62,37 +63,62 @@ func (st *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// OpenStore opens the study's storage, creating the file, goptuna's schema
-// and mergetune's schema as needed. It does not create the study.
+// OpenStore opens the study's storage, creating goptuna's schema and
+// mergetune's schema as needed (and, for SQLite, the file). It does not
+// create the study. A postgres:// storage is shared by every process (on
+// any machine) that names it; the database itself must exist.
 func OpenStore(ctx context.Context, s *study.Study) (*Store, error) {
-	if s.Postgres() {
-		return nil, fmt.Errorf("search: %s: storage %q: PostgreSQL storage is accepted in study files but not built into this binary; use a SQLite path", s.File, redactDSN(s.Storage))
-	}
-	if err := os.MkdirAll(filepath.Dir(s.Storage), 0o755); err != nil {
-		return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+	name := results.RedactDSN(s.Storage)
+	if !s.Postgres() {
+		if err := os.MkdirAll(filepath.Dir(s.Storage), 0o755); err != nil {
+			return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+		}
 	}
 	rdbRes, err := results.Open(ctx, s.Storage)
 	if err != nil {
-		return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+		return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, name, err)
 	}
 	st := &Store{Results: rdbRes, Name: s.Name}
-	gdb, err := gorm.Open(sqlite.Open(results.DSN(s.Storage)), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
+	var dialector gorm.Dialector
+	if s.Postgres() {
+		dialector = postgres.Open(s.Storage)
+	} else {
+		dialector = sqlite.Open(results.DSN(s.Storage))
+	}
+	gdb, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("search: open goptuna storage %s: %w", s.Storage, err)
+		return nil, fmt.Errorf("search: open goptuna storage %s: %w", name, err)
 	}
 	st.Gorm = gdb
-	// Migrate inside one immediate transaction, so processes starting
-	// together take turns instead of racing on CREATE INDEX; retry in
-	// case a racer's schema appeared between our checks.
+	if s.Postgres() {
+		sqlDB, err := gdb.DB()
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("search: open goptuna storage %s: %w", name, err)
+		}
+		results.ConfigurePool(sqlDB)
+	}
+	// Migrate inside one transaction, so processes starting together
+	// take turns instead of racing on CREATE INDEX (concurrent AutoMigrate
+	// fails): SQLite's immediate transactions take the write lock at
+	// BEGIN; on PostgreSQL the transaction takes an advisory lock first.
+	// Retry in case a racer's schema appeared between our checks.
 	for attempt := 0; ; attempt++ {
-		err = gdb.Transaction(func(tx *gorm.DB) error { return rdb.RunAutoMigrate(tx) })
+		err = gdb.Transaction(func(tx *gorm.DB) error {
+			if s.Postgres() {
+				if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, results.MigrationLock).Error; err != nil {
+					return fmt.Errorf("lock: %w", err)
+				}
+			}
+			return rdb.RunAutoMigrate(tx)
+		})
 		if err == nil {
 			break
 		}
 		if attempt == 4 || ctx.Err() != nil {
 			st.Close()
-			return nil, fmt.Errorf("search: migrate goptuna schema in %s: %w", s.Storage, err)
+			return nil, fmt.Errorf("search: migrate goptuna schema in %s: %w", name, err)
 		}
 		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
 	}
@@ -115,7 +141,7 @@ func OpenStoreAt(ctx context.Context, s *study.Study) (*Store, error) {
 	id, err := st.Storage.GetStudyIDFromName(s.Name)
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("search: study %s not found in %s: %w", s.Name, s.Storage, err)
+		return nil, fmt.Errorf("search: study %s not found in %s: %w", s.Name, results.RedactDSN(s.Storage), err)
 	}
 	st.StudyID = id
 	return st, nil
@@ -138,7 +164,7 @@ func (st *Store) ensureStudy(s *study.Study) (bool, error) {
 		// another process created it first
 		id, lerr := st.Storage.GetStudyIDFromName(s.Name)
 		if lerr != nil {
-			return false, fmt.Errorf("search: create study %s in %s: %w", s.Name, s.Storage, err)
+			return false, fmt.Errorf("search: create study %s in %s: %w", s.Name, results.RedactDSN(s.Storage), err)
 		}
 		st.StudyID = id
 		return false, nil
@@ -188,7 +214,7 @@ func (st *Store) loadStudy(ctx context.Context, s *study.Study, seed int64) (*go
 	}
 	gs, err := goptuna.LoadStudy(s.Name, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("search: load study %s from %s: %w", s.Name, s.Storage, err)
+		return nil, fmt.Errorf("search: load study %s from %s: %w", s.Name, results.RedactDSN(s.Storage), err)
 	}
 	gs.WithContext(ctx)
 	return gs, nil
@@ -316,18 +342,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
-}
-
-// redactDSN hides a DSN's password.
-func redactDSN(dsn string) string {
-	at := strings.LastIndexByte(dsn, '@')
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 {
-		return dsn
-	}
-	user := dsn[scheme+3 : at]
-	if i := strings.IndexByte(user, ':'); i >= 0 {
-		return dsn[:scheme+3] + user[:i] + ":***" + dsn[at:]
-	}
-	return dsn
 }
