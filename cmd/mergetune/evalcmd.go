@@ -72,7 +72,21 @@ func openBackend(f evalFlags) (eval.Backend, string, error) {
 	case "builtin":
 		return runner.New(runner.Options{}), "builtin", nil
 	case "ollama":
-		b, err := ollama.New(ollama.Options{Host: f.host, Parallel: f.parallel, Quantize: f.quantize, NumCtx: f.numCtx})
+		opt := ollama.Options{Host: f.host, Parallel: f.parallel, Quantize: f.quantize, NumCtx: f.numCtx}
+		if bar := newBar(f.quiet, "importing"); bar != nil {
+			opt.Progress = func(p ollama.ImportProgress) {
+				bar.Describe("importing: " + p.Stage)
+				if p.Total > 0 {
+					bar.ChangeMax64(p.Total)
+					bar.Set64(p.Done)
+				}
+				if p.Stage == "load" {
+					bar.Finish()
+					fmt.Fprintln(os.Stderr)
+				}
+			}
+		}
+		b, err := ollama.New(opt)
 		if err != nil {
 			return nil, "", err
 		}

@@ -100,6 +100,41 @@ type Options struct {
 	// HTTPClient is used for all requests (nil: a client without an
 	// overall timeout; Timeout bounds each attempt).
 	HTTPClient *http.Client
+	// Progress, when set, is told how an import advances (a large model
+	// takes minutes to convert and upload).
+	Progress func(ImportProgress)
+}
+
+// ImportProgress is one step of an import: Stage is "convert", "upload",
+// "create" or "load"; Done and Total count bytes where known (0 when not).
+type ImportProgress struct {
+	Stage       string
+	Done, Total int64
+}
+
+// report calls the Progress callback when there is one.
+func (b *Backend) report(stage string, done, total int64) {
+	if b.opt.Progress != nil {
+		b.opt.Progress(ImportProgress{Stage: stage, Done: done, Total: total})
+	}
+}
+
+// countingReader reports the bytes read through it, every 1% at most.
+type countingReader struct {
+	r           io.Reader
+	done, total int64
+	next        int64
+	report      func(done, total int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.done += int64(n)
+	if c.done >= c.next || err == io.EOF {
+		c.report(c.done, c.total)
+		c.next = c.done + max(c.total/100, 1)
+	}
+	return n, err
 }
 
 // Backend is the Ollama eval.Backend. It is safe for concurrent use.
@@ -274,6 +309,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 		f.Close()
 		os.Remove(f.Name())
 	}()
+	b.report("convert", 0, 0)
 	if err := convertModel(os.DirFS(dir), f); err != nil {
 		return nil, fmt.Errorf("ollama: open %s: convert to GGUF: %w", dir, err)
 	}
@@ -294,6 +330,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	}
 	st.GGUFBytes = size
 	st.Convert = time.Since(start)
+	b.report("convert", size, size)
 
 	start = time.Now()
 	exists, err := b.hasBlob(ctx, digest)
@@ -302,7 +339,8 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	}
 	if !exists {
 		err := b.retry(ctx, "upload blob "+digest, func(ctx context.Context) error {
-			return b.client.CreateBlob(ctx, digest, io.NewSectionReader(f, 0, size))
+			r := &countingReader{r: io.NewSectionReader(f, 0, size), total: size, report: func(d, t int64) { b.report("upload", d, t) }}
+			return b.client.CreateBlob(ctx, digest, r)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
@@ -320,6 +358,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	m := b.newModel(name, digest, version)
 
 	start = time.Now()
+	b.report("create", 0, 0)
 	if err := b.create(ctx, name, digest); err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
@@ -344,6 +383,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 	}
 
 	start = time.Now()
+	b.report("load", 0, 0)
 	if err := m.load(ctx); err != nil {
 		return fail(err)
 	}
@@ -410,6 +450,9 @@ func (b *Backend) create(ctx context.Context, name, digest string) error {
 			Quantize: b.opt.Quantize,
 		}, func(p api.ProgressResponse) error {
 			last = p.Status
+			if p.Total > 0 {
+				b.report("create", p.Completed, p.Total) // quantizing
+			}
 			return nil
 		})
 		if err != nil {

@@ -124,3 +124,27 @@ scorer: {type: choice, list_choices: false}
 		}
 	}
 }
+
+// TestImportProgress: an import reports its stages in order, and an
+// upload, when one happens, ends with every byte sent.
+func TestImportProgress(t *testing.T) {
+	var stages []string
+	var last ImportProgress
+	b := backend(t, Options{Progress: func(p ImportProgress) {
+		if len(stages) == 0 || stages[len(stages)-1] != p.Stage {
+			stages = append(stages, p.Stage)
+		}
+		last = p
+		if p.Stage == "upload" && p.Done > p.Total {
+			t.Errorf("upload reports %d of %d bytes", p.Done, p.Total)
+		}
+	}})
+	m := open(t, b, filepath.Join("..", "..", "datasets", "toy", "family", "parity"))
+	got := strings.Join(stages, ",")
+	if got != "convert,upload,create,load" && got != "convert,create,load" {
+		t.Fatalf("stages %s", got)
+	}
+	if last.Stage != "load" || m.Stats().GGUFBytes == 0 {
+		t.Fatalf("last report %+v, stats %+v", last, m.Stats())
+	}
+}
