@@ -58,10 +58,12 @@ of merged models. --tasks lists one task per model, in the same order
 			}
 			dbPath := f.db
 			if dbPath == "" {
+				// the recipe's study storage; a PostgreSQL DSN is stored
+				// without its password, so it needs --db to be reused
 				dbPath = r.Storage
-			}
-			if dbPath == "" || study.IsPostgres(dbPath) {
-				dbPath = "mergetune.db"
+				if dbPath == "" || study.IsPostgres(dbPath) {
+					dbPath = "mergetune.db"
+				}
 			}
 			db, err := results.Open(cmd.Context(), dbPath)
 			if err != nil {
@@ -108,7 +110,7 @@ of merged models. --tasks lists one task per model, in the same order
 	fl := cmd.Flags()
 	fl.StringVar(&f.models, "models", "", "comma-separated model directories, in merge order (required)")
 	fl.StringVar(&f.tasks, "tasks", "", "comma-separated tasks, one per model (required)")
-	fl.StringVar(&f.db, "db", "", "results database (default: the recipe's study storage)")
+	fl.StringVar(&f.db, "db", "", "results database: a SQLite path or a postgres:// DSN (default: the recipe's SQLite study storage, else mergetune.db)")
 	fl.StringVar(&f.out, "out", "", "also write the curve as CSV to this file")
 	fl.StringVar(&f.work, "work", "", "directory for the merged models (default: a temporary one)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
