@@ -1,11 +1,12 @@
 // Package search runs merge-hyperparameter studies: a goptuna study
 // proposes settings, the merge engine builds each candidate, the evaluator
 // scores it on the study's tune tasks and everything is recorded in one
-// SQLite file (goptuna's rdb.v2 tables beside mergetune's mt_ tables).
+// database (goptuna's rdb.v2 tables beside mergetune's mt_ tables): a
+// SQLite file, or PostgreSQL when several machines share a study.
 //
-// Run is resumable and parallel: several goroutines and processes may run
-// one study. The file is opened with results.DSN (WAL, busy timeout,
-// immediate transactions), goptuna's schema is migrated and the study
+// Run is resumable and parallel: several goroutines and processes (and,
+// on PostgreSQL, machines) may run one study. A SQLite file is opened with
+// results.DSN (WAL, busy timeout, immediate transactions), goptuna's schema is migrated and the study
 // created once before the workers start, each worker samples with its own
 // seed, and the trial budget is the study's, not a worker's: a worker
 // counts the trials in storage before starting one, and a trial created

@@ -23,8 +23,9 @@ func newStudyCmd() *cobra.Command {
 		Long: `A study (a YAML file, see examples/studies/) names a base model, task models,
 merge methods and a search space. "study run" proposes settings with goptuna,
 merges, evaluates on the tune tasks and records everything in the study's
-SQLite file; it can be stopped (Ctrl-C, or even kill -9) and run again, and
-several processes may run one study at once.`,
+database (a SQLite file, or PostgreSQL for several machines); it can be
+stopped (Ctrl-C, or even kill -9) and run again, and several processes, on
+one machine or (PostgreSQL) many, may run one study at once.`,
 	}
 	cmd.AddCommand(newStudyRunCmd(), newStudyStatusCmd(), newStudyBestCmd(), newStudyFreezeCmd())
 	return cmd
