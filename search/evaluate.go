@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/c-bata/goptuna"
@@ -258,4 +259,62 @@ func BestTrial(ctx context.Context, db *results.DB, name string) (*results.Trial
 	}
 	sort.SliceStable(done, func(a, b int) bool { return *done[a].Objective > *done[b].Objective })
 	return &done[0], nil
+}
+
+// recipeHoldout freezes the best trial into a recipe, merges the recipe
+// over the study's models and scores the merge on the holdout tasks, so
+// the settings that extend will reuse are checked on data the search never
+// saw. The run is recorded (not linked to a trial).
+func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error) {
+	if len(h.s.Holdout) == 0 {
+		return nil, nil
+	}
+	best, err := BestTrial(ctx, h.st.Results, h.s.Name)
+	if err != nil || best == nil {
+		return nil, err
+	}
+	r, err := FreezeYAML(best.MergeYAML)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: freeze trial %d: %w", h.s.Name, best.Number, err)
+	}
+	paths := make([]string, len(h.s.Models))
+	for i, m := range h.s.Models {
+		paths[i] = m.Path
+	}
+	text, err := study.MergeYAML(r.Assignment(len(paths)), r.BaseModel, paths, r.Dtype,
+		fmt.Sprintf("frozen recipe of %s trial %d", h.s.Name, best.Number))
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: recipe: %w", h.s.Name, err)
+	}
+	cfg, err := config.Parse([]byte(text), h.s.Name+"-recipe.yml")
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: recipe config: %w", h.s.Name, err)
+	}
+	dir := filepath.Join(h.s.WorkDir, "recipe-holdout")
+	defer os.RemoveAll(dir)
+	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
+		return nil, fmt.Errorf("search: study %s: merge the recipe: %w", h.s.Name, err)
+	}
+	be, host, err := h.backend(0)
+	if err != nil {
+		return nil, err
+	}
+	m, err := be.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: open the recipe's merge: %w", h.s.Name, err)
+	}
+	defer m.Close()
+	var res []*eval.TaskResult
+	for _, t := range h.s.Holdout {
+		tr, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
+		if err != nil {
+			return nil, fmt.Errorf("search: study %s: recipe holdout %s: %w", h.s.Name, t.Name, err)
+		}
+		res = append(res, tr)
+	}
+	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, nil)
+	if err != nil {
+		return nil, fmt.Errorf("search: study %s: record the recipe's holdout: %w", h.s.Name, err)
+	}
+	return h.st.Results.TaskScores(ctx, runID)
 }

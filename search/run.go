@@ -57,6 +57,10 @@ type Progress struct {
 type Summary struct {
 	Status  *Status
 	Holdout []results.TaskScore // the best trial's holdout scores, when evaluated
+	// RecipeHoldout are the holdout scores of the frozen recipe (Freeze)
+	// merged over the study's models: the settings as they will be
+	// reused, beside the best trial's own.
+	RecipeHoldout []results.TaskScore
 }
 
 // Run runs a study until its trial budget is spent (across all processes
@@ -108,6 +112,9 @@ func Run(ctx context.Context, s *study.Study, opt Options) (*Summary, error) {
 	}
 	sum := &Summary{}
 	if sum.Holdout, err = h.holdout(ctx); err != nil {
+		return nil, err
+	}
+	if sum.RecipeHoldout, err = h.recipeHoldout(ctx); err != nil {
 		return nil, err
 	}
 	if sum.Status, err = StatusOf(ctx, s, st); err != nil {

@@ -184,6 +184,12 @@ keep_best: 2
 	if len(sum.Holdout) != 1 || sum.Holdout[0].Split != "holdout" {
 		t.Errorf("holdout = %+v", sum.Holdout)
 	}
+	// the frozen recipe (per-model weights → their mean) is scored on the
+	// same holdout items, beside the best trial
+	if len(sum.RecipeHoldout) != 1 || sum.RecipeHoldout[0].Task != sum.Holdout[0].Task ||
+		sum.RecipeHoldout[0].N != sum.Holdout[0].N || sum.RecipeHoldout[0].Trial != nil {
+		t.Errorf("recipe holdout = %+v, best trial's %+v", sum.RecipeHoldout, sum.Holdout)
+	}
 	// keep_best: at most 2 merged models remain, the best among them
 	ents, _ := os.ReadDir(s.WorkDir)
 	if len(ents) > 2 {

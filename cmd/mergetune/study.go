@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -54,7 +55,14 @@ func newStudyRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return sum.Status.Write(out)
+			if err := sum.Status.Write(out); err != nil {
+				return err
+			}
+			if len(sum.Holdout) > 0 && len(sum.RecipeHoldout) > 0 {
+				fmt.Fprintf(out, "holdout mean accuracy: best trial %.4f, frozen recipe %.4f (over %d tasks)\n",
+					meanAccuracy(sum.Holdout), meanAccuracy(sum.RecipeHoldout), len(sum.RecipeHoldout))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers in this process (0: the study's workers)")
@@ -170,4 +178,13 @@ func loadStatus(ctx context.Context, path string) (*study.Study, *search.Status,
 		return nil, nil, err
 	}
 	return s, st, nil
+}
+
+// meanAccuracy averages task accuracies.
+func meanAccuracy(scores []results.TaskScore) float64 {
+	var sum float64
+	for _, sc := range scores {
+		sum += sc.Accuracy
+	}
+	return sum / float64(len(scores))
 }
