@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"github.com/mergetune/mergetune/results/pgtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +160,56 @@ func TestExtendArgs(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestStudyOnPostgres runs a small study whose storage is PostgreSQL, then
+// reads it back with study status and mergetune report.
+func TestStudyOnPostgres(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	fam, err := filepath.Abs("../../datasets/toy/family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	studyFile := filepath.Join(dir, "pg.yml")
+	os.WriteFile(studyFile, []byte(fmt.Sprintf(`name: pgcli
+base_model: %[1]s/base
+models:
+  - {model: %[1]s/swapcase, tasks: [swapcase]}
+  - {model: %[1]s/rot1, tasks: [rot1]}
+method: task_arithmetic
+space:
+  lambda: {type: float, low: 0.3, high: 1.2}
+tasks: [toy:swapcase@tune, toy:rot1@tune]
+holdout: [toy:rot1]
+limit: 8
+trials: 3
+objective: normalized
+storage: %[2]s
+`, fam, dsn)), 0o644)
+	out := runStudyCLI(t, "study", "run", studyFile, "-q")
+	if !strings.Contains(out, "3/3 trials done") || !strings.Contains(out, "frozen recipe") {
+		t.Fatalf("study run on PostgreSQL:\n%s", out)
+	}
+	root := &cobra.Command{Use: "mergetune", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(newReportCmd())
+	var buf bytes.Buffer
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	md := filepath.Join(dir, "r.md")
+	root.SetArgs([]string{"report", dsn, "--format", "md", "--out", md})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("report on PostgreSQL: %v\n%s", err, buf.String())
+	}
+	data, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "pgcli") || !strings.Contains(string(data), "Holdout") {
+		t.Fatalf("report does not show the study:\n%s", data)
+	}
+	if strings.Contains(string(data), ":mergetune@") {
+		t.Fatalf("report shows the database password:\n%s", data)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mergetune/mergetune/results"
@@ -68,14 +69,58 @@ func FromExtend(s, m string, pts []search.CurvePoint) []CurvePoint {
 	return out
 }
 
-// openSQL opens the database file at path with mergetune's connection
-// settings (results.DSN); it must exist.
-func openSQL(ctx context.Context, path string) (*sql.DB, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("report: database %s: %w", path, err)
+// conn is the report's database connection, to a SQLite file or a
+// PostgreSQL database; queries are written with ? placeholders, which it
+// rebinds to $1, $2, … for PostgreSQL.
+type conn struct {
+	*sql.DB
+	pg bool
+}
+
+// rebind rewrites ? placeholders for the connection's dialect.
+func (c *conn) rebind(q string) string {
+	if !c.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// QueryContext is sql.DB's, with the query rebound.
+func (c *conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return c.DB.QueryContext(ctx, c.rebind(q), args...)
+}
+
+// QueryRowContext is sql.DB's, with the query rebound.
+func (c *conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return c.DB.QueryRowContext(ctx, c.rebind(q), args...)
+}
+
+// ExecContext is sql.DB's, with the query rebound.
+func (c *conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return c.DB.ExecContext(ctx, c.rebind(q), args...)
+}
+
+// openSQL opens the study database at path, a SQLite file (which must
+// exist) or a postgres:// DSN, with mergetune's connection settings.
+func openSQL(ctx context.Context, path string) (*conn, error) {
+	pg := results.IsPostgres(path)
+	if !pg {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("report: database %s: %w", path, err)
+		}
 	}
 	// results.Open checks the path, creates mergetune's schema if the
-	// file has none and registers the driver.
+	// database has none and registers the drivers.
 	rdb, err := results.Open(ctx, path)
 	if err != nil {
 		return nil, err
@@ -83,15 +128,19 @@ func openSQL(ctx context.Context, path string) (*sql.DB, error) {
 	if err := rdb.Close(); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite3", results.DSN(path))
+	driver, dsn := "sqlite3", results.DSN(path)
+	if pg {
+		driver, dsn = "pgx", path
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("report: open %s: %w", path, err)
+		return nil, fmt.Errorf("report: open %s: %w", results.RedactDSN(path), err)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("report: open %s: %w", path, err)
+		return nil, fmt.Errorf("report: open %s: %w", results.RedactDSN(path), err)
 	}
-	return db, nil
+	return &conn{DB: db, pg: pg}, nil
 }
 
 // SaveCurve records curve points in the database at path (table
@@ -103,7 +152,12 @@ func SaveCurve(ctx context.Context, path string, pts []CurvePoint) error {
 		return fmt.Errorf("report: save curve: %w", err)
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, curveSchema); err != nil {
+	schema := curveSchema
+	if db.pg {
+		schema = strings.Replace(schema, "INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY", 1)
+		schema = strings.ReplaceAll(schema, " REAL ", " DOUBLE PRECISION ")
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("report: save curve in %s: create table: %w", path, err)
 	}
 	tx, err := db.BeginTx(ctx, nil)
@@ -113,12 +167,12 @@ func SaveCurve(ctx context.Context, path string, pts []CurvePoint) error {
 	defer tx.Rollback()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for _, p := range pts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mt_report_curve (method, variant, study, models, tasks, mean,
+		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO mt_report_curve (method, variant, study, models, tasks, mean,
 	normalized, merge_seconds, eval_seconds, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (method, variant, study, models) DO UPDATE SET tasks = excluded.tasks, mean = excluded.mean,
 	normalized = excluded.normalized, merge_seconds = excluded.merge_seconds,
-	eval_seconds = excluded.eval_seconds, created_at = excluded.created_at`,
+	eval_seconds = excluded.eval_seconds, created_at = excluded.created_at`),
 			p.Method, p.Variant, p.Study, p.Models, p.Tasks, p.Mean, p.Normalized,
 			p.MergeTime.Seconds(), p.EvalTime.Seconds(), now); err != nil {
 			return fmt.Errorf("report: save curve point %s/%s at %d models in %s: %w", p.Method, p.Variant, p.Models, path, err)
@@ -132,7 +186,7 @@ ON CONFLICT (method, variant, study, models) DO UPDATE SET tasks = excluded.task
 
 // loadCurve reads the curve points, by method, variant and size; a
 // database without the table has none.
-func loadCurve(ctx context.Context, db *sql.DB) ([]CurvePoint, error) {
+func loadCurve(ctx context.Context, db *conn) ([]CurvePoint, error) {
 	ok, err := hasTable(ctx, db, "mt_report_curve")
 	if err != nil || !ok {
 		return nil, err
@@ -160,9 +214,13 @@ FROM mt_report_curve ORDER BY method, variant, models, study`)
 }
 
 // hasTable reports whether the database has a table of this name.
-func hasTable(ctx context.Context, db *sql.DB, name string) (bool, error) {
+func hasTable(ctx context.Context, db *conn, name string) (bool, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if db.pg {
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, name).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, q, name).Scan(&n); err != nil {
 		return false, fmt.Errorf("look for table %s: %w", name, err)
 	}
 	return n > 0, nil

@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,7 +95,7 @@ func Load(ctx context.Context, path string) (*Data, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	defer rdb.Close()
-	d := &Data{Path: path, BaselineSets: map[string][]results.Baseline{}}
+	d := &Data{Path: results.RedactDSN(path), BaselineSets: map[string][]results.Baseline{}}
 	ok, err := hasTable(ctx, db, "studies")
 	if err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
@@ -145,7 +144,7 @@ func Load(ctx context.Context, path string) (*Data, error) {
 
 // loadStudies reads every study in goptuna's tables, with mergetune's
 // records of them.
-func loadStudies(ctx context.Context, db *sql.DB, rdb *results.DB) ([]*Study, error) {
+func loadStudies(ctx context.Context, db *conn, rdb *results.DB) ([]*Study, error) {
 	rows, err := db.QueryContext(ctx, `SELECT s.study_id, s.study_name, s.direction,
 	COALESCE((SELECT value FROM study_user_attributes a WHERE a.study_id = s.study_id AND a.key = ?), '')
 FROM studies s ORDER BY s.study_id`, studyFileAttr)
@@ -183,7 +182,7 @@ FROM studies s ORDER BY s.study_id`, studyFileAttr)
 	return out, nil
 }
 
-func loadStudy(ctx context.Context, db *sql.DB, rdb *results.DB, id int, name, file string) (*Study, error) {
+func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, file string) (*Study, error) {
 	s := &Study{Name: name, File: file, Distributions: map[string]any{}}
 	if file != "" {
 		if text, err := os.ReadFile(file); err != nil {
@@ -271,7 +270,7 @@ func findStudyFile(file, dbPath string) string {
 // trialParams reads the study's trial parameters in their external
 // representation, by goptuna trial id, and fills dists with each
 // parameter's distribution.
-func trialParams(ctx context.Context, db *sql.DB, studyID int, dists map[string]any) (map[int64]map[string]any, error) {
+func trialParams(ctx context.Context, db *conn, studyID int, dists map[string]any) (map[int64]map[string]any, error) {
 	rows, err := db.QueryContext(ctx, `SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json
 FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ?`, studyID)
 	if err != nil {
@@ -310,7 +309,7 @@ FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = 
 }
 
 // intermediate reads the pruner's intermediate values, by goptuna trial id.
-func intermediate(ctx context.Context, db *sql.DB, studyID int) (map[int64]map[int]float64, error) {
+func intermediate(ctx context.Context, db *conn, studyID int) (map[int64]map[int]float64, error) {
 	rows, err := db.QueryContext(ctx, `SELECT v.trial_id, v.step, v.value
 FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = ?`, studyID)
 	if err != nil {

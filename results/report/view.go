@@ -552,7 +552,7 @@ func configRows(s *Study) []kv {
 		{"trial budget", fmt.Sprintf("%d, %d workers", c.Trials, c.Workers)},
 		{"pruner", c.Pruner},
 		{"evaluator", eval},
-		{"storage", c.Storage},
+		{"storage", results.RedactDSN(c.Storage)},
 	}
 	return rows
 }
