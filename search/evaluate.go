@@ -225,13 +225,9 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 		return nil, fmt.Errorf("search: study %s: open trial %d for holdout: %w", h.s.Name, best.Number, err)
 	}
 	defer m.Close()
-	var res []*eval.TaskResult
-	for _, t := range h.s.Holdout {
-		r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
-		if err != nil {
-			return nil, fmt.Errorf("search: study %s: holdout %s: %w", h.s.Name, t.Name, err)
-		}
-		res = append(res, r)
+	res, err := h.scoreHoldout(ctx, m, "holdout")
+	if err != nil {
+		return nil, err
 	}
 	key := best.Key()
 	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, &key)
@@ -304,17 +300,26 @@ func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error
 		return nil, fmt.Errorf("search: study %s: open the recipe's merge: %w", h.s.Name, err)
 	}
 	defer m.Close()
-	var res []*eval.TaskResult
-	for _, t := range h.s.Holdout {
-		tr, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
-		if err != nil {
-			return nil, fmt.Errorf("search: study %s: recipe holdout %s: %w", h.s.Name, t.Name, err)
-		}
-		res = append(res, tr)
+	res, err := h.scoreHoldout(ctx, m, "recipe holdout")
+	if err != nil {
+		return nil, err
 	}
 	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, nil)
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s: record the recipe's holdout: %w", h.s.Name, err)
 	}
 	return h.st.Results.TaskScores(ctx, runID)
+}
+
+// scoreHoldout evaluates a model on the study's holdout tasks.
+func (h *harness) scoreHoldout(ctx context.Context, m eval.Model, what string) ([]*eval.TaskResult, error) {
+	var res []*eval.TaskResult
+	for _, t := range h.s.Holdout {
+		r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
+		if err != nil {
+			return nil, fmt.Errorf("search: study %s: %s %s: %w", h.s.Name, what, t.Name, err)
+		}
+		res = append(res, r)
+	}
+	return res, nil
 }
