@@ -685,7 +685,7 @@ out_dtype: float32
 	ta, tb := readAll(t, filepath.Join(dir, "a")), readAll(t, filepath.Join(dir, "b"))
 	for i := range got {
 		// inputs are rounded to bf16 first, then averaged in float32
-		want := 0.5*roundBF16(ta["model.norm.weight"][i]) + 0.5*roundBF16(tb["model.norm.weight"][i])
+		want := 0.5*roundBF16(ta["model.norm.weight"][i]) + 0.5*roundBF16(tb["model.norm.weight"][i]) // inputs rounded by the cast
 		if got[i] != want {
 			t.Fatalf("element %d: %v, want %v (bf16-rounded inputs)", i, got[i], want)
 		}
@@ -696,6 +696,13 @@ out_dtype: float32
 	if cfg["torch_dtype"] != "float32" {
 		t.Fatalf("torch_dtype %v", cfg["torch_dtype"])
 	}
+}
+
+// roundBF16 rounds one value to bfloat16 with safetensors.Round.
+func roundBF16(v float32) float32 {
+	x := []float32{v}
+	safetensors.Round(safetensors.BF16, x)
+	return x[0]
 }
 
 func TestRoundBF16(t *testing.T) {

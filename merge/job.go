@@ -222,26 +222,7 @@ type castInput struct {
 
 func (c *castInput) Read(off int, dst []float32) {
 	c.in.Read(off, dst)
-	switch c.d {
-	case safetensors.BF16:
-		for i, v := range dst {
-			dst[i] = roundBF16(v)
-		}
-	default:
-		buf := make([]byte, len(dst)*c.d.Size())
-		safetensors.FromFloat32(c.d, dst, buf)
-		safetensors.ToFloat32(c.d, buf, dst)
-	}
-}
-
-// roundBF16 rounds v to the nearest bfloat16 (ties to even), NaN kept.
-func roundBF16(v float32) float32 {
-	b := math.Float32bits(v)
-	if b&0x7fffffff > 0x7f800000 {
-		return v
-	}
-	b += 0x7fff + (b>>16)&1
-	return math.Float32frombits(b &^ 0xffff)
+	safetensors.Round(c.d, dst)
 }
 
 // subMatrix reads the top-left [rows, outCols] corner of a 2-D tensor with

@@ -181,6 +181,22 @@ func bf16ToF32(src []byte, dst []float32) {
 
 // f32ToBF16 rounds a float32 to bfloat16, to nearest even; NaN is kept a
 // (quiet) NaN with its sign.
+// Round rounds the values in v, in place, to the precision of d (to
+// nearest, ties to even), as FromFloat32 then ToFloat32 would, without the
+// intermediate bytes.
+func Round(d DType, v []float32) {
+	switch d {
+	case BF16:
+		for i, f := range v {
+			v[i] = math.Float32frombits(uint32(f32ToBF16(f)) << 16)
+		}
+	case F16:
+		for i, f := range v {
+			v[i] = math.Float32frombits(f16Widen(float16.Fromfloat32(f).Bits()))
+		}
+	}
+}
+
 func f32ToBF16(f float32) uint16 {
 	b := math.Float32bits(f)
 	r := uint16((b + 0x7fff + (b>>16)&1) >> 16)

@@ -250,3 +250,22 @@ func TestF16WidenAllValues(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundMatchesRoundTrip: Round equals a round trip through the
+// dtype's bytes, NaN and infinities included.
+func TestRoundMatchesRoundTrip(t *testing.T) {
+	v := []float32{0, 1, -1, 1 + 1.0/256, 1 + 3.0/512, 3.14159265, -2.5e-9, 65519, 70000, 1e30, float32(math.Inf(1)), float32(math.NaN())}
+	for _, d := range []DType{F32, F16, BF16} {
+		got := append([]float32(nil), v...)
+		Round(d, got)
+		buf := make([]byte, len(v)*d.Size())
+		want := make([]float32, len(v))
+		FromFloat32(d, v, buf)
+		ToFloat32(d, buf, want)
+		for i := range v {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Errorf("%s: Round(%v) = %v, round trip gives %v", d, v[i], got[i], want[i])
+			}
+		}
+	}
+}
