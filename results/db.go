@@ -161,7 +161,13 @@ const MigrationLock int64 = 0x6d657267_65747565 // "mergetue"
 // q rewrites a query written with ? placeholders for db's dialect: $1,
 // $2, ... for PostgreSQL. Queries must not contain a literal '?'.
 func (db *DB) q(query string) string {
-	if db.dialect != dialectPostgres {
+	return Rebind(query, db.dialect == dialectPostgres)
+}
+
+// Rebind rewrites the ? placeholders of a query written for SQLite as
+// PostgreSQL's $1, $2, … when postgres is true.
+func Rebind(query string, postgres bool) string {
+	if !postgres {
 		return query
 	}
 	var b strings.Builder
@@ -283,7 +289,7 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 		for v := version; v < SchemaVersion; v++ {
 			for i, stmt := range steps[v] {
 				if db.dialect == dialectPostgres {
-					stmt = postgresDDL(stmt)
+					stmt = PostgresDDL(stmt)
 				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("migration to version %d, statement %d: %w", v+1, i+1, err)
@@ -300,13 +306,13 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated_at = excluded
 	})
 }
 
-// postgresTypes matches the SQLite column types postgresDDL rewrites.
+// postgresTypes matches the SQLite column types PostgresDDL rewrites.
 var postgresTypes = regexp.MustCompile(`\b(?:(prompt|response|extracted)(\s+)TEXT|INTEGER PRIMARY KEY|INTEGER|REAL)\b`)
 
-// postgresDDL rewrites a migration statement written for SQLite for
+// PostgresDDL rewrites a schema statement written for SQLite for
 // PostgreSQL: 64-bit identity keys and integers, double precision reals,
 // and BYTEA for free text (see DB.blob).
-func postgresDDL(stmt string) string {
+func PostgresDDL(stmt string) string {
 	return postgresTypes.ReplaceAllStringFunc(stmt, func(m string) string {
 		switch m {
 		case "INTEGER PRIMARY KEY":

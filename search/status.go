@@ -134,15 +134,23 @@ func (s *Status) Write(w io.Writer) error {
 	if s.Best != nil {
 		fmt.Fprintf(w, "best: trial %d (%s), objective %.4f", s.Best.Number, s.Best.Method, *s.Best.Objective)
 		if len(s.Holdout) > 0 {
-			var sum float64
-			for _, h := range s.Holdout {
-				sum += h.Accuracy
-			}
-			fmt.Fprintf(w, "; holdout mean accuracy %.4f over %d tasks", sum/float64(len(s.Holdout)), len(s.Holdout))
+			fmt.Fprintf(w, "; holdout mean accuracy %.4f over %d tasks", MeanAccuracy(s.Holdout), len(s.Holdout))
 		}
 		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintln(w, "best: no complete trial yet")
 	}
 	return nil
+}
+
+// MeanAccuracy averages the accuracies of task scores (0 for none).
+func MeanAccuracy(scores []results.TaskScore) float64 {
+	if len(scores) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, sc := range scores {
+		sum += sc.Accuracy
+	}
+	return sum / float64(len(scores))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mergetune/mergetune/merge"
 )
@@ -63,7 +62,7 @@ temporary sibling directory and renamed into place only when complete.`,
 
 // newBar returns a byte progress bar on a terminal, nil otherwise.
 func newBar(quiet bool, what string) *progressbar.ProgressBar {
-	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+	if quiet || !isTerminal(os.Stderr) {
 		return nil
 	}
 	return progressbar.NewOptions64(-1,

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -60,7 +59,7 @@ func newStudyRunCmd() *cobra.Command {
 			}
 			if len(sum.Holdout) > 0 && len(sum.RecipeHoldout) > 0 {
 				fmt.Fprintf(out, "holdout mean accuracy: best trial %.4f, frozen recipe %.4f (over %d tasks)\n",
-					meanAccuracy(sum.Holdout), meanAccuracy(sum.RecipeHoldout), len(sum.RecipeHoldout))
+					search.MeanAccuracy(sum.Holdout), search.MeanAccuracy(sum.RecipeHoldout), len(sum.RecipeHoldout))
 			}
 			return nil
 		},
@@ -178,13 +177,4 @@ func loadStatus(ctx context.Context, path string) (*study.Study, *search.Status,
 		return nil, nil, err
 	}
 	return s, st, nil
-}
-
-// meanAccuracy averages task accuracies.
-func meanAccuracy(scores []results.TaskScore) float64 {
-	var sum float64
-	for _, sc := range scores {
-		sum += sc.Accuracy
-	}
-	return sum / float64(len(scores))
 }

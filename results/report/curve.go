@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mergetune/mergetune/results"
@@ -78,22 +77,7 @@ type conn struct {
 }
 
 // rebind rewrites ? placeholders for the connection's dialect.
-func (c *conn) rebind(q string) string {
-	if !c.pg {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (c *conn) rebind(q string) string { return results.Rebind(q, c.pg) }
 
 // QueryContext is sql.DB's, with the query rebound.
 func (c *conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -154,8 +138,7 @@ func SaveCurve(ctx context.Context, path string, pts []CurvePoint) error {
 	defer db.Close()
 	schema := curveSchema
 	if db.pg {
-		schema = strings.Replace(schema, "INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY", 1)
-		schema = strings.ReplaceAll(schema, " REAL ", " DOUBLE PRECISION ")
+		schema = results.PostgresDDL(schema)
 	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("report: save curve in %s: create table: %w", path, err)
