@@ -14,34 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/report"
 	"github.com/mergetune/mergetune/search"
 )
-
-// demoRoot builds a command tree with the demo and report commands, as
-// main's newRoot will.
-func demoRoot() *cobra.Command {
-	root := &cobra.Command{Use: "mergetune", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newDemoCmd(), newReportCmd())
-	return root
-}
-
-func runDemoCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	root := demoRoot()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("mergetune %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	}
-	return out.String()
-}
 
 // demoTrials is the reduced budget of the demo test.
 const demoTrials = 4
@@ -52,7 +29,7 @@ const demoTrials = 4
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	t0 := time.Now()
-	out := runDemoCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8")
+	out := mustRunCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8")
 	t.Logf("demo took %s", time.Since(t0).Round(time.Millisecond))
 	htmlPath := filepath.Join(dir, "report.html")
 	if !strings.Contains(out, "report: "+htmlPath) {
@@ -189,7 +166,7 @@ func TestDemo(t *testing.T) {
 
 	t.Run("markdown", func(t *testing.T) {
 		md := filepath.Join(dir, "report.md")
-		runDemoCLI(t, "report", dbPath, "--out", md, "--format", "md")
+		mustRunCLI(t, "report", dbPath, "--out", md, "--format", "md")
 		text, err := os.ReadFile(md)
 		if err != nil {
 			t.Fatal(err)
@@ -204,7 +181,7 @@ func TestDemo(t *testing.T) {
 
 	t.Run("csv", func(t *testing.T) {
 		path := filepath.Join(dir, "trials.csv")
-		runDemoCLI(t, "report", dbPath, "--out", path, "--format", "csv")
+		mustRunCLI(t, "report", dbPath, "--out", path, "--format", "csv")
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -316,7 +293,7 @@ func distinctColours(img image.Image) int {
 func TestDemoThroughOllama(t *testing.T) {
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
-	out := runDemoCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
+	out := mustRunCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
 	if !strings.Contains(out, filepath.Join(dir, "report.html")) {
 		t.Fatalf("demo output does not say where the report is:\n%s", out)
 	}

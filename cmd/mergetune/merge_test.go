@@ -37,6 +37,16 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// mustRunCLI is runCLI failing the test on an error, with the output.
+func mustRunCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("mergetune %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 func TestMergeCommand(t *testing.T) {
 	dir := t.TempDir()
 	writeTiny(t, filepath.Join(dir, "base"), []float32{1, 2, 3, 4})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -11,32 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/mergetune/mergetune/eval/runner"
 	"github.com/mergetune/mergetune/results"
 )
-
-// studyRoot builds a command tree with the study, extend and merge
-// commands, as main's newRoot will.
-func studyRoot() *cobra.Command {
-	root := &cobra.Command{Use: "mergetune", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newStudyCmd(), newExtendCmd(), newMergeCmd())
-	return root
-}
-
-func runStudyCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	root := studyRoot()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("mergetune %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	}
-	return out.String()
-}
 
 func TestStudyCommands(t *testing.T) {
 	fam, err := filepath.Abs("../../datasets/toy/family")
@@ -60,11 +36,11 @@ trials: 3
 objective: normalized
 `, fam)), 0o644)
 
-	out := runStudyCLI(t, "study", "run", studyFile)
+	out := mustRunCLI(t, "study", "run", studyFile)
 	if !strings.Contains(out, "3/3 trials done (3 complete, 0 pruned, 0 failed)") {
 		t.Errorf("study run output:\n%s", out)
 	}
-	out = runStudyCLI(t, "study", "status", studyFile)
+	out = mustRunCLI(t, "study", "status", studyFile)
 	for _, want := range []string{"TRIAL", "complete", "best: trial"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -72,11 +48,11 @@ objective: normalized
 	}
 
 	// study best | mergetune merge reproduces the best trial's model.
-	best := runStudyCLI(t, "study", "best", studyFile)
+	best := mustRunCLI(t, "study", "best", studyFile)
 	bestFile := filepath.Join(dir, "best.yml")
 	os.WriteFile(bestFile, []byte(best), 0o644)
 	merged := filepath.Join(dir, "merged")
-	runStudyCLI(t, "merge", bestFile, merged, "--quiet")
+	mustRunCLI(t, "merge", bestFile, merged, "--quiet")
 	m, err := runner.New(runner.Options{}).Open(context.Background(), merged)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +76,7 @@ objective: normalized
 	}
 
 	recipe := filepath.Join(dir, "recipe.yml")
-	out = runStudyCLI(t, "study", "freeze", studyFile, "--out", recipe)
+	out = mustRunCLI(t, "study", "freeze", studyFile, "--out", recipe)
 	data, err := os.ReadFile(recipe)
 	if err != nil {
 		t.Fatalf("freeze wrote nothing: %v\n%s", err, out)
@@ -118,7 +94,7 @@ objective: normalized
 		tasks = append(tasks, "toy:"+n)
 	}
 	curveFile := filepath.Join(dir, "curve.csv")
-	out = runStudyCLI(t, "extend", recipe, "--models", strings.Join(models, ","), "--tasks", strings.Join(tasks, ","),
+	out = mustRunCLI(t, "extend", recipe, "--models", strings.Join(models, ","), "--tasks", strings.Join(tasks, ","),
 		"--limit", "6", "--out", curveFile, "--db", filepath.Join(dir, "extend.db"))
 	f, err := os.Open(curveFile)
 	if err != nil {
@@ -152,10 +128,7 @@ func TestExtendArgs(t *testing.T) {
 	os.WriteFile(recipe, []byte("trial: 0\nobjective: 1\nmethod: ties\nbase_model: /x\n"), 0o644)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := studyRoot()
-			root.SetOut(&bytes.Buffer{})
-			root.SetArgs(append([]string{"extend", recipe}, tt.args...))
-			err := root.ExecuteContext(context.Background())
+			_, err := runCLI(t, append([]string{"extend", recipe}, tt.args...)...)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
@@ -188,20 +161,12 @@ trials: 3
 objective: normalized
 storage: %[2]s
 `, fam, dsn)), 0o644)
-	out := runStudyCLI(t, "study", "run", studyFile, "-q")
+	out := mustRunCLI(t, "study", "run", studyFile, "-q")
 	if !strings.Contains(out, "3/3 trials done") || !strings.Contains(out, "frozen recipe") {
 		t.Fatalf("study run on PostgreSQL:\n%s", out)
 	}
-	root := &cobra.Command{Use: "mergetune", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newReportCmd())
-	var buf bytes.Buffer
-	root.SetOut(&buf)
-	root.SetErr(&buf)
 	md := filepath.Join(dir, "r.md")
-	root.SetArgs([]string{"report", dsn, "--format", "md", "--out", md})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("report on PostgreSQL: %v\n%s", err, buf.String())
-	}
+	mustRunCLI(t, "report", dsn, "--format", "md", "--out", md)
 	data, err := os.ReadFile(md)
 	if err != nil {
 		t.Fatal(err)
