@@ -248,7 +248,10 @@ func (s subMatrix) Read(off int, dst []float32) {
 // Concurrent readers of one tensor move forward together (chunks are
 // handed out in order), so the mark trails the reader that called last by
 // windowElems; a reader that lags further only re-reads released pages
-// from the page cache.
+// from the page cache. A tensor of at most wholeBytes is never released
+// while it is merged (the engine releases it when done): methods that
+// pass over their inputs twice then find its pages still mapped, instead
+// of faulting them in again.
 type window struct {
 	t        *safetensors.Tensor
 	mu       sync.Mutex
@@ -258,8 +261,14 @@ type window struct {
 // windowElems is how far the reader runs ahead of the released mark.
 const windowElems = 8 << 20
 
+// wholeBytes is the size up to which a tensor stays mapped while merged.
+const wholeBytes = 32 << 20
+
 func (w *window) Read(off int, dst []float32) {
 	w.t.Read(off, dst)
+	if len(w.t.Bytes()) <= wholeBytes {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if off < w.released {

@@ -115,55 +115,60 @@ type tvMask struct {
 	pending []uint64  // DARE's draws while the rescale pass makes them
 }
 
-// apply zeroes the dropped elements of d, the task vector's elements
-// [off, off+len(d)).
-func (m *tvMask) apply(off int, d []float32) {
+// apply turns the model's block d, elements [off, off+len(d)), into its
+// masked task vector, given the base block b: d = (d - b), dropped
+// elements zeroed.
+func (m *tvMask) apply(off int, b, d []float32) {
+	b = b[:len(d)]
 	switch m.kind {
 	case sparsifyNone:
+		for i := range d {
+			d[i] -= b[i]
+		}
 	case sparsifyMagnitude:
-		for i, x := range d {
-			b := math.Float32bits(x)
-			d[i] = math.Float32frombits(b & m.in.Mask(off+i, b&^(1<<31)))
+		for i := range d {
+			x := math.Float32bits(d[i] - b[i])
+			d[i] = math.Float32frombits(x & m.in.Mask(off+i, x&^(1<<31)))
 		}
 	case sparsifyOutliers:
-		for i, x := range d {
-			b := math.Float32bits(x)
-			k := b &^ (1 << 31)
-			d[i] = math.Float32frombits(b & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
+		for i := range d {
+			x := math.Float32bits(d[i] - b[i])
+			k := x &^ (1 << 31)
+			d[i] = math.Float32frombits(x & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
 		}
 	case sparsifyBernoulli:
-		if m.bits != nil {
-			m.applyBits(off, d)
-			return
-		}
-		if m.fixed != nil {
+		switch {
+		case m.bits != nil:
+			m.applyBits(off, b, d)
+		case m.fixed != nil:
 			fixed := m.fixed[off : off+len(d)]
 			for i := range d {
+				d[i] -= b[i]
 				if fixed[i] == 0 {
 					d[i] = 0
 				}
 			}
-			return
-		}
-		s, t := m.stream, sparsify.Threshold24(m.p)
-		for i := range d {
-			// keep when Bits24 < t: the difference is negative, its sign
-			// spread over all bits is the keep mask.
-			keep := uint32(int32(s.Bits24(off+i)-t) >> 31)
-			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
+		default:
+			s, t := m.stream, sparsify.Threshold24(m.p)
+			for i := range d {
+				// keep when Bits24 < t: the difference is negative, its sign
+				// spread over all bits is the keep mask.
+				keep := uint32(int32(s.Bits24(off+i)-t) >> 31)
+				d[i] = math.Float32frombits(math.Float32bits(d[i]-b[i]) & keep)
+			}
 		}
 	case sparsifyDella:
-		m.applyBits(off, d)
+		m.applyBits(off, b, d)
 	}
 }
 
-// applyBits zeroes the elements whose bit in m.bits is clear.
-func (m *tvMask) applyBits(off int, d []float32) {
+// applyBits is apply for a mask held in m.bits.
+func (m *tvMask) applyBits(off int, b, d []float32) {
 	bits := m.bits
 	for i := range d {
 		e := off + i
 		keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
-		d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
+		d[i] = math.Float32frombits(math.Float32bits(d[i]-b[i]) & keep)
 	}
 }
 
@@ -211,49 +216,138 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 	if j.Params.Bool("rescale", false) {
 		rescale(j, r, n)
 	}
-	normalize := j.Params.Bool("normalize", false)
-	lambda := float32(j.Params.Get("lambda", 1))
-	bases, deltas := newScratch(), newScratch()
+	c := &combiner{tvs: tvs, consensus: g.consensus, normalize: j.Params.Bool("normalize", false),
+		lambda: float32(j.Params.Get("lambda", 1))}
+	for _, tv := range tvs {
+		c.weights = append(c.weights, math.Float32bits(tv.weight))
+	}
+	bufs := newScratch()
 	return func(off int, out []float32) error {
-		k := len(out)
-		b := bases.get(k)
-		x := deltas.get(k * len(tvs))
-		defer bases.put(b)
-		defer deltas.put(x)
-		j.Base.Input.Read(off, b)
-		wd := make([][]float32, len(tvs))
-		for t, tv := range tvs {
-			d := x[t*k : (t+1)*k]
-			r.delta(t, off, b, d)
-			tv.mask.apply(off, d)
-			if tv.scale != 1 {
-				for i := range d {
-					d[i] *= tv.scale
-				}
+		nt := len(tvs)
+		buf := bufs.get((nt + 2) * kernelBlock)
+		defer bufs.put(buf)
+		b, d, x := buf[:kernelBlock], buf[kernelBlock:2*kernelBlock], buf[2*kernelBlock:]
+		for lo := 0; lo < len(out); lo += kernelBlock {
+			n := min(kernelBlock, len(out)-lo)
+			b := b[:n]
+			j.Base.Input.Read(off+lo, b)
+			for t, tv := range tvs {
+				d := d[:n]
+				tv.in.Read(off+lo, d)
+				tv.mask.apply(off+lo, b, d)
+				tv.weigh(d, x[t:], nt)
 			}
-			for i := range d {
-				d[i] *= tv.weight
-			}
-			wd[t] = d
-		}
-		if len(tvs) == 0 {
-			copy(out, b)
-			return nil
-		}
-		if g.consensus {
-			combineConsensus(out, wd, tvs, k, normalize)
-		} else {
-			combineSum(out, wd, tvs, k, normalize)
-		}
-		for i := range out {
-			if lambda != 1 {
-				out[i] *= lambda
-			}
-			out[i] += b[i]
+			c.combine(out[lo:lo+n], x[:n*nt], b)
 		}
 		return nil
 	}, nil
 }
+
+// kernelBlock is how many elements the GTA kernel carries through all its
+// steps at once: small enough that the base, one model and the weighted
+// deltas of every model stay in the core's cache.
+const kernelBlock = 2048
+
+// weigh stores (d·scale)·weight, mergekit's order, at x[i*stride].
+func (tv *taskVector) weigh(d, x []float32, stride int) {
+	sc, w := tv.scale, tv.weight
+	for i, v := range d {
+		x[i*stride] = v * sc * w
+	}
+}
+
+// combiner turns the weighted deltas of every model, interleaved
+// (x[i*T+t] for element i of model t), into output elements.
+type combiner struct {
+	tvs       []*taskVector
+	consensus bool
+	normalize bool
+	lambda    float32
+	weights   []uint32 // each model's weight, as float bits
+}
+
+// combine writes base + λ·combined into out, given the base block b.
+func (c *combiner) combine(out, x, b []float32) {
+	nt := len(c.tvs)
+	if nt == 0 {
+		copy(out, b)
+		return
+	}
+	if c.consensus {
+		c.consensusSum(out, x, nt)
+	} else {
+		c.sum(out, x, nt)
+	}
+	for i := range out {
+		v := out[i]
+		if c.lambda != 1 {
+			v *= c.lambda
+		}
+		out[i] = v + b[i]
+	}
+}
+
+// sum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
+func (c *combiner) sum(out, x []float32, nt int) {
+	div := float32(1)
+	if c.normalize {
+		var s float32
+		for _, tv := range c.tvs {
+			s += tv.weight
+		}
+		if float32(math.Abs(float64(s))) >= 1e-8 {
+			div = s
+		}
+	}
+	for i := range out {
+		v := x[i*nt : i*nt+nt]
+		s := v[0]
+		for _, y := range v[1:] {
+			s += y
+		}
+		if c.normalize {
+			s /= div
+		}
+		out[i] = s
+	}
+}
+
+// consensusSum: mergekit's sign election on the weighted task vectors.
+// The majority sign is + when Σ w·δ >= 0; an element agrees when its sign
+// equals the majority (zeros never agree); the agreeing entries are summed
+// and, when normalizing, divided by the sum of their models' weights (1
+// when that is 0). Agreement selects with bit masks instead of branches:
+// signs are random, so branches would mispredict half the time.
+func (c *combiner) consensusSum(out, x []float32, nt int) {
+	wb := c.weights
+	for i := range out {
+		v := x[i*nt : i*nt+nt]
+		s := v[0]
+		for _, y := range v[1:] {
+			s += y
+		}
+		// the sign bit of a non-zero sum (a zero sum, -0 included, elects +)
+		sb := math.Float32bits(s)
+		neg := sb & (1 << 31) & nonZero(sb)
+		var mixed, div float32
+		for t, y := range v {
+			yb := math.Float32bits(y)
+			m := uint32(int32(^(yb^neg))>>31) & nonZero(yb) // agrees: all ones
+			mixed += math.Float32frombits(yb & m)
+			div += math.Float32frombits(wb[t] & m)
+		}
+		if c.normalize {
+			// div, or 1 when it is ±0, without a branch
+			db := math.Float32bits(div)
+			z := ^nonZero(db)
+			mixed /= math.Float32frombits(db&^z | 0x3f800000&z)
+		}
+		out[i] = mixed
+	}
+}
+
+// nonZero is all ones when the float bits b are not ±0, else 0.
+func nonZero(b uint32) uint32 { return uint32(int32(-int32(b&0x7fffffff)) >> 31) }
 
 // setMask sets up model mi's mask, short of the statistics passes.
 func (g *gtaSpec) setMask(j *Job, mi int, tv *taskVector, n int) error {
@@ -426,6 +520,7 @@ func rescale(j *Job, r *chunkReader, n int) {
 	for w := range dbuf {
 		dbuf[w] = make([]float32, passChunk)
 	}
+	zero := make([]float32, passChunk) // d already holds the deltas: x - 0 == x
 	// DARE's draws are made once, here, and kept as bits for the kernel
 	// (chunks start on multiples of 64, so workers never share a word).
 	for _, t := range need {
@@ -448,7 +543,7 @@ func rescale(j *Job, r *chunkReader, n int) {
 			if m.pending != nil {
 				m.drawBits(lo, d)
 			} else {
-				m.apply(lo, d)
+				m.apply(lo, zero, d)
 			}
 			s = 0
 			for _, x := range d {
@@ -491,90 +586,6 @@ func l1Factor(before, after []float64) float32 {
 	return float32(b / a)
 }
 
-// combineSum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
-func combineSum(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
-	div := float32(1)
-	if normalize {
-		var s float32
-		for _, tv := range tvs {
-			s += tv.weight
-		}
-		if float32(math.Abs(float64(s))) >= 1e-8 {
-			div = s
-		}
-	}
-	copy(out, wd[0][:k])
-	for t := 1; t < len(wd); t++ {
-		x := wd[t][:k]
-		for i := range out {
-			out[i] += x[i]
-		}
-	}
-	if normalize {
-		for i := range out {
-			out[i] /= div
-		}
-	}
-}
-
-// combineConsensus: mergekit's sign election on the weighted task vectors.
-// The majority sign is + when Σ w·δ >= 0; an element agrees when its sign
-// equals the majority (zeros never agree). The loops run model by model
-// and select with bit masks instead of branches: signs are random, so
-// branches would mispredict half the time.
-func combineConsensus(out []float32, wd [][]float32, tvs []*taskVector, k int, normalize bool) {
-	out = out[:k]
-	copy(out, wd[0][:k])
-	for t := 1; t < len(wd); t++ {
-		x := wd[t][:k]
-		for i := range out {
-			out[i] += x[i]
-		}
-	}
-	// out holds Σ w·δ; turn it into the majority's sign bit, then sum the
-	// agreeing entries and weights into mixed and div.
-	var mixedBuf, divBuf [1024]float32
-	var negBuf [1024]uint32
-	for lo := 0; lo < k; lo += len(mixedBuf) {
-		hi := min(k, lo+len(mixedBuf))
-		mixed, div, negs := mixedBuf[:hi-lo], divBuf[:hi-lo], negBuf[:hi-lo]
-		clear(mixed)
-		clear(div)
-		sum := out[lo:hi]
-		for i, v := range sum {
-			// the sign bit of a non-zero sum (a zero sum, -0 included,
-			// elects +), without a branch
-			sb := math.Float32bits(v)
-			nz := uint32(int32(-int32(sb&0x7fffffff)) >> 31)
-			negs[i] = sb & (1 << 31) & nz
-		}
-		for t := range wd {
-			x := wd[t][lo:hi]
-			wb := math.Float32bits(tvs[t].weight)
-			for i := range mixed {
-				xb := math.Float32bits(x[i])
-				neg := negs[i]
-				same := uint32(int32(^(xb ^ neg)) >> 31) // all ones when the signs agree
-				nz := uint32(int32(-int32(xb&0x7fffffff)) >> 31)
-				m := same & nz
-				mixed[i] += math.Float32frombits(xb & m)
-				div[i] += math.Float32frombits(wb & m)
-			}
-		}
-		for i := range mixed {
-			v := mixed[i]
-			if normalize {
-				d := div[i]
-				if d == 0 {
-					d = 1
-				}
-				v /= d
-			}
-			sum[i] = v
-		}
-	}
-}
-
 // dellaMasks draws DELLA's keep-masks and sets the rescale factors. Ranks
 // run along axis 1 as in mergekit (a 1-D tensor is one row; for 3-D
 // tensors the ranked vectors are [o, :, i]); each element is kept with a
@@ -589,31 +600,23 @@ func dellaMasks(j *Job, tvs []*taskVector, n int) error {
 		if length == 1 && n > 1 {
 			return fmt.Errorf("della: tensor %s has shape %v: ranks along axis 1 need more than one element (mergekit yields NaN)", j.Tensor, j.Shape)
 		}
-		m := &j.Models[mi]
-		density, eps := m.Params.Get("density", 1), m.Params.Get("epsilon", 0.15)
-		bits := make([]uint64, (n+63)/64)
 		var fixed []float32
 		if j.Masks != nil {
 			fixed = j.Masks(mi)
 		}
-		stream := sparsify.NewStream(j.Seed, j.Tensor, mi)
-		workers := max(1, j.Workers)
-		type state struct {
-			r        sparsify.Ranker
-			b, block []float32
-			vec      []float32
-			words    []uint64
+		m := &j.Models[mi]
+		d := dellaDraw{
+			fixed:  fixed,
+			stream: sparsify.NewStream(j.Seed, j.Tensor, mi),
+			thr:    dellaThresholds(length, m.Params.Get("density", 1), m.Params.Get("epsilon", 0.15)),
+			bits:   make([]uint64, (n+63)/64),
 		}
-		st := make([]*state, workers)
+		workers := max(1, j.Workers)
+		st := make([]*dellaRow, workers)
 		for w := range st {
-			st[w] = &state{b: make([]float32, length*inner), block: make([]float32, length*inner),
-				vec: make([]float32, length), words: make([]uint64, length/64+2)}
+			st[w] = newDellaRow(length, inner)
 		}
 		before, after := make([]float64, outer), make([]float64, outer)
-		lo, step := density, 0.0 // sparsify.Prob, hoisted out of the loop
-		if length > 1 {
-			lo, step = density-eps, 2*eps/float64(length-1)
-		}
 		each(outer, workers, func(w, o int) {
 			s := st[w]
 			start := o * length * inner
@@ -622,58 +625,114 @@ func dellaMasks(j *Job, tvs []*taskVector, n int) error {
 			for e := range s.block {
 				s.block[e] -= s.b[e]
 			}
-			var sumB, sumA float64
-			for in := 0; in < inner; in++ {
-				vec := s.block
-				if inner > 1 {
-					vec = s.vec
-					for l := 0; l < length; l++ {
-						vec[l] = s.block[l*inner+in]
-					}
-				}
-				// the vector's elements are i = first + l*inner; collect
-				// their keep bits in words aligned with the global mask.
-				first := start + in
-				w0 := first >> 6
-				clear(s.words)
-				for rank, l := range s.r.Order(vec[:length]) {
-					i := first + int(l)*inner
-					var keep bool
-					if fixed != nil {
-						keep = fixed[i] != 0
-					} else {
-						// = sparsify.Prob(rank, length, density, eps), hoisted
-						keep = stream.Uniform(i) < float32(lo+float64(rank)*step)
-					}
-					a := math.Abs(float64(vec[l]))
-					sumB += a
-					var kb uint64
-					if keep {
-						kb = 1
-					}
-					sumA += a * float64(kb)
-					if inner == 1 {
-						s.words[i>>6-w0] |= kb << (uint(i) & 63)
-					} else if kb != 0 {
-						atomic.OrUint64(&bits[i>>6], 1<<(uint(i)&63))
-					}
-				}
-				if inner == 1 {
-					for k, word := range s.words[:(first+length-1)>>6-w0+1] {
-						if word != 0 {
-							atomic.OrUint64(&bits[w0+k], word)
-						}
-					}
-				}
-			}
-			before[o], after[o] = sumB, sumA
+			before[o], after[o] = d.row(s, start, length, inner)
 		})
-		tv.mask.bits = bits
+		tv.mask.bits = d.bits
 		if rescaleOn {
 			tv.scale = l1Factor(before, after)
 		}
 	}
 	return nil
+}
+
+// dellaThresholds returns, for each rank among length, the integer that a
+// 24-bit draw must be below for the element to be kept: the draw's
+// Uniform is below sparsify.Prob(rank, length, density, epsilon).
+func dellaThresholds(length int, density, eps float64) []uint32 {
+	lo, step := density, 0.0 // sparsify.Prob, hoisted out of the loop
+	if length > 1 {
+		lo, step = density-eps, 2*eps/float64(length-1)
+	}
+	thr := make([]uint32, length)
+	for r := range thr {
+		thr[r] = sparsify.Threshold24(float32(lo + float64(r)*step))
+	}
+	return thr
+}
+
+// dellaDraw is one model's DELLA draw over one tensor.
+type dellaDraw struct {
+	fixed  []float32 // test masks, instead of draws
+	stream sparsify.Stream
+	thr    []uint32 // per rank, see dellaThresholds
+	bits   []uint64 // the keep-mask being drawn
+}
+
+// dellaRow is one worker's scratch for DELLA's rows.
+type dellaRow struct {
+	r        sparsify.Ranker
+	b, block []float32
+	vec      []float32
+	draws    []uint32
+	keep     []uint8
+	words    []uint64
+}
+
+func newDellaRow(length, inner int) *dellaRow {
+	return &dellaRow{b: make([]float32, length*inner), block: make([]float32, length*inner),
+		vec: make([]float32, length), draws: make([]uint32, length), keep: make([]uint8, length),
+		words: make([]uint64, length/64+2)}
+}
+
+// row draws the keep bits of the vectors of one row (s.block holds its
+// deltas, elements from start on) and returns Σ|δ| and Σ|δ·mask| over it.
+func (d *dellaDraw) row(s *dellaRow, start, length, inner int) (sumB, sumA float64) {
+	for in := 0; in < inner; in++ {
+		vec := s.block
+		if inner > 1 {
+			vec = s.vec
+			for l := 0; l < length; l++ {
+				vec[l] = s.block[l*inner+in]
+			}
+		}
+		vec = vec[:length]
+		// the vector's elements are i = first + l*inner
+		first := start + in
+		keep := s.keep[:length]
+		if d.fixed != nil {
+			for l := range keep {
+				keep[l] = 0
+				if d.fixed[first+l*inner] != 0 {
+					keep[l] = 1
+				}
+			}
+		} else {
+			draws := s.draws[:length]
+			for l := range draws {
+				draws[l] = d.stream.Bits24(first + l*inner)
+			}
+			s.r.Keep(vec, draws, d.thr, keep)
+		}
+		for l, x := range vec {
+			a := math.Abs(float64(x))
+			sumB += a
+			sumA += math.Float64frombits(math.Float64bits(a) & -uint64(keep[l]))
+		}
+		if inner > 1 {
+			for l, k := range keep {
+				if k != 0 {
+					i := first + l*inner
+					atomic.OrUint64(&d.bits[i>>6], 1<<(uint(i)&63))
+				}
+			}
+			continue
+		}
+		// a row: collect its bits in words aligned with the global mask;
+		// only the words it shares with neighbouring rows need atomics.
+		w0 := first >> 6
+		words := s.words[:(first+length-1)>>6-w0+1]
+		clear(words)
+		for l, k := range keep {
+			i := first + l
+			words[i>>6-w0] |= uint64(k) << (uint(i) & 63)
+		}
+		for k, word := range words {
+			if word != 0 {
+				atomic.OrUint64(&d.bits[w0+k], word)
+			}
+		}
+	}
+	return sumB, sumA
 }
 
 // dellaAxes splits a shape into (outer, length of axis 1, inner) so that

@@ -189,3 +189,88 @@ func TestRankerOrderMatchesStableSort(t *testing.T) {
 		}
 	}
 }
+
+// TestRankerKeepMatchesRanks: Keep decides every element as comparing its
+// draw with its exact rank's threshold would, on smooth, skewed, tied,
+// zero-heavy and constant vectors of many lengths.
+func TestRankerKeepMatchesRanks(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	var r Ranker
+	for _, n := range []int{1, 2, 3, 17, 64, 1000, 2048, 5632} {
+		thr := make([]uint32, n)
+		for rank := range thr {
+			thr[rank] = Threshold24(Prob(rank, n, 0.5, 0.3))
+		}
+		for _, dist := range []string{"normal", "skewed", "ties", "zeros", "constant", "wide"} {
+			v := make([]float32, n)
+			for i := range v {
+				switch dist {
+				case "normal":
+					v[i] = float32(rng.NormFloat64() * 0.002)
+				case "skewed":
+					v[i] = float32(math.Exp(rng.NormFloat64() * 8))
+				case "ties":
+					v[i] = float32(rng.Intn(5)-2) * 0.25
+				case "zeros":
+					if rng.Intn(3) == 0 {
+						v[i] = float32(rng.NormFloat64())
+					}
+				case "constant":
+					v[i] = -0.5
+				case "wide": // magnitudes far below the top 8 binades
+					v[i] = float32(rng.NormFloat64() * math.Pow(2, -float64(rng.Intn(40))))
+				}
+			}
+			draws := make([]uint32, n)
+			s := NewStream(uint64(n), dist, 0)
+			for i := range draws {
+				draws[i] = s.Bits24(i)
+			}
+			want, wantKept := make([]uint8, n), 0
+			for rank, i := range r.Order(v) {
+				if draws[i] < thr[rank] {
+					want[i] = 1
+					wantKept++
+				}
+			}
+			got := make([]uint8, n)
+			kept := r.Keep(v, draws, thr, got)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("n=%d %s: element %d (%v) kept %d, want %d", n, dist, i, v[i], got[i], want[i])
+				}
+			}
+			if kept != wantKept {
+				t.Fatalf("n=%d %s: Keep reports %d kept, want %d", n, dist, kept, wantKept)
+			}
+		}
+	}
+}
+
+// BenchmarkRanker compares ranking a DELLA row (Order) with deciding its
+// draws from bounds (Keep), on a row of 2048 normal deltas.
+func BenchmarkRanker(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	const n = 2048
+	v := make([]float32, n)
+	draws, thr := make([]uint32, n), make([]uint32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * 0.002)
+		draws[i] = NewStream(1, "w", 0).Bits24(i)
+		thr[i] = Threshold24(Prob(i, n, 0.5, 0.1))
+	}
+	keep := make([]uint8, n)
+	var r Ranker
+	b.Run("order", func(b *testing.B) {
+		b.SetBytes(n * 4)
+		for range b.N {
+			r.Order(v)
+		}
+	})
+	b.Run("keep", func(b *testing.B) {
+		b.SetBytes(n * 4)
+		for range b.N {
+			r.Keep(v, draws, thr, keep)
+		}
+	})
+}
