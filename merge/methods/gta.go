@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mergetune/mergetune/merge/sparsify"
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // sparsifyKind is how a generalized-task-arithmetic method thins each task
@@ -219,7 +220,7 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 	c := &combiner{tvs: tvs, consensus: g.consensus, normalize: j.Params.Bool("normalize", false),
 		lambda: float32(j.Params.Get("lambda", 1))}
 	for _, tv := range tvs {
-		c.weights = append(c.weights, math.Float32bits(tv.weight))
+		c.weights = append(c.weights, tv.weight)
 	}
 	bufs := newScratch()
 	return func(off int, out []float32) error {
@@ -235,7 +236,7 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 				d := d[:n]
 				tv.in.Read(off+lo, d)
 				tv.mask.apply(off+lo, b, d)
-				tv.weigh(d, x[t:], nt)
+				tv.weigh(d, x[t*n:(t+1)*n])
 			}
 			c.combine(out[lo:lo+n], x[:n*nt], b)
 		}
@@ -248,35 +249,36 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 // deltas of every model stay in the core's cache.
 const kernelBlock = 2048
 
-// weigh stores (d·scale)·weight, mergekit's order, at x[i*stride].
-func (tv *taskVector) weigh(d, x []float32, stride int) {
+// weigh stores (d·scale)·weight, mergekit's order, into x.
+func (tv *taskVector) weigh(d, x []float32) {
 	sc, w := tv.scale, tv.weight
+	x = x[:len(d)]
 	for i, v := range d {
-		x[i*stride] = v * sc * w
+		x[i] = v * sc * w
 	}
 }
 
-// combiner turns the weighted deltas of every model, interleaved
-// (x[i*T+t] for element i of model t), into output elements.
+// combiner turns the weighted deltas of every model, one block after the
+// other in x (model t's element i at x[t*len(out)+i]), into output
+// elements.
 type combiner struct {
 	tvs       []*taskVector
 	consensus bool
 	normalize bool
 	lambda    float32
-	weights   []uint32 // each model's weight, as float bits
+	weights   []float32 // each model's weight
 }
 
 // combine writes base + λ·combined into out, given the base block b.
 func (c *combiner) combine(out, x, b []float32) {
-	nt := len(c.tvs)
-	if nt == 0 {
+	if len(c.tvs) == 0 {
 		copy(out, b)
 		return
 	}
 	if c.consensus {
-		c.consensusSum(out, x, nt)
+		vec.Consensus(out, x, c.weights, c.normalize)
 	} else {
-		c.sum(out, x, nt)
+		c.sum(out, x)
 	}
 	for i := range out {
 		v := out[i]
@@ -288,66 +290,30 @@ func (c *combiner) combine(out, x, b []float32) {
 }
 
 // sum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
-func (c *combiner) sum(out, x []float32, nt int) {
-	div := float32(1)
-	if c.normalize {
-		var s float32
-		for _, tv := range c.tvs {
-			s += tv.weight
-		}
-		if float32(math.Abs(float64(s))) >= 1e-8 {
-			div = s
+func (c *combiner) sum(out, x []float32) {
+	n := len(out)
+	copy(out, x[:n])
+	for t := 1; t < len(c.tvs); t++ {
+		y := x[t*n : (t+1)*n]
+		for i := range out {
+			out[i] += y[i]
 		}
 	}
+	if !c.normalize {
+		return
+	}
+	var div float32
+	for _, w := range c.weights {
+		div += w
+	}
+	if float32(math.Abs(float64(div))) < 1e-8 {
+		return
+	}
 	for i := range out {
-		v := x[i*nt : i*nt+nt]
-		s := v[0]
-		for _, y := range v[1:] {
-			s += y
-		}
-		if c.normalize {
-			s /= div
-		}
-		out[i] = s
+		out[i] /= div
 	}
 }
 
-// consensusSum: mergekit's sign election on the weighted task vectors.
-// The majority sign is + when Σ w·δ >= 0; an element agrees when its sign
-// equals the majority (zeros never agree); the agreeing entries are summed
-// and, when normalizing, divided by the sum of their models' weights (1
-// when that is 0). Agreement selects with bit masks instead of branches:
-// signs are random, so branches would mispredict half the time.
-func (c *combiner) consensusSum(out, x []float32, nt int) {
-	wb := c.weights
-	for i := range out {
-		v := x[i*nt : i*nt+nt]
-		s := v[0]
-		for _, y := range v[1:] {
-			s += y
-		}
-		// the sign bit of a non-zero sum (a zero sum, -0 included, elects +)
-		sb := math.Float32bits(s)
-		neg := sb & (1 << 31) & nonZero(sb)
-		var mixed, div float32
-		for t, y := range v {
-			yb := math.Float32bits(y)
-			m := uint32(int32(^(yb^neg))>>31) & nonZero(yb) // agrees: all ones
-			mixed += math.Float32frombits(yb & m)
-			div += math.Float32frombits(wb[t] & m)
-		}
-		if c.normalize {
-			// div, or 1 when it is ±0, without a branch
-			db := math.Float32bits(div)
-			z := ^nonZero(db)
-			mixed /= math.Float32frombits(db&^z | 0x3f800000&z)
-		}
-		out[i] = mixed
-	}
-}
-
-// nonZero is all ones when the float bits b are not ±0, else 0.
-func nonZero(b uint32) uint32 { return uint32(int32(-int32(b&0x7fffffff)) >> 31) }
 
 // setMask sets up model mi's mask, short of the statistics passes.
 func (g *gtaSpec) setMask(j *Job, mi int, tv *taskVector, n int) error {

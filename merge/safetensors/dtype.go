@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/x448/float16"
+
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // DType is a safetensors element type, spelled as in the file header.
@@ -161,26 +163,9 @@ func f16FromF32(src []float32, dst []byte) {
 	}
 }
 
-// bf16ToF32 widens bfloat16 to float32: a 16-bit shift. Four elements are
-// loaded at once as one 64-bit word.
-func bf16ToF32(src []byte, dst []float32) {
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		v := binary.LittleEndian.Uint64(src[2*i:])
-		lo, hi := uint32(v), uint32(v>>32)
-		d := dst[i : i+4 : i+4]
-		d[0] = math.Float32frombits(lo << 16)
-		d[1] = math.Float32frombits(lo & 0xffff0000)
-		d[2] = math.Float32frombits(hi << 16)
-		d[3] = math.Float32frombits(hi & 0xffff0000)
-	}
-	for ; i < len(dst); i++ {
-		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
-	}
-}
+// bf16ToF32 widens bfloat16 to float32: a 16-bit shift.
+func bf16ToF32(src []byte, dst []float32) { vec.BF16ToF32(dst, src) }
 
-// f32ToBF16 rounds a float32 to bfloat16, to nearest even; NaN is kept a
-// (quiet) NaN with its sign.
 // Round rounds the values in v, in place, to the precision of d (to
 // nearest, ties to even), as FromFloat32 then ToFloat32 would, without the
 // intermediate bytes.
@@ -188,7 +173,7 @@ func Round(d DType, v []float32) {
 	switch d {
 	case BF16:
 		for i, f := range v {
-			v[i] = math.Float32frombits(uint32(f32ToBF16(f)) << 16)
+			v[i] = math.Float32frombits(uint32(vec.RoundBF16(f)) << 16)
 		}
 	case F16:
 		for i, f := range v {
@@ -197,18 +182,6 @@ func Round(d DType, v []float32) {
 	}
 }
 
-func f32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	r := uint16((b + 0x7fff + (b>>16)&1) >> 16)
-	if b&0x7fffffff > 0x7f800000 {
-		r = uint16(b>>16) | 0x40
-	}
-	return r
-}
-
-func bf16FromF32(src []float32, dst []byte) {
-	dst = dst[:2*len(src)]
-	for i, f := range src {
-		binary.LittleEndian.PutUint16(dst[2*i:], f32ToBF16(f))
-	}
-}
+// bf16FromF32 rounds float32 to bfloat16, to nearest even; NaN is kept a
+// (quiet) NaN with its sign.
+func bf16FromF32(src []float32, dst []byte) { vec.F32ToBF16(dst, src) }
