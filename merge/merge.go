@@ -8,7 +8,6 @@ package merge
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +22,7 @@ import (
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/merge/safetensors"
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // DefaultShardSize is the default output shard size in bytes (mergekit's 5B).
@@ -418,13 +418,7 @@ func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task, worker
 				if err := kernel(off, out); err != nil {
 					return fmt.Errorf("merge %s: %w", t.name, err)
 				}
-				bad := 0
-				for _, v := range out {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						bad++
-					}
-				}
-				nonFinite.Add(int64(bad))
+				nonFinite.Add(int64(vec.CountNonFinite(out)))
 				if err := w.WriteFloat32(t.name, off, out); err != nil {
 					return err
 				}

@@ -235,8 +235,7 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 			for t, tv := range tvs {
 				d := d[:n]
 				tv.in.Read(off+lo, d)
-				tv.mask.apply(off+lo, b, d)
-				tv.weigh(d, x[t*n:(t+1)*n])
+				tv.weighBlock(off+lo, b, d, x[t*n:(t+1)*n])
 			}
 			c.combine(out[lo:lo+n], x[:n*nt], b)
 		}
@@ -248,6 +247,35 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 // steps at once: small enough that the base, one model and the weighted
 // deltas of every model stay in the core's cache.
 const kernelBlock = 2048
+
+// weighBlock stores into x the model's weighted, sparsified task vector
+// over elements [off, off+len(d)), given its block d and the base block b:
+// (mask(d-b)·scale)·weight, mergekit's order.
+func (tv *taskVector) weighBlock(off int, b, d, x []float32) {
+	m := &tv.mask
+	switch {
+	case m.kind == sparsifyNone:
+		vec.WeighCut(x, d, b, off, vec.All(), vec.None(), tv.scale, tv.weight)
+	case m.kind == sparsifyMagnitude:
+		vec.WeighCut(x, d, b, off, vecCut(&m.in), vec.None(), tv.scale, tv.weight)
+	case m.kind == sparsifyOutliers:
+		vec.WeighCut(x, d, b, off, vecCut(&m.in), vecCut(&m.out), tv.scale, tv.weight)
+	case m.bits != nil:
+		vec.WeighBits(x, d, b, m.bits, off, tv.scale, tv.weight)
+	default:
+		m.apply(off, b, d)
+		tv.weigh(d, x)
+	}
+}
+
+// vecCut is c for vec's loops.
+func vecCut(c *sparsify.Cut) vec.Cut {
+	above, end := c.Span()
+	if above > math.MaxInt32 { // above every key: an empty cut
+		return vec.None()
+	}
+	return vec.Cut{Above: int32(above), End: end}
+}
 
 // weigh stores (d·scale)·weight, mergekit's order, into x.
 func (tv *taskVector) weigh(d, x []float32) {
@@ -850,24 +878,15 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 		j.Base.Input.Read(lo, b)
 		d := dbuf[w][:hi-lo]
 		for i, t := range need {
-			r.delta(t, lo, b, d)
+			r.tvs[t].in.Read(lo, d)
 			a := &accs[w][i]
 			for c, win := range wins[i] {
 				if win.exact {
 					continue
 				}
-				above, cands := a.above[c], a.cands[c]
-				hiKey, span := uint64(win.hi), win.hi-win.lo
-				for e, x := range d {
-					key := sparsify.MagBits(x)
-					// branch-free count of keys above the window (about half
-					// of them at density 0.5: a branch would mispredict)
-					above += int((hiKey - uint64(key)) >> 63)
-					if key-win.lo <= span { // inside the window: rare
-						cands = append(cands, uint64(key)<<32|uint64(lo+e))
-					}
-				}
-				a.above[c], a.cands[c] = above, cands
+				above, cands := vec.Window(d, b, lo, win.lo, win.hi, a.cands[c])
+				a.above[c] += above
+				a.cands[c] = cands
 			}
 		}
 	})

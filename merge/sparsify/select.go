@@ -41,6 +41,20 @@ func (c *Cut) Keep(i int, bits uint32) bool {
 	return c.all || bits > c.Bits || (bits == c.Bits && i <= c.LastTie)
 }
 
+// Span gives the cut as two integers, for vector code: element i with key
+// k is in the cut when k > above, or k == above and i < end. A cut that
+// keeps everything has above = -1.
+func (c *Cut) Span() (above int64, end int) {
+	if c.all {
+		return -1, 0
+	}
+	end = c.LastTie
+	if end < math.MaxInt {
+		end++
+	}
+	return int64(c.Bits), end
+}
+
 // Mask is Keep as a bit mask: all ones when element i, with key bits, is
 // in the cut, else 0. It avoids a branch on the (random) outcome.
 func (c *Cut) Mask(i int, bits uint32) uint32 {

@@ -86,5 +86,80 @@ func consensusGo(out, x []float32, stride int, w []float32, normalize bool) {
 	}
 }
 
+// Cut keeps elements by magnitude: element i, whose |value| has the float
+// bits k, is in the cut when k > Above, or k == Above and i < End.
+type Cut struct {
+	Above int32
+	End   int
+}
+
+// All is the cut holding every element; None holds none.
+func All() Cut  { return Cut{Above: -1} }
+func None() Cut { return Cut{Above: math.MaxInt32} }
+
+// has is the cut as a bit mask: all ones when element i with key k is in.
+func (c Cut) has(i int, k uint32) uint32 {
+	gt := uint32((int64(c.Above) - int64(k)) >> 63)
+	if k == uint32(c.Above) && i < c.End {
+		gt = ^uint32(0)
+	}
+	return gt
+}
+
+func clamp32(v int) int32 { return int32(min(v, math.MaxInt32)) }
+
+// WeighCut stores in x a weighted, sparsified task vector: for element
+// off+i, x[i] = ((d[i]-b[i]) if it is in keep and not in drop, else 0) ·
+// scale · weight, multiplied in that order.
+func WeighCut(x, d, b []float32, off int, keep, drop Cut, scale, weight float32) {
+	x, b = x[:len(d)], b[:len(d)]
+	for i := weighCutFast(x, d, b, off, keep, drop, scale, weight); i < len(d); i++ {
+		v := math.Float32bits(d[i] - b[i])
+		k := v &^ (1 << 31)
+		v &= keep.has(off+i, k) &^ drop.has(off+i, k)
+		x[i] = math.Float32frombits(v) * scale * weight
+	}
+}
+
+// WeighBits is WeighCut with the kept elements given by the bit mask bits
+// (element e kept when bit e&63 of bits[e>>6] is set).
+func WeighBits(x, d, b []float32, bits []uint64, off int, scale, weight float32) {
+	x, b = x[:len(d)], b[:len(d)]
+	for i := weighBitsFast(x, d, b, bits, off, scale, weight); i < len(d); i++ {
+		e := off + i
+		keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1))
+		x[i] = math.Float32frombits(math.Float32bits(d[i]-b[i])&keep) * scale * weight
+	}
+}
+
+// Window scans the magnitude keys k of d-b (elements off+i): it returns
+// how many exceed hi, and appends k<<32 | (off+i) for those with
+// lo <= k <= hi to cands, in element order.
+func Window(d, b []float32, off int, lo, hi uint32, cands []uint64) (above int, _ []uint64) {
+	b = b[:len(d)]
+	i, above, cands := windowFast(d, b, off, lo, hi, cands)
+	for ; i < len(d); i++ {
+		k := math.Float32bits(d[i]-b[i]) &^ (1 << 31)
+		if k > hi {
+			above++
+		} else if k >= lo {
+			cands = append(cands, uint64(k)<<32|uint64(off+i))
+		}
+	}
+	return above, cands
+}
+
+// CountNonFinite counts the NaN and ±Inf values of v.
+func CountNonFinite(v []float32) int {
+	i := 0
+	c := countNonFiniteFast(v)
+	for i = len(v) &^ 7; i < len(v); i++ {
+		if math.Float32bits(v[i])&0x7f800000 == 0x7f800000 {
+			c++
+		}
+	}
+	return c
+}
+
 // nonZero is all ones when the float bits b are not ±0, else 0.
 func nonZero(b uint32) uint32 { return uint32(int32(-int32(b&0x7fffffff)) >> 31) }

@@ -1,6 +1,12 @@
 package vec
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+	"slices"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // avx2 is set once, at start-up, from the CPU's features.
 var avx2 = cpu.X86.HasAVX2
@@ -44,4 +50,57 @@ func consensusFast(out, x, w []float32, normalize bool) int {
 	}
 	consensusAVX2(&out[0], &x[0], n, len(out), &w[0], len(w), normalize)
 	return n
+}
+
+//go:noescape
+func weighCutAVX2(x, d, b *float32, n, off int, keepAbove, keepEnd, dropAbove, dropEnd int32, scale, weight float32)
+
+//go:noescape
+func weighBitsAVX2(x, d, b *float32, bits *byte, n int, scale, weight float32)
+
+//go:noescape
+func windowAVX2(d, b *float32, n, off int, lo, hi int32, cands *uint64) (above, added int)
+
+//go:noescape
+func countNonFiniteAVX2(v *float32, n int) int
+
+// int32Safe reports whether the element indices [off, off+n) fit in the
+// int32 lanes of the vector loops.
+func int32Safe(off, n int) bool { return off >= 0 && off+n <= math.MaxInt32 }
+
+func weighCutFast(x, d, b []float32, off int, keep, drop Cut, scale, weight float32) int {
+	n := len(d) &^ 7
+	if !avx2 || n == 0 || !int32Safe(off, n) {
+		return 0
+	}
+	weighCutAVX2(&x[0], &d[0], &b[0], n, off, keep.Above, clamp32(keep.End), drop.Above, clamp32(drop.End), scale, weight)
+	return n
+}
+
+func weighBitsFast(x, d, b []float32, bits []uint64, off int, scale, weight float32) int {
+	n := len(d) &^ 7
+	if !avx2 || n == 0 || off&7 != 0 {
+		return 0
+	}
+	_ = bits[(off+n-1)>>6]
+	weighBitsAVX2(&x[0], &d[0], &b[0], (*byte)(unsafe.Add(unsafe.Pointer(&bits[0]), off>>3)), n, scale, weight)
+	return n
+}
+
+func windowFast(d, b []float32, off int, lo, hi uint32, cands []uint64) (done, above int, _ []uint64) {
+	n := len(d) &^ 7
+	if !avx2 || n == 0 || !int32Safe(off, n) {
+		return 0, 0, cands
+	}
+	cands = slices.Grow(cands, n)
+	above, added := windowAVX2(&d[0], &b[0], n, off, int32(lo), int32(min(hi, math.MaxInt32)), unsafe.SliceData(cands[len(cands):cap(cands)]))
+	return n, above, cands[:len(cands)+added]
+}
+
+func countNonFiniteFast(v []float32) int {
+	n := len(v) &^ 7
+	if !avx2 || n == 0 {
+		return 0
+	}
+	return countNonFiniteAVX2(&v[0], n)
 }

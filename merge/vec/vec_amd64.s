@@ -158,3 +158,208 @@ store:
 	JNZ     block
 	VZEROUPPER
 	RET
+
+DATA lanes<>+0(SB)/4, $0
+DATA lanes<>+4(SB)/4, $1
+DATA lanes<>+8(SB)/4, $2
+DATA lanes<>+12(SB)/4, $3
+DATA lanes<>+16(SB)/4, $4
+DATA lanes<>+20(SB)/4, $5
+DATA lanes<>+24(SB)/4, $6
+DATA lanes<>+28(SB)/4, $7
+GLOBL lanes<>(SB), RODATA|NOPTR, $32
+
+DATA bitlanes<>+0(SB)/4, $1
+DATA bitlanes<>+4(SB)/4, $2
+DATA bitlanes<>+8(SB)/4, $4
+DATA bitlanes<>+12(SB)/4, $8
+DATA bitlanes<>+16(SB)/4, $16
+DATA bitlanes<>+20(SB)/4, $32
+DATA bitlanes<>+24(SB)/4, $64
+DATA bitlanes<>+28(SB)/4, $128
+GLOBL bitlanes<>(SB), RODATA|NOPTR, $32
+
+// func weighCutAVX2(x, d, b *float32, n, off int, keepAbove, keepEnd, dropAbove, dropEnd int32, scale, weight float32)
+// n is a positive multiple of 8; off+n fits in an int32.
+TEXT ·weighCutAVX2(SB), NOSPLIT, $0-64
+	MOVQ         x+0(FP), DI
+	MOVQ         d+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         off+32(FP), AX
+	MOVQ         AX, X8
+	VPBROADCASTD X8, Y8
+	VPADDD       lanes<>(SB), Y8, Y8 // element indices
+	MOVL         keepAbove+40(FP), AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         keepEnd+44(FP), AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         dropAbove+48(FP), AX
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL         dropEnd+52(FP), AX
+	MOVQ         AX, X11
+	VPBROADCASTD X11, Y11
+	VBROADCASTSS scale+56(FP), Y10
+	VBROADCASTSS weight+60(FP), Y9
+	MOVL         $8, AX
+	MOVQ         AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+
+weighcut:
+	VMOVUPS  (SI), Y0
+	VSUBPS   (DX), Y0, Y0
+	VPAND    Y15, Y0, Y1 // magnitude key
+	VPCMPGTD Y14, Y1, Y2
+	VPCMPEQD Y14, Y1, Y3
+	VPCMPGTD Y8, Y13, Y4
+	VPAND    Y4, Y3, Y3
+	VPOR     Y3, Y2, Y2 // in keep
+	VPCMPGTD Y12, Y1, Y5
+	VPCMPEQD Y12, Y1, Y3
+	VPCMPGTD Y8, Y11, Y4
+	VPAND    Y4, Y3, Y3
+	VPOR     Y3, Y5, Y5 // in drop
+	VPANDN   Y2, Y5, Y2
+	VPAND    Y2, Y0, Y0
+	VMULPS   Y10, Y0, Y0
+	VMULPS   Y9, Y0, Y0
+	VMOVUPS  Y0, (DI)
+	VPADDD   Y7, Y8, Y8
+	ADDQ     $32, SI
+	ADDQ     $32, DX
+	ADDQ     $32, DI
+	SUBQ     $8, CX
+	JNZ      weighcut
+	VZEROUPPER
+	RET
+
+// func weighBitsAVX2(x, d, b *float32, bits *byte, n int, scale, weight float32)
+// n is a positive multiple of 8; bits points at the byte of the first element.
+TEXT ·weighBitsAVX2(SB), NOSPLIT, $0-48
+	MOVQ         x+0(FP), DI
+	MOVQ         d+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         bits+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS scale+40(FP), Y10
+	VBROADCASTSS weight+44(FP), Y9
+	VMOVDQU      bitlanes<>(SB), Y6
+
+weighbits:
+	MOVBLZX      (R8), AX
+	MOVQ         AX, X1
+	VPBROADCASTD X1, Y1
+	VPAND        Y6, Y1, Y1
+	VPCMPEQD     Y6, Y1, Y1 // lane's bit set
+	VMOVUPS      (SI), Y0
+	VSUBPS       (DX), Y0, Y0
+	VPAND        Y1, Y0, Y0
+	VMULPS       Y10, Y0, Y0
+	VMULPS       Y9, Y0, Y0
+	VMOVUPS      Y0, (DI)
+	INCQ         R8
+	ADDQ         $32, SI
+	ADDQ         $32, DX
+	ADDQ         $32, DI
+	SUBQ         $8, CX
+	JNZ          weighbits
+	VZEROUPPER
+	RET
+
+// func windowAVX2(d, b *float32, n, off int, lo, hi int32, cands *uint64) (above, added int)
+// n is a positive multiple of 8; off+n fits in an int32; cands has room
+// for n entries.
+TEXT ·windowAVX2(SB), NOSPLIT, $64-64
+	MOVQ         d+0(FP), SI
+	MOVQ         b+8(FP), DX
+	MOVQ         n+16(FP), CX
+	MOVQ         off+24(FP), AX
+	MOVQ         AX, X8
+	VPBROADCASTD X8, Y8
+	VPADDD       lanes<>(SB), Y8, Y8 // element indices
+	MOVL         lo+32(FP), AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         hi+36(FP), AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	MOVQ         cands+40(FP), DI
+	MOVL         $8, AX
+	MOVQ         AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	XORQ         R9, R9 // above
+	XORQ         R10, R10 // added
+
+window:
+	VMOVUPS   (SI), Y0
+	VSUBPS    (DX), Y0, Y0
+	VPAND     Y15, Y0, Y1 // magnitude key
+	VPCMPGTD  Y14, Y1, Y2 // above hi
+	VMOVMSKPS Y2, AX
+	POPCNTL   AX, AX
+	ADDQ      AX, R9
+	VPCMPGTD  Y1, Y13, Y3 // below lo
+	VPOR      Y3, Y2, Y3
+	VMOVMSKPS Y3, AX
+	XORL      $0xff, AX // inside the window
+	JNZ       collect
+
+next:
+	VPADDD Y7, Y8, Y8
+	ADDQ   $32, SI
+	ADDQ   $32, DX
+	SUBQ   $8, CX
+	JNZ    window
+	MOVQ   R9, above+48(FP)
+	MOVQ   R10, added+56(FP)
+	VZEROUPPER
+	RET
+
+collect:
+	VMOVDQU Y1, 0(SP)
+	VMOVDQU Y8, 32(SP)
+
+lane:
+	BSFL  AX, BX
+	MOVL  0(SP)(BX*4), R11
+	MOVL  32(SP)(BX*4), R12
+	SHLQ  $32, R11
+	ORQ   R12, R11
+	MOVQ  R11, (DI)(R10*8)
+	INCQ  R10
+	LEAL  -1(AX), BX
+	ANDL  BX, AX
+	JNZ   lane
+	JMP   next
+
+// func countNonFiniteAVX2(v *float32, n int) int
+// n is a positive multiple of 8.
+TEXT ·countNonFiniteAVX2(SB), NOSPLIT, $0-24
+	MOVQ         v+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVL         $0x7f800000, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	XORQ         R9, R9
+
+nonfinite:
+	VPAND     (SI), Y15, Y0
+	VPCMPEQD  Y15, Y0, Y0
+	VMOVMSKPS Y0, AX
+	POPCNTL   AX, AX
+	ADDQ      AX, R9
+	ADDQ      $32, SI
+	SUBQ      $8, CX
+	JNZ       nonfinite
+	MOVQ      R9, ret+16(FP)
+	VZEROUPPER
+	RET

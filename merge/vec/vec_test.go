@@ -190,3 +190,119 @@ func BenchmarkConsensus(b *testing.B) {
 		}
 	})
 }
+
+// inCut is Cut membership written plainly.
+func inCut(c Cut, i int, k uint32) bool {
+	return int64(k) > int64(c.Above) || int64(k) == int64(c.Above) && i < c.End
+}
+
+// tiedInputs returns d and b whose deltas d-b take few distinct values
+// (so cuts fall on ties), with special values mixed in.
+func tiedInputs(rng *rand.Rand, n int) (d, b []float32) {
+	d, b = make([]float32, n), make([]float32, n)
+	for i := range d {
+		b[i] = float32(rng.NormFloat64())
+		switch rng.Intn(8) {
+		case 0:
+			d[i] = special[rng.Intn(len(special))]
+		case 1:
+			d[i] = b[i]
+		default:
+			d[i] = b[i] + float32(rng.Intn(9)-4)*0.125
+		}
+	}
+	return d, b
+}
+
+func TestWeighCutAndBits(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	key := func(x float32) uint32 { return math.Float32bits(x) &^ (1 << 31) }
+	for _, n := range []int{1, 8, 13, 64, 517} {
+		d, b := tiedInputs(rng, n)
+		mid := key(0.25)
+		cuts := []Cut{All(), None(), {Above: int32(mid), End: 0}, {Above: int32(mid), End: math.MaxInt},
+			{Above: int32(mid), End: 40 + n/2}, {Above: int32(key(0.5)), End: 41}}
+		bits := make([]uint64, (n+64+63)/64+1)
+		for i := range bits {
+			bits[i] = rng.Uint64()
+		}
+		for _, off := range []int{0, 3, 8, 13, 40, 64} {
+			for _, keep := range cuts {
+				for _, drop := range cuts {
+					x := make([]float32, n)
+					WeighCut(x, d, b, off, keep, drop, 1.5, -0.3)
+					for i := range x {
+						v := d[i] - b[i]
+						if !inCut(keep, off+i, key(v)) || inCut(drop, off+i, key(v)) {
+							v = 0
+						}
+						want := v * 1.5 * -0.3
+						if math.Float32bits(x[i]) != math.Float32bits(want) && !(x[i] != x[i] && want != want) {
+							t.Fatalf("n=%d off=%d keep %+v drop %+v element %d: %#08x, want %#08x", n, off, keep, drop, i, math.Float32bits(x[i]), math.Float32bits(want))
+						}
+					}
+				}
+			}
+			x := make([]float32, n)
+			WeighBits(x, d, b, bits, off, 0.7, 2)
+			for i := range x {
+				e := off + i
+				v := d[i] - b[i]
+				if bits[e/64]>>(e%64)&1 == 0 {
+					v = 0
+				}
+				want := v * 0.7 * 2
+				if math.Float32bits(x[i]) != math.Float32bits(want) && !(x[i] != x[i] && want != want) {
+					t.Fatalf("bits n=%d off=%d element %d: %#08x, want %#08x", n, off, i, math.Float32bits(x[i]), math.Float32bits(want))
+				}
+			}
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	key := func(x float32) uint32 { return math.Float32bits(x) &^ (1 << 31) }
+	for _, n := range []int{1, 8, 23, 1024} {
+		d, b := tiedInputs(rng, n)
+		for _, win := range [][2]uint32{{key(0.125), key(0.375)}, {0, key(0.125)}, {key(0.5), math.MaxUint32}, {key(0.25), key(0.25)}} {
+			for _, off := range []int{0, 5, 8, 1000} {
+				prior := []uint64{42}
+				above, cands := Window(d, b, off, win[0], win[1], prior)
+				wantAbove, want := 0, []uint64{42}
+				for i := range d {
+					k := key(d[i] - b[i])
+					if k > win[1] {
+						wantAbove++
+					} else if k >= win[0] {
+						want = append(want, uint64(k)<<32|uint64(off+i))
+					}
+				}
+				if above != wantAbove || len(cands) != len(want) {
+					t.Fatalf("n=%d window %x off %d: %d above and %d candidates, want %d and %d", n, win, off, above, len(cands), wantAbove, len(want))
+				}
+				for i := range want {
+					if cands[i] != want[i] {
+						t.Fatalf("n=%d window %x off %d: candidate %d is %#x, want %#x", n, win, off, i, cands[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCountNonFinite(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	for _, n := range []int{0, 5, 8, 100, 1003} {
+		v := randomFloats(rng, n)
+		want := 0
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				want++
+			}
+		}
+		if got := CountNonFinite(v); got != want {
+			t.Fatalf("n=%d: %d non-finite, want %d", n, got, want)
+		}
+	}
+}
