@@ -342,7 +342,6 @@ func (c *combiner) sum(out, x []float32) {
 	}
 }
 
-
 // setMask sets up model mi's mask, short of the statistics passes.
 func (g *gtaSpec) setMask(j *Job, mi int, tv *taskVector, n int) error {
 	m := &j.Models[mi]
