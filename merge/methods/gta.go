@@ -657,36 +657,34 @@ type dellaRow struct {
 	b, block []float32
 	vec      []float32
 	draws    []uint32
-	keep     []uint8
-	words    []uint64
+	keep     []uint64 // the vector's keep bits, bit l for element l
 }
 
 func newDellaRow(length, inner int) *dellaRow {
 	return &dellaRow{b: make([]float32, length*inner), block: make([]float32, length*inner),
-		vec: make([]float32, length), draws: make([]uint32, length), keep: make([]uint8, length),
-		words: make([]uint64, length/64+2)}
+		vec: make([]float32, length), draws: make([]uint32, length), keep: make([]uint64, (length+63)/64)}
 }
 
 // row draws the keep bits of the vectors of one row (s.block holds its
 // deltas, elements from start on) and returns Σ|δ| and Σ|δ·mask| over it.
 func (d *dellaDraw) row(s *dellaRow, start, length, inner int) (sumB, sumA float64) {
+	keep := s.keep
 	for in := 0; in < inner; in++ {
-		vec := s.block
+		vals := s.block
 		if inner > 1 {
-			vec = s.vec
+			vals = s.vec
 			for l := 0; l < length; l++ {
-				vec[l] = s.block[l*inner+in]
+				vals[l] = s.block[l*inner+in]
 			}
 		}
-		vec = vec[:length]
+		vals = vals[:length]
 		// the vector's elements are i = first + l*inner
 		first := start + in
-		keep := s.keep[:length]
 		if d.fixed != nil {
-			for l := range keep {
-				keep[l] = 0
+			clear(keep)
+			for l := range vals {
 				if d.fixed[first+l*inner] != 0 {
-					keep[l] = 1
+					keep[l>>6] |= 1 << (l & 63)
 				}
 			}
 		} else {
@@ -694,38 +692,44 @@ func (d *dellaDraw) row(s *dellaRow, start, length, inner int) (sumB, sumA float
 			for l := range draws {
 				draws[l] = d.stream.Bits24(first + l*inner)
 			}
-			s.r.Keep(vec, draws, d.thr, keep)
+			s.r.Keep(vals, draws, d.thr, keep)
 		}
-		for l, x := range vec {
-			a := math.Abs(float64(x))
-			sumB += a
-			sumA += math.Float64frombits(math.Float64bits(a) & -uint64(keep[l]))
-		}
+		all, kept := vec.AbsSums(vals, keep)
+		sumB += all
+		sumA += kept
 		if inner > 1 {
-			for l, k := range keep {
-				if k != 0 {
+			for l := range vals {
+				if keep[l>>6]>>(l&63)&1 != 0 {
 					i := first + l*inner
 					atomic.OrUint64(&d.bits[i>>6], 1<<(uint(i)&63))
 				}
 			}
 			continue
 		}
-		// a row: collect its bits in words aligned with the global mask;
-		// only the words it shares with neighbouring rows need atomics.
-		w0 := first >> 6
-		words := s.words[:(first+length-1)>>6-w0+1]
-		clear(words)
-		for l, k := range keep {
-			i := first + l
-			words[i>>6-w0] |= uint64(k) << (uint(i) & 63)
-		}
-		for k, word := range words {
-			if word != 0 {
-				atomic.OrUint64(&d.bits[w0+k], word)
-			}
-		}
+		d.orRow(first, length, keep)
 	}
 	return sumB, sumA
+}
+
+// orRow sets the global mask's bits of elements [first, first+length)
+// from a row's bits (bit l for element first+l). Rows share words only at
+// their ends, but all words go through atomics: it costs one per 64
+// elements.
+func (d *dellaDraw) orRow(first, length int, keep []uint64) {
+	w0, sh := first>>6, uint(first&63)
+	words := keep[:(length+63)/64]
+	if last := length & 63; last != 0 {
+		words[len(words)-1] &= 1<<last - 1
+	}
+	for k, word := range words {
+		if word == 0 {
+			continue
+		}
+		atomic.OrUint64(&d.bits[w0+k], word<<sh)
+		if sh != 0 && word>>(64-sh) != 0 {
+			atomic.OrUint64(&d.bits[w0+k+1], word>>(64-sh))
+		}
+	}
 }
 
 // dellaAxes splits a shape into (outer, length of axis 1, inner) so that

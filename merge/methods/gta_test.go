@@ -2,7 +2,10 @@ package methods
 
 import (
 	"math"
+	"math/rand"
 	"testing"
+
+	"github.com/mergetune/mergetune/merge/sparsify"
 )
 
 // §12 of merge-methods.md: shape [2,3] inputs.
@@ -236,4 +239,49 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestDellaMasksMatchProbs: the drawn DELLA masks keep element i exactly
+// when its draw is below its rank's probability (DellaProbs, which ranks
+// by sorting), for rows of odd lengths (not aligned to mask words), 3-D
+// tensors, quantized deltas full of ties, and one or several workers.
+func TestDellaMasksMatchProbs(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, shape := range [][]int{{37, 100}, {5, 64}, {3, 50, 4}, {1000}, {2, 3000}} {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		base, model := make(Slice, n), make(Slice, n)
+		for i := range base {
+			base[i] = float32(rng.NormFloat64())
+			model[i] = base[i] + float32(rng.Intn(9)-4)*0.0625 // ties
+			if i%3 == 0 {
+				model[i] = base[i] + float32(rng.NormFloat64()*0.01)
+			}
+		}
+		for _, workers := range []int{1, 3} {
+			j := &Job{Tensor: "w", Shape: shape, Base: &Model{Input: base}, Seed: 7, Workers: workers,
+				Models: []Model{{Name: "m", Input: model, Params: Params{"weight": 1, "density": 0.4, "epsilon": 0.2}}}}
+			tv := &taskVector{in: model, weight: 1, scale: 1, mask: tvMask{kind: sparsifyDella}}
+			if err := dellaMasks(j, []*taskVector{tv}, n); err != nil {
+				t.Fatal(err)
+			}
+			delta := make([]float32, n)
+			for i := range delta {
+				delta[i] = model[i] - base[i]
+			}
+			probs := DellaProbs(shape, delta, 0.4, 0.2)
+			stream := sparsify.NewStream(7, "w", 0)
+			for i := range probs {
+				want := stream.Uniform(i) < probs[i]
+				if got := tv.mask.bits[i/64]>>(i%64)&1 == 1; got != want {
+					t.Fatalf("shape %v, %d workers: element %d kept %v, want %v", shape, workers, i, got, want)
+				}
+			}
+			if len(tv.mask.bits) != (n+63)/64 || n%64 != 0 && tv.mask.bits[n/64]>>(n%64) != 0 {
+				t.Fatalf("shape %v: bits set beyond the tensor", shape)
+			}
+		}
+	}
 }

@@ -3,6 +3,8 @@ package sparsify
 import (
 	"fmt"
 	"math/bits"
+
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // CheckDella returns an error unless DELLA's keep-probability window
@@ -29,11 +31,10 @@ func CheckDella(method, model string, density, epsilon float64) error {
 type Ranker struct {
 	a, b   []uint64
 	idx    []uint32
-	keys   []uint32
-	bucket []uint32
-	start  []uint32
-	flag   []uint8
-	bounds []uint64
+	bucket []uint32 // Keep: each element's bucket
+	start  []uint32 // Keep: each bucket's first rank
+	flag   []uint8  // Keep: buckets holding an undecided element
+	band   []uint64 // Keep: bits of the elements whose draw needs rank bounds
 }
 
 // Prob is the keep probability of the element of the given rank (0 for
@@ -110,94 +111,82 @@ func sortPacked(a, tmp []uint64) []uint64 {
 }
 
 // Keep decides DELLA's draw for every element of v without ranking them
-// all: element i is kept (keep[i] = 1, else 0) when draws[i] < thr[rank],
-// where rank orders |v| ascending, ties by index (Order's order), and thr,
-// one threshold per rank, is non-decreasing. It returns how many were kept.
+// all: element i is kept (bit i of keep set; Keep clears the other bits of
+// the words it covers) when draws[i] < thr[rank], where rank orders |v|
+// ascending, ties by index (Order's order), and thr, one threshold per
+// rank, is non-decreasing. Draws must be below 2^31.
 //
-// A histogram of the magnitudes (buckets 1/256 of a binade wide over the
-// top 8 binades) bounds each element's rank; the draw decides almost every
-// element from those bounds alone, and only the buckets holding an
-// undecided element are sorted for exact ranks.
-func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint8) int {
+// A draw below thr[0] keeps its element and one from thr[len(v)-1] on drops
+// it, whatever the rank. For the draws in between, a histogram of the
+// magnitudes (buckets 1/256 of a binade wide over the top 8 binades)
+// bounds the element's rank, which almost always decides; only the buckets
+// holding an undecided element are sorted for exact ranks.
+func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	n := len(v)
 	if n == 0 {
-		return 0
+		return
 	}
 	nb := 1 << bits.Len(uint(n-1))
 	shift := max(0, 26-bits.Len(uint(nb-1))) // 8 binades over nb buckets
 	r.grow(n, nb)
-	keys, bucket, start, flag := r.keys[:n], r.bucket[:n], r.start[:nb+1], r.flag[:nb]
-	var top uint32
-	for i, x := range v {
-		k := MagBits(x)
-		keys[i] = k
-		top = max(top, k)
-	}
+	bucket, start, flag := r.bucket[:n], r.start[:nb+1], r.flag[:nb]
 	low := uint32(0) // keys below low share bucket 0
-	if top >= 8<<23 {
+	if top := vec.MaxKey(v); top >= 8<<23 {
 		low = top - 8<<23 + 1
 	}
+	vec.Buckets(bucket, v, low, uint(shift))
 	clear(start)
-	for i, k := range keys {
-		d := int32(k - low)
-		b := uint32(d&^(d>>31)) >> shift
-		bucket[i] = b
+	for _, b := range bucket {
 		start[b]++
 	}
-	// the ranks of bucket b's elements are start[b] to start[b+1]-1; the
-	// draw decides unless it falls between those ranks' thresholds, kept
-	// per bucket as lo | hi<<32.
-	bounds := r.bounds[:nb]
 	var sum uint32
 	for b, c := range start[:nb] {
-		lo := min(sum, uint32(n-1))
+		start[b] = sum
 		sum += c
-		start[b] = lo
-		hi := max(sum, 1) - 1
-		bounds[b] = uint64(thr[lo]) | uint64(thr[hi])<<32
 	}
 	start[nb] = sum
+	// the ranks of bucket b's elements are start[b] to start[b+1]-1
+	band := r.band[:(n+63)/64]
+	vec.Split(keep, band, draws, thr[0], thr[n-1])
 	undecided := false
-	kept := 0
-	for i, b := range bucket {
-		d, t := uint64(draws[i]), bounds[b]
-		sure := uint8((d - uint64(uint32(t))) >> 63) // below the lowest rank's threshold
-		maybe := uint8((d - t>>32) >> 63)            // below the highest rank's
-		keep[i] = sure
-		kept += int(sure)
-		if maybe != sure {
-			flag[b] = 1
-			undecided = true
+	for w, word := range band {
+		for ; word != 0; word &= word - 1 {
+			i := w<<6 | bits.TrailingZeros64(word)
+			b, d := bucket[i], draws[i]
+			switch {
+			case d < thr[start[b]]:
+				keep[w] |= 1 << (i & 63)
+			case d < thr[start[b+1]-1]:
+				flag[b] = 1
+				undecided = true
+			}
 		}
 	}
 	if !undecided {
-		return kept
+		return
 	}
 	// exact ranks inside the flagged buckets: sort their members by (key,
 	// index); a bucket's members are then contiguous and in rank order.
 	a := r.a[:0]
 	for i, b := range bucket {
 		if flag[b] != 0 {
-			a = append(a, uint64(keys[i])<<32|uint64(i))
+			a = append(a, uint64(MagBits(v[i]))<<32|uint64(i))
 		}
 	}
 	a = sortPacked(a, r.b[:len(a)])
 	for p := 0; p < len(a); {
 		b := bucket[uint32(a[p])]
 		flag[b] = 0
-		rank := int(start[b])
-		for ; p < len(a) && bucket[uint32(a[p])] == b; p++ {
+		for rank := start[b]; p < len(a) && bucket[uint32(a[p])] == b; p++ {
 			i := uint32(a[p])
-			k := uint8(0)
 			if draws[i] < thr[rank] {
-				k = 1
+				keep[i>>6] |= 1 << (i & 63)
+			} else {
+				keep[i>>6] &^= 1 << (i & 63)
 			}
-			kept += int(k) - int(keep[i])
-			keep[i] = k
 			rank++
 		}
 	}
-	return kept
 }
 
 // grow sizes the Ranker's scratch for vectors of n elements and nb buckets.
@@ -205,10 +194,10 @@ func (r *Ranker) grow(n, nb int) {
 	if cap(r.a) < n {
 		r.a, r.b = make([]uint64, n), make([]uint64, n)
 	}
-	if cap(r.keys) < n {
-		r.keys, r.bucket = make([]uint32, n), make([]uint32, n)
+	if cap(r.bucket) < n {
+		r.bucket, r.band = make([]uint32, n), make([]uint64, (n+63)/64)
 	}
 	if cap(r.start) < nb+1 {
-		r.start, r.flag, r.bounds = make([]uint32, nb+1), make([]uint8, nb), make([]uint64, nb)
+		r.start, r.flag = make([]uint32, nb+1), make([]uint8, nb)
 	}
 }

@@ -233,15 +233,21 @@ func TestRankerKeepMatchesRanks(t *testing.T) {
 					wantKept++
 				}
 			}
-			got := make([]uint8, n)
-			kept := r.Keep(v, draws, thr, got)
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("n=%d %s: element %d (%v) kept %d, want %d", n, dist, i, v[i], got[i], want[i])
-				}
+			got := make([]uint64, (n+63)/64)
+			for i := range got {
+				got[i] = ^uint64(0) // Keep clears what it does not keep
 			}
-			if kept != wantKept {
-				t.Fatalf("n=%d %s: Keep reports %d kept, want %d", n, dist, kept, wantKept)
+			r.Keep(v, draws, thr, got)
+			kept := 0
+			for i := range want {
+				g := uint8(got[i/64] >> (i % 64) & 1)
+				if g != want[i] {
+					t.Fatalf("n=%d %s: element %d (%v) kept %d, want %d", n, dist, i, v[i], g, want[i])
+				}
+				kept += int(g)
+			}
+			if kept != wantKept || wantKept == 0 && n > 64 {
+				t.Fatalf("n=%d %s: %d kept, want %d", n, dist, kept, wantKept)
 			}
 		}
 	}
@@ -259,7 +265,7 @@ func BenchmarkRanker(b *testing.B) {
 		draws[i] = NewStream(1, "w", 0).Bits24(i)
 		thr[i] = Threshold24(Prob(i, n, 0.5, 0.1))
 	}
-	keep := make([]uint8, n)
+	keep := make([]uint64, n/64)
 	var r Ranker
 	b.Run("order", func(b *testing.B) {
 		b.SetBytes(n * 4)

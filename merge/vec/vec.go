@@ -15,8 +15,11 @@ import "math"
 // len(src) must be 2*len(dst).
 func BF16ToF32(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
-	i := bf16ToF32Fast(dst, src)
-	for ; i < len(dst); i++ {
+	bf16ToF32Go(dst, src, bf16ToF32Fast(dst, src))
+}
+
+func bf16ToF32Go(dst []float32, src []byte, from int) {
+	for i := from; i < len(dst); i++ {
 		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
 	}
 }
@@ -26,8 +29,11 @@ func BF16ToF32(dst []float32, src []byte) {
 // 2*len(src).
 func F32ToBF16(dst []byte, src []float32) {
 	dst = dst[:2*len(src)]
-	i := f32ToBF16Fast(dst, src)
-	for ; i < len(src); i++ {
+	f32ToBF16Go(dst, src, f32ToBF16Fast(dst, src))
+}
+
+func f32ToBF16Go(dst []byte, src []float32, from int) {
+	for i := from; i < len(src); i++ {
 		h := RoundBF16(src[i])
 		dst[2*i], dst[2*i+1] = byte(h), byte(h>>8)
 	}
@@ -113,7 +119,11 @@ func clamp32(v int) int32 { return int32(min(v, math.MaxInt32)) }
 // scale · weight, multiplied in that order.
 func WeighCut(x, d, b []float32, off int, keep, drop Cut, scale, weight float32) {
 	x, b = x[:len(d)], b[:len(d)]
-	for i := weighCutFast(x, d, b, off, keep, drop, scale, weight); i < len(d); i++ {
+	weighCutGo(x, d, b, off, keep, drop, scale, weight, weighCutFast(x, d, b, off, keep, drop, scale, weight))
+}
+
+func weighCutGo(x, d, b []float32, off int, keep, drop Cut, scale, weight float32, from int) {
+	for i := from; i < len(d); i++ {
 		v := math.Float32bits(d[i] - b[i])
 		k := v &^ (1 << 31)
 		v &= keep.has(off+i, k) &^ drop.has(off+i, k)
@@ -125,7 +135,11 @@ func WeighCut(x, d, b []float32, off int, keep, drop Cut, scale, weight float32)
 // (element e kept when bit e&63 of bits[e>>6] is set).
 func WeighBits(x, d, b []float32, bits []uint64, off int, scale, weight float32) {
 	x, b = x[:len(d)], b[:len(d)]
-	for i := weighBitsFast(x, d, b, bits, off, scale, weight); i < len(d); i++ {
+	weighBitsGo(x, d, b, bits, off, scale, weight, weighBitsFast(x, d, b, bits, off, scale, weight))
+}
+
+func weighBitsGo(x, d, b []float32, bits []uint64, off int, scale, weight float32, from int) {
+	for i := from; i < len(d); i++ {
 		e := off + i
 		keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1))
 		x[i] = math.Float32frombits(math.Float32bits(d[i]-b[i])&keep) * scale * weight
@@ -138,7 +152,12 @@ func WeighBits(x, d, b []float32, bits []uint64, off int, scale, weight float32)
 func Window(d, b []float32, off int, lo, hi uint32, cands []uint64) (above int, _ []uint64) {
 	b = b[:len(d)]
 	i, above, cands := windowFast(d, b, off, lo, hi, cands)
-	for ; i < len(d); i++ {
+	more, cands := windowGo(d, b, off, lo, hi, cands, i)
+	return above + more, cands
+}
+
+func windowGo(d, b []float32, off int, lo, hi uint32, cands []uint64, from int) (above int, _ []uint64) {
+	for i := from; i < len(d); i++ {
 		k := math.Float32bits(d[i]-b[i]) &^ (1 << 31)
 		if k > hi {
 			above++
@@ -151,14 +170,98 @@ func Window(d, b []float32, off int, lo, hi uint32, cands []uint64) (above int, 
 
 // CountNonFinite counts the NaN and ±Inf values of v.
 func CountNonFinite(v []float32) int {
-	i := 0
-	c := countNonFiniteFast(v)
-	for i = len(v) &^ 7; i < len(v); i++ {
-		if math.Float32bits(v[i])&0x7f800000 == 0x7f800000 {
+	i, c := countNonFiniteFast(v)
+	return c + countNonFiniteGo(v, i)
+}
+
+func countNonFiniteGo(v []float32, from int) int {
+	c := 0
+	for _, x := range v[from:] {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
 			c++
 		}
 	}
 	return c
+}
+
+// Split sets bit i of keep for each draws[i] < lo, and bit i of band for
+// each lo <= draws[i] < hi (bit i is bit i&63 of word i>>6; the other bits
+// of the words covering draws are cleared). Draws must be below 2^31.
+func Split(keep, band []uint64, draws []uint32, lo, hi uint32) {
+	words := (len(draws) + 63) >> 6
+	clear(keep[:words])
+	clear(band[:words])
+	splitGo(keep, band, draws, lo, hi, splitFast(keep, band, draws, lo, hi))
+}
+
+func splitGo(keep, band []uint64, draws []uint32, lo, hi uint32, from int) {
+	for i := from; i < len(draws); i++ {
+		switch d := draws[i]; {
+		case d < lo:
+			keep[i>>6] |= 1 << (uint(i) & 63)
+		case d < hi:
+			band[i>>6] |= 1 << (uint(i) & 63)
+		}
+	}
+}
+
+// MaxKey returns the largest magnitude key (float bits without the sign)
+// of v, 0 for an empty v.
+func MaxKey(v []float32) uint32 {
+	i, top := maxKeyFast(v)
+	return max(top, maxKeyGo(v, i))
+}
+
+func maxKeyGo(v []float32, from int) uint32 {
+	var top uint32
+	for _, x := range v[from:] {
+		top = max(top, math.Float32bits(x)&^(1<<31))
+	}
+	return top
+}
+
+// Buckets stores in dst the bucket of each element of v: its magnitude key
+// minus low (0 when below low), shifted right by shift.
+func Buckets(dst []uint32, v []float32, low uint32, shift uint) {
+	dst = dst[:len(v)]
+	bucketsGo(dst, v, low, shift, bucketsFast(dst, v, low, shift))
+}
+
+func bucketsGo(dst []uint32, v []float32, low uint32, shift uint, from int) {
+	for i := from; i < len(v); i++ {
+		d := int32(math.Float32bits(v[i])&^(1<<31) - low)
+		dst[i] = uint32(d&^(d>>31)) >> shift
+	}
+}
+
+// AbsSums returns Σ|v[i]| and the same sum over the elements whose bit in
+// keep is set, in float64. The order of the additions is fixed: four
+// partial sums take the elements i ≡ 0, 1, 2, 3 (mod 4) below
+// len(v)&^7 in index order, and are added in that order; the elements from
+// len(v)&^7 on follow one by one.
+func AbsSums(v []float32, keep []uint64) (all, kept float64) {
+	i, la, lk := absSumsFast(v, keep)
+	return absSumsGo(v, keep, la, lk, i)
+}
+
+// absSumsGo finishes AbsSums given the lane sums of the elements below
+// from, which is 0 or len(v)&^7.
+func absSumsGo(v []float32, keep []uint64, la, lk [4]float64, from int) (all, kept float64) {
+	bit := func(i int) uint64 { return -(keep[i>>6] >> (uint(i) & 63) & 1) }
+	i := from
+	for ; i < len(v)&^7; i++ {
+		a := math.Abs(float64(v[i]))
+		la[i&3] += a
+		lk[i&3] += math.Float64frombits(math.Float64bits(a) & bit(i))
+	}
+	all = la[0] + la[1] + la[2] + la[3]
+	kept = lk[0] + lk[1] + lk[2] + lk[3]
+	for ; i < len(v); i++ {
+		a := math.Abs(float64(v[i]))
+		all += a
+		kept += math.Float64frombits(math.Float64bits(a) & bit(i))
+	}
+	return all, kept
 }
 
 // nonZero is all ones when the float bits b are not ±0, else 0.

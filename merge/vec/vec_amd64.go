@@ -97,10 +97,60 @@ func windowFast(d, b []float32, off int, lo, hi uint32, cands []uint64) (done, a
 	return n, above, cands[:len(cands)+added]
 }
 
-func countNonFiniteFast(v []float32) int {
+func countNonFiniteFast(v []float32) (done, count int) {
+	n := len(v) &^ 7
+	if !avx2 || n == 0 {
+		return 0, 0
+	}
+	return n, countNonFiniteAVX2(&v[0], n)
+}
+
+//go:noescape
+func splitAVX2(keep, band *uint64, draws *uint32, n int, lo, hi uint32)
+
+//go:noescape
+func maxKeyAVX2(v *float32, n int) uint32
+
+//go:noescape
+func bucketsAVX2(dst *uint32, v *float32, n int, low uint32, shift uint64)
+
+//go:noescape
+func absSumsAVX2(v *float32, keep *uint64, n int, sums *[8]float64)
+
+func splitFast(keep, band []uint64, draws []uint32, lo, hi uint32) int {
+	n := len(draws) &^ 7
+	if !avx2 || n == 0 {
+		return 0
+	}
+	_, _ = keep[(n-1)>>6], band[(n-1)>>6]
+	splitAVX2(&keep[0], &band[0], &draws[0], n, lo, hi)
+	return n
+}
+
+func maxKeyFast(v []float32) (done int, top uint32) {
+	n := len(v) &^ 7
+	if !avx2 || n == 0 {
+		return 0, 0
+	}
+	return n, maxKeyAVX2(&v[0], n)
+}
+
+func bucketsFast(dst []uint32, v []float32, low uint32, shift uint) int {
 	n := len(v) &^ 7
 	if !avx2 || n == 0 {
 		return 0
 	}
-	return countNonFiniteAVX2(&v[0], n)
+	bucketsAVX2(&dst[0], &v[0], n, low, uint64(shift))
+	return n
+}
+
+func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
+	n := len(v) &^ 7
+	if !avx2 || n == 0 {
+		return 0, all, kept
+	}
+	_ = keep[(n-1)>>6]
+	var sums [8]float64
+	absSumsAVX2(&v[0], &keep[0], n, &sums)
+	return n, [4]float64(sums[:4]), [4]float64(sums[4:])
 }

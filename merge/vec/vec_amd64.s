@@ -363,3 +363,170 @@ nonfinite:
 	MOVQ      R9, ret+16(FP)
 	VZEROUPPER
 	RET
+
+DATA qbits<>+0(SB)/8, $1
+DATA qbits<>+8(SB)/8, $2
+DATA qbits<>+16(SB)/8, $4
+DATA qbits<>+24(SB)/8, $8
+GLOBL qbits<>(SB), RODATA|NOPTR, $32
+
+// func splitAVX2(keep, band *uint64, draws *uint32, n int, lo, hi uint32)
+// n is a positive multiple of 8; draws are below 2^31. Writes whole words.
+TEXT ·splitAVX2(SB), NOSPLIT, $0-40
+	MOVQ         keep+0(FP), DI
+	MOVQ         band+8(FP), R8
+	MOVQ         draws+16(FP), SI
+	MOVQ         n+24(FP), R9
+	MOVL         lo+32(FP), AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         hi+36(FP), AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	XORQ         R11, R11 // element index
+	XORQ         R12, R12 // keep word being built
+	XORQ         R13, R13 // band word being built
+
+split:
+	VMOVDQU   (SI)(R11*4), Y0
+	VPCMPGTD  Y0, Y13, Y1 // below lo: kept
+	VPCMPGTD  Y0, Y14, Y2 // below hi
+	VPANDN    Y2, Y1, Y2 // in the band
+	MOVQ      R11, CX
+	ANDQ      $63, CX
+	VMOVMSKPS Y1, AX
+	SHLQ      CX, AX
+	ORQ       AX, R12
+	VMOVMSKPS Y2, AX
+	SHLQ      CX, AX
+	ORQ       AX, R13
+	CMPQ      CX, $56
+	JNE       splitnext
+	MOVQ      R12, (DI)
+	MOVQ      R13, (R8)
+	ADDQ      $8, DI
+	ADDQ      $8, R8
+	XORQ      R12, R12
+	XORQ      R13, R13
+
+splitnext:
+	ADDQ $8, R11
+	SUBQ $8, R9
+	JNZ  split
+	MOVQ R11, CX
+	ANDQ $63, CX
+	JZ   splitdone
+	MOVQ R12, (DI)
+	MOVQ R13, (R8)
+
+splitdone:
+	VZEROUPPER
+	RET
+
+// func maxKeyAVX2(v *float32, n int) uint32
+// n is a positive multiple of 8.
+TEXT ·maxKeyAVX2(SB), NOSPLIT, $0-20
+	MOVQ         v+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR        Y0, Y0, Y0
+
+maxkey:
+	VPAND   (SI), Y15, Y1
+	VPMAXUD Y1, Y0, Y0
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JNZ     maxkey
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXUD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPMAXUD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPMAXUD X1, X0, X0
+	MOVQ    X0, AX
+	MOVL    AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func bucketsAVX2(dst *uint32, v *float32, n int, low uint32, shift uint64)
+// n is a positive multiple of 8.
+TEXT ·bucketsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         v+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         low+24(FP), AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVQ         shift+32(FP), AX
+	MOVQ         AX, X12
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR        Y14, Y14, Y14
+
+buckets:
+	VPAND   (SI), Y15, Y0
+	VPSUBD  Y13, Y0, Y0
+	VPMAXSD Y14, Y0, Y0 // keys below low: bucket 0
+	VPSRLD  X12, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     buckets
+	VZEROUPPER
+	RET
+
+// func absSumsAVX2(v *float32, keep *uint64, n int, sums *[8]float64)
+// n is a positive multiple of 8. Lane j of sums[0:4] sums |v[i]| over
+// i ≡ j (mod 4), in index order; sums[4:8] the same over the elements whose
+// keep bit is set.
+TEXT ·absSumsAVX2(SB), NOSPLIT, $0-32
+	MOVQ         v+0(FP), SI
+	MOVQ         keep+8(FP), DI
+	MOVQ         n+16(FP), R9
+	MOVQ         $0x7fffffffffffffff, AX
+	MOVQ         AX, X15
+	VPBROADCASTQ X15, Y15
+	VMOVDQU      qbits<>(SB), Y14
+	VXORPD       Y0, Y0, Y0 // all
+	VXORPD       Y1, Y1, Y1 // kept
+	XORQ         R11, R11
+
+abssums:
+	MOVQ         R11, BX
+	SHRQ         $6, BX
+	MOVQ         (DI)(BX*8), DX
+	MOVQ         R11, CX
+	ANDQ         $63, CX
+	SHRQ         CX, DX // keep bits from element R11 on
+	VCVTPS2PD    (SI), Y2
+	VANDPD       Y15, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	MOVQ         DX, X3
+	VPBROADCASTQ X3, Y3
+	VPAND        Y14, Y3, Y3
+	VPCMPEQQ     Y14, Y3, Y3
+	VANDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y1, Y1
+	SHRQ         $4, DX
+	VCVTPS2PD    16(SI), Y2
+	VANDPD       Y15, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	MOVQ         DX, X3
+	VPBROADCASTQ X3, Y3
+	VPAND        Y14, Y3, Y3
+	VPCMPEQQ     Y14, Y3, Y3
+	VANDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y1, Y1
+	ADDQ         $32, SI
+	ADDQ         $8, R11
+	SUBQ         $8, R9
+	JNZ          abssums
+	MOVQ         sums+24(FP), DI
+	VMOVUPD      Y0, (DI)
+	VMOVUPD      Y1, 32(DI)
+	VZEROUPPER
+	RET

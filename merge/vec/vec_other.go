@@ -14,4 +14,14 @@ func windowFast(d, b []float32, off int, lo, hi uint32, cands []uint64) (done, a
 	return 0, 0, cands
 }
 
-func countNonFiniteFast(v []float32) int { return 0 }
+func countNonFiniteFast(v []float32) (done, count int) { return 0, 0 }
+
+func splitFast(keep, band []uint64, draws []uint32, lo, hi uint32) int { return 0 }
+
+func maxKeyFast(v []float32) (done int, top uint32) { return 0, 0 }
+
+func bucketsFast(dst []uint32, v []float32, low uint32, shift uint) int { return 0 }
+
+func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
+	return 0, all, kept
+}

@@ -3,6 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -304,5 +305,121 @@ func TestCountNonFinite(t *testing.T) {
 		if got := CountNonFinite(v); got != want {
 			t.Fatalf("n=%d: %d non-finite, want %d", n, got, want)
 		}
+	}
+}
+
+// TestVectorEqualsScalar runs every loop both ways, the exported function
+// (vector code where the CPU has it) and its portable loop from element 0,
+// and requires the same bits, on many lengths and offsets.
+func TestVectorEqualsScalar(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	same := func(a, b []float32) int {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 65, 1000, 2051} {
+		d, b := tiedInputs(rng, n)
+		v := randomFloats(rng, n)
+		bits := make([]uint64, n/64+3)
+		for i := range bits {
+			bits[i] = rng.Uint64()
+		}
+		draws := make([]uint32, n)
+		for i := range draws {
+			draws[i] = rng.Uint32() >> 8
+		}
+		for _, off := range []int{0, 24, 7} {
+			x, y := make([]float32, n), make([]float32, n)
+			keep, drop := Cut{Above: int32(math.Float32bits(0.25)), End: off + n/3}, Cut{Above: int32(math.Float32bits(0.5)), End: off + n/2}
+			WeighCut(x, d, b, off, keep, drop, 0.5, 3)
+			weighCutGo(y, d, b, off, keep, drop, 0.5, 3, 0)
+			if i := same(x, y); i >= 0 {
+				t.Fatalf("WeighCut n=%d off=%d: element %d differs", n, off, i)
+			}
+			WeighBits(x, d, b, bits, off, 0.5, 3)
+			weighBitsGo(y, d, b, bits, off, 0.5, 3, 0)
+			if i := same(x, y); i >= 0 {
+				t.Fatalf("WeighBits n=%d off=%d: element %d differs", n, off, i)
+			}
+			lo, hi := math.Float32bits(0.125), math.Float32bits(0.375)
+			a1, c1 := Window(d, b, off, lo, hi, nil)
+			a2, c2 := windowGo(d, b, off, lo, hi, nil, 0)
+			if a1 != a2 || !slices.Equal(c1, c2) {
+				t.Fatalf("Window n=%d off=%d: %d above, %d candidates; scalar %d, %d", n, off, a1, len(c1), a2, len(c2))
+			}
+		}
+		x, y := make([]float32, n), make([]float32, n)
+		BF16ToF32(x, f32Bytes(v))
+		bf16ToF32Go(y, f32Bytes(v), 0)
+		if i := same(x, y); i >= 0 {
+			t.Fatalf("BF16ToF32 n=%d: element %d differs", n, i)
+		}
+		h1, h2 := make([]byte, 2*n), make([]byte, 2*n)
+		F32ToBF16(h1, v)
+		f32ToBF16Go(h2, v, 0)
+		if !slices.Equal(h1, h2) {
+			t.Fatalf("F32ToBF16 n=%d differs", n)
+		}
+		if c1, c2 := CountNonFinite(v), countNonFiniteGo(v, 0); c1 != c2 {
+			t.Fatalf("CountNonFinite n=%d: %d, scalar %d", n, c1, c2)
+		}
+		if m1, m2 := MaxKey(v), maxKeyGo(v, 0); m1 != m2 {
+			t.Fatalf("MaxKey n=%d: %#x, scalar %#x", n, m1, m2)
+		}
+		bk1, bk2 := make([]uint32, n), make([]uint32, n)
+		Buckets(bk1, v, 0x3c000000, 15)
+		bucketsGo(bk2, v, 0x3c000000, 15, 0)
+		if !slices.Equal(bk1, bk2) {
+			t.Fatalf("Buckets n=%d differs", n)
+		}
+		w := (n + 63) / 64
+		k1, k2, band1, band2 := make([]uint64, w), make([]uint64, w), make([]uint64, w), make([]uint64, w)
+		Split(k1, band1, draws, 1<<22, 1<<23)
+		splitGo(k2, band2, draws, 1<<22, 1<<23, 0)
+		if !slices.Equal(k1, k2) || !slices.Equal(band1, band2) {
+			t.Fatalf("Split n=%d differs", n)
+		}
+		s1, s2 := AbsSums(d, bits)
+		g1, g2 := absSumsGo(d, bits, [4]float64{}, [4]float64{}, 0)
+		if math.Float64bits(s1) != math.Float64bits(g1) || math.Float64bits(s2) != math.Float64bits(g2) {
+			t.Fatalf("AbsSums n=%d: %v %v, scalar %v %v", n, s1, s2, g1, g2)
+		}
+	}
+}
+
+// f32Bytes returns the high halves of v's values as bfloat16 bytes.
+func f32Bytes(v []float32) []byte {
+	b := make([]byte, 2*len(v))
+	for i, x := range v {
+		u := math.Float32bits(x)
+		b[2*i], b[2*i+1] = byte(u>>16), byte(u>>24)
+	}
+	return b
+}
+
+func TestSplitBucketsSums(t *testing.T) {
+	draws := []uint32{5, 10, 15, 20, 25, 9, 10, 11, 0}
+	keep, band := []uint64{^uint64(0)}, []uint64{^uint64(0)}
+	Split(keep, band, draws, 10, 20)
+	if keep[0] != 1<<0|1<<5|1<<8 || band[0] != 1<<1|1<<2|1<<6|1<<7 {
+		t.Fatalf("Split: keep %b, band %b", keep[0], band[0])
+	}
+	v := []float32{-3, 0.5, 0, 2, 1e-20, -0.25, 8, 1}
+	if got := MaxKey(v); got != math.Float32bits(8) {
+		t.Fatalf("MaxKey %#x", got)
+	}
+	bk := make([]uint32, len(v))
+	low := math.Float32bits(0.5)
+	Buckets(bk, v, low, 23) // one bucket per binade from 0.5 up
+	if want := []uint32{2, 0, 0, 2, 0, 0, 4, 1}; !slices.Equal(bk, want) {
+		t.Fatalf("Buckets %v, want %v", bk, want)
+	}
+	all, kept := AbsSums(v, []uint64{0b1000_0001})
+	if all != 14.75 || kept != 4 { // 1e-20 is below half an ulp of the sum
+		t.Fatalf("AbsSums %v %v", all, kept)
 	}
 }
