@@ -35,6 +35,8 @@ type Ranker struct {
 	start  []uint32 // Keep: each bucket's first rank
 	flag   []uint8  // Keep: buckets holding an undecided element
 	band   []uint64 // Keep: bits of the elements whose draw needs rank bounds
+	next   []uint32 // Keep: each flagged bucket's next free rank
+	order  []uint32 // Keep: element at each rank of the flagged buckets
 }
 
 // Prob is the keep probability of the element of the given rank (0 for
@@ -148,44 +150,77 @@ func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	// the ranks of bucket b's elements are start[b] to start[b+1]-1
 	band := r.band[:(n+63)/64]
 	vec.Split(keep, band, draws, thr[0], thr[n-1])
-	undecided := false
+	var undecided uint64
 	for w, word := range band {
 		for ; word != 0; word &= word - 1 {
 			i := w<<6 | bits.TrailingZeros64(word)
-			b, d := bucket[i], draws[i]
-			switch {
-			case d < thr[start[b]]:
-				keep[w] |= 1 << (i & 63)
-			case d < thr[start[b+1]-1]:
-				flag[b] = 1
-				undecided = true
+			b, d := bucket[i], uint64(draws[i])
+			// kept below the bucket's lowest rank's threshold; undecided
+			// below its highest rank's (no branches: outcomes are random)
+			k := (d - uint64(thr[start[b]])) >> 63
+			u := (d - uint64(thr[start[b+1]-1])) >> 63 &^ k
+			keep[w] |= k << (i & 63)
+			flag[b] |= uint8(u)
+			undecided |= u
+		}
+	}
+	if undecided != 0 {
+		r.resolve(v, draws, thr, keep, nb)
+	}
+}
+
+// resolve decides the elements of the buckets flagged by Keep from their
+// exact ranks, and clears the flags. Placing each member of a flagged
+// bucket at its bucket's next free rank, in index order, ranks a bucket of
+// equal keys exactly (ties go by index); a bucket holding several keys is
+// then sorted by (key, index).
+func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, nb int) {
+	n := len(v)
+	bucket, start, flag := r.bucket[:n], r.start[:nb+1], r.flag[:nb]
+	next, order := r.next[:nb], r.order[:n+1]
+	for b, f := range flag {
+		next[b] = uint32(n) // members of other buckets land on order[n]
+		if f != 0 {
+			next[b] = start[b]
+		}
+	}
+	for i, b := range bucket {
+		p := next[b]
+		order[p] = uint32(i)
+		next[b] = p + uint32(flag[b])
+	}
+	for b, f := range flag {
+		if f == 0 {
+			continue
+		}
+		flag[b] = 0
+		members := order[start[b]:start[b+1]]
+		k0 := MagBits(v[members[0]])
+		for _, i := range members[1:] {
+			if MagBits(v[i]) != k0 {
+				r.sortByKey(v, members)
+				break
 			}
 		}
-	}
-	if !undecided {
-		return
-	}
-	// exact ranks inside the flagged buckets: sort their members by (key,
-	// index); a bucket's members are then contiguous and in rank order.
-	a := r.a[:0]
-	for i, b := range bucket {
-		if flag[b] != 0 {
-			a = append(a, uint64(MagBits(v[i]))<<32|uint64(i))
-		}
-	}
-	a = sortPacked(a, r.b[:len(a)])
-	for p := 0; p < len(a); {
-		b := bucket[uint32(a[p])]
-		flag[b] = 0
-		for rank := start[b]; p < len(a) && bucket[uint32(a[p])] == b; p++ {
-			i := uint32(a[p])
-			if draws[i] < thr[rank] {
+		for p, i := range members {
+			if draws[i] < thr[int(start[b])+p] {
 				keep[i>>6] |= 1 << (i & 63)
 			} else {
 				keep[i>>6] &^= 1 << (i & 63)
 			}
-			rank++
 		}
+	}
+}
+
+// sortByKey sorts the element indices idx (ascending) by magnitude key,
+// stably.
+func (r *Ranker) sortByKey(v []float32, idx []uint32) {
+	a := r.a[:len(idx)]
+	for p, i := range idx {
+		a[p] = uint64(MagBits(v[i]))<<32 | uint64(i)
+	}
+	for p, e := range sortPacked(a, r.b[:len(idx)]) {
+		idx[p] = uint32(e)
 	}
 }
 
@@ -198,6 +233,9 @@ func (r *Ranker) grow(n, nb int) {
 		r.bucket, r.band = make([]uint32, n), make([]uint64, (n+63)/64)
 	}
 	if cap(r.start) < nb+1 {
-		r.start, r.flag = make([]uint32, nb+1), make([]uint8, nb)
+		r.start, r.next, r.flag = make([]uint32, nb+1), make([]uint32, nb), make([]uint8, nb)
+	}
+	if cap(r.order) < n+1 {
+		r.order = make([]uint32, n+1)
 	}
 }

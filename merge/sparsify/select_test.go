@@ -196,7 +196,7 @@ func TestRankerOrderMatchesStableSort(t *testing.T) {
 func TestRankerKeepMatchesRanks(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	var r Ranker
-	for _, n := range []int{1, 2, 3, 17, 64, 1000, 2048, 5632} {
+	for _, n := range []int{1, 2, 3, 17, 64, 1000, 2048, 5632, 100, 17} { // one Ranker, lengths up and down
 		thr := make([]uint32, n)
 		for rank := range thr {
 			thr[rank] = Threshold24(Prob(rank, n, 0.5, 0.3))
