@@ -29,14 +29,15 @@ func CheckDella(method, model string, density, epsilon float64) error {
 // density+epsilon, linearly in rank between (ties ranked by index). It
 // keeps scratch buffers between calls.
 type Ranker struct {
-	a, b   []uint64
-	idx    []uint32
-	bucket []uint32 // Keep: each element's bucket
-	start  []uint32 // Keep: each bucket's first rank
-	flag   []uint8  // Keep: buckets holding an undecided element
-	band   []uint64 // Keep: bits of the elements whose draw needs rank bounds
-	next   []uint32 // Keep: each flagged bucket's next free rank
-	order  []uint32 // Keep: element at each rank of the flagged buckets
+	a, b      []uint64
+	idx       []uint32
+	bucket    []uint32 // Keep: each element's bucket
+	start     []uint32 // Keep: each bucket's first rank
+	band      []uint64 // Keep: bits of the elements whose draw needs rank bounds
+	undecided []uint32 // Keep: elements whose rank bounds did not decide
+	flagged   []uint32 // resolve: the buckets it ranks
+	next      []uint32 // resolve: each bucket's next free rank
+	order     []uint32 // resolve: the element at each rank of those buckets
 }
 
 // Prob is the keep probability of the element of the given rank (0 for
@@ -120,19 +121,21 @@ func sortPacked(a, tmp []uint64) []uint64 {
 //
 // A draw below thr[0] keeps its element and one from thr[len(v)-1] on drops
 // it, whatever the rank. For the draws in between, a histogram of the
-// magnitudes (buckets 1/256 of a binade wide over the top 8 binades)
-// bounds the element's rank, which almost always decides; only the buckets
-// holding an undecided element are sorted for exact ranks.
+// magnitudes bounds the element's rank, which almost always decides: the
+// buckets are 1/256 of a binade wide over the top 8 binades, with one
+// bucket for the smaller magnitudes and one for zeros. Only the buckets
+// holding an undecided element are ranked exactly.
 func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	n := len(v)
 	if n == 0 {
 		return
 	}
-	nb := 1 << bits.Len(uint(n-1))
-	shift := max(0, 26-bits.Len(uint(nb-1))) // 8 binades over nb buckets
+	fine := 1 << bits.Len(uint(n-1))
+	shift := max(0, 26-bits.Len(uint(fine-1))) // 8 binades over fine buckets
+	nb := fine + 1
 	r.grow(n, nb)
-	bucket, start, flag := r.bucket[:n], r.start[:nb+1], r.flag[:nb]
-	low := uint32(0) // keys below low share bucket 0
+	bucket, start := r.bucket[:n], r.start[:nb+1]
+	low := uint32(0) // smaller keys share bucket 1
 	if top := vec.MaxKey(v); top >= 8<<23 {
 		low = top - 8<<23 + 1
 	}
@@ -150,7 +153,8 @@ func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	// the ranks of bucket b's elements are start[b] to start[b+1]-1
 	band := r.band[:(n+63)/64]
 	vec.Split(keep, band, draws, thr[0], thr[n-1])
-	var undecided uint64
+	undecided := r.undecided[:n]
+	nu := 0
 	for w, word := range band {
 		for ; word != 0; word &= word - 1 {
 			i := w<<6 | bits.TrailingZeros64(word)
@@ -160,40 +164,38 @@ func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 			k := (d - uint64(thr[start[b]])) >> 63
 			u := (d - uint64(thr[start[b+1]-1])) >> 63 &^ k
 			keep[w] |= k << (i & 63)
-			flag[b] |= uint8(u)
-			undecided |= u
+			undecided[nu] = uint32(i)
+			nu += int(u)
 		}
 	}
-	if undecided != 0 {
-		r.resolve(v, draws, thr, keep, nb)
+	if nu > 0 {
+		r.resolve(v, draws, thr, keep, undecided[:nu])
 	}
 }
 
-// resolve decides the elements of the buckets flagged by Keep from their
-// exact ranks, and clears the flags. Placing each member of a flagged
-// bucket at its bucket's next free rank, in index order, ranks a bucket of
-// equal keys exactly (ties go by index); a bucket holding several keys is
-// then sorted by (key, index).
-func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, nb int) {
-	n := len(v)
-	bucket, start, flag := r.bucket[:n], r.start[:nb+1], r.flag[:nb]
-	next, order := r.next[:nb], r.order[:n+1]
-	for b, f := range flag {
-		next[b] = uint32(n) // members of other buckets land on order[n]
-		if f != 0 {
+// resolve decides the elements of the buckets holding an undecided element
+// from their exact ranks. Placing each member of such a bucket at the
+// bucket's next free rank, in index order, ranks a bucket of equal keys
+// exactly (ties go by index); a bucket holding several keys is then sorted
+// by (key, index).
+func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, undecided []uint32) {
+	n, dummy := len(v), uint32(len(r.order)-1)
+	bucket, start, next, order := r.bucket[:n], r.start, r.next, r.order
+	// next[b] is dummy for every other bucket: their members land there
+	flagged := r.flagged[:0]
+	for _, i := range undecided {
+		if b := bucket[i]; next[b] == dummy {
 			next[b] = start[b]
+			flagged = append(flagged, b)
 		}
 	}
 	for i, b := range bucket {
 		p := next[b]
 		order[p] = uint32(i)
-		next[b] = p + uint32(flag[b])
+		next[b] = p + uint32(min(1, dummy-p)) // the dummy stays put
 	}
-	for b, f := range flag {
-		if f == 0 {
-			continue
-		}
-		flag[b] = 0
+	for _, b := range flagged {
+		next[b] = dummy
 		members := order[start[b]:start[b+1]]
 		k0 := MagBits(v[members[0]])
 		for _, i := range members[1:] {
@@ -210,6 +212,7 @@ func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, nb int
 			}
 		}
 	}
+	r.flagged = flagged[:0]
 }
 
 // sortByKey sorts the element indices idx (ascending) by magnitude key,
@@ -219,7 +222,17 @@ func (r *Ranker) sortByKey(v []float32, idx []uint32) {
 	for p, i := range idx {
 		a[p] = uint64(MagBits(v[i]))<<32 | uint64(i)
 	}
-	for p, e := range sortPacked(a, r.b[:len(idx)]) {
+	if len(a) <= 48 {
+		// insertion sort: a radix pass would cost more than a short slice
+		for p := 1; p < len(a); p++ {
+			for q := p; q > 0 && a[q] < a[q-1]; q-- {
+				a[q], a[q-1] = a[q-1], a[q]
+			}
+		}
+	} else {
+		a = sortPacked(a, r.b[:len(idx)])
+	}
+	for p, e := range a {
 		idx[p] = uint32(e)
 	}
 }
@@ -230,12 +243,16 @@ func (r *Ranker) grow(n, nb int) {
 		r.a, r.b = make([]uint64, n), make([]uint64, n)
 	}
 	if cap(r.bucket) < n {
-		r.bucket, r.band = make([]uint32, n), make([]uint64, (n+63)/64)
+		r.bucket, r.undecided, r.band = make([]uint32, n), make([]uint32, n), make([]uint64, (n+63)/64)
+	}
+	if len(r.order) < n+1 || len(r.next) < nb {
+		// next holds order's last index (the dummy) except while resolving
+		r.order, r.next = make([]uint32, max(n+1, len(r.order))), make([]uint32, max(nb, len(r.next)))
+		for b := range r.next {
+			r.next[b] = uint32(len(r.order) - 1)
+		}
 	}
 	if cap(r.start) < nb+1 {
-		r.start, r.next, r.flag = make([]uint32, nb+1), make([]uint32, nb), make([]uint8, nb)
-	}
-	if cap(r.order) < n+1 {
-		r.order = make([]uint32, n+1)
+		r.start = make([]uint32, nb+1)
 	}
 }

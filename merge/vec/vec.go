@@ -220,8 +220,9 @@ func maxKeyGo(v []float32, from int) uint32 {
 	return top
 }
 
-// Buckets stores in dst the bucket of each element of v: its magnitude key
-// minus low (0 when below low), shifted right by shift.
+// Buckets stores in dst the bucket of each element of v: 0 for ±0, else 1
+// plus its magnitude key minus low (0 when below low) shifted right by
+// shift.
 func Buckets(dst []uint32, v []float32, low uint32, shift uint) {
 	dst = dst[:len(v)]
 	bucketsGo(dst, v, low, shift, bucketsFast(dst, v, low, shift))
@@ -229,8 +230,9 @@ func Buckets(dst []uint32, v []float32, low uint32, shift uint) {
 
 func bucketsGo(dst []uint32, v []float32, low uint32, shift uint, from int) {
 	for i := from; i < len(v); i++ {
-		d := int32(math.Float32bits(v[i])&^(1<<31) - low)
-		dst[i] = uint32(d&^(d>>31)) >> shift
+		k := math.Float32bits(v[i]) &^ (1 << 31)
+		d := int32(k - low)
+		dst[i] = uint32(d&^(d>>31))>>shift + min(1, k)
 	}
 }
 

@@ -465,13 +465,17 @@ TEXT ·bucketsAVX2(SB), NOSPLIT, $0-40
 	MOVQ         AX, X15
 	VPBROADCASTD X15, Y15
 	VPXOR        Y14, Y14, Y14
+	VPCMPEQD     Y11, Y11, Y11 // -1
 
 buckets:
-	VPAND   (SI), Y15, Y0
-	VPSUBD  Y13, Y0, Y0
-	VPMAXSD Y14, Y0, Y0 // keys below low: bucket 0
-	VPSRLD  X12, Y0, Y0
-	VMOVDQU Y0, (DI)
+	VPAND    (SI), Y15, Y1
+	VPSUBD   Y13, Y1, Y0
+	VPMAXSD  Y14, Y0, Y0 // keys below low: bucket 1
+	VPSRLD   X12, Y0, Y0
+	VPCMPEQD Y14, Y1, Y1 // zero: -1
+	VPSUBD   Y11, Y0, Y0 // + 1
+	VPADDD   Y1, Y0, Y0
+	VMOVDQU  Y0, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DI
 	SUBQ    $8, CX
