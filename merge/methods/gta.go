@@ -192,9 +192,7 @@ func newChunkReader(j *Job, tvs []*taskVector) *chunkReader {
 // given the base chunk b.
 func (r *chunkReader) delta(t int, lo int, b, d []float32) {
 	r.tvs[t].in.Read(lo, d)
-	for i := range d {
-		d[i] -= b[i]
-	}
+	vec.Sub(d, d, b)
 }
 
 func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
@@ -521,23 +519,32 @@ func rescale(j *Job, r *chunkReader, n int) {
 			m.pending = make([]uint64, (n+63)/64)
 		}
 	}
+	draws, band := make([][]uint32, workers), make([][]uint64, workers)
+	for w := range draws {
+		draws[w], band[w] = make([]uint32, passChunk), make([]uint64, passChunk/64)
+	}
 	chunks(n, workers, func(w, c, lo, hi int) {
 		b := r.bufs[w][:hi-lo]
 		j.Base.Input.Read(lo, b)
 		d := dbuf[w][:hi-lo]
 		for i, t := range need {
 			r.delta(t, lo, b, d)
+			m := &r.tvs[t].mask
+			if m.pending != nil {
+				// keep where the draw is below the threshold, as bits
+				dr := draws[w][:hi-lo]
+				m.stream.Draws(dr, lo)
+				th := sparsify.Threshold24(m.p)
+				vec.Split(m.pending[lo>>6:], band[w], dr, th, th)
+				before[i][c], after[i][c] = vec.AbsSums(d, m.pending[lo>>6:])
+				continue
+			}
 			var s float64
 			for _, x := range d {
 				s += math.Abs(float64(x))
 			}
 			before[i][c] = s
-			m := &r.tvs[t].mask
-			if m.pending != nil {
-				m.drawBits(lo, d)
-			} else {
-				m.apply(lo, zero, d)
-			}
+			m.apply(lo, zero, d)
 			s = 0
 			for _, x := range d {
 				s += math.Abs(float64(x))
@@ -550,19 +557,6 @@ func rescale(j *Job, r *chunkReader, n int) {
 		if m := &r.tvs[t].mask; m.pending != nil {
 			m.bits, m.pending = m.pending, nil
 		}
-	}
-}
-
-// drawBits applies DARE's random mask to the chunk d at off, as apply
-// does, and records the draws in m.pending.
-func (m *tvMask) drawBits(off int, d []float32) {
-	s, t := m.stream, sparsify.Threshold24(m.p)
-	bits := m.pending
-	for i := range d {
-		e := off + i
-		keep := uint32(int32(s.Bits24(e)-t) >> 31)
-		d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
-		bits[e>>6] |= uint64(keep&1) << (uint(e) & 63)
 	}
 }
 
@@ -615,9 +609,7 @@ func dellaMasks(j *Job, tvs []*taskVector, n int) error {
 			start := o * length * inner
 			j.Base.Input.Read(start, s.b)
 			tv.in.Read(start, s.block)
-			for e := range s.block {
-				s.block[e] -= s.b[e]
-			}
+			vec.Sub(s.block, s.block, s.b)
 			before[o], after[o] = d.row(s, start, length, inner)
 		})
 		tv.mask.bits = d.bits
@@ -689,8 +681,12 @@ func (d *dellaDraw) row(s *dellaRow, start, length, inner int) (sumB, sumA float
 			}
 		} else {
 			draws := s.draws[:length]
-			for l := range draws {
-				draws[l] = d.stream.Bits24(first + l*inner)
+			if inner == 1 {
+				d.stream.Draws(draws, first)
+			} else {
+				for l := range draws {
+					draws[l] = d.stream.Bits24(first + l*inner)
+				}
 			}
 			s.r.Keep(vals, draws, d.thr, keep)
 		}

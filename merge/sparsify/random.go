@@ -3,6 +3,8 @@ package sparsify
 import (
 	"hash/fnv"
 	"math"
+
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // Stream identifies one model's draws on one tensor for a given seed. Each
@@ -15,7 +17,7 @@ type Stream uint64
 func NewStream(seed uint64, tensor string, model int) Stream {
 	h := fnv.New64a()
 	h.Write([]byte(tensor))
-	return Stream(mix(seed ^ mix(h.Sum64()+uint64(model)*0x9e3779b97f4a7c15)))
+	return Stream(vec.Mix(seed ^ vec.Mix(h.Sum64()+uint64(model)*0x9e3779b97f4a7c15)))
 }
 
 // Uniform returns the draw of element i, uniform on [0, 1) with 24 bits.
@@ -25,9 +27,10 @@ func (s Stream) Uniform(i int) float32 {
 
 // Bits24 returns the draw of element i as an integer in [0, 2^24):
 // Uniform(i) == Bits24(i) / 2^24.
-func (s Stream) Bits24(i int) uint32 {
-	return uint32(mix(uint64(s)+uint64(i)*0x9e3779b97f4a7c15) >> 40)
-}
+func (s Stream) Bits24(i int) uint32 { return vec.Draw24(uint64(s), i) }
+
+// Draws stores Bits24(first+l) in dst[l].
+func (s Stream) Draws(dst []uint32, first int) { vec.Draws(dst, uint64(s), first) }
 
 // Threshold24 returns the integer T with Bits24(i) < T exactly when
 // Uniform(i) < p, for branch-free comparisons.
@@ -39,11 +42,4 @@ func Threshold24(p float32) uint32 {
 		return 1 << 24
 	}
 	return uint32(math.Ceil(float64(p) * (1 << 24)))
-}
-
-// mix is the splitmix64 finaliser.
-func mix(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }

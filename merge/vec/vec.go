@@ -266,5 +266,44 @@ func absSumsGo(v []float32, keep []uint64, la, lk [4]float64, from int) (all, ke
 	return all, kept
 }
 
+// Sub stores a - b in dst; a and b must be at least as long as dst.
+func Sub(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	subGo(dst, a, b, subFast(dst, a, b))
+}
+
+func subGo(dst, a, b []float32, from int) {
+	for i := from; i < len(dst); i++ {
+		dst[i] = a[i] - b[i]
+	}
+}
+
+// golden is 2^64 divided by the golden ratio, splitmix64's increment.
+const golden = 0x9e3779b97f4a7c15
+
+// Draw24 is element i's 24-bit draw from the stream key: the top 24 bits
+// of splitmix64's finaliser applied to key + i*golden.
+func Draw24(key uint64, i int) uint32 {
+	return uint32(Mix(key+uint64(i)*golden) >> 40)
+}
+
+// Draws stores Draw24(key, first+l) in dst[l].
+func Draws(dst []uint32, key uint64, first int) {
+	drawsGo(dst, key, first, drawsFast(dst, key, first))
+}
+
+func drawsGo(dst []uint32, key uint64, first, from int) {
+	for l := from; l < len(dst); l++ {
+		dst[l] = Draw24(key, first+l)
+	}
+}
+
+// Mix is the splitmix64 finaliser.
+func Mix(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
 // nonZero is all ones when the float bits b are not ±0, else 0.
 func nonZero(b uint32) uint32 { return uint32(int32(-int32(b&0x7fffffff)) >> 31) }

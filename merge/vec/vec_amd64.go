@@ -154,3 +154,31 @@ func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
 	absSumsAVX2(&v[0], &keep[0], n, &sums)
 	return n, [4]float64(sums[:4]), [4]float64(sums[4:])
 }
+
+//go:noescape
+func subAVX2(dst, a, b *float32, n int)
+
+//go:noescape
+func drawsAVX2(dst *uint32, x *uint64, n int)
+
+func subFast(dst, a, b []float32) int {
+	n := len(dst) &^ 7
+	if !avx2 || n == 0 {
+		return 0
+	}
+	subAVX2(&dst[0], &a[0], &b[0], n)
+	return n
+}
+
+func drawsFast(dst []uint32, key uint64, first int) int {
+	n := len(dst) &^ 7
+	if !avx2 || n == 0 {
+		return 0
+	}
+	var x [8]uint64
+	for l := range x {
+		x[l] = key + uint64(first+l)*golden
+	}
+	drawsAVX2(&dst[0], &x[0], n)
+	return n
+}

@@ -534,3 +534,92 @@ abssums:
 	VMOVUPD      Y1, 32(DI)
 	VZEROUPPER
 	RET
+
+// func subAVX2(dst, a, b *float32, n int)
+// n is a positive multiple of 8.
+TEXT ·subAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+
+sub:
+	VMOVUPS (SI), Y0
+	VSUBPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     sub
+	VZEROUPPER
+	RET
+
+// MUL64 sets z = z * c (mod 2^64) per 64-bit lane; cl and ch hold c's low
+// and high 32 bits in each lane; t1 and t2 are scratch.
+#define MUL64(z, cl, ch, t1, t2) \
+	VPSRLQ   $32, z, t1 \
+	VPMULUDQ cl, t1, t1 \
+	VPMULUDQ ch, z, t2 \
+	VPADDQ   t2, t1, t1 \
+	VPSLLQ   $32, t1, t1 \
+	VPMULUDQ cl, z, z \
+	VPADDQ   t1, z, z
+
+// MIX is splitmix64's finaliser on each 64-bit lane of z, shifted right
+// by 40: z ^= z>>30; z *= C1; z ^= z>>27; z *= C2; z ^= z>>31; z >>= 40.
+#define MIX(z, t1, t2) \
+	VPSRLQ $30, z, t1 \
+	VPXOR  t1, z, z \
+	MUL64(z, Y10, Y11, t1, t2) \
+	VPSRLQ $27, z, t1 \
+	VPXOR  t1, z, z \
+	MUL64(z, Y12, Y13, t1, t2) \
+	VPSRLQ $31, z, t1 \
+	VPXOR  t1, z, z \
+	VPSRLQ $40, z, z
+
+// func drawsAVX2(dst *uint32, x *uint64, n int)
+// n is a positive multiple of 8; x holds the first 8 elements' splitmix64
+// inputs (key + i*golden), each next group's are 8*golden further.
+TEXT ·drawsAVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VMOVDQU      (SI), Y0
+	VMOVDQU      32(SI), Y1
+	MOVQ         $0xf1bbcdcbfa53e0a8, AX // 8 * golden (mod 2^64)
+	MOVQ         AX, X9
+	VPBROADCASTQ X9, Y9
+	MOVQ         $0xbf58476d1ce4e5b9, AX
+	MOVQ         AX, X10
+	VPBROADCASTQ X10, Y10
+	SHRQ         $32, AX
+	MOVQ         AX, X11
+	VPBROADCASTQ X11, Y11
+	MOVQ         $0x94d049bb133111eb, AX
+	MOVQ         AX, X12
+	VPBROADCASTQ X12, Y12
+	SHRQ         $32, AX
+	MOVQ         AX, X13
+	VPBROADCASTQ X13, Y13
+
+draws:
+	VMOVDQA Y0, Y2
+	VMOVDQA Y1, Y3
+	MIX(Y2, Y4, Y5)
+	MIX(Y3, Y6, Y7)
+	// the low dwords of the eight lanes, in order
+	VPSHUFD      $0x88, Y2, Y2
+	VPERMQ       $0x08, Y2, Y2
+	VPSHUFD      $0x88, Y3, Y3
+	VPERMQ       $0x08, Y3, Y3
+	VINSERTI128  $1, X3, Y2, Y2
+	VMOVDQU      Y2, (DI)
+	VPADDQ       Y9, Y0, Y0
+	VPADDQ       Y9, Y1, Y1
+	ADDQ         $32, DI
+	SUBQ         $8, CX
+	JNZ          draws
+	VZEROUPPER
+	RET

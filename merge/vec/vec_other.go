@@ -25,3 +25,7 @@ func bucketsFast(dst []uint32, v []float32, low uint32, shift uint) int { return
 func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
 	return 0, all, kept
 }
+
+func subFast(dst, a, b []float32) int { return 0 }
+
+func drawsFast(dst []uint32, key uint64, first int) int { return 0 }

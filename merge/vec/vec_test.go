@@ -423,3 +423,44 @@ func TestSplitBucketsSums(t *testing.T) {
 		t.Fatalf("AbsSums %v %v", all, kept)
 	}
 }
+
+func TestDrawsAndSub(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	for _, n := range []int{0, 1, 8, 13, 64, 1003} {
+		for _, first := range []int{0, 5, 1 << 33} {
+			key := rng.Uint64()
+			got, want := make([]uint32, n), make([]uint32, n)
+			Draws(got, key, first)
+			drawsGo(want, key, first, 0)
+			if !slices.Equal(got, want) {
+				t.Fatalf("Draws n=%d first=%d differs from the scalar draws", n, first)
+			}
+			for l, d := range got {
+				if d >= 1<<24 || d != Draw24(key, first+l) {
+					t.Fatalf("Draws n=%d: element %d is %d", n, l, d)
+				}
+			}
+		}
+		a, b := randomFloats(rng, n), randomFloats(rng, n)
+		x, y := make([]float32, n), make([]float32, n)
+		Sub(x, a, b)
+		subGo(y, a, b, 0)
+		for i := range x {
+			if math.Float32bits(x[i]) != math.Float32bits(y[i]) && !(x[i] != x[i] && y[i] != y[i]) {
+				t.Fatalf("Sub n=%d element %d: %v, want %v", n, i, x[i], y[i])
+			}
+		}
+	}
+	// splitmix64's published first output for seed 0 (state advanced once)
+	if got := Mix(golden); got != 0xe220a8397b1dcdaf {
+		t.Fatalf("Mix(golden) = %#x, want splitmix64's first output 0xe220a8397b1dcdaf", got)
+	}
+}
+
+func BenchmarkDraws(b *testing.B) {
+	dst := make([]uint32, 4096)
+	b.SetBytes(4096 * 4)
+	for range b.N {
+		Draws(dst, 42, 1000)
+	}
+}
