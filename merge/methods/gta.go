@@ -578,8 +578,9 @@ func l1Factor(before, after []float64) float32 {
 // tensors the ranked vectors are [o, :, i]); each element is kept with a
 // probability linear in its magnitude rank.
 func dellaMasks(j *Job, tvs []*taskVector, n int) error {
-	rescaleOn := j.Params.Bool("rescale", false)
 	outer, length, inner := dellaAxes(j.Shape)
+	var draws []*dellaDraw // one per DELLA model, in model order
+	var models []*taskVector
 	for mi, tv := range tvs {
 		if tv.mask.kind != sparsifyDella {
 			continue
@@ -587,34 +588,43 @@ func dellaMasks(j *Job, tvs []*taskVector, n int) error {
 		if length == 1 && n > 1 {
 			return fmt.Errorf("della: tensor %s has shape %v: ranks along axis 1 need more than one element (mergekit yields NaN)", j.Tensor, j.Shape)
 		}
-		var fixed []float32
-		if j.Masks != nil {
-			fixed = j.Masks(mi)
-		}
 		m := &j.Models[mi]
-		d := dellaDraw{
-			fixed:  fixed,
+		d := &dellaDraw{
 			stream: sparsify.NewStream(j.Seed, j.Tensor, mi),
 			thr:    dellaThresholds(length, m.Params.Get("density", 1), m.Params.Get("epsilon", 0.15)),
 			bits:   make([]uint64, (n+63)/64),
+			before: make([]float64, outer),
+			after:  make([]float64, outer),
 		}
-		workers := max(1, j.Workers)
-		st := make([]*dellaRow, workers)
-		for w := range st {
-			st[w] = newDellaRow(length, inner)
+		if j.Masks != nil {
+			d.fixed = j.Masks(mi)
 		}
-		before, after := make([]float64, outer), make([]float64, outer)
-		each(outer, workers, func(w, o int) {
-			s := st[w]
-			start := o * length * inner
-			j.Base.Input.Read(start, s.b)
-			tv.in.Read(start, s.block)
+		draws, models = append(draws, d), append(models, tv)
+	}
+	if len(draws) == 0 {
+		return nil
+	}
+	workers := max(1, j.Workers)
+	st := make([]*dellaRow, workers)
+	for w := range st {
+		st[w] = newDellaRow(length, inner)
+	}
+	// row by row, the base read once for every model
+	each(outer, workers, func(w, o int) {
+		s := st[w]
+		start := o * length * inner
+		j.Base.Input.Read(start, s.b)
+		for k, d := range draws {
+			models[k].in.Read(start, s.block)
 			vec.Sub(s.block, s.block, s.b)
-			before[o], after[o] = d.row(s, start, length, inner)
-		})
-		tv.mask.bits = d.bits
+			d.before[o], d.after[o] = d.row(s, start, length, inner)
+		}
+	})
+	rescaleOn := j.Params.Bool("rescale", false)
+	for k, d := range draws {
+		models[k].mask.bits = d.bits
 		if rescaleOn {
-			tv.scale = l1Factor(before, after)
+			models[k].scale = l1Factor(d.before, d.after)
 		}
 	}
 	return nil
@@ -637,10 +647,11 @@ func dellaThresholds(length int, density, eps float64) []uint32 {
 
 // dellaDraw is one model's DELLA draw over one tensor.
 type dellaDraw struct {
-	fixed  []float32 // test masks, instead of draws
-	stream sparsify.Stream
-	thr    []uint32 // per rank, see dellaThresholds
-	bits   []uint64 // the keep-mask being drawn
+	fixed         []float32 // test masks, instead of draws
+	stream        sparsify.Stream
+	thr           []uint32  // per rank, see dellaThresholds
+	bits          []uint64  // the keep-mask being drawn
+	before, after []float64 // per row: Σ|δ| and Σ|δ·mask|
 }
 
 // dellaRow is one worker's scratch for DELLA's rows.

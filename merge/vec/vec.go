@@ -237,10 +237,10 @@ func bucketsGo(dst []uint32, v []float32, low uint32, shift uint, from int) {
 }
 
 // AbsSums returns Σ|v[i]| and the same sum over the elements whose bit in
-// keep is set, in float64. The order of the additions is fixed: four
-// partial sums take the elements i ≡ 0, 1, 2, 3 (mod 4) below
-// len(v)&^7 in index order, and are added in that order; the elements from
-// len(v)&^7 on follow one by one.
+// keep is set, in float64. The order of the additions is fixed: eight
+// partial sums take the elements i ≡ 0, 1, …, 7 (mod 8) below len(v)&^7 in
+// index order, and are added in that order; the elements from len(v)&^7
+// on follow one by one.
 func AbsSums(v []float32, keep []uint64) (all, kept float64) {
 	i, la, lk := absSumsFast(v, keep)
 	return absSumsGo(v, keep, la, lk, i)
@@ -248,16 +248,18 @@ func AbsSums(v []float32, keep []uint64) (all, kept float64) {
 
 // absSumsGo finishes AbsSums given the lane sums of the elements below
 // from, which is 0 or len(v)&^7.
-func absSumsGo(v []float32, keep []uint64, la, lk [4]float64, from int) (all, kept float64) {
+func absSumsGo(v []float32, keep []uint64, la, lk [8]float64, from int) (all, kept float64) {
 	bit := func(i int) uint64 { return -(keep[i>>6] >> (uint(i) & 63) & 1) }
 	i := from
 	for ; i < len(v)&^7; i++ {
 		a := math.Abs(float64(v[i]))
-		la[i&3] += a
-		lk[i&3] += math.Float64frombits(math.Float64bits(a) & bit(i))
+		la[i&7] += a
+		lk[i&7] += math.Float64frombits(math.Float64bits(a) & bit(i))
 	}
-	all = la[0] + la[1] + la[2] + la[3]
-	kept = lk[0] + lk[1] + lk[2] + lk[3]
+	for l := range la {
+		all += la[l]
+		kept += lk[l]
+	}
 	for ; i < len(v); i++ {
 		a := math.Abs(float64(v[i]))
 		all += a

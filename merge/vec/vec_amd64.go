@@ -115,7 +115,7 @@ func maxKeyAVX2(v *float32, n int) uint32
 func bucketsAVX2(dst *uint32, v *float32, n int, low uint32, shift uint64)
 
 //go:noescape
-func absSumsAVX2(v *float32, keep *uint64, n int, sums *[8]float64)
+func absSumsAVX2(v *float32, keep *uint64, n int, sums *[16]float64)
 
 func splitFast(keep, band []uint64, draws []uint32, lo, hi uint32) int {
 	n := len(draws) &^ 7
@@ -144,15 +144,15 @@ func bucketsFast(dst []uint32, v []float32, low uint32, shift uint) int {
 	return n
 }
 
-func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
+func absSumsFast(v []float32, keep []uint64) (done int, all, kept [8]float64) {
 	n := len(v) &^ 7
 	if !avx2 || n == 0 {
 		return 0, all, kept
 	}
 	_ = keep[(n-1)>>6]
-	var sums [8]float64
+	var sums [16]float64
 	absSumsAVX2(&v[0], &keep[0], n, &sums)
-	return n, [4]float64(sums[:4]), [4]float64(sums[4:])
+	return n, [8]float64(sums[:8]), [8]float64(sums[8:])
 }
 
 //go:noescape

@@ -483,10 +483,10 @@ buckets:
 	VZEROUPPER
 	RET
 
-// func absSumsAVX2(v *float32, keep *uint64, n int, sums *[8]float64)
-// n is a positive multiple of 8. Lane j of sums[0:4] sums |v[i]| over
-// i ≡ j (mod 4), in index order; sums[4:8] the same over the elements whose
-// keep bit is set.
+// func absSumsAVX2(v *float32, keep *uint64, n int, sums *[16]float64)
+// n is a positive multiple of 8. Lane j of sums[0:8] sums |v[i]| over
+// i ≡ j (mod 8), in index order; sums[8:16] the same over the elements
+// whose keep bit is set.
 TEXT ·absSumsAVX2(SB), NOSPLIT, $0-32
 	MOVQ         v+0(FP), SI
 	MOVQ         keep+8(FP), DI
@@ -495,8 +495,10 @@ TEXT ·absSumsAVX2(SB), NOSPLIT, $0-32
 	MOVQ         AX, X15
 	VPBROADCASTQ X15, Y15
 	VMOVDQU      qbits<>(SB), Y14
-	VXORPD       Y0, Y0, Y0 // all
-	VXORPD       Y1, Y1, Y1 // kept
+	VXORPD       Y0, Y0, Y0 // all, lanes 0-3
+	VXORPD       Y4, Y4, Y4 // all, lanes 4-7
+	VXORPD       Y1, Y1, Y1 // kept, lanes 0-3
+	VXORPD       Y5, Y5, Y5 // kept, lanes 4-7
 	XORQ         R11, R11
 
 abssums:
@@ -516,22 +518,24 @@ abssums:
 	VANDPD       Y3, Y2, Y2
 	VADDPD       Y2, Y1, Y1
 	SHRQ         $4, DX
-	VCVTPS2PD    16(SI), Y2
-	VANDPD       Y15, Y2, Y2
-	VADDPD       Y2, Y0, Y0
-	MOVQ         DX, X3
-	VPBROADCASTQ X3, Y3
-	VPAND        Y14, Y3, Y3
-	VPCMPEQQ     Y14, Y3, Y3
-	VANDPD       Y3, Y2, Y2
-	VADDPD       Y2, Y1, Y1
+	VCVTPS2PD    16(SI), Y6
+	VANDPD       Y15, Y6, Y6
+	VADDPD       Y6, Y4, Y4
+	MOVQ         DX, X7
+	VPBROADCASTQ X7, Y7
+	VPAND        Y14, Y7, Y7
+	VPCMPEQQ     Y14, Y7, Y7
+	VANDPD       Y7, Y6, Y6
+	VADDPD       Y6, Y5, Y5
 	ADDQ         $32, SI
 	ADDQ         $8, R11
 	SUBQ         $8, R9
 	JNZ          abssums
 	MOVQ         sums+24(FP), DI
 	VMOVUPD      Y0, (DI)
-	VMOVUPD      Y1, 32(DI)
+	VMOVUPD      Y4, 32(DI)
+	VMOVUPD      Y1, 64(DI)
+	VMOVUPD      Y5, 96(DI)
 	VZEROUPPER
 	RET
 

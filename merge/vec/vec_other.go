@@ -22,7 +22,7 @@ func maxKeyFast(v []float32) (done int, top uint32) { return 0, 0 }
 
 func bucketsFast(dst []uint32, v []float32, low uint32, shift uint) int { return 0 }
 
-func absSumsFast(v []float32, keep []uint64) (done int, all, kept [4]float64) {
+func absSumsFast(v []float32, keep []uint64) (done int, all, kept [8]float64) {
 	return 0, all, kept
 }
 

@@ -384,7 +384,7 @@ func TestVectorEqualsScalar(t *testing.T) {
 			t.Fatalf("Split n=%d differs", n)
 		}
 		s1, s2 := AbsSums(d, bits)
-		g1, g2 := absSumsGo(d, bits, [4]float64{}, [4]float64{}, 0)
+		g1, g2 := absSumsGo(d, bits, [8]float64{}, [8]float64{}, 0)
 		if math.Float64bits(s1) != math.Float64bits(g1) || math.Float64bits(s2) != math.Float64bits(g2) {
 			t.Fatalf("AbsSums n=%d: %v %v, scalar %v %v", n, s1, s2, g1, g2)
 		}
