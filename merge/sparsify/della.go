@@ -3,6 +3,7 @@ package sparsify
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/mergetune/mergetune/merge/vec"
 )
@@ -35,9 +36,8 @@ type Ranker struct {
 	start     []uint32 // Keep: each bucket's first rank
 	band      []uint64 // Keep: bits of the elements whose draw needs rank bounds
 	undecided []uint32 // Keep: elements whose rank bounds did not decide
-	flagged   []uint32 // resolve: the buckets it ranks
-	next      []uint32 // resolve: each bucket's next free rank
-	order     []uint32 // resolve: the element at each rank of those buckets
+	flagged   []uint32 // resolve: the buckets it has ranked
+	members   []uint32 // resolve: one bucket's elements
 }
 
 // Prob is the keep probability of the element of the given rank (0 for
@@ -174,29 +174,20 @@ func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 }
 
 // resolve decides the elements of the buckets holding an undecided element
-// from their exact ranks. Placing each member of such a bucket at the
-// bucket's next free rank, in index order, ranks a bucket of equal keys
-// exactly (ties go by index); a bucket holding several keys is then sorted
-// by (key, index).
+// from their exact ranks. A bucket's members, collected in index order,
+// are in rank order when they share one key (ties go by index); a bucket
+// holding several keys is sorted by (key, index).
 func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, undecided []uint32) {
-	n, dummy := len(v), uint32(len(r.order)-1)
-	bucket, start, next, order := r.bucket[:n], r.start, r.next, r.order
-	// next[b] is dummy for every other bucket: their members land there
-	flagged := r.flagged[:0]
-	for _, i := range undecided {
-		if b := bucket[i]; next[b] == dummy {
-			next[b] = start[b]
-			flagged = append(flagged, b)
+	bucket, start := r.bucket[:len(v)], r.start
+	done := r.flagged[:0]
+	for _, u := range undecided {
+		b := bucket[u]
+		if slices.Contains(done, b) {
+			continue
 		}
-	}
-	for i, b := range bucket {
-		p := next[b]
-		order[p] = uint32(i)
-		next[b] = p + uint32(min(1, dummy-p)) // the dummy stays put
-	}
-	for _, b := range flagged {
-		next[b] = dummy
-		members := order[start[b]:start[b+1]]
+		done = append(done, b)
+		members := vec.Collect(r.members[:0], bucket, b)
+		r.members = members
 		k0 := MagBits(v[members[0]])
 		for _, i := range members[1:] {
 			if MagBits(v[i]) != k0 {
@@ -212,7 +203,7 @@ func (r *Ranker) resolve(v []float32, draws, thr []uint32, keep []uint64, undeci
 			}
 		}
 	}
-	r.flagged = flagged[:0]
+	r.flagged = done
 }
 
 // sortByKey sorts the element indices idx (ascending) by magnitude key,
@@ -244,13 +235,6 @@ func (r *Ranker) grow(n, nb int) {
 	}
 	if cap(r.bucket) < n {
 		r.bucket, r.undecided, r.band = make([]uint32, n), make([]uint32, n), make([]uint64, (n+63)/64)
-	}
-	if len(r.order) < n+1 || len(r.next) < nb {
-		// next holds order's last index (the dummy) except while resolving
-		r.order, r.next = make([]uint32, max(n+1, len(r.order))), make([]uint32, max(nb, len(r.next)))
-		for b := range r.next {
-			r.next[b] = uint32(len(r.order) - 1)
-		}
 	}
 	if cap(r.start) < nb+1 {
 		r.start = make([]uint32, nb+1)

@@ -280,6 +280,22 @@ func subGo(dst, a, b []float32, from int) {
 	}
 }
 
+// Collect appends to dst the indices i, in increasing order, of the
+// elements of src equal to value.
+func Collect(dst, src []uint32, value uint32) []uint32 {
+	i, dst := collectFast(dst, src, value)
+	return collectGo(dst, src, value, i)
+}
+
+func collectGo(dst, src []uint32, value uint32, from int) []uint32 {
+	for i := from; i < len(src); i++ {
+		if src[i] == value {
+			dst = append(dst, uint32(i))
+		}
+	}
+	return dst
+}
+
 // golden is 2^64 divided by the golden ratio, splitmix64's increment.
 const golden = 0x9e3779b97f4a7c15
 

@@ -182,3 +182,16 @@ func drawsFast(dst []uint32, key uint64, first int) int {
 	drawsAVX2(&dst[0], &x[0], n)
 	return n
 }
+
+//go:noescape
+func collectAVX2(dst *uint32, src *uint32, n int, value uint32) (added int)
+
+func collectFast(dst, src []uint32, value uint32) (done int, _ []uint32) {
+	n := len(src) &^ 7
+	if !avx2 || n == 0 {
+		return 0, dst
+	}
+	dst = slices.Grow(dst, n)
+	added := collectAVX2(unsafe.SliceData(dst[len(dst):cap(dst)]), &src[0], n, value)
+	return n, dst[:len(dst)+added]
+}

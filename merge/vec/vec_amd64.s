@@ -627,3 +627,39 @@ draws:
 	JNZ          draws
 	VZEROUPPER
 	RET
+
+// func collectAVX2(dst *uint32, src *uint32, n int, value uint32) (added int)
+// n is a positive multiple of 8; dst has room for n entries.
+TEXT ·collectAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), R9
+	MOVL         value+24(FP), AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	XORQ         R10, R10 // added
+	XORQ         R11, R11 // element index
+
+collect8:
+	VPCMPEQD  (SI)(R11*4), Y13, Y0
+	VMOVMSKPS Y0, AX
+	TESTL     AX, AX
+	JNZ       found
+
+collectnext:
+	ADDQ $8, R11
+	SUBQ $8, R9
+	JNZ  collect8
+	MOVQ R10, added+32(FP)
+	VZEROUPPER
+	RET
+
+found:
+	BSFL AX, BX
+	LEAQ (R11)(BX*1), DX
+	MOVL DX, (DI)(R10*4)
+	INCQ R10
+	LEAL -1(AX), BX
+	ANDL BX, AX
+	JNZ  found
+	JMP  collectnext

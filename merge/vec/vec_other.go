@@ -29,3 +29,5 @@ func absSumsFast(v []float32, keep []uint64) (done int, all, kept [8]float64) {
 func subFast(dst, a, b []float32) int { return 0 }
 
 func drawsFast(dst []uint32, key uint64, first int) int { return 0 }
+
+func collectFast(dst, src []uint32, value uint32) (done int, _ []uint32) { return 0, dst }

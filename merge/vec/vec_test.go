@@ -441,6 +441,19 @@ func TestDrawsAndSub(t *testing.T) {
 				}
 			}
 		}
+		src := make([]uint32, n)
+		for i := range src {
+			src[i] = uint32(rng.Intn(5))
+		}
+		c1, c2 := Collect([]uint32{7}, src, 3), collectGo([]uint32{7}, src, 3, 0)
+		if !slices.Equal(c1, c2) || c1[0] != 7 {
+			t.Fatalf("Collect n=%d: %v, scalar %v", n, c1, c2)
+		}
+		for _, i := range c1[1:] {
+			if src[i] != 3 {
+				t.Fatalf("Collect n=%d: index %d holds %d", n, i, src[i])
+			}
+		}
 		a, b := randomFloats(rng, n), randomFloats(rng, n)
 		x, y := make([]float32, n), make([]float32, n)
 		Sub(x, a, b)
