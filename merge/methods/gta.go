@@ -306,13 +306,7 @@ func (c *combiner) combine(out, x, b []float32) {
 	} else {
 		c.sum(out, x)
 	}
-	for i := range out {
-		v := out[i]
-		if c.lambda != 1 {
-			v *= c.lambda
-		}
-		out[i] = v + b[i]
-	}
+	vec.AddScaled(out, b, c.lambda)
 }
 
 // sum: Σ w·δ, divided by Σ w when normalizing (|Σ w| < 1e-8 → 1).
@@ -823,15 +817,19 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 	}
 	workers := max(1, j.Workers)
 	// sample keys per model
+	size := 0
+	for _, c := range sampleChunks {
+		size += min(n, (c+1)*passChunk) - c*passChunk
+	}
 	sample := make([][]uint32, len(need))
 	each(len(need), workers, func(_ int, i int) {
 		keys := magKeys(j.Base.Input, r.tvs[need[i]].in)
-		var buf []uint32
+		buf := make([]uint32, size)
+		at := 0
 		for _, c := range sampleChunks {
 			lo, hi := c*passChunk, min(n, (c+1)*passChunk)
-			part := make([]uint32, hi-lo)
-			keys(lo, part)
-			buf = append(buf, part...)
+			keys(lo, buf[at:at+hi-lo])
+			at += hi - lo
 		}
 		sample[i] = buf
 	})

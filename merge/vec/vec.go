@@ -280,6 +280,23 @@ func subGo(dst, a, b []float32, from int) {
 	}
 }
 
+// AddScaled sets out[i] = out[i]·lambda + b[i] (no multiplication when
+// lambda is 1).
+func AddScaled(out, b []float32, lambda float32) {
+	b = b[:len(out)]
+	addScaledGo(out, b, lambda, addScaledFast(out, b, lambda))
+}
+
+func addScaledGo(out, b []float32, lambda float32, from int) {
+	for i := from; i < len(out); i++ {
+		v := out[i]
+		if lambda != 1 {
+			v *= lambda
+		}
+		out[i] = v + b[i]
+	}
+}
+
 // Collect appends to dst the indices i, in increasing order, of the
 // elements of src equal to value.
 func Collect(dst, src []uint32, value uint32) []uint32 {

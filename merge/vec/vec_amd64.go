@@ -92,9 +92,17 @@ func windowFast(d, b []float32, off int, lo, hi uint32, cands []uint64) (done, a
 	if !avx2 || n == 0 || !int32Safe(off, n) {
 		return 0, 0, cands
 	}
-	cands = slices.Grow(cands, n)
-	above, added := windowAVX2(&d[0], &b[0], n, off, int32(lo), int32(min(hi, math.MaxInt32)), unsafe.SliceData(cands[len(cands):cap(cands)]))
-	return n, above, cands[:len(cands)+added]
+	// candidates go through a buffer on the stack, a piece at a time, so
+	// cands grows by what is found, not by the room the scan might need
+	var buf [512]uint64
+	hi = min(hi, math.MaxInt32)
+	for at := 0; at < n; at += len(buf) {
+		m := min(len(buf), n-at)
+		a, added := windowAVX2(&d[at], &b[at], m, off+at, int32(lo), int32(hi), &buf[0])
+		above += a
+		cands = append(cands, buf[:added]...)
+	}
+	return n, above, cands
 }
 
 func countNonFiniteFast(v []float32) (done, count int) {
@@ -194,4 +202,16 @@ func collectFast(dst, src []uint32, value uint32) (done int, _ []uint32) {
 	dst = slices.Grow(dst, n)
 	added := collectAVX2(unsafe.SliceData(dst[len(dst):cap(dst)]), &src[0], n, value)
 	return n, dst[:len(dst)+added]
+}
+
+//go:noescape
+func addScaledAVX2(out, b *float32, n int, lambda float32, scale bool)
+
+func addScaledFast(out, b []float32, lambda float32) int {
+	n := len(out) &^ 7
+	if !avx2 || n == 0 {
+		return 0
+	}
+	addScaledAVX2(&out[0], &b[0], n, lambda, lambda != 1)
+	return n
 }

@@ -663,3 +663,37 @@ found:
 	ANDL BX, AX
 	JNZ  found
 	JMP  collectnext
+
+// func addScaledAVX2(out, b *float32, n int, lambda float32, scale bool)
+// n is a positive multiple of 8: out = out*lambda + b (out + b unless scale).
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-29
+	MOVQ         out+0(FP), DI
+	MOVQ         b+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS lambda+24(FP), Y9
+	MOVBLZX      scale+28(FP), AX
+	TESTQ        AX, AX
+	JZ           add
+
+scaleadd:
+	VMOVUPS (DI), Y0
+	VMULPS  Y9, Y0, Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     scaleadd
+	VZEROUPPER
+	RET
+
+add:
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     add
+	VZEROUPPER
+	RET

@@ -455,6 +455,16 @@ func TestDrawsAndSub(t *testing.T) {
 			}
 		}
 		a, b := randomFloats(rng, n), randomFloats(rng, n)
+		for _, lambda := range []float32{1, 0.7, -2} {
+			x, y := slices.Clone(a), slices.Clone(a)
+			AddScaled(x, b, lambda)
+			addScaledGo(y, b, lambda, 0)
+			for i := range x {
+				if math.Float32bits(x[i]) != math.Float32bits(y[i]) && !(x[i] != x[i] && y[i] != y[i]) {
+					t.Fatalf("AddScaled n=%d λ=%v element %d: %v, want %v", n, lambda, i, x[i], y[i])
+				}
+			}
+		}
 		x, y := make([]float32, n), make([]float32, n)
 		Sub(x, a, b)
 		subGo(y, a, b, 0)
