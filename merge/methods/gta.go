@@ -821,7 +821,7 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 	for _, c := range sampleChunks {
 		size += min(n, (c+1)*passChunk) - c*passChunk
 	}
-	sample := make([][]uint32, len(need))
+	wins := make([][]window, len(need))
 	each(len(need), workers, func(_ int, i int) {
 		keys := magKeys(j.Base.Input, r.tvs[need[i]].in)
 		buf := make([]uint32, size)
@@ -831,40 +831,8 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 			keys(lo, buf[at:at+hi-lo])
 			at += hi - lo
 		}
-		sample[i] = buf
+		wins[i] = sampleWindows(buf, cutKs(&r.tvs[need[i]].mask), n)
 	})
-	wins := make([][]window, len(need))
-	for i, t := range need {
-		m := len(sample[i])
-		for _, k := range cutKs(&r.tvs[t].mask) {
-			w := window{k: k}
-			if k <= 0 || k >= n {
-				w.exact = true
-				wins[i] = append(wins[i], w)
-				continue
-			}
-			q := float64(k) / float64(n)
-			rank := q * float64(m)
-			d := 6*math.Sqrt(float64(m)*q*(1-q)) + 64
-			rHi := max(1, int(rank-d))   // fewer above: the window's upper key
-			rLo := min(m, int(rank+d)+1) // more above: the window's lower key
-			s := sparsify.NewSelector()
-			s.Add1(sample[i])
-			s.Plan(rHi, rLo)
-			if s.NeedsPass2() {
-				s.Add2(sample[i])
-			}
-			cs := s.Cuts()
-			w.hi, w.lo = cs[0].Bits, cs[1].Bits
-			if rHi <= 1 {
-				w.hi = math.MaxUint32
-			}
-			if rLo >= m {
-				w.lo = 0
-			}
-			wins[i] = append(wins[i], w)
-		}
-	}
 	// one pass: count above each window, collect the keys inside it
 	type acc struct {
 		above []int
@@ -899,7 +867,8 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 		}
 	})
 	found := make([][]sparsify.Cut, len(need))
-	for i := range need {
+	var missed atomic.Bool
+	each(len(need), workers, func(_ int, i int) {
 		for c, win := range wins[i] {
 			if win.exact {
 				s := sparsify.NewSelector()
@@ -915,7 +884,8 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 			}
 			want := win.k - above
 			if want < 1 || want > len(cands) {
-				return false // the window missed the cut
+				missed.Store(true) // the window missed the cut
+				return
 			}
 			keys := make([]uint32, len(cands))
 			for e, v := range cands {
@@ -943,9 +913,49 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 			}
 			found[i] = append(found[i], cut)
 		}
+	})
+	if missed.Load() {
+		return false
 	}
 	for i, t := range need {
 		setCuts(&r.tvs[t].mask, found[i])
 	}
 	return true
+}
+
+// sampleWindows brackets each cut (of size k among n) in a window of keys
+// from a sample of the magnitude keys: with the sample's quantiles six
+// standard deviations (plus 64 ranks) either side of the cut's.
+func sampleWindows(sample []uint32, ks []int, n int) []window {
+	var wins []window
+	m := len(sample)
+	for _, k := range ks {
+		w := window{k: k}
+		if k <= 0 || k >= n {
+			w.exact = true
+			wins = append(wins, w)
+			continue
+		}
+		q := float64(k) / float64(n)
+		rank := q * float64(m)
+		d := 6*math.Sqrt(float64(m)*q*(1-q)) + 64
+		rHi := max(1, int(rank-d))   // fewer above: the window's upper key
+		rLo := min(m, int(rank+d)+1) // more above: the window's lower key
+		s := sparsify.NewSelector()
+		s.Add1(sample)
+		s.Plan(rHi, rLo)
+		if s.NeedsPass2() {
+			s.Add2(sample)
+		}
+		cs := s.Cuts()
+		w.hi, w.lo = cs[0].Bits, cs[1].Bits
+		if rHi <= 1 {
+			w.hi = math.MaxUint32
+		}
+		if rLo >= m {
+			w.lo = 0
+		}
+		wins = append(wins, w)
+	}
+	return wins
 }
