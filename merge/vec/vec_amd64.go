@@ -8,8 +8,12 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// avx2 is set once, at start-up, from the CPU's features.
-var avx2 = cpu.X86.HasAVX2
+// avx2 and avx512 are set once, at start-up, from the CPU's features
+// (avx512: the DQ and VL extensions, for 64-bit multiplies).
+var (
+	avx2   = cpu.X86.HasAVX2
+	avx512 = avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+)
 
 //go:noescape
 func bf16ToF32AVX2(dst *float32, src *byte, n int)
@@ -169,6 +173,9 @@ func subAVX2(dst, a, b *float32, n int)
 //go:noescape
 func drawsAVX2(dst *uint32, x *uint64, n int)
 
+//go:noescape
+func drawsAVX512(dst *uint32, x *uint64, n int)
+
 func subFast(dst, a, b []float32) int {
 	n := len(dst) &^ 7
 	if !avx2 || n == 0 {
@@ -187,7 +194,11 @@ func drawsFast(dst []uint32, key uint64, first int) int {
 	for l := range x {
 		x[l] = key + uint64(first+l)*golden
 	}
-	drawsAVX2(&dst[0], &x[0], n)
+	if avx512 {
+		drawsAVX512(&dst[0], &x[0], n)
+	} else {
+		drawsAVX2(&dst[0], &x[0], n)
+	}
 	return n
 }
 

@@ -697,3 +697,53 @@ add:
 	JNZ     add
 	VZEROUPPER
 	RET
+
+// MIX512 is MIX with AVX-512's 64-bit multiply (VPMULLQ on 256-bit
+// registers); Y10 and Y12 hold the full constants.
+#define MIX512(z, t1) \
+	VPSRLQ  $30, z, t1 \
+	VPXOR   t1, z, z \
+	VPMULLQ Y10, z, z \
+	VPSRLQ  $27, z, t1 \
+	VPXOR   t1, z, z \
+	VPMULLQ Y12, z, z \
+	VPSRLQ  $31, z, t1 \
+	VPXOR   t1, z, z \
+	VPSRLQ  $40, z, z
+
+// func drawsAVX512(dst *uint32, x *uint64, n int)
+// drawsAVX2 for CPUs with AVX-512 DQ and VL.
+TEXT ·drawsAVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VMOVDQU      (SI), Y0
+	VMOVDQU      32(SI), Y1
+	MOVQ         $0xf1bbcdcbfa53e0a8, AX // 8 * golden (mod 2^64)
+	MOVQ         AX, X9
+	VPBROADCASTQ X9, Y9
+	MOVQ         $0xbf58476d1ce4e5b9, AX
+	MOVQ         AX, X10
+	VPBROADCASTQ X10, Y10
+	MOVQ         $0x94d049bb133111eb, AX
+	MOVQ         AX, X12
+	VPBROADCASTQ X12, Y12
+
+draws512:
+	VMOVDQA     Y0, Y2
+	VMOVDQA     Y1, Y3
+	MIX512(Y2, Y4)
+	MIX512(Y3, Y6)
+	VPSHUFD     $0x88, Y2, Y2
+	VPERMQ      $0x08, Y2, Y2
+	VPSHUFD     $0x88, Y3, Y3
+	VPERMQ      $0x08, Y3, Y3
+	VINSERTI128 $1, X3, Y2, Y2
+	VMOVDQU     Y2, (DI)
+	VPADDQ      Y9, Y0, Y0
+	VPADDQ      Y9, Y1, Y1
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JNZ         draws512
+	VZEROUPPER
+	RET
