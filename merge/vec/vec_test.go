@@ -135,11 +135,11 @@ func TestConsensus(t *testing.T) {
 				Consensus(out, x, w, normalize)
 				consensusGo(plain, x, n, w, normalize)
 				for i := range out {
-					if math.Float32bits(out[i]) != math.Float32bits(plain[i]) {
+					if !sameFloat(out[i], plain[i]) {
 						t.Fatalf("%d models, n=%d, element %d: vector %#08x, scalar %#08x", models, n, i, math.Float32bits(out[i]), math.Float32bits(plain[i]))
 					}
 					want := consensusRef(rows, w, i, normalize)
-					if math.Float32bits(out[i]) != math.Float32bits(want) && !(out[i] != out[i] && want != want) {
+					if !sameFloat(out[i], want) {
 						t.Fatalf("%d models, n=%d, normalize %v, element %d: %v (%#08x), want %v (%#08x)",
 							models, n, normalize, i, out[i], math.Float32bits(out[i]), want, math.Float32bits(want))
 					}
@@ -238,7 +238,7 @@ func TestWeighCutAndBits(t *testing.T) {
 							v = 0
 						}
 						want := v * 1.5 * -0.3
-						if math.Float32bits(x[i]) != math.Float32bits(want) && !(x[i] != x[i] && want != want) {
+						if !sameFloat(x[i], want) {
 							t.Fatalf("n=%d off=%d keep %+v drop %+v element %d: %#08x, want %#08x", n, off, keep, drop, i, math.Float32bits(x[i]), math.Float32bits(want))
 						}
 					}
@@ -253,7 +253,7 @@ func TestWeighCutAndBits(t *testing.T) {
 					v = 0
 				}
 				want := v * 0.7 * 2
-				if math.Float32bits(x[i]) != math.Float32bits(want) && !(x[i] != x[i] && want != want) {
+				if !sameFloat(x[i], want) {
 					t.Fatalf("bits n=%d off=%d element %d: %#08x, want %#08x", n, off, i, math.Float32bits(x[i]), math.Float32bits(want))
 				}
 			}
@@ -315,7 +315,7 @@ func TestVectorEqualsScalar(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	same := func(a, b []float32) int {
 		for i := range a {
-			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			if !sameFloat(a[i], b[i]) {
 				return i
 			}
 		}
@@ -385,7 +385,7 @@ func TestVectorEqualsScalar(t *testing.T) {
 		}
 		s1, s2 := AbsSums(d, bits)
 		g1, g2 := absSumsGo(d, bits, [8]float64{}, [8]float64{}, 0)
-		if math.Float64bits(s1) != math.Float64bits(g1) || math.Float64bits(s2) != math.Float64bits(g2) {
+		if !sameFloat64(s1, g1) || !sameFloat64(s2, g2) {
 			t.Fatalf("AbsSums n=%d: %v %v, scalar %v %v", n, s1, s2, g1, g2)
 		}
 	}
@@ -460,7 +460,7 @@ func TestDrawsAndSub(t *testing.T) {
 			AddScaled(x, b, lambda)
 			addScaledGo(y, b, lambda, 0)
 			for i := range x {
-				if math.Float32bits(x[i]) != math.Float32bits(y[i]) && !(x[i] != x[i] && y[i] != y[i]) {
+				if !sameFloat(x[i], y[i]) {
 					t.Fatalf("AddScaled n=%d λ=%v element %d: %v, want %v", n, lambda, i, x[i], y[i])
 				}
 			}
@@ -469,7 +469,7 @@ func TestDrawsAndSub(t *testing.T) {
 		Sub(x, a, b)
 		subGo(y, a, b, 0)
 		for i := range x {
-			if math.Float32bits(x[i]) != math.Float32bits(y[i]) && !(x[i] != x[i] && y[i] != y[i]) {
+			if !sameFloat(x[i], y[i]) {
 				t.Fatalf("Sub n=%d element %d: %v, want %v", n, i, x[i], y[i])
 			}
 		}
@@ -486,4 +486,15 @@ func BenchmarkDraws(b *testing.B) {
 	for range b.N {
 		Draws(dst, 42, 1000)
 	}
+}
+
+// sameFloat reports whether a and b have the same bits, or are both NaN:
+// which NaN payload an operation on two NaNs returns depends on operand
+// order, which the compiler may swap, so payloads are not compared.
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+}
+
+func sameFloat64(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || a != a && b != b
 }
