@@ -121,16 +121,17 @@ func sortPacked(a, tmp []uint64) []uint64 {
 //
 // A draw below thr[0] keeps its element and one from thr[len(v)-1] on drops
 // it, whatever the rank. For the draws in between, a histogram of the
-// magnitudes bounds the element's rank, which almost always decides: the
-// buckets are 1/256 of a binade wide over the top 8 binades, with one
-// bucket for the smaller magnitudes and one for zeros. Only the buckets
+// magnitudes bounds the element's rank, which almost always decides: up to
+// 2048 buckets (one per element, rounded up to a power of two) split the
+// top 8 binades evenly, with one bucket for the smaller magnitudes and one
+// for zeros. Only the buckets
 // holding an undecided element are ranked exactly.
 func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	n := len(v)
 	if n == 0 {
 		return
 	}
-	fine := 1 << bits.Len(uint(n-1))
+	fine := min(2048, 1<<bits.Len(uint(n-1)))
 	shift := max(0, 26-bits.Len(uint(fine-1))) // 8 binades over fine buckets
 	nb := fine + 1
 	r.grow(n, nb)
