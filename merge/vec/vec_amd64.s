@@ -1,5 +1,20 @@
 #include "textflag.h"
 
+// BCAST32 sets every 32-bit lane of y to src (an immediate or a 32-bit
+// argument), through AX and x.
+#define BCAST32(src, x, y) \
+	MOVL         src, AX \
+	MOVQ         AX, x \
+	VPBROADCASTD x, y
+
+// INDICES sets the eight 32-bit lanes of y to off, off+1, …, off+7 (off is
+// an int argument); it uses AX and X8.
+#define INDICES(off, y) \
+	MOVQ         off, AX \
+	MOVQ         AX, X8 \
+	VPBROADCASTD X8, y \
+	VPADDD       lanes<>(SB), y, y
+
 // func bf16ToF32AVX2(dst *float32, src *byte, n int)
 // n is a positive multiple of 16.
 TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-24
@@ -21,6 +36,20 @@ widen:
 	VZEROUPPER
 	RET
 
+// ROUNDBF16 rounds the eight floats at src to bfloat16, one per 32-bit
+// lane of dst, given the constants f32ToBF16AVX2 keeps in Y8-Y12.
+#define ROUNDBF16(src, dst) \
+	VMOVDQU   src, Y0 \
+	VPSRLD    $16, Y0, Y1 \
+	VPAND     Y9, Y1, Y2 \
+	VPADDD    Y8, Y0, Y3 \
+	VPADDD    Y2, Y3, Y3 \
+	VPSRLD    $16, Y3, Y3 \
+	VPOR      Y12, Y1, Y4 \
+	VPAND     Y10, Y0, Y5 \
+	VPCMPGTD  Y11, Y5, Y5 \
+	VPBLENDVB Y5, Y4, Y3, dst
+
 // func f32ToBF16AVX2(dst *byte, src *float32, n int)
 // n is a positive multiple of 16. Per lane, with b the float's bits:
 // NaN (|b| > 0x7f800000) gives b>>16 | 0x40, else (b + 0x7fff + (b>>16)&1) >> 16.
@@ -29,44 +58,15 @@ TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-24
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 
-	MOVL         $0x7fff, AX
-	MOVQ         AX, X8
-	VPBROADCASTD X8, Y8
-	MOVL         $1, AX
-	MOVQ         AX, X9
-	VPBROADCASTD X9, Y9
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X10
-	VPBROADCASTD X10, Y10
-	MOVL         $0x7f800000, AX
-	MOVQ         AX, X11
-	VPBROADCASTD X11, Y11
-	MOVL         $0x40, AX
-	MOVQ         AX, X12
-	VPBROADCASTD X12, Y12
+	BCAST32($0x7fff, X8, Y8)
+	BCAST32($1, X9, Y9)
+	BCAST32($0x7fffffff, X10, Y10)
+	BCAST32($0x7f800000, X11, Y11)
+	BCAST32($0x40, X12, Y12)
 
 narrow:
-	VMOVDQU   (SI), Y0
-	VPSRLD    $16, Y0, Y1
-	VPAND     Y9, Y1, Y2
-	VPADDD    Y8, Y0, Y3
-	VPADDD    Y2, Y3, Y3
-	VPSRLD    $16, Y3, Y3
-	VPOR      Y12, Y1, Y4
-	VPAND     Y10, Y0, Y5
-	VPCMPGTD  Y11, Y5, Y5
-	VPBLENDVB Y5, Y4, Y3, Y6
-
-	VMOVDQU   32(SI), Y0
-	VPSRLD    $16, Y0, Y1
-	VPAND     Y9, Y1, Y2
-	VPADDD    Y8, Y0, Y3
-	VPADDD    Y2, Y3, Y3
-	VPSRLD    $16, Y3, Y3
-	VPOR      Y12, Y1, Y4
-	VPAND     Y10, Y0, Y5
-	VPCMPGTD  Y11, Y5, Y5
-	VPBLENDVB Y5, Y4, Y3, Y7
+	ROUNDBF16((SI), Y6)
+	ROUNDBF16(32(SI), Y7)
 
 	// pack per 128-bit lane, then put the quadwords back in order
 	VPACKUSDW Y7, Y6, Y6
@@ -92,12 +92,8 @@ TEXT ·consensusAVX2(SB), NOSPLIT, $0-49
 	MOVQ    nw+40(FP), R9
 	MOVBLZX normalize+48(FP), R11
 
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15 // |x| mask
-	MOVL         $0x3f800000, AX
-	MOVQ         AX, X14
-	VPBROADCASTD X14, Y14 // 1.0
+	BCAST32($0x7fffffff, X15, Y15)
+	BCAST32($0x3f800000, X14, Y14)
 	VPXOR        Y13, Y13, Y13 // 0
 
 block:
@@ -186,30 +182,15 @@ TEXT ·weighCutAVX2(SB), NOSPLIT, $0-64
 	MOVQ         d+8(FP), SI
 	MOVQ         b+16(FP), DX
 	MOVQ         n+24(FP), CX
-	MOVQ         off+32(FP), AX
-	MOVQ         AX, X8
-	VPBROADCASTD X8, Y8
-	VPADDD       lanes<>(SB), Y8, Y8 // element indices
-	MOVL         keepAbove+40(FP), AX
-	MOVQ         AX, X14
-	VPBROADCASTD X14, Y14
-	MOVL         keepEnd+44(FP), AX
-	MOVQ         AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL         dropAbove+48(FP), AX
-	MOVQ         AX, X12
-	VPBROADCASTD X12, Y12
-	MOVL         dropEnd+52(FP), AX
-	MOVQ         AX, X11
-	VPBROADCASTD X11, Y11
+	INDICES(off+32(FP), Y8)
+	BCAST32(keepAbove+40(FP), X14, Y14)
+	BCAST32(keepEnd+44(FP), X13, Y13)
+	BCAST32(dropAbove+48(FP), X12, Y12)
+	BCAST32(dropEnd+52(FP), X11, Y11)
 	VBROADCASTSS scale+56(FP), Y10
 	VBROADCASTSS weight+60(FP), Y9
-	MOVL         $8, AX
-	MOVQ         AX, X7
-	VPBROADCASTD X7, Y7
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15
+	BCAST32($8, X7, Y7)
+	BCAST32($0x7fffffff, X15, Y15)
 
 weighcut:
 	VMOVUPS  (SI), Y0
@@ -279,23 +260,12 @@ TEXT ·windowAVX2(SB), NOSPLIT, $64-64
 	MOVQ         d+0(FP), SI
 	MOVQ         b+8(FP), DX
 	MOVQ         n+16(FP), CX
-	MOVQ         off+24(FP), AX
-	MOVQ         AX, X8
-	VPBROADCASTD X8, Y8
-	VPADDD       lanes<>(SB), Y8, Y8 // element indices
-	MOVL         lo+32(FP), AX
-	MOVQ         AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL         hi+36(FP), AX
-	MOVQ         AX, X14
-	VPBROADCASTD X14, Y14
+	INDICES(off+24(FP), Y8)
+	BCAST32(lo+32(FP), X13, Y13)
+	BCAST32(hi+36(FP), X14, Y14)
 	MOVQ         cands+40(FP), DI
-	MOVL         $8, AX
-	MOVQ         AX, X7
-	VPBROADCASTD X7, Y7
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15
+	BCAST32($8, X7, Y7)
+	BCAST32($0x7fffffff, X15, Y15)
 	XORQ         R9, R9 // above
 	XORQ         R10, R10 // added
 
@@ -346,9 +316,7 @@ lane:
 TEXT ·countNonFiniteAVX2(SB), NOSPLIT, $0-24
 	MOVQ         v+0(FP), SI
 	MOVQ         n+8(FP), CX
-	MOVL         $0x7f800000, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15
+	BCAST32($0x7f800000, X15, Y15)
 	XORQ         R9, R9
 
 nonfinite:
@@ -377,12 +345,8 @@ TEXT ·splitAVX2(SB), NOSPLIT, $0-40
 	MOVQ         band+8(FP), R8
 	MOVQ         draws+16(FP), SI
 	MOVQ         n+24(FP), R9
-	MOVL         lo+32(FP), AX
-	MOVQ         AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL         hi+36(FP), AX
-	MOVQ         AX, X14
-	VPBROADCASTD X14, Y14
+	BCAST32(lo+32(FP), X13, Y13)
+	BCAST32(hi+36(FP), X14, Y14)
 	XORQ         R11, R11 // element index
 	XORQ         R12, R12 // keep word being built
 	XORQ         R13, R13 // band word being built
@@ -428,9 +392,7 @@ splitdone:
 TEXT ·maxKeyAVX2(SB), NOSPLIT, $0-20
 	MOVQ         v+0(FP), SI
 	MOVQ         n+8(FP), CX
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15
+	BCAST32($0x7fffffff, X15, Y15)
 	VPXOR        Y0, Y0, Y0
 
 maxkey:
@@ -456,14 +418,10 @@ TEXT ·bucketsAVX2(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), DI
 	MOVQ         v+8(FP), SI
 	MOVQ         n+16(FP), CX
-	MOVL         low+24(FP), AX
-	MOVQ         AX, X13
-	VPBROADCASTD X13, Y13
+	BCAST32(low+24(FP), X13, Y13)
 	MOVQ         shift+32(FP), AX
 	MOVQ         AX, X12
-	MOVL         $0x7fffffff, AX
-	MOVQ         AX, X15
-	VPBROADCASTD X15, Y15
+	BCAST32($0x7fffffff, X15, Y15)
 	VPXOR        Y14, Y14, Y14
 	VPCMPEQD     Y11, Y11, Y11 // -1
 
@@ -583,48 +541,85 @@ sub:
 	VPXOR  t1, z, z \
 	VPSRLQ $40, z, z
 
+// DRAWSETUP loads what the draw loops share, given x in SI: Y0 and Y1 the
+// eight lanes' inputs, Y9 the step 8*golden, Y10 and Y12 the finaliser's
+// multipliers.
+#define DRAWSETUP \
+	VMOVDQU      (SI), Y0 \
+	VMOVDQU      32(SI), Y1 \
+	MOVQ         $0xf1bbcdcbfa53e0a8, AX \
+	MOVQ         AX, X9 \
+	VPBROADCASTQ X9, Y9 \
+	MOVQ         $0xbf58476d1ce4e5b9, AX \
+	MOVQ         AX, X10 \
+	VPBROADCASTQ X10, Y10 \
+	MOVQ         $0x94d049bb133111eb, AX \
+	MOVQ         AX, X12 \
+	VPBROADCASTQ X12, Y12
+
+// DRAWSTORE stores the low dwords of Y2 and Y3's eight lanes, in order,
+// and steps to the next eight elements.
+#define DRAWSTORE \
+	VPSHUFD     $0x88, Y2, Y2 \
+	VPERMQ      $0x08, Y2, Y2 \
+	VPSHUFD     $0x88, Y3, Y3 \
+	VPERMQ      $0x08, Y3, Y3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VMOVDQU     Y2, (DI) \
+	VPADDQ      Y9, Y0, Y0 \
+	VPADDQ      Y9, Y1, Y1 \
+	ADDQ        $32, DI \
+	SUBQ        $8, CX
+
 // func drawsAVX2(dst *uint32, x *uint64, n int)
 // n is a positive multiple of 8; x holds the first 8 elements' splitmix64
 // inputs (key + i*golden), each next group's are 8*golden further.
 TEXT ·drawsAVX2(SB), NOSPLIT, $0-24
-	MOVQ         dst+0(FP), DI
-	MOVQ         x+8(FP), SI
-	MOVQ         n+16(FP), CX
-	VMOVDQU      (SI), Y0
-	VMOVDQU      32(SI), Y1
-	MOVQ         $0xf1bbcdcbfa53e0a8, AX // 8 * golden (mod 2^64)
-	MOVQ         AX, X9
-	VPBROADCASTQ X9, Y9
-	MOVQ         $0xbf58476d1ce4e5b9, AX
-	MOVQ         AX, X10
-	VPBROADCASTQ X10, Y10
-	SHRQ         $32, AX
-	MOVQ         AX, X11
-	VPBROADCASTQ X11, Y11
-	MOVQ         $0x94d049bb133111eb, AX
-	MOVQ         AX, X12
-	VPBROADCASTQ X12, Y12
-	SHRQ         $32, AX
-	MOVQ         AX, X13
-	VPBROADCASTQ X13, Y13
+	MOVQ   dst+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   n+16(FP), CX
+	DRAWSETUP
+	VPSRLQ $32, Y10, Y11 // the multipliers' high halves for MUL64
+	VPSRLQ $32, Y12, Y13
 
 draws:
 	VMOVDQA Y0, Y2
 	VMOVDQA Y1, Y3
 	MIX(Y2, Y4, Y5)
 	MIX(Y3, Y6, Y7)
-	// the low dwords of the eight lanes, in order
-	VPSHUFD      $0x88, Y2, Y2
-	VPERMQ       $0x08, Y2, Y2
-	VPSHUFD      $0x88, Y3, Y3
-	VPERMQ       $0x08, Y3, Y3
-	VINSERTI128  $1, X3, Y2, Y2
-	VMOVDQU      Y2, (DI)
-	VPADDQ       Y9, Y0, Y0
-	VPADDQ       Y9, Y1, Y1
-	ADDQ         $32, DI
-	SUBQ         $8, CX
-	JNZ          draws
+	DRAWSTORE
+	JNZ     draws
+	VZEROUPPER
+	RET
+
+// MIX512 is MIX with AVX-512's 64-bit multiply (VPMULLQ on 256-bit
+// registers); Y10 and Y12 hold the full constants.
+#define MIX512(z, t1) \
+	VPSRLQ  $30, z, t1 \
+	VPXOR   t1, z, z \
+	VPMULLQ Y10, z, z \
+	VPSRLQ  $27, z, t1 \
+	VPXOR   t1, z, z \
+	VPMULLQ Y12, z, z \
+	VPSRLQ  $31, z, t1 \
+	VPXOR   t1, z, z \
+	VPSRLQ  $40, z, z
+
+// func drawsAVX512(dst *uint32, x *uint64, n int)
+// drawsAVX2 for CPUs with AVX-512 DQ and VL.
+TEXT ·drawsAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	DRAWSETUP
+
+draws512:
+	VMOVDQA Y0, Y2
+	VMOVDQA Y1, Y3
+	MIX512(Y2, Y4)
+	MIX512(Y3, Y6)
+	DRAWSTORE
+	JNZ     draws512
 	VZEROUPPER
 	RET
 
@@ -695,55 +690,5 @@ add:
 	ADDQ    $32, DI
 	SUBQ    $8, CX
 	JNZ     add
-	VZEROUPPER
-	RET
-
-// MIX512 is MIX with AVX-512's 64-bit multiply (VPMULLQ on 256-bit
-// registers); Y10 and Y12 hold the full constants.
-#define MIX512(z, t1) \
-	VPSRLQ  $30, z, t1 \
-	VPXOR   t1, z, z \
-	VPMULLQ Y10, z, z \
-	VPSRLQ  $27, z, t1 \
-	VPXOR   t1, z, z \
-	VPMULLQ Y12, z, z \
-	VPSRLQ  $31, z, t1 \
-	VPXOR   t1, z, z \
-	VPSRLQ  $40, z, z
-
-// func drawsAVX512(dst *uint32, x *uint64, n int)
-// drawsAVX2 for CPUs with AVX-512 DQ and VL.
-TEXT ·drawsAVX512(SB), NOSPLIT, $0-24
-	MOVQ         dst+0(FP), DI
-	MOVQ         x+8(FP), SI
-	MOVQ         n+16(FP), CX
-	VMOVDQU      (SI), Y0
-	VMOVDQU      32(SI), Y1
-	MOVQ         $0xf1bbcdcbfa53e0a8, AX // 8 * golden (mod 2^64)
-	MOVQ         AX, X9
-	VPBROADCASTQ X9, Y9
-	MOVQ         $0xbf58476d1ce4e5b9, AX
-	MOVQ         AX, X10
-	VPBROADCASTQ X10, Y10
-	MOVQ         $0x94d049bb133111eb, AX
-	MOVQ         AX, X12
-	VPBROADCASTQ X12, Y12
-
-draws512:
-	VMOVDQA     Y0, Y2
-	VMOVDQA     Y1, Y3
-	MIX512(Y2, Y4)
-	MIX512(Y3, Y6)
-	VPSHUFD     $0x88, Y2, Y2
-	VPERMQ      $0x08, Y2, Y2
-	VPSHUFD     $0x88, Y3, Y3
-	VPERMQ      $0x08, Y3, Y3
-	VINSERTI128 $1, X3, Y2, Y2
-	VMOVDQU     Y2, (DI)
-	VPADDQ      Y9, Y0, Y0
-	VPADDQ      Y9, Y1, Y1
-	ADDQ        $32, DI
-	SUBQ        $8, CX
-	JNZ         draws512
 	VZEROUPPER
 	RET
