@@ -453,7 +453,13 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 	}
 	st := sum.Status
 	if st.Best == nil {
-		return nil, nil, fmt.Errorf("demo: study %s: no trial completed (%d failed)", name, st.Failed)
+		var causes []string
+		for _, t := range st.Trials {
+			if t.Failure != "" {
+				causes = append(causes, fmt.Sprintf("trial %d: %s", t.Number, t.Failure))
+			}
+		}
+		return nil, nil, fmt.Errorf("demo: study %s: no trial completed (%d failed: %s)", name, st.Failed, strings.Join(causes, "; "))
 	}
 	r, err := search.FreezeYAML(st.Best.MergeYAML)
 	if err != nil {
