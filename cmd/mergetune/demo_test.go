@@ -293,7 +293,12 @@ func distinctColours(img image.Image) int {
 func TestDemoThroughOllama(t *testing.T) {
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
-	out := mustRunCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
+	out, err := runCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
+	if err != nil {
+		log := srv.Log()
+		log = log[max(0, len(log)-6000):]
+		t.Fatalf("mergetune demo: %v\n%s\nollama serve's log, last lines:\n%s", err, out, log)
+	}
 	if !strings.Contains(out, filepath.Join(dir, "report.html")) {
 		t.Fatalf("demo output does not say where the report is:\n%s", out)
 	}
