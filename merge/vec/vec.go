@@ -1,12 +1,17 @@
 // Package vec holds the inner loops that dominate a merge's running time:
-// bfloat16 conversion both ways and TIES's sign election. On amd64 with
-// AVX2 they run eight lanes at a time; elsewhere, and for the tails, they
-// run the portable Go loops of this file. Both give the same bits: every
-// lane does the same IEEE single-precision operations in the same order.
+// bfloat16 conversion both ways, the weighted and sparsified task vectors,
+// TIES's sign election, the scans of the magnitude cut-off selection, and
+// DELLA's and DARE's draws and histograms. On amd64 with AVX2 they run
+// eight lanes at a time (the draws use AVX-512's 64-bit multiply where the
+// CPU has it); elsewhere, and for the tails, they run the portable Go
+// loops of this file. Both give the same results bit for bit: every lane
+// does the same IEEE operations in the same order as the Go loop, and the
+// sums that a vector loop splits into lanes are defined lane by lane for
+// both.
 //
 // No maintained Go library offers these loops (bfloat16 packages convert
-// one value at a time, and the sign election is mergekit's own), hence
-// the assembly.
+// one value at a time, and the rest is specific to merging), hence the
+// assembly.
 package vec
 
 import "math"
@@ -99,8 +104,10 @@ type Cut struct {
 	End   int
 }
 
-// All is the cut holding every element; None holds none.
-func All() Cut  { return Cut{Above: -1} }
+// All is the cut holding every element.
+func All() Cut { return Cut{Above: -1} }
+
+// None is the cut holding no element.
 func None() Cut { return Cut{Above: math.MaxInt32} }
 
 // has is the cut as a bit mask: all ones when element i with key k is in.
