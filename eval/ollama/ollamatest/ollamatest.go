@@ -12,13 +12,14 @@ package ollamatest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,8 +157,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		dir, rmDir = d, true
 	}
 	var lastErr error
-	// The free port is found by listening and closing; another process
-	// may take it in between, so try a few ports.
+	// A start can still fail for reasons of the moment; try a few times.
 	for range 3 {
 		s, err := start(ctx, bin, dir, opt)
 		if err == nil {
@@ -176,11 +176,6 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 }
 
 func start(ctx context.Context, bin, dir string, opt Options) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("ollamatest: free port: %w", err)
-	}
-	host := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	models := filepath.Join(dir, "models")
 	home := filepath.Join(dir, "home")
 	for _, d := range []string{models, home} {
@@ -188,11 +183,11 @@ func start(ctx context.Context, bin, dir string, opt Options) (*Server, error) {
 			return nil, fmt.Errorf("ollamatest: %w", err)
 		}
 	}
-	logPath := filepath.Join(dir, "serve-"+strconv.Itoa(port)+".log")
-	logf, err := os.Create(logPath)
+	logf, err := os.CreateTemp(dir, "serve-*.log")
 	if err != nil {
 		return nil, fmt.Errorf("ollamatest: %w", err)
 	}
+	logPath := logf.Name()
 	defer logf.Close() // the child holds its own descriptor
 
 	env := []string{}
@@ -204,7 +199,9 @@ func start(ctx context.Context, bin, dir string, opt Options) (*Server, error) {
 	}
 	env = append(env,
 		"HOME="+home,
-		"OLLAMA_HOST="+host,
+		// port 0: the server binds a port of its own choosing and logs it,
+		// so no other process can take it between a choice and the bind
+		"OLLAMA_HOST=127.0.0.1:0",
 		"OLLAMA_MODELS="+models,
 		"OLLAMA_CONTEXT_LENGTH="+strconv.Itoa(opt.ContextLength),
 		"OLLAMA_NUM_PARALLEL="+strconv.Itoa(opt.NumParallel),
@@ -226,7 +223,7 @@ func start(ctx context.Context, bin, dir string, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("ollamatest: start %s serve: %w", bin, err)
 	}
 	s := &Server{
-		URL:     &url.URL{Scheme: "http", Host: host},
+		URL:     &url.URL{Scheme: "http"},
 		Models:  models,
 		LogPath: logPath,
 		cmd:     cmd,
@@ -240,34 +237,46 @@ func start(ctx context.Context, bin, dir string, opt Options) (*Server, error) {
 
 	wctx, cancel := context.WithTimeout(ctx, opt.StartTimeout)
 	defer cancel()
-	client := s.Client()
 	for {
-		hctx, hcancel := context.WithTimeout(wctx, 2*time.Second)
-		err := client.Heartbeat(hctx)
-		hcancel()
-		if err == nil {
-			return s, nil
+		// the address comes from the server's own log line, then the
+		// server must answer on it
+		if s.URL.Host == "" {
+			s.URL.Host = listeningOn(s.Log())
+		}
+		var err error = errNotListening
+		if s.URL.Host != "" {
+			hctx, hcancel := context.WithTimeout(wctx, 2*time.Second)
+			err = s.Client().Heartbeat(hctx)
+			hcancel()
+			if err == nil {
+				return s, nil
+			}
 		}
 		select {
 		case <-s.done:
 			return nil, fmt.Errorf("ollamatest: %s serve exited at start (%v); log:\n%s", bin, s.waitErr, s.logTail())
 		case <-wctx.Done():
 			s.stop()
-			return nil, fmt.Errorf("ollamatest: %s serve did not answer on %s within %v: %w; log:\n%s",
-				bin, host, opt.StartTimeout, err, s.logTail())
+			return nil, fmt.Errorf("ollamatest: %s serve did not answer within %v: %w; log:\n%s",
+				bin, opt.StartTimeout, err, s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// errNotListening: the server has not logged its address yet.
+var errNotListening = errors.New("no \"Listening on\" line in its log yet")
+
+// listening matches the server's log line naming its address.
+var listening = regexp.MustCompile(`Listening on (127\.0\.0\.1:[0-9]+)`)
+
+// listeningOn returns the address a server's log says it listens on, or
+// "" before it says so.
+func listeningOn(log string) string {
+	if m := listening.FindStringSubmatch(log); m != nil {
+		return m[1]
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ""
 }
 
 // Host returns the server's address as OLLAMA_HOST takes it

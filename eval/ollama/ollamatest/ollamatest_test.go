@@ -3,6 +3,7 @@ package ollamatest
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -35,5 +36,50 @@ func TestStartStop(t *testing.T) {
 	}
 	if err := c.Heartbeat(t.Context()); err == nil {
 		t.Error("the server still answers after Close")
+	}
+}
+
+// TestServersStartedTogether: servers started at the same moment get an
+// address each, and each address is its own server's (no server answers
+// for another whose bind failed).
+func TestServersStartedTogether(t *testing.T) {
+	const n = 3
+	servers := make([]*Server, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i], errs[i] = Start(t.Context(), Options{ContextLength: 256})
+		}()
+	}
+	wg.Wait()
+	hosts := map[string]bool{}
+	for i, s := range servers {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		defer s.Close()
+		if hosts[s.Host()] {
+			t.Fatalf("two servers at %s", s.Host())
+		}
+		hosts[s.Host()] = true
+		if got := listeningOn(s.Log()); got != s.URL.Host {
+			t.Errorf("server %d answers at %s but its log says it listens on %q", i, s.URL.Host, got)
+		}
+		if err := s.Client().Heartbeat(t.Context()); err != nil {
+			t.Errorf("server %d at %s: %v", i, s.Host(), err)
+		}
+	}
+}
+
+func TestListeningOn(t *testing.T) {
+	log := "time=2026-11-28T03:54:44.230Z level=INFO source=routes.go:1718 msg=\"Listening on 127.0.0.1:38635 (version 0.17.4)\"\n"
+	if got := listeningOn(log); got != "127.0.0.1:38635" {
+		t.Errorf("listeningOn = %q", got)
+	}
+	if got := listeningOn("level=INFO msg=\"starting\"\n"); got != "" {
+		t.Errorf("listeningOn before the line = %q", got)
 	}
 }
