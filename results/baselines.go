@@ -27,7 +27,7 @@ func (db *DB) PutBaseline(ctx context.Context, b Baseline) error {
 	if b.Study == "" || b.Model == "" || b.Task == "" {
 		return fmt.Errorf("%s: study, model and task must all be set", what)
 	}
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_baselines (study, model, task, accuracy, n,
+	err := db.exec(ctx, db.q(`INSERT INTO mt_baselines (study, model, task, accuracy, n,
 	ci_lo, ci_hi, model_digest)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (study, model, task) DO UPDATE SET

@@ -55,7 +55,7 @@ func (db *DB) PutCached(ctx context.Context, key string, o CachedOutcome) error 
 	if key == "" {
 		return errors.New("results: put cached outcome: empty key")
 	}
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_eval_cache (key, model_digest, settings, task,
+	err := db.exec(ctx, db.q(`INSERT INTO mt_eval_cache (key, model_digest, settings, task,
 	item_id, prompt, response, extracted, correct, latency_ms, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET

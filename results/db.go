@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"    // registers the "pgx" driver
 	sqlite3 "github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
@@ -418,22 +419,67 @@ func migrations() [][]string {
 }
 
 // inTx runs fn in one immediate transaction, committing when fn returns
-// nil and rolling back otherwise. what names the operation in errors.
+// nil and rolling back otherwise. what names the operation in errors. A
+// transaction PostgreSQL aborts as a deadlock victim or serialization
+// failure is run again (see retry), so fn must only work through tx.
 func (db *DB) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin transaction: %w", what, err)
-	}
-	if err := fn(tx); err != nil {
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return fmt.Errorf("%s: %w (rollback: %v)", what, err, rbErr)
+	return retry(ctx, func() error {
+		tx, err := db.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("%s: begin transaction: %w", what, err)
 		}
-		return fmt.Errorf("%s: %w", what, err)
+		if err := fn(tx); err != nil {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				return fmt.Errorf("%s: %w (rollback: %v)", what, err, rbErr)
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("%s: commit: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// exec runs one statement, again when PostgreSQL aborts it as a deadlock
+// victim or serialization failure.
+func (db *DB) exec(ctx context.Context, query string, args ...any) error {
+	return retry(ctx, func() error {
+		_, err := db.sql.ExecContext(ctx, query, args...)
+		return err
+	})
+}
+
+// retryAttempts bounds how often retry runs a transaction.
+const retryAttempts = 6
+
+// retry runs fn until it succeeds, fails for a reason other than a
+// PostgreSQL deadlock (40P01) or serialization failure (40001), or has
+// run retryAttempts times, waiting 10 ms, 20 ms, … between runs. Workers
+// of several machines writing one study can deadlock on the unique
+// indexes; the server then aborts one transaction, which is safe to run
+// again.
+func retry(ctx context.Context, fn func() error) error {
+	wait := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || attempt == retryAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (not retried: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+}
+
+// retryable reports whether err is PostgreSQL's deadlock or serialization
+// failure: the server rolled the transaction back and it may be run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // formatTime renders t for storage; the zero time is stored as "".

@@ -74,7 +74,7 @@ func (db *DB) UpsertTrial(ctx context.Context, r TrialRecord) error {
 		}
 		objective = sql.NullFloat64{Float64: *r.Objective, Valid: true}
 	}
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
+	err := db.exec(ctx, db.q(`INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
 	method, merge_yaml, objective, model_digest, merge_seconds, import_seconds, eval_seconds,
 	failure, started_at, finished_at, worker)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
