@@ -116,60 +116,43 @@ type tvMask struct {
 	pending []uint64  // DARE's draws while the rescale pass makes them
 }
 
-// apply turns the model's block d, elements [off, off+len(d)), into its
-// masked task vector, given the base block b: d = (d - b), dropped
-// elements zeroed.
-func (m *tvMask) apply(off int, b, d []float32) {
-	b = b[:len(d)]
-	switch m.kind {
-	case sparsifyNone:
-		for i := range d {
-			d[i] -= b[i]
+// apply zeroes the dropped elements of d, the task vector's elements
+// [off, off+len(d)).
+func (m *tvMask) apply(off int, d []float32) {
+	switch {
+	case m.kind == sparsifyNone:
+	case m.kind == sparsifyMagnitude:
+		for i, x := range d {
+			b := math.Float32bits(x)
+			d[i] = math.Float32frombits(b & m.in.Mask(off+i, b&^(1<<31)))
 		}
-	case sparsifyMagnitude:
-		for i := range d {
-			x := math.Float32bits(d[i] - b[i])
-			d[i] = math.Float32frombits(x & m.in.Mask(off+i, x&^(1<<31)))
+	case m.kind == sparsifyOutliers:
+		for i, x := range d {
+			b := math.Float32bits(x)
+			k := b &^ (1 << 31)
+			d[i] = math.Float32frombits(b & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
 		}
-	case sparsifyOutliers:
+	case m.bits != nil: // DELLA, and DARE once its rescale pass drew it
 		for i := range d {
-			x := math.Float32bits(d[i] - b[i])
-			k := x &^ (1 << 31)
-			d[i] = math.Float32frombits(x & m.in.Mask(off+i, k) &^ m.out.Mask(off+i, k))
+			e := off + i
+			keep := uint32(-int32(m.bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
+			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
 		}
-	case sparsifyBernoulli:
-		switch {
-		case m.bits != nil:
-			m.applyBits(off, b, d)
-		case m.fixed != nil:
-			fixed := m.fixed[off : off+len(d)]
-			for i := range d {
-				d[i] -= b[i]
-				if fixed[i] == 0 {
-					d[i] = 0
-				}
-			}
-		default:
-			s, t := m.stream, sparsify.Threshold24(m.p)
-			for i := range d {
-				// keep when Bits24 < t: the difference is negative, its sign
-				// spread over all bits is the keep mask.
-				keep := uint32(int32(s.Bits24(off+i)-t) >> 31)
-				d[i] = math.Float32frombits(math.Float32bits(d[i]-b[i]) & keep)
+	case m.fixed != nil:
+		fixed := m.fixed[off : off+len(d)]
+		for i := range d {
+			if fixed[i] == 0 {
+				d[i] = 0
 			}
 		}
-	case sparsifyDella:
-		m.applyBits(off, b, d)
-	}
-}
-
-// applyBits is apply for a mask held in m.bits.
-func (m *tvMask) applyBits(off int, b, d []float32) {
-	bits := m.bits
-	for i := range d {
-		e := off + i
-		keep := uint32(-int32(bits[e>>6] >> (uint(e) & 63) & 1)) // all ones when kept
-		d[i] = math.Float32frombits(math.Float32bits(d[i]-b[i]) & keep)
+	case m.kind == sparsifyBernoulli:
+		s, t := m.stream, sparsify.Threshold24(m.p)
+		for i := range d {
+			// keep when Bits24 < t: the difference is negative, its sign
+			// spread over all bits is the keep mask.
+			keep := uint32(int32(s.Bits24(off+i)-t) >> 31)
+			d[i] = math.Float32frombits(math.Float32bits(d[i]) & keep)
+		}
 	}
 }
 
@@ -215,7 +198,7 @@ func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
 	if j.Params.Bool("rescale", false) {
 		rescale(j, r, n)
 	}
-	c := &combiner{tvs: tvs, consensus: g.consensus, normalize: j.Params.Bool("normalize", false),
+	c := &combiner{consensus: g.consensus, normalize: j.Params.Bool("normalize", false),
 		lambda: float32(j.Params.Get("lambda", 1))}
 	for _, tv := range tvs {
 		c.weights = append(c.weights, tv.weight)
@@ -261,7 +244,8 @@ func (tv *taskVector) weighBlock(off int, b, d, x []float32) {
 	case m.bits != nil:
 		vec.WeighBits(x, d, b, m.bits, off, tv.scale, tv.weight)
 	default:
-		m.apply(off, b, d)
+		vec.Sub(d, d, b)
+		m.apply(off, d)
 		tv.weigh(d, x)
 	}
 }
@@ -288,7 +272,6 @@ func (tv *taskVector) weigh(d, x []float32) {
 // other in x (model t's element i at x[t*len(out)+i]), into output
 // elements.
 type combiner struct {
-	tvs       []*taskVector
 	consensus bool
 	normalize bool
 	lambda    float32
@@ -297,7 +280,7 @@ type combiner struct {
 
 // combine writes base + λ·combined into out, given the base block b.
 func (c *combiner) combine(out, x, b []float32) {
-	if len(c.tvs) == 0 {
+	if len(c.weights) == 0 {
 		copy(out, b)
 		return
 	}
@@ -313,7 +296,7 @@ func (c *combiner) combine(out, x, b []float32) {
 func (c *combiner) sum(out, x []float32) {
 	n := len(out)
 	copy(out, x[:n])
-	for t := 1; t < len(c.tvs); t++ {
+	for t := 1; t < len(c.weights); t++ {
 		y := x[t*n : (t+1)*n]
 		for i := range out {
 			out[i] += y[i]
@@ -505,7 +488,6 @@ func rescale(j *Job, r *chunkReader, n int) {
 	for w := range dbuf {
 		dbuf[w] = make([]float32, passChunk)
 	}
-	zero := make([]float32, passChunk) // d already holds the deltas: x - 0 == x
 	// DARE's draws are made once, here, and kept as bits for the kernel
 	// (chunks start on multiples of 64, so workers never share a word).
 	for _, t := range need {
@@ -538,7 +520,7 @@ func rescale(j *Job, r *chunkReader, n int) {
 				s += math.Abs(float64(x))
 			}
 			before[i][c] = s
-			m.apply(lo, zero, d)
+			m.apply(lo, d)
 			s = 0
 			for _, x := range d {
 				s += math.Abs(float64(x))

@@ -124,8 +124,8 @@ func sortPacked(a, tmp []uint64) []uint64 {
 // magnitudes bounds the element's rank, which almost always decides: up to
 // 2048 buckets (one per element, rounded up to a power of two) split the
 // top 8 binades evenly, with one bucket for the smaller magnitudes and one
-// for zeros. Only the buckets
-// holding an undecided element are ranked exactly.
+// for zeros. Only the buckets holding an undecided element are ranked
+// exactly.
 func (r *Ranker) Keep(v []float32, draws, thr []uint32, keep []uint64) {
 	n := len(v)
 	if n == 0 {
