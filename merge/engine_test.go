@@ -138,9 +138,7 @@ func readAll(t *testing.T, dir string) map[string][]float32 {
 	out := map[string][]float32{}
 	for _, n := range m.Names() {
 		x, _ := m.Tensor(n)
-		v := make([]float32, x.Len())
-		x.Read(0, v)
-		out[n] = v
+		out[n] = x.Float32s()
 	}
 	return out
 }
@@ -680,8 +678,7 @@ out_dtype: float32
 	if x.DType != safetensors.F32 {
 		t.Fatalf("out_dtype float32 wrote %s", x.DType)
 	}
-	got := make([]float32, x.Len())
-	x.Read(0, got)
+	got := x.Float32s()
 	ta, tb := readAll(t, filepath.Join(dir, "a")), readAll(t, filepath.Join(dir, "b"))
 	for i := range got {
 		// inputs are rounded to bf16 first, then averaged in float32

@@ -56,9 +56,7 @@ func readTensors(t *testing.T, path string) map[string][]float32 {
 	defer f.Close()
 	out := map[string][]float32{}
 	for _, x := range f.Tensors() {
-		v := make([]float32, x.Len())
-		x.Read(0, v)
-		out[x.Name] = v
+		out[x.Name] = x.Float32s()
 	}
 	return out
 }

@@ -235,9 +235,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 		if !slices.Equal(t.Shape, shape) {
 			return nil, fmt.Errorf("runner: %s: tensor %q has shape %v; want %v", dir, name, t.Shape, shape)
 		}
-		w := make([]float32, t.Len())
-		t.Read(0, w)
-		return w, nil
+		return t.Float32s(), nil
 	}
 	H, Q, KV := c.hidden, c.heads*c.headDim, c.kvHeads*c.headDim
 	if m.embed, err = load("model.embed_tokens.weight", c.vocab, H); err != nil {

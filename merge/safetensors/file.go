@@ -52,6 +52,13 @@ func (t *Tensor) Read(off int, dst []float32) {
 	ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst)
 }
 
+// Float32s returns the whole tensor converted to float32, in a new slice.
+func (t *Tensor) Float32s() []float32 {
+	v := make([]float32, t.Len())
+	t.Read(0, v)
+	return v
+}
+
 // pages returns the page-aligned part of the mapping covering the tensor.
 func (t *Tensor) pages() []byte {
 	if len(t.data) == 0 || t.file == nil || t.file.mmap == nil {

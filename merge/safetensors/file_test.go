@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,9 @@ func TestOpenFileValid(t *testing.T) {
 		}
 		got := make([]float32, tn.Len())
 		tn.Read(0, got)
+		if !slices.Equal(tn.Float32s(), got) {
+			t.Errorf("%s: Float32s differs from Read", tn.Name)
+		}
 		for i := range w {
 			if got[i] != w[i] {
 				t.Errorf("%s[%d] = %v; want %v", tn.Name, i, got[i], w[i])

@@ -65,9 +65,7 @@ func checkModel(t *testing.T, m *Model, specs []Spec, vals map[string][]float32)
 		if tn.DType != s.DType || !slices.Equal(tn.Shape, s.Shape) {
 			t.Errorf("%s: %s %v; want %s %v", s.Name, tn.DType, tn.Shape, s.DType, s.Shape)
 		}
-		got := make([]float32, tn.Len())
-		tn.Read(0, got)
-		if !slices.Equal(got, vals[s.Name]) {
+		if got := tn.Float32s(); !slices.Equal(got, vals[s.Name]) {
 			t.Errorf("%s: values differ", s.Name)
 		}
 	}

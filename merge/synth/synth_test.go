@@ -52,9 +52,7 @@ func load(t *testing.T, dir string) map[string][]float32 {
 	out := map[string][]float32{}
 	for _, name := range m.Names() {
 		tn, _ := m.Tensor(name)
-		v := make([]float32, tn.Len())
-		tn.Read(0, v)
-		out[name] = v
+		out[name] = tn.Float32s()
 	}
 	return out
 }
