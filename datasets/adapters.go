@@ -118,11 +118,13 @@ func BuiltinNames() []string {
 }
 
 // Builtin returns a built-in task: one of BuiltinNames, read from its file
-// in dataDir (e.g. gsm8k → dataDir/gsm8k_test.jsonl) with its adapter's
-// defaults and the role holdout (these are test sets); or "toy:<task>" for the test split of a toy task (role
-// holdout, toy.DefaultTest items) and "toy:<task>@tune" for its tune split
-// (role tune, toy.DefaultTune items). limit > 0 keeps the first limit
-// items.
+// (e.g. gsm8k → gsm8k_test.jsonl) with its adapter's defaults and the role
+// holdout (these are test sets); or "toy:<task>" for the test split of a
+// toy task (role holdout, toy.DefaultTest items) and "toy:<task>@tune" for
+// its tune split (role tune, toy.DefaultTune items). The file is read from
+// dataDir when it is given, else from the copy embedded in the binary
+// (BuiltinData; Task.Data is then "built-in:<file>"). limit > 0 keeps the
+// first limit items.
 func Builtin(name, dataDir string, limit int) (*Task, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("built-in task %q: negative limit %d", name, limit)
@@ -134,11 +136,15 @@ func Builtin(name, dataDir string, limit int) (*Task, error) {
 	if !ok || a.file == "" {
 		return nil, fmt.Errorf("unknown built-in task %q (want %s, or toy:<task>[@tune])", name, strings.Join(BuiltinNames(), ", "))
 	}
+	data := a.file
+	if dataDir == "" {
+		data = BuiltinDataPrefix + a.file
+	}
 	s := &taskSpec{
 		file:    "built-in " + name,
 		dir:     dataDir,
 		name:    name,
-		data:    a.file,
+		data:    data,
 		adapter: name,
 		limit:   limit,
 		split:   SplitHoldout,

@@ -1,7 +1,6 @@
 package datasets
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,32 +8,16 @@ import (
 	"github.com/mergetune/mergetune/datasets/toy"
 )
 
-// sharedData is the public benchmark files kept next to the repository.
-var sharedData = filepath.Join("..", "..", "shared", "data")
+// dataDir is the in-repository copy of the public benchmark files, the
+// one the package embeds; given as a directory it is read from disk, as
+// with --data.
+var dataDir = "data"
 
-func needSharedData(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(sharedData, "README.md")); err != nil {
-		t.Fatalf("the public data files are needed in %s (a copy of shared/data beside the checkout): %v", sharedData, err)
-	}
-}
-
-// TestBuiltinSharedData loads every built-in task from its real file and
-// checks the item count, the first item and the last item's ID and target.
-func TestBuiltinSharedData(t *testing.T) {
-	needSharedData(t)
-	tests := []struct {
-		name        string
-		n           int
-		prompt      string // the first item's prompt
-		target      string // the first item's target
-		gold        int
-		choices     int
-		lastID      string
-		lastTarget  string
-		scorer      string
-		multiChoice bool
-	}{
+// TestBuiltinData loads every built-in task from its real file, embedded
+// and from a data directory, and checks the item count, the first item and
+// the last item's ID and target.
+func TestBuiltinData(t *testing.T) {
+	tests := []builtinCase{
 		{name: "gsm8k", n: 1319,
 			prompt: "Question: Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?\nAnswer:",
 			target: "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day at the farmer\u2019s market.\n#### 18",
@@ -64,56 +47,80 @@ func TestBuiltinSharedData(t *testing.T) {
 			target: "B", gold: 1, choices: 2, lastID: "winogrande.jsonl:1267", lastTarget: "B", multiChoice: true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			task, err := Builtin(tc.name, sharedData, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(task.Items) != tc.n {
-				t.Errorf("%d items, want %d", len(task.Items), tc.n)
-			}
-			first, last := task.Items[0], task.Items[len(task.Items)-1]
-			if tc.prompt != "" && first.Prompt != tc.prompt {
-				t.Errorf("first prompt\n%q\nwant\n%q", first.Prompt, tc.prompt)
-			}
-			if first.Target != tc.target || first.Gold != tc.gold || len(first.Choices) != tc.choices {
-				t.Errorf("first item target %q gold %d with %d choices, want %q, %d, %d",
-					first.Target, first.Gold, len(first.Choices), tc.target, tc.gold, tc.choices)
-			}
-			if last.ID != tc.lastID {
-				t.Errorf("last ID %q, want %q", last.ID, tc.lastID)
-			}
-			if tc.lastTarget != "" && last.Target != tc.lastTarget {
-				t.Errorf("last target %q, want %q", last.Target, tc.lastTarget)
-			}
-			if task.File != "" || task.Data != filepath.Join(sharedData, adapters()[tc.name].file) {
-				t.Errorf("file %q, data %q", task.File, task.Data)
-			}
-			if task.MultipleChoice() != tc.multiChoice || task.Split != SplitHoldout || task.Fewshot != 0 {
-				t.Errorf("multiple choice %v, split %q, few-shot %d", task.MultipleChoice(), task.Split, task.Fewshot)
-			}
-			// Every item's gold answer is scored correct, and the
-			// first choice/number of another item is not always.
-			for _, it := range task.Items {
-				resp := it.Target
-				if tc.name == "gsm8k" {
-					resp = "so the answer is " + it.Target[strings.LastIndex(it.Target, "#### ")+5:]
-				}
-				if out := task.Scorer.Score(it, resp); !out.Correct {
-					t.Fatalf("item %s: its own target %q scored %+v", it.ID, resp, out)
-				}
-			}
-			limited, err := Builtin(tc.name, sharedData, 7)
-			if err != nil || len(limited.Items) != 7 || limited.Items[6].ID != task.Items[6].ID {
-				t.Errorf("limit 7: %v, %d items", err, len(limited.Items))
-			}
-		})
+		for _, dir := range []string{"", dataDir} {
+			t.Run(tc.name+"/"+cmpOrStr(dir, "embedded"), func(t *testing.T) {
+				checkBuiltin(t, dir, tc)
+			})
+		}
+	}
+}
+
+// builtinCase is what TestBuiltinData expects of one built-in task.
+type builtinCase struct {
+	name        string
+	n           int
+	prompt      string // the first item's prompt
+	target      string // the first item's target
+	gold        int
+	choices     int
+	lastID      string
+	lastTarget  string
+	scorer      string
+	multiChoice bool
+}
+
+func checkBuiltin(t *testing.T, dir string, tc builtinCase) {
+	t.Helper()
+	task, err := Builtin(tc.name, dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Items) != tc.n {
+		t.Errorf("%d items, want %d", len(task.Items), tc.n)
+	}
+	first, last := task.Items[0], task.Items[len(task.Items)-1]
+	if tc.prompt != "" && first.Prompt != tc.prompt {
+		t.Errorf("first prompt\n%q\nwant\n%q", first.Prompt, tc.prompt)
+	}
+	if first.Target != tc.target || first.Gold != tc.gold || len(first.Choices) != tc.choices {
+		t.Errorf("first item target %q gold %d with %d choices, want %q, %d, %d",
+			first.Target, first.Gold, len(first.Choices), tc.target, tc.gold, tc.choices)
+	}
+	if last.ID != tc.lastID {
+		t.Errorf("last ID %q, want %q", last.ID, tc.lastID)
+	}
+	if tc.lastTarget != "" && last.Target != tc.lastTarget {
+		t.Errorf("last target %q, want %q", last.Target, tc.lastTarget)
+	}
+	wantData := BuiltinDataPrefix + adapters()[tc.name].file
+	if dir != "" {
+		wantData = filepath.Join(dir, adapters()[tc.name].file)
+	}
+	if task.File != "" || task.Data != wantData {
+		t.Errorf("file %q, data %q", task.File, task.Data)
+	}
+	if task.MultipleChoice() != tc.multiChoice || task.Split != SplitHoldout || task.Fewshot != 0 {
+		t.Errorf("multiple choice %v, split %q, few-shot %d", task.MultipleChoice(), task.Split, task.Fewshot)
+	}
+	// Every item's gold answer is scored correct, and the
+	// first choice/number of another item is not always.
+	for _, it := range task.Items {
+		resp := it.Target
+		if tc.name == "gsm8k" {
+			resp = "so the answer is " + it.Target[strings.LastIndex(it.Target, "#### ")+5:]
+		}
+		if out := task.Scorer.Score(it, resp); !out.Correct {
+			t.Fatalf("item %s: its own target %q scored %+v", it.ID, resp, out)
+		}
+	}
+	limited, err := Builtin(tc.name, dir, 7)
+	if err != nil || len(limited.Items) != 7 || limited.Items[6].ID != task.Items[6].ID {
+		t.Errorf("limit 7: %v, %d items", err, len(limited.Items))
 	}
 }
 
 func TestBuiltinBoolqPrompt(t *testing.T) {
-	needSharedData(t)
-	task, err := Builtin("boolq", sharedData, 1)
+	task, err := Builtin("boolq", "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +132,7 @@ func TestBuiltinBoolqPrompt(t *testing.T) {
 }
 
 func TestBuiltinGSM8KNumber(t *testing.T) {
-	needSharedData(t)
-	task, err := Builtin("gsm8k", sharedData, 2)
+	task, err := Builtin("gsm8k", "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

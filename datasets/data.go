@@ -42,19 +42,45 @@ func formatOf(path string) (string, bool) {
 	return "", false
 }
 
-// readRecords reads every record of a data file in the given format.
-// Errors name the file and the line.
-func readRecords(path, format string) ([]row, error) {
+// readDataFile reads a data file from disk or, for a path that starts
+// with BuiltinDataPrefix, from the embedded copies of the public files.
+func readDataFile(path string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(path, BuiltinDataPrefix); ok {
+		b, err := readBuiltin(name)
+		if err != nil {
+			return nil, fmt.Errorf("data file %s: %w", path, err)
+		}
+		return b, nil
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("data file: %w", err)
 	}
+	return b, nil
+}
+
+// readRecords reads every record of a data file in the given format.
+// Errors name the file and the line.
+func readRecords(path, format string) ([]row, error) {
+	b, err := readDataFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseRecords(path, format, b)
+}
+
+// parseRecords decodes the records of the data file path, whose bytes are
+// b.
+func parseRecords(path, format string, b []byte) ([]row, error) {
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(b) {
 		line := 1 + bytes.Count(b[:firstInvalid(b)], []byte("\n"))
 		return nil, fmt.Errorf("%s:%d: invalid UTF-8", path, line)
 	}
-	var rows []row
+	var (
+		rows []row
+		err  error
+	)
 	switch format {
 	case "jsonl":
 		rows, err = readJSONL(path, b)
@@ -76,6 +102,12 @@ func readRecords(path, format string) ([]row, error) {
 	return rows, nil
 }
 
+// dataBase returns the file name that item IDs start with: the base name
+// of path, without BuiltinDataPrefix.
+func dataBase(path string) string {
+	return filepath.Base(strings.TrimPrefix(path, BuiltinDataPrefix))
+}
+
 // firstInvalid returns the offset of the first byte of b that is not part
 // of valid UTF-8.
 func firstInvalid(b []byte) int {
@@ -91,7 +123,7 @@ func firstInvalid(b []byte) int {
 
 func readJSONL(path string, b []byte) ([]row, error) {
 	var rows []row
-	base := filepath.Base(path)
+	base := dataBase(path)
 	for i, ln := range bytes.Split(b, []byte("\n")) {
 		ln = bytes.TrimSpace(ln)
 		if len(ln) == 0 {
@@ -119,7 +151,7 @@ func readJSON(path string, b []byte) ([]row, error) {
 		}
 		return nil, fmt.Errorf("%s: not a JSON list of objects: %w", path, err)
 	}
-	base := filepath.Base(path)
+	base := dataBase(path)
 	rows := make([]row, 0, len(recs))
 	for i, rec := range recs {
 		if rec == nil {
@@ -151,7 +183,7 @@ func readCSV(path string, b []byte, comma rune) ([]row, error) {
 		}
 		seen[h] = true
 	}
-	base := filepath.Base(path)
+	base := dataBase(path)
 	var rows []row
 	for {
 		fields, err := r.Read()

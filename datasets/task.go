@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -117,8 +118,9 @@ func Load(path string) (*Task, error) {
 
 // LoadAll reads a task set: a file whose field tasks lists tasks, each
 // either a task mapping (as in a task file), the path of a task file
-// (relative to the set file) or a built-in toy task ("toy:reverse",
-// "toy:reverse@tune"). A file holding a single task is a set of one. Task
+// (relative to the set file), a built-in toy task ("toy:reverse",
+// "toy:reverse@tune") or a built-in task on the embedded public files
+// ("gsm8k", "arc_easy", …; see BuiltinNames). A file holding a single task is a set of one. Task
 // names must be unique.
 func LoadAll(path string) ([]*Task, error) {
 	root, err := readYAML(path)
@@ -154,7 +156,7 @@ func LoadAll(path string) ([]*Task, error) {
 	for _, n := range list.Content {
 		var t *Task
 		switch {
-		case n.Kind == yaml.ScalarNode && strings.HasPrefix(n.Value, "toy:"):
+		case n.Kind == yaml.ScalarNode && (strings.HasPrefix(n.Value, "toy:") || slices.Contains(BuiltinNames(), n.Value)):
 			t, err = Builtin(n.Value, "", 0)
 		case n.Kind == yaml.ScalarNode:
 			p := n.Value
@@ -322,7 +324,7 @@ func (b *builder) build() (*Task, error) {
 		shots, rows = rows[:s.fewshot.count], rows[s.fewshot.count:]
 	default:
 		fsPath := s.fewshot.file
-		if !filepath.IsAbs(fsPath) {
+		if !filepath.IsAbs(fsPath) && !strings.HasPrefix(fsPath, BuiltinDataPrefix) {
 			fsPath = filepath.Join(s.dir, fsPath)
 		}
 		if same(fsPath, dataPath) {
@@ -431,7 +433,7 @@ func (b *builder) rows(name, format, field string) ([]row, string, error) {
 		return b.s.rows, "", nil
 	}
 	path := name
-	if !filepath.IsAbs(path) {
+	if !filepath.IsAbs(path) && !strings.HasPrefix(path, BuiltinDataPrefix) {
 		path = filepath.Join(b.s.dir, path)
 	}
 	if format == "" {

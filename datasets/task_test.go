@@ -90,7 +90,6 @@ func TestLoad(t *testing.T) {
 // TestFewshotNeverScored checks, for every way of taking few-shot
 // examples, that no scored item is one of the examples.
 func TestFewshotNeverScored(t *testing.T) {
-	needSharedData(t)
 	tests := []struct {
 		file  string
 		shots []string // the examples' own prompts
@@ -170,7 +169,6 @@ func TestLoadAll(t *testing.T) {
 
 // TestExampleTasks loads the shipped examples/tasks files.
 func TestExampleTasks(t *testing.T) {
-	needSharedData(t)
 	tasks, err := LoadAll(filepath.Join("..", "examples", "tasks", "set.yml"))
 	if err != nil {
 		t.Fatal(err)
