@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"    // registers the "pgx" driver
 	sqlite3 "github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
+
+	"github.com/mergetune/mergetune/results/dsn"
 )
 
 // dsnParams are the connection settings every writer of a mergetune
@@ -44,22 +45,13 @@ func DSN(path string) string {
 
 // IsPostgres reports whether storage is a PostgreSQL DSN (a URL starting
 // with postgres:// or postgresql://) rather than a SQLite file path.
-func IsPostgres(storage string) bool {
-	return strings.HasPrefix(storage, "postgres://") || strings.HasPrefix(storage, "postgresql://")
-}
+func IsPostgres(storage string) bool { return dsn.IsPostgres(storage) }
 
-// RedactDSN returns storage with any password replaced by "xxxxx", for
-// messages. A SQLite path is returned as it is.
-func RedactDSN(storage string) string {
-	if !IsPostgres(storage) {
-		return storage
-	}
-	u, err := url.Parse(storage)
-	if err != nil {
-		return "postgres://(unparsable DSN)"
-	}
-	return u.Redacted()
-}
+// RedactDSN returns storage with every password replaced by "xxxxx", for
+// messages (see dsn.Redact): a URL's user password and password query
+// parameters, and a key=value string's password settings. A SQLite path
+// is returned as it is.
+func RedactDSN(storage string) string { return dsn.Redact(storage) }
 
 // dialect is the SQL dialect of a database.
 type dialect int

@@ -60,6 +60,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/merge/methods"
+	"github.com/mergetune/mergetune/results/dsn"
 )
 
 // Error is a study-file validation error.
@@ -159,9 +160,7 @@ type Study struct {
 func (s *Study) Postgres() bool { return IsPostgres(s.Storage) }
 
 // IsPostgres reports whether a storage string is a PostgreSQL DSN.
-func IsPostgres(storage string) bool {
-	return strings.HasPrefix(storage, "postgres://") || strings.HasPrefix(storage, "postgresql://")
-}
+func IsPostgres(storage string) bool { return dsn.IsPostgres(storage) }
 
 // file mirrors the YAML document.
 type file struct {
@@ -359,7 +358,7 @@ func (p *parser) study(f *file) (*Study, error) {
 	case IsPostgres(f.Storage):
 		s.Storage = f.Storage
 	case strings.Contains(f.Storage, "://") || strings.HasPrefix(f.Storage, "file:") || strings.ContainsRune(f.Storage, '?'):
-		return nil, p.errf("storage", f.Storage, "want a SQLite file path or a postgres:// DSN")
+		return nil, p.errf("storage", dsn.Redact(f.Storage), "want a SQLite file path or a postgres:// DSN")
 	default:
 		s.Storage = p.abs(f.Storage)
 	}
