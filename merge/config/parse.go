@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mergetune/mergetune/internal/yamllimit"
 )
 
 // Allowed keys at each level of the YAML document, comma-separated.
@@ -72,6 +75,10 @@ func (p *parser) parse(data []byte) error {
 			return p.errf(nil, "", "empty merge config")
 		}
 		return &Error{File: p.name, Msg: "invalid YAML: " + err.Error(), Err: err}
+	}
+	// Refuse alias bombs before anything walks or describes the document.
+	if err := yamllimit.Check(&doc); err != nil {
+		return &Error{File: p.name, Msg: "refused: " + err.Error(), Err: err}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -578,6 +585,9 @@ func (p *parser) scalarValue(n *yaml.Node, path string) (Value, error) {
 	case uint64:
 		return Value{Num: float64(x)}, nil
 	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return Value{}, p.errf(n, path, "%s is not a finite number (every number of a merge config must be finite)", n.Value)
+		}
 		return Value{Num: x}, nil
 	case string:
 		return Value{Str: x, IsStr: true}, nil
@@ -664,42 +674,98 @@ func isNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
-// describe renders node n compactly for error messages.
+// describeLimit is the length in runes of describe's renderings.
+const describeLimit = 120
+
+// describe renders node n compactly for error messages: at most
+// describeLimit runes, then "…". It stops at the limit, so its cost does
+// not depend on the size of n (nor on what its aliases expand to).
 func describe(n *yaml.Node) string {
+	d := describer{left: 4 * describeLimit}
+	d.node(n)
+	return truncate(d.b.String())
+}
+
+// describer writes a node's rendering until left bytes are spent.
+type describer struct {
+	b    strings.Builder
+	left int
+}
+
+// write appends s, reporting false once the budget is spent.
+func (d *describer) write(s string) bool {
+	if d.left <= 0 {
+		return false
+	}
+	if len(s) > d.left {
+		s = s[:d.left]
+	}
+	d.b.WriteString(s)
+	d.left -= len(s)
+	return d.left > 0
+}
+
+// node renders n, reporting false once the budget is spent.
+func (d *describer) node(n *yaml.Node) bool {
 	n = deref(n)
 	if n == nil {
-		return "nothing"
+		return d.write("nothing")
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
+		switch n.Tag {
+		case "!!null":
+			return d.write("null")
+		case "!!str":
+			v := n.Value
+			if len(v) > d.left {
+				v = v[:d.left] // Quote escapes; the cut keeps it bounded
+			}
+			return d.write(strconv.Quote(v))
 		}
-		if n.Tag == "!!str" {
-			return strconv.Quote(n.Value)
+		v := n.Value
+		if len(v) > d.left {
+			v = v[:d.left]
 		}
-		return n.Value
+		return d.write(v)
 	case yaml.SequenceNode:
-		parts := make([]string, len(n.Content))
+		if !d.write("[") {
+			return false
+		}
 		for i, e := range n.Content {
-			parts[i] = describe(e)
+			if i > 0 && !d.write(", ") {
+				return false
+			}
+			if !d.node(e) {
+				return false
+			}
 		}
-		return truncate("[" + strings.Join(parts, ", ") + "]")
+		return d.write("]")
 	case yaml.MappingNode:
-		parts := make([]string, 0, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			parts = append(parts, n.Content[i].Value+": "+describe(n.Content[i+1]))
+		if !d.write("{") {
+			return false
 		}
-		return truncate("{" + strings.Join(parts, ", ") + "}")
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 && !d.write(", ") {
+				return false
+			}
+			k := n.Content[i].Value
+			if len(k) > d.left {
+				k = k[:d.left]
+			}
+			if !d.write(k+": ") || !d.node(n.Content[i+1]) {
+				return false
+			}
+		}
+		return d.write("}")
 	}
-	return "a YAML document"
+	return d.write("a YAML document")
 }
 
 // truncate shortens long renderings for error messages.
 func truncate(s string) string {
-	const limit = 120
-	if r := []rune(s); len(r) > limit {
-		return string(r[:limit]) + "…"
+	if r := []rune(s); len(r) > describeLimit {
+		return string(r[:describeLimit]) + "…"
 	}
 	return s
 }
