@@ -310,6 +310,8 @@ type ParamRef struct {
 	// Line is the YAML line of the parameter's value, 0 if unknown (for
 	// a Config not built by Parse).
 	Line int
+	// Setting is the parameter's setting as written.
+	Setting Setting
 }
 
 // ParamRefs lists every parameter set anywhere in the config with where it
@@ -320,7 +322,7 @@ func (c *Config) ParamRefs() []ParamRef {
 	var refs []ParamRef
 	add := func(p Params, prefix string, perModel bool) {
 		for _, name := range p.Names() {
-			refs = append(refs, ParamRef{Name: name, Path: prefix + "parameters." + name, PerModel: perModel, Line: p[name].line})
+			refs = append(refs, ParamRef{Name: name, Path: prefix + "parameters." + name, PerModel: perModel, Line: p[name].line, Setting: p[name]})
 		}
 	}
 	add(c.Parameters, "", false)

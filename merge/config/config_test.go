@@ -390,16 +390,20 @@ func TestParamRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ParamRef{
-		{"int8_mask", "parameters.int8_mask", false, 21},
-		{"normalize", "parameters.normalize", false, 20},
-		{"density", "models[0].parameters.density", true, 6},
-		{"weight", "models[0].parameters.weight", true, 7},
-		{"density", "models[1].parameters.density", true, 10},
-		{"weight", "models[1].parameters.weight", true, 11},
-		{"density", "models[2].parameters.density", true, 14},
-		{"weight", "models[2].parameters.weight", true, 16},
+		{"int8_mask", "parameters.int8_mask", false, 21, Setting{}},
+		{"normalize", "parameters.normalize", false, 20, Setting{}},
+		{"density", "models[0].parameters.density", true, 6, Setting{}},
+		{"weight", "models[0].parameters.weight", true, 7, Setting{}},
+		{"density", "models[1].parameters.density", true, 10, Setting{}},
+		{"weight", "models[1].parameters.weight", true, 11, Setting{}},
+		{"density", "models[2].parameters.density", true, 14, Setting{}},
+		{"weight", "models[2].parameters.weight", true, 16, Setting{}},
 	}
-	if got := c.ParamRefs(); !reflect.DeepEqual(got, want) {
+	got := c.ParamRefs()
+	for i := range got {
+		got[i].Setting = Setting{} // TestLeaves checks the settings
+	}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParamRefs =\n%+v\nwant\n%+v", got, want)
 	}
 	c = mustParse(t, lookupConfig)

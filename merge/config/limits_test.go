@@ -127,3 +127,38 @@ func TestNonFiniteRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaves: every value written in a setting, with its key path, as
+// the parser names it in errors.
+func TestLeaves(t *testing.T) {
+	src := `merge_method: ties
+models:
+  - model: a
+    parameters:
+      weight: 0.5
+      density: [1, 0.7, 0.1]
+      gamma: {filter: mlp, value: [0.2, 0.3]}
+      epsilon: [{filter: attn, value: 0.1}, {value: [0.05, 0.02]}]
+      lambda: [mlp, 2]
+`
+	c := mustParse(t, src)
+	var got []string
+	for _, r := range c.ParamRefs() {
+		for _, l := range r.Setting.Leaves() {
+			got = append(got, r.Path+l.Suffix+"="+l.Value.String())
+		}
+	}
+	want := []string{
+		"models[0].parameters.density[0]=1", "models[0].parameters.density[1]=0.7", "models[0].parameters.density[2]=0.1",
+		"models[0].parameters.epsilon[0].value=0.1", "models[0].parameters.epsilon[1].value[0]=0.05", "models[0].parameters.epsilon[1].value[1]=0.02",
+		"models[0].parameters.gamma.value[0]=0.2", "models[0].parameters.gamma.value[1]=0.3",
+		`models[0].parameters.lambda[0]="mlp"`, "models[0].parameters.lambda[1]=2",
+		"models[0].parameters.weight=0.5",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("leaves =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if l := (Setting{}).Leaves(); l != nil {
+		t.Errorf("unset leaves = %v", l)
+	}
+}

@@ -467,7 +467,7 @@ func (p *parser) setting(n *yaml.Node, path string) (Setting, error) {
 		if err != nil {
 			return Setting{}, err
 		}
-		return Setting{kind: kindConds, conds: []conditional{c}, line: n.Line}, nil
+		return Setting{kind: kindConds, conds: []conditional{c}, line: n.Line, bare: true}, nil
 	case yaml.SequenceNode:
 		if len(n.Content) == 0 {
 			return Setting{}, p.errf(n, path, "empty list; a parameter list needs at least one value")

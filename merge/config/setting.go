@@ -52,6 +52,7 @@ type Setting struct {
 	list  []Value       // kindGradient, kindStep
 	conds []conditional // kindConds
 	line  int           // YAML line, 0 if unknown
+	bare  bool          // kindConds written as one {filter, value} mapping, not a list
 }
 
 // NumSetting returns a numeric scalar Setting.
@@ -119,6 +120,46 @@ func clamp01(t float64) float64 {
 		return 0
 	}
 	return min(t, 1)
+}
+
+// Leaf is one value written in a Setting.
+type Leaf struct {
+	// Suffix is the leaf's key path below the setting: "" for a scalar,
+	// "[1]" for a list entry, "[0].value" or "[0].value[2]" under a
+	// conditional.
+	Suffix string
+	// Value is the value as written.
+	Value Value
+}
+
+// Leaves lists every value written in s, in order. Eval returns one of
+// them, or for a gradient a value between two consecutive ones, so an
+// interval that holds every leaf holds every value s evaluates to (up to
+// rounding of the interpolation).
+func (s Setting) Leaves() []Leaf {
+	switch s.kind {
+	case kindScalar:
+		return []Leaf{{Value: s.val}}
+	case kindGradient, kindStep:
+		out := make([]Leaf, len(s.list))
+		for i, v := range s.list {
+			out[i] = Leaf{Suffix: "[" + strconv.Itoa(i) + "]", Value: v}
+		}
+		return out
+	case kindConds:
+		var out []Leaf
+		for i, c := range s.conds {
+			prefix := "[" + strconv.Itoa(i) + "].value"
+			if s.bare {
+				prefix = ".value"
+			}
+			for _, l := range c.value.Leaves() {
+				out = append(out, Leaf{Suffix: prefix + l.Suffix, Value: l.Value})
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // IsSet reports whether s holds a value (the zero Setting does not).
