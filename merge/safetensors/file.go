@@ -1,13 +1,11 @@
 package safetensors
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"sort"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,21 +33,27 @@ func (t *Tensor) Len() int { return len(t.data) / t.DType.Size() }
 
 // Bytes returns the tensor's raw little-endian bytes, which alias the
 // read-only file mapping: they must not be modified and are invalid after
-// the File is closed.
+// the File is closed. Reading them faults if the file was truncated; read
+// them inside File.Guard to get an error instead.
 func (t *Tensor) Bytes() []byte { return t.data }
 
 // File returns the file holding the tensor.
 func (t *Tensor) File() *File { return t.file }
 
 // Read converts elements [off, off+len(dst)) to float32 into dst. It panics
-// if the range is out of bounds.
+// if the range is out of bounds. If the mapped file faults (it was
+// truncated while open), dst is zeroed and the fault is recorded: the
+// File's Err returns it, and a reader must check it before using what it
+// read.
 func (t *Tensor) Read(off int, dst []float32) {
 	n := t.Len()
 	if off < 0 || off > n || len(dst) > n-off {
 		panic(fmt.Sprintf("safetensors: read of elements [%d, %d) of tensor %s with %d elements", off, off+len(dst), t.Name, n))
 	}
 	s := t.DType.Size()
-	ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst)
+	if err := t.file.guard(func() { ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst) }); err != nil {
+		clear(dst)
+	}
 }
 
 // Float32s returns the whole tensor converted to float32, in a new slice.
@@ -117,6 +121,7 @@ type File struct {
 	mmap     []byte
 	tensors  []*Tensor
 	metadata map[string]string
+	fault    atomic.Pointer[error] // the first fault on the mapping
 }
 
 type headerEntry struct {
@@ -126,18 +131,16 @@ type headerEntry struct {
 }
 
 // OpenFile memory-maps the safetensors file at path read-only and parses
-// and validates its header.
+// and validates its header. Only a regular file is opened (a FIFO or a
+// device named *.safetensors is refused instead of blocking). A fault on a
+// mapped page (the file truncated while in use) does not crash a reader:
+// Tensor.Read records it, and Err reports it.
 func OpenFile(path string) (*File, error) {
-	fd, err := os.Open(path)
+	fd, size, err := OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("open safetensors file: %w", err)
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
-	size := st.Size()
 	if size < 8 {
 		return nil, fmt.Errorf("read %s: file is %d bytes, shorter than the 8-byte header length", path, size)
 	}
@@ -153,117 +156,37 @@ func OpenFile(path string) (*File, error) {
 		return nil, fmt.Errorf("read %s: header length %d exceeds the limit of %d bytes", path, hlen, MaxHeaderSize)
 	}
 	if hlen > uint64(size-8) {
-		return nil, fmt.Errorf("read %s: header length %d exceeds the file size %d", path, hlen, size)
+		return nil, fmt.Errorf("read %s: header length %d plus the 8-byte length field is %d bytes, more than the file size %d (truncated file or not a safetensors file)",
+			path, hlen, hlen+8, size)
+	}
+	// The header is read, not mapped: a file truncated meanwhile then
+	// gives a short read instead of a fault.
+	header := make([]byte, hlen)
+	if _, err := fd.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("read header of %s: %w", path, err)
+	}
+	dataStart := 8 + int(hlen)
+	h, err := parseHeader(path, header, size-int64(dataStart))
+	if err != nil {
+		return nil, err
 	}
 	m, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	f := &File{Path: path, mmap: m}
-	if err := f.parseHeader(int(hlen)); err != nil {
-		_ = unix.Munmap(m)
-		return nil, err
-	}
-	return f, nil
-}
-
-func (f *File) parseHeader(hlen int) error {
-	path := f.Path
-	header := f.mmap[8 : 8+hlen]
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(header, &raw); err != nil {
-		return fmt.Errorf("read %s: header is not valid JSON: %w", path, err)
-	}
-	dataStart := 8 + hlen
-	dataSize := int64(len(f.mmap) - dataStart)
-	f.metadata = map[string]string{}
-	for name, msg := range raw {
-		if name == "__metadata__" {
-			if bytes.Equal(bytes.TrimSpace(msg), []byte("null")) {
-				continue
-			}
-			if err := json.Unmarshal(msg, &f.metadata); err != nil {
-				return fmt.Errorf("read %s: __metadata__ is not a map of strings: %w", path, err)
-			}
-			continue
-		}
-		var e headerEntry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return fmt.Errorf("read %s: tensor %s: invalid header entry: %w", path, name, err)
-		}
-		dt := DType(e.DType)
-		if !dt.Valid() {
-			return fmt.Errorf("unsupported dtype %s for tensor %s in %s", e.DType, name, path)
-		}
-		if len(e.DataOffsets) != 2 {
-			return fmt.Errorf("read %s: tensor %s: data_offsets %v must have 2 entries", path, name, e.DataOffsets)
-		}
-		begin, end := e.DataOffsets[0], e.DataOffsets[1]
-		if begin < 0 || begin > end {
-			return fmt.Errorf("read %s: tensor %s: invalid data_offsets [%d, %d]: begin > end", path, name, begin, end)
-		}
-		if end > dataSize {
-			return fmt.Errorf("read %s: tensor %s: data_offsets [%d, %d] out of range of the %d-byte data section", path, name, begin, end, dataSize)
-		}
-		n := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return fmt.Errorf("read %s: tensor %s: negative dimension in shape %v", path, name, e.Shape)
-			}
-			if d != 0 && n > dataSize/int64(d) {
-				// Larger than the data section: certainly a size mismatch.
-				n = -1
-				break
-			}
-			n *= int64(d)
-		}
-		want := n * int64(dt.Size())
-		if n < 0 || want != end-begin {
-			return fmt.Errorf("read %s: tensor %s: data_offsets [%d, %d] span %d bytes, but shape %v of %s needs %s bytes",
-				path, name, begin, end, end-begin, e.Shape, dt, sizeString(n, dt))
-		}
-		shape := e.Shape
-		if shape == nil {
-			shape = []int{}
-		}
-		b := dataStart + int(begin)
+	f := &File{Path: path, mmap: m, metadata: h.metadata}
+	for _, e := range h.entries {
+		b, end := dataStart+int(e.begin), dataStart+int(e.end)
 		f.tensors = append(f.tensors, &Tensor{
-			Name:  name,
-			DType: dt,
-			Shape: shape,
+			Name:  e.name,
+			DType: e.dtype,
+			Shape: e.shape,
 			file:  f,
 			begin: b,
-			data:  f.mmap[b : dataStart+int(end) : dataStart+int(end)],
+			data:  m[b:end:end],
 		})
 	}
-	sort.Slice(f.tensors, func(i, j int) bool {
-		a, b := f.tensors[i], f.tensors[j]
-		if a.begin != b.begin {
-			return a.begin < b.begin
-		}
-		if len(a.data) != len(b.data) {
-			return len(a.data) < len(b.data)
-		}
-		return a.Name < b.Name
-	})
-	// Overlap check: sorted by begin, each non-empty tensor must start at or
-	// after the furthest end seen so far.
-	var prev *Tensor
-	for _, t := range f.tensors {
-		if len(t.data) == 0 {
-			continue
-		}
-		if prev != nil && t.begin < prev.begin+len(prev.data) {
-			return fmt.Errorf("read %s: tensors %s and %s overlap: data_offsets [%d, %d] and [%d, %d]",
-				path, prev.Name, t.Name,
-				prev.begin-dataStart, prev.begin+len(prev.data)-dataStart,
-				t.begin-dataStart, t.begin+len(t.data)-dataStart)
-		}
-		if prev == nil || t.begin+len(t.data) > prev.begin+len(prev.data) {
-			prev = t
-		}
-	}
-	return nil
+	return f, nil
 }
 
 func sizeString(n int64, dt DType) string {

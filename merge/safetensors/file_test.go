@@ -87,7 +87,7 @@ func TestOpenFileErrors(t *testing.T) {
 	}{
 		{name: "short file", raw: []byte{1, 2, 3}, want: []string{"3 bytes", "shorter than the 8-byte"}},
 		{name: "header beyond file", raw: append(binary.LittleEndian.AppendUint64(nil, 1000), "{}"...),
-			want: []string{"header length 1000 exceeds the file size 10"}},
+			want: []string{"header length 1000 plus the 8-byte length field is 1008 bytes, more than the file size 10"}},
 		{name: "header over 100MB", raw: binary.LittleEndian.AppendUint64(nil, 100*1024*1024+1),
 			want: []string{"header length 104857601 exceeds the limit of 104857600"}},
 		{name: "invalid JSON", header: `{"a": [`, want: []string{"header is not valid JSON"}},
@@ -96,7 +96,7 @@ func TestOpenFileErrors(t *testing.T) {
 		{name: "end beyond data", header: `{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, data: f32(1),
 			want: []string{"tensor x", "data_offsets [0, 8] out of range of the 4-byte data section"}},
 		{name: "begin after end", header: `{"x":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`, data: f32(1),
-			want: []string{"tensor x", "invalid data_offsets [4, 0]: begin > end"}},
+			want: []string{"tensor x", "invalid data_offsets [4, 0]: the begin offset 4 is after the end offset 0"}},
 		{name: "size mismatch", header: `{"x":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}}`, data: f32(1),
 			want: []string{"tensor x", "span 4 bytes, but shape [3] of F16 needs 6 bytes"}},
 		{name: "huge shape", header: `{"x":{"dtype":"F16","shape":[1000000000,1000000000,1000000000],"data_offsets":[0,4]}}`, data: f32(1),

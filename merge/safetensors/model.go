@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -123,7 +124,12 @@ func checkShardPath(dir, indexPath, shard string) (string, error) {
 }
 
 func (m *Model) openIndex(indexPath string) error {
-	data, err := os.ReadFile(indexPath)
+	fd, _, err := OpenRegular(indexPath)
+	if err != nil {
+		return fmt.Errorf("read shard index: %w", err)
+	}
+	data, err := io.ReadAll(fd)
+	fd.Close()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", indexPath, err)
 	}
