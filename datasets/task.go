@@ -193,11 +193,11 @@ type builder struct {
 	s *taskSpec
 	// effective settings, after the adapter's defaults
 	ad           adapter
-	prompt       *template.Template
-	target       *template.Template // nil: targetField or choices[gold]
+	prompt       *boundedTemplate
+	target       *boundedTemplate // nil: targetField or choices[gold]
 	targetField  string
 	choiceField  string
-	choiceTmpls  []*template.Template
+	choiceTmpls  []*boundedTemplate
 	gold         string
 	choice       bool
 	listChoices  bool
@@ -236,8 +236,8 @@ func funcs() template.FuncMap {
 	}
 }
 
-func (b *builder) parseTemplate(field, text string) (*template.Template, error) {
-	t, err := template.New(field).Funcs(funcs()).Option("missingkey=error").Parse(text)
+func (b *builder) parseTemplate(field, text string) (*boundedTemplate, error) {
+	t, err := newBoundedTemplate(field, text, funcs())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", b.where(field), field, err)
 	}
@@ -356,6 +356,9 @@ func (b *builder) build() (*Task, error) {
 		}
 		shotText[it.Prompt] = true
 		ctx.WriteString(it.Prompt + TargetDelimiter + b.shotTarget(it) + FewshotDelimiter)
+		if ctx.Len() > MaxRenderedBytes {
+			return nil, b.errf("fewshot", "record %s: the few-shot context exceeds %d bytes", r.id, MaxRenderedBytes)
+		}
 	}
 
 	t := &Task{
@@ -385,6 +388,7 @@ func (b *builder) build() (*Task, error) {
 	if s.maxTokens > 0 {
 		t.MaxTokens = s.maxTokens
 	}
+	total := 0 // bytes of the prompts
 	for _, r := range rows {
 		if s.limit > 0 && len(t.Items) >= s.limit {
 			break
@@ -397,6 +401,9 @@ func (b *builder) build() (*Task, error) {
 			continue // a few-shot example is never scored
 		}
 		it.Prompt = ctx.String() + it.Prompt
+		if total += len(it.Prompt); total > MaxTaskPromptBytes {
+			return nil, b.errf("prompt", "record %s: the prompts of the task exceed %d bytes", r.id, MaxTaskPromptBytes)
+		}
 		t.Items = append(t.Items, it)
 	}
 	if len(t.Items) == 0 {
@@ -544,12 +551,10 @@ func (b *builder) item(r row) (Item, error) {
 	return it, nil
 }
 
-func render(t *template.Template, rec Record) (string, error) {
-	var sb strings.Builder
-	if err := t.Execute(&sb, rec); err != nil {
-		return "", err
-	}
-	return sb.String(), nil
+// render executes a template on a record, within the bounds of
+// boundedTemplate.
+func render(t *boundedTemplate, rec Record) (string, error) {
+	return t.render(rec)
 }
 
 // scalarText formats a record value as text: integral numbers without a
