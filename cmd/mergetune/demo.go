@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/datasets/toy"
+	"github.com/mergetune/mergetune/datasets/toy/family"
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/eval/runner"
@@ -47,8 +49,10 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR] [--host URL] [--trials N] [--full]",
 		Short: "Run the whole story on the tiny model family and write a report",
-		Long: `Run mergetune end to end on the tiny model family shipped in
-datasets/toy/family (a base model and 16 fine-tunes, one per toy task):
+		Long: `Run mergetune end to end on the tiny model family (a base model and 16
+fine-tunes, one per toy task) built into the binary from datasets/toy/family;
+it is extracted once into the user's cache directory (mergetune/family-HASH),
+or into --out where there is none, and --family DIR runs on another copy:
 
   1. evaluate the baselines: the base model and every fine-tune on every task;
   2. tune Model Breadcrumbs (density, gamma, lambda, one shared weight) on 4
@@ -71,7 +75,7 @@ evaluates by default; --host evaluates through an Ollama server instead.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "mergetune-demo", "directory for the study files, database, recipes and report")
 	fl.StringVar(&f.host, "host", "", "evaluate through this Ollama server (default: the built-in runner)")
-	fl.StringVar(&f.family, "family", "", "the tiny model family (default: datasets/toy/family, found from the working directory up)")
+	fl.StringVar(&f.family, "family", "", "run on the tiny model family in this directory (default: the one built into the binary)")
 	fl.IntVar(&f.trials, "trials", 30, "trial budget of each study")
 	fl.IntVar(&f.limit, "limit", 40, "items scored per task")
 	fl.IntVar(&f.workers, "workers", 2, "trials run at once")
@@ -171,10 +175,6 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: want at least 1", f.workers)
 	}
-	family, err := findFamily(f.family)
-	if err != nil {
-		return err
-	}
 	dir, err := filepath.Abs(f.out)
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", f.out, err)
@@ -184,7 +184,11 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 			return fmt.Errorf("--out %s: %w", f.out, err)
 		}
 	}
-	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: family,
+	fam, err := demoFamily(ctx, f.family, dir)
+	if err != nil {
+		return err
+	}
+	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
 		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now()}
 	d.tasks = append(d.tasks, demoTuned[:]...)
 	for _, t := range toy.Names() {
@@ -193,8 +197,8 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		}
 	}
 	for _, t := range d.tasks {
-		if _, err := os.Stat(filepath.Join(family, t, "config.json")); err != nil {
-			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", family, t, err)
+		if _, err := os.Stat(filepath.Join(fam, t, "config.json")); err != nil {
+			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", fam, t, err)
 		}
 	}
 	if f.host != "" {
@@ -211,7 +215,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		evaluator = "Ollama at " + d.host
 	}
 	d.phase("mergetune demo: tiny family in %s, %d trials per study, %d items per task, %s; writing to %s",
-		family, f.trials, f.limit, evaluator, dir)
+		fam, f.trials, f.limit, evaluator, dir)
 
 	db, err := results.Open(ctx, d.dbPath)
 	if err != nil {
@@ -299,41 +303,37 @@ func (d *demo) progress(format string, args ...any) {
 	}
 }
 
-// findFamily returns the tiny family's directory: flag, else
-// datasets/toy/family in the working directory or a parent of it.
-func findFamily(flag string) (string, error) {
-	check := func(dir string) error {
-		if _, err := os.Stat(filepath.Join(dir, "base", "config.json")); err != nil {
-			return fmt.Errorf("%s is not the tiny model family (no base/config.json)", dir)
-		}
-		return nil
-	}
+// demoFamily returns the tiny family's directory: --family DIR when
+// given, else the family embedded in the binary (datasets/toy/family as it
+// was when the binary was built), extracted once into the user's cache
+// directory (mergetune/family-<content hash>) and reused from there, or
+// into the demo's out directory where there is no usable cache directory.
+// The merge engine and the runner memory-map the models, so they must be
+// files on disk.
+func demoFamily(ctx context.Context, flag, out string) (string, error) {
 	if flag != "" {
 		abs, err := filepath.Abs(flag)
 		if err != nil {
 			return "", fmt.Errorf("--family %s: %w", flag, err)
 		}
-		if err := check(abs); err != nil {
-			return "", fmt.Errorf("--family: %w", err)
+		if _, err := os.Stat(filepath.Join(abs, family.Base, "config.json")); err != nil {
+			return "", fmt.Errorf("--family %s: not the tiny model family (no %s/config.json): %w", flag, family.Base, err)
 		}
 		return abs, nil
 	}
-	wd, err := os.Getwd()
+	var errs []error
+	if cache, err := os.UserCacheDir(); err == nil {
+		dir, err := family.Extract(ctx, filepath.Join(cache, "mergetune"))
+		if err == nil {
+			return dir, nil
+		}
+		errs = append(errs, err)
+	}
+	dir, err := family.Extract(ctx, out)
 	if err != nil {
-		return "", fmt.Errorf("demo: find the model family: %w", err)
+		return "", fmt.Errorf("demo: %w", errors.Join(append(errs, err)...))
 	}
-	for dir := wd; ; {
-		cand := filepath.Join(dir, "datasets", "toy", "family")
-		if check(cand) == nil {
-			return cand, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", fmt.Errorf("demo: no datasets/toy/family in %s or above it; run from a mergetune checkout or pass --family DIR", wd)
+	return dir, nil
 }
 
 // baselines evaluates the base model and every fine-tune on every task

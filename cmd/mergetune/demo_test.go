@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mergetune/mergetune/datasets/toy/family"
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/report"
@@ -27,6 +28,9 @@ const demoTrials = 4
 // the report in every format, and renders the HTML report in a headless
 // browser.
 func TestDemo(t *testing.T) {
+	// The demo extracts its built-in family into the user's cache
+	// directory: a private one here.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
 	t0 := time.Now()
 	out := mustRunCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8")
@@ -293,7 +297,11 @@ func distinctColours(img image.Image) int {
 func TestDemoThroughOllama(t *testing.T) {
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
-	out, err := runCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q")
+	family, err := filepath.Abs(filepath.Join("..", "..", "datasets", "toy", "family"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q", "--family", family)
 	if err != nil {
 		log := srv.Log()
 		log = log[max(0, len(log)-6000):]
@@ -326,5 +334,155 @@ func TestDemoThroughOllama(t *testing.T) {
 	runs, err := db.Baselines(ctx, "breadcrumbs-4")
 	if err != nil || len(runs) == 0 {
 		t.Fatalf("no baselines recorded: %v", err)
+	}
+}
+
+// TestDemoInstalled builds mergetune as `go install` would and runs the
+// demo from an empty working directory, far from any checkout, with a
+// fresh home: the binary must bring its own model family, extract it into
+// the user's cache directory and reuse it on the next run; with no cache
+// directory at all it extracts the family into --out.
+func TestDemoInstalled(t *testing.T) {
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "bin", "mergetune")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	name, err := family.DirName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// env is the environment without HOME and XDG_CACHE_HOME, plus extra.
+	env := func(extra ...string) []string {
+		var e []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CACHE_HOME=") {
+				e = append(e, kv)
+			}
+		}
+		return append(e, extra...)
+	}
+	demo := func(t *testing.T, wd string, env []string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "demo", "--out", "out", "--trials", "1", "--limit", "2", "--workers", "1", "-q")
+		cmd.Dir, cmd.Env = wd, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mergetune demo in %s: %v\n%s", wd, err, out)
+		}
+		report := filepath.Join(wd, "out", "report.html")
+		if !strings.Contains(string(out), report) {
+			t.Errorf("demo output does not say where the report is:\n%s", out)
+		}
+		if _, err := os.Stat(report); err != nil {
+			t.Error(err)
+		}
+		return string(out)
+	}
+	mkdir := func(t *testing.T, dir string) string {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	t.Run("cache", func(t *testing.T) {
+		home := mkdir(t, filepath.Join(tmp, "home"))
+		cache := filepath.Join(home, "cache")
+		wd := mkdir(t, filepath.Join(tmp, "empty"))
+		e := env("HOME="+home, "XDG_CACHE_HOME="+cache)
+		demo(t, wd, e)
+		extracted := filepath.Join(cache, "mergetune", name)
+		if err := family.Verify(extracted); err != nil {
+			t.Fatalf("the family in the cache: %v", err)
+		}
+		if got := entries(t, filepath.Join(cache, "mergetune")); strings.Join(got, ",") != name {
+			t.Errorf("the cache holds %v, want only %s", got, name)
+		}
+		if got := entries(t, wd); strings.Join(got, ",") != "out" {
+			t.Errorf("the working directory holds %v, want only out", got)
+		}
+		// A second demo elsewhere reuses the extracted family as it is.
+		before, err := os.Stat(filepath.Join(extracted, family.Base, "model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		demo(t, mkdir(t, filepath.Join(tmp, "empty2")), e)
+		after, err := os.Stat(filepath.Join(extracted, family.Base, "model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(before, after) {
+			t.Error("the second demo extracted the family again")
+		}
+	})
+
+	t.Run("no cache directory", func(t *testing.T) {
+		wd := mkdir(t, filepath.Join(tmp, "nohome"))
+		demo(t, wd, env())
+		if err := family.Verify(filepath.Join(wd, "out", name)); err != nil {
+			t.Fatalf("without a cache directory the family belongs in --out: %v", err)
+		}
+	})
+}
+
+// entries lists the names in dir.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestDemoFamilyFlag checks where the demo takes its family from: --family
+// when given (and refused, naming the flag and the directory, when it is
+// not a family), else the built-in one extracted into the cache.
+func TestDemoFamilyFlag(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	name, err := family.DirName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkout, err := filepath.Abs(filepath.Join("..", "..", "datasets", "toy", "family"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notFamily := t.TempDir()
+	for _, tc := range []struct {
+		flag, want, err string
+	}{
+		{"", filepath.Join(cache, "mergetune", name), ""},
+		{checkout, checkout, ""},
+		{notFamily, "", "--family " + notFamily + ": not the tiny model family (no base/config.json)"},
+		{filepath.Join(notFamily, "missing"), "", "--family " + filepath.Join(notFamily, "missing") + ": not the tiny model family"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			got, err := demoFamily(context.Background(), tc.flag, t.TempDir())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("demoFamily(%q) = %q, %v; want an error containing %q", tc.flag, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("demoFamily(%q) = %q, %v; want %q", tc.flag, got, err, tc.want)
+			}
+		})
+	}
+	// The demo refuses a --family that is not one before doing anything.
+	out, err := runCLI(t, "demo", "--out", t.TempDir(), "--family", notFamily)
+	if err == nil || !strings.Contains(err.Error(), "--family "+notFamily) {
+		t.Fatalf("demo --family %s: %v\n%s", notFamily, err, out)
 	}
 }
