@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -68,6 +68,11 @@ type DB struct {
 	path    string // as given to Open
 	name    string // path, or the DSN without its password, for messages
 	dialect dialect
+	// version is the schema version the queries may rely on:
+	// SchemaVersion for a database opened with Open (which migrates),
+	// the stored version for one opened with OpenReadOnly.
+	version  int
+	readOnly bool // opened with OpenReadOnly
 }
 
 // Open opens the mergetune results database at path and migrates the
@@ -108,7 +113,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results: open %q: %w", path, err)
 	}
-	db := &DB{sql: sqlDB, path: path, name: path}
+	db := &DB{sql: sqlDB, path: path, name: path, version: SchemaVersion}
 	if err := db.connect(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("results: open %q: %w", path, err)
@@ -124,7 +129,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("results: open %s: %w", name, err)
 	}
 	ConfigurePool(sqlDB)
-	db := &DB{sql: sqlDB, path: dsn, name: name, dialect: dialectPostgres}
+	db := &DB{sql: sqlDB, path: dsn, name: name, dialect: dialectPostgres, version: SchemaVersion}
 	err = db.sql.PingContext(ctx)
 	if err == nil {
 		err = db.migrate(ctx)
@@ -406,6 +411,21 @@ func migrations() [][]string {
 	model_digest TEXT    NOT NULL,
 	PRIMARY KEY (study, model, task)
 )`,
+		},
+		// Version 2: each study's definition (what its trials' values
+		// depend on), so a changed study file is noticed; and the trial a
+		// duplicate trial reused the result of.
+		{
+			`CREATE TABLE mt_studies (
+	study      TEXT    PRIMARY KEY,
+	origin     TEXT    NOT NULL,
+	hash       TEXT    NOT NULL,
+	definition TEXT    NOT NULL,
+	created_at TEXT    NOT NULL,
+	updated_at TEXT    NOT NULL
+)`,
+			`CREATE INDEX mt_studies_origin ON mt_studies (origin)`,
+			`ALTER TABLE mt_trials ADD COLUMN duplicate_of INTEGER`,
 		},
 	}
 }

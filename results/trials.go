@@ -48,6 +48,10 @@ type TrialRecord struct {
 	StartedAt      time.Time     // zero until started
 	FinishedAt     time.Time     // zero until finished
 	Worker         string        // the worker (host/process/goroutine) that ran it
+	// DuplicateOf is the earlier trial whose parameters this trial
+	// repeated: it was not merged or evaluated again and took that
+	// trial's result. nil for a trial run in its own right.
+	DuplicateOf *int
 }
 
 // Key returns the trial's study and number.
@@ -76,8 +80,8 @@ func (db *DB) UpsertTrial(ctx context.Context, r TrialRecord) error {
 	}
 	err := db.exec(ctx, db.q(`INSERT INTO mt_trials (study, trial_number, goptuna_trial_id, state,
 	method, merge_yaml, objective, model_digest, merge_seconds, import_seconds, eval_seconds,
-	failure, started_at, finished_at, worker)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	failure, started_at, finished_at, worker, duplicate_of)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (study, trial_number) DO UPDATE SET
 	goptuna_trial_id = excluded.goptuna_trial_id, state = excluded.state,
 	method = excluded.method, merge_yaml = excluded.merge_yaml,
@@ -85,21 +89,37 @@ ON CONFLICT (study, trial_number) DO UPDATE SET
 	merge_seconds = excluded.merge_seconds, import_seconds = excluded.import_seconds,
 	eval_seconds = excluded.eval_seconds, failure = excluded.failure,
 	started_at = excluded.started_at, finished_at = excluded.finished_at,
-	worker = excluded.worker`),
+	worker = excluded.worker, duplicate_of = excluded.duplicate_of`),
 		r.Study, r.Number, r.GoptunaTrialID, string(r.State), r.Method, r.MergeYAML, objective,
 		r.ModelDigest, r.MergeTime.Seconds(), r.ImportTime.Seconds(), r.EvalTime.Seconds(),
-		r.Failure, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.Worker)
+		r.Failure, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.Worker, nullInt(r.DuplicateOf))
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
-// trialColumns selects a TrialRecord; scanTrial reads one row of it.
-const trialColumns = `SELECT study, trial_number, goptuna_trial_id, state, method, merge_yaml,
+// trialColumns selects a TrialRecord; scanTrial reads one row of it. A
+// database of schema version 1 (opened read-only, so not migrated) has no
+// duplicate_of column: NULL stands in.
+func (db *DB) trialColumns() string {
+	dup := "duplicate_of"
+	if db.version < 2 {
+		dup = "NULL"
+	}
+	return `SELECT study, trial_number, goptuna_trial_id, state, method, merge_yaml,
 	objective, model_digest, merge_seconds, import_seconds, eval_seconds, failure,
-	started_at, finished_at, worker
+	started_at, finished_at, worker, ` + dup + `
 FROM mt_trials`
+}
+
+// nullInt stores a nil *int as NULL.
+func nullInt(p *int) sql.NullInt64 {
+	if p == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(*p), Valid: true}
+}
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -111,13 +131,18 @@ func scanTrial(sc scanner) (TrialRecord, error) {
 		objective              sql.NullFloat64
 		mergeS, importS, evalS float64
 		started, finished      sql.NullString
+		dup                    sql.NullInt64
 	)
 	if err := sc.Scan(&r.Study, &r.Number, &r.GoptunaTrialID, &state, &r.Method, &r.MergeYAML,
 		&objective, &r.ModelDigest, &mergeS, &importS, &evalS, &r.Failure,
-		&started, &finished, &r.Worker); err != nil {
+		&started, &finished, &r.Worker, &dup); err != nil {
 		return TrialRecord{}, err
 	}
 	r.State = TrialState(state)
+	if dup.Valid {
+		n := int(dup.Int64)
+		r.DuplicateOf = &n
+	}
 	if objective.Valid {
 		v := objective.Float64
 		r.Objective = &v
@@ -140,7 +165,7 @@ func seconds(s float64) time.Duration {
 
 // Trials returns the study's trial records by trial number.
 func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(trialColumns+` WHERE study = ? ORDER BY trial_number`), study)
+	rows, err := db.sql.QueryContext(ctx, db.q(db.trialColumns()+` WHERE study = ? ORDER BY trial_number`), study)
 	if err != nil {
 		return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
 	}
@@ -162,7 +187,7 @@ func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
 // Trial returns the record of one trial. The bool is false when there is
 // none.
 func (db *DB) Trial(ctx context.Context, study string, number int) (TrialRecord, bool, error) {
-	row := db.sql.QueryRowContext(ctx, db.q(trialColumns+` WHERE study = ? AND trial_number = ?`), study, number)
+	row := db.sql.QueryRowContext(ctx, db.q(db.trialColumns()+` WHERE study = ? AND trial_number = ?`), study, number)
 	r, err := scanTrial(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TrialRecord{}, false, nil
