@@ -30,7 +30,7 @@ func TestOpenReadOnlyRefuses(t *testing.T) {
 	}
 	tests := []struct {
 		name, content, want string
-		path               string
+		path                string
 	}{
 		{name: "empty", content: "", want: "the file is empty"},
 		{name: "text", content: "name: toy\nmethod: ties\n", want: "not a SQLite file"},
