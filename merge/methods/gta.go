@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -26,18 +27,21 @@ const (
 // base + λ · combine(w_i · sparsify(δ_i)), with an optional sign consensus.
 func gta(name string, kind sparsifyKind, consensus, normalize, rescale bool) *Method {
 	params := []ParamDef{
-		{Name: "int8_mask", Default: 0},
-		{Name: "normalize", Default: b2f(normalize)},
-		{Name: "rescale", Default: b2f(rescale)},
-		{Name: "lambda", Default: 1},
-		{Name: "weight", PerModel: true, Required: true},
-		{Name: "density", PerModel: true, Default: 1},
+		{Name: "int8_mask", Default: 0, Range: boolean},
+		{Name: "normalize", Default: b2f(normalize), Range: boolean},
+		{Name: "rescale", Default: b2f(rescale), Range: boolean},
+		{Name: "lambda", Default: 1, Range: anyNumber},
+		{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+		{Name: "density", PerModel: true, Default: 1, Range: density01},
 	}
 	switch kind {
 	case sparsifyOutliers:
-		params = append(params, ParamDef{Name: "gamma", PerModel: true, Default: 0.01})
+		params = append(params, ParamDef{Name: "gamma", PerModel: true, Default: 0.01, Range: gammaRng})
 	case sparsifyDella:
-		params = append(params, ParamDef{Name: "epsilon", PerModel: true, Default: 0.15})
+		// density ± epsilon must stay inside (0, 1), so epsilon < 0.5;
+		// validate checks the pair.
+		params = append(params, ParamDef{Name: "epsilon", PerModel: true, Default: 0.15,
+			Range: Range{HasLo: true, HasHi: true, Hi: 0.5, HiOpen: true}})
 	}
 	g := &gtaSpec{name: name, kind: kind, consensus: consensus}
 	return &Method{
@@ -68,14 +72,11 @@ func (g *gtaSpec) validate(j *Job) error {
 	if j.Base == nil {
 		return fmt.Errorf("%s: a base_model is required", g.name)
 	}
+	// The ranges of density, gamma, epsilon and weight are declared with
+	// the parameters; here only what ties them together.
 	for _, m := range j.Models {
 		d := m.Params.Get("density", 1)
-		switch g.kind {
-		case sparsifyMagnitude, sparsifyOutliers, sparsifyBernoulli:
-			if err := sparsify.CheckDensity(g.name, m.Name, d); err != nil {
-				return err
-			}
-		case sparsifyDella:
+		if g.kind == sparsifyDella {
 			if err := sparsify.CheckDella(g.name, m.Name, d, m.Params.Get("epsilon", 0.15)); err != nil {
 				return err
 			}
@@ -83,14 +84,6 @@ func (g *gtaSpec) validate(j *Job) error {
 		if g.kind == sparsifyMagnitude && d < 1 && sparsify.Count(d, j.Len()) < 1 {
 			return fmt.Errorf("%s: density %v keeps no element of tensor %s (%d elements) for model %s; raise density",
 				g.name, d, j.Tensor, j.Len(), m.Name)
-		}
-		if g.kind == sparsifyOutliers {
-			if gm := m.Params.Get("gamma", 0.01); !(gm >= 0 && gm < 1) {
-				return fmt.Errorf("%s: gamma %v for model %s is outside [0, 1)", g.name, gm, m.Name)
-			}
-		}
-		if w := m.Params.Get("weight", 0); math.IsNaN(w) || math.IsInf(w, 0) {
-			return fmt.Errorf("%s: weight %v for model %s is not a finite number", g.name, w, m.Name)
 		}
 	}
 	return nil
@@ -178,7 +171,7 @@ func (r *chunkReader) delta(t int, lo int, b, d []float32) {
 	vec.Sub(d, d, b)
 }
 
-func (g *gtaSpec) prepare(j *Job) (Kernel, error) {
+func (g *gtaSpec) prepare(_ context.Context, j *Job) (Kernel, error) {
 	n := j.Len()
 	tvs := make([]*taskVector, len(j.Models))
 	for mi := range j.Models {

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"testing"
@@ -43,7 +44,7 @@ func BenchmarkGTA(b *testing.B) {
 					}
 				}
 				fillDefaults(method, j)
-				k, err := method.Prepare(j)
+				k, err := method.Prepare(context.Background(), j)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"math"
 	"math/rand"
 	"testing"
@@ -21,12 +22,10 @@ var (
 func mergeChunks(t *testing.T, m *Method, j *Job, chunk int) ([]float32, error) {
 	t.Helper()
 	fillDefaults(m, j)
-	if m.Validate != nil {
-		if err := m.Validate(j); err != nil {
-			return nil, err
-		}
+	if err := m.Check(j); err != nil {
+		return nil, err
 	}
-	k, err := m.Prepare(j)
+	k, err := m.Prepare(context.Background(), j)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +44,7 @@ func fillDefaults(m *Method, j *Job) {
 		j.Params = Params{}
 	}
 	for _, p := range m.Params {
-		if p.Required {
+		if p.Required || p.Optional {
 			continue
 		}
 		if p.PerModel {
@@ -217,11 +216,12 @@ func TestTaskVectorErrors(t *testing.T) {
 		p      Params
 		want   string
 	}{
-		{"ties", Params{"weight": 1, "density": 1.5}, "ties: density 1.5 for model A is outside (0, 1]"},
-		{"ties", Params{"weight": 1, "density": 0}, "ties: density 0 for model A is outside (0, 1]"},
+		{"ties", Params{"weight": 1, "density": 1.5}, "ties: density = 1.5 is outside (0, 1] for model A"},
+		{"ties", Params{"weight": 1, "density": 0}, "ties: density = 0 is outside (0, 1] for model A"},
 		{"ties", Params{"weight": 1, "density": 0.1}, "keeps no element of tensor w"},
-		{"della", Params{"weight": 1, "density": 0.5, "epsilon": 0.5}, "della: density 0.5 ± epsilon 0.5 for model A leaves (0, 1)"},
-		{"breadcrumbs", Params{"weight": 1, "density": 0.5, "gamma": 1}, "gamma 1 for model A is outside [0, 1)"},
+		{"della", Params{"weight": 1, "density": 0.3, "epsilon": 0.4}, "della: density 0.3 ± epsilon 0.4 for model A leaves (0, 1)"},
+		{"della", Params{"weight": 1, "density": 0.5, "epsilon": 0.5}, "della: epsilon = 0.5 is outside [0, 0.5) for model A"},
+		{"breadcrumbs", Params{"weight": 1, "density": 0.5, "gamma": 1}, "breadcrumbs: gamma = 1 is outside [0, 1) for model A"},
 	}
 	for _, c := range cases {
 		j := &Job{Tensor: "w", Shape: []int{2, 3}, Base: base, Models: []Model{{Name: "A", Input: o12A, Params: c.p}}}

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -10,13 +11,14 @@ import (
 // input on the unit hypersphere, with equal weights 1/N, found by at most
 // max_iter gradient steps and rescaled by the mean norm (mergekit
 // karcher.py). An auto-appended base is averaged in like any model. Prepare
-// loads the inputs and computes the whole result in float64.
+// loads the inputs and computes the whole result in float64, checking ctx
+// before each iteration.
 func karcherMethod() *Method {
 	return &Method{
 		Name: "karcher",
 		Params: []ParamDef{
-			{Name: "max_iter", Default: 10},
-			{Name: "tol", Default: 1e-5},
+			{Name: "max_iter", Default: 10, Range: Range{HasLo: true, HasHi: true, Hi: MaxIter, Whole: true}},
+			{Name: "tol", Default: 1e-5, Range: nonNeg},
 		},
 		Base:     BaseNone,
 		Rectify:  RectifyNone,
@@ -25,21 +27,16 @@ func karcherMethod() *Method {
 	}
 }
 
-// validateKarcher checks max_iter (a whole number >= 0) and tol (>= 0).
+// validateKarcher checks that there is an input (the ranges of max_iter
+// and tol are declared with the parameters).
 func validateKarcher(j *Job) error {
 	if len(j.Models) == 0 {
 		return errors.New("karcher: no input models")
 	}
-	if it := j.Params.Get("max_iter", 10); !(it >= 0) || math.IsInf(it, 0) || it != math.Trunc(it) {
-		return fmt.Errorf("karcher: max_iter = %g must be a whole number >= 0", it)
-	}
-	if tol := j.Params.Get("tol", 1e-5); !(tol >= 0) || math.IsInf(tol, 0) {
-		return fmt.Errorf("karcher: tol = %g must be a finite number >= 0", tol)
-	}
 	return nil
 }
 
-func prepareKarcher(j *Job) (Kernel, error) {
+func prepareKarcher(ctx context.Context, j *Job) (Kernel, error) {
 	if err := validateKarcher(j); err != nil {
 		return nil, err
 	}
@@ -101,6 +98,9 @@ func prepareKarcher(j *Job) (Kernel, error) {
 	}
 	tg := make([]float64, n)
 	for range maxIter {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("karcher: %s: %w", j.Tensor, err)
+		}
 		clear(tg)
 		for _, i := range valid {
 			c := math.Max(-1, math.Min(1, dotU(u, i)))

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -12,8 +13,8 @@ func linearMethod() *Method {
 	return &Method{
 		Name: "linear",
 		Params: []ParamDef{
-			{Name: "normalize", Default: 1},
-			{Name: "weight", PerModel: true, Required: true},
+			{Name: "normalize", Default: 1, Range: boolean},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
 		},
 		Base:     BaseNone,
 		Rectify:  RectifyCommon,
@@ -36,7 +37,7 @@ func validateLinear(j *Job) error {
 	return nil
 }
 
-func prepareLinear(j *Job) (Kernel, error) {
+func prepareLinear(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateLinear(j); err != nil {
 		return nil, err
 	}

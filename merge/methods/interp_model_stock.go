@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -14,7 +15,7 @@ import (
 func modelStockMethod() *Method {
 	return &Method{
 		Name:     "model_stock",
-		Params:   []ParamDef{{Name: "filter_wise", Default: 0}},
+		Params:   []ParamDef{{Name: "filter_wise", Default: 0, Range: boolean}},
 		Base:     BaseRequired,
 		Rectify:  RectifyCommon,
 		Validate: validateModelStock,
@@ -34,7 +35,7 @@ func validateModelStock(j *Job) error {
 	return nil
 }
 
-func prepareModelStock(j *Job) (Kernel, error) {
+func prepareModelStock(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateModelStock(j); err != nil {
 		return nil, err
 	}

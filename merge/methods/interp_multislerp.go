@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -15,9 +16,9 @@ func multislerpMethod() *Method {
 	return &Method{
 		Name: "multislerp",
 		Params: []ParamDef{
-			{Name: "weight", PerModel: true, Required: true},
-			{Name: "normalize_weights", Default: 1},
-			{Name: "eps", Default: 1e-8},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+			{Name: "normalize_weights", Default: 1, Range: boolean},
+			{Name: "eps", Default: 1e-8, Range: nonNeg},
 		},
 		Base:     BaseOptional,
 		Rectify:  RectifyNone,
@@ -26,14 +27,11 @@ func multislerpMethod() *Method {
 	}
 }
 
-// validateMultislerp checks eps and, with normalize_weights on and two or
+// validateMultislerp checks that there is an input and, with normalize_weights on and two or
 // more models, that the weights do not sum to 0.
 func validateMultislerp(j *Job) error {
 	if len(j.Models) == 0 && j.Base == nil {
 		return errors.New("multislerp: no input models")
-	}
-	if eps := j.Params.Get("eps", 1e-8); !(eps >= 0) || math.IsInf(eps, 0) {
-		return fmt.Errorf("multislerp: eps = %g must be a finite number >= 0", eps)
 	}
 	if len(j.Models) >= 2 && j.Params.Bool("normalize_weights", true) {
 		if w, sum := interpWeights(j.Models); sum == 0 {
@@ -44,7 +42,7 @@ func validateMultislerp(j *Job) error {
 	return nil
 }
 
-func prepareMultislerp(j *Job) (Kernel, error) {
+func prepareMultislerp(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateMultislerp(j); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -13,7 +14,7 @@ import (
 func nearswapMethod() *Method {
 	return &Method{
 		Name:     "nearswap",
-		Params:   []ParamDef{{Name: "t", Required: true}},
+		Params:   []ParamDef{{Name: "t", Required: true, Range: nonNeg}},
 		Base:     BaseRequired,
 		Rectify:  RectifyNone,
 		Validate: validateNearswap,
@@ -21,12 +22,9 @@ func nearswapMethod() *Method {
 	}
 }
 
-// validateNearswap checks t >= 0 and that there is a base and at most one
-// other model.
+// validateNearswap checks that there is a base and at most one other
+// model (t's range is declared with the parameter).
 func validateNearswap(j *Job) error {
-	if t := j.Params["t"]; !(t >= 0) {
-		return fmt.Errorf("nearswap: t = %g must be >= 0", t)
-	}
 	if j.Base == nil {
 		return errors.New("nearswap: needs a base model")
 	}
@@ -36,7 +34,7 @@ func validateNearswap(j *Job) error {
 	return nil
 }
 
-func prepareNearswap(j *Job) (Kernel, error) {
+func prepareNearswap(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateNearswap(j); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -15,9 +16,9 @@ func nuslerpMethod() *Method {
 	return &Method{
 		Name: "nuslerp",
 		Params: []ParamDef{
-			{Name: "weight", PerModel: true, Required: true},
-			{Name: "nuslerp_row_wise", Default: 0},
-			{Name: "nuslerp_flatten", Default: 1},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+			{Name: "nuslerp_row_wise", Default: 0, Range: boolean},
+			{Name: "nuslerp_flatten", Default: 1, Range: boolean},
 		},
 		Base:     BaseOptional,
 		Rectify:  RectifyCommon,
@@ -44,7 +45,7 @@ func validateNuslerp(j *Job) error {
 	return nil
 }
 
-func prepareNuslerp(j *Job) (Kernel, error) {
+func prepareNuslerp(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateNuslerp(j); err != nil {
 		return nil, err
 	}

@@ -1,17 +1,18 @@
 package methods
 
 import (
+	"context"
 	"fmt"
-	"math"
 )
 
 // passthroughMethod returns passthrough: the one input tensor, multiplied
 // by its per-model scale when one is set (mergekit passthrough.py). The
-// scale's default is NaN, meaning "unset". It streams.
+// scale is Optional: unset, it is absent from the model's Params. It
+// streams.
 func passthroughMethod() *Method {
 	return &Method{
 		Name:     "passthrough",
-		Params:   []ParamDef{{Name: "scale", PerModel: true, Default: math.NaN()}},
+		Params:   []ParamDef{{Name: "scale", PerModel: true, Optional: true, Range: anyNumber}},
 		Base:     BaseNone,
 		Rectify:  RectifyNone,
 		Validate: validatePassthrough,
@@ -27,13 +28,13 @@ func validatePassthrough(j *Job) error {
 	return nil
 }
 
-func preparePassthrough(j *Job) (Kernel, error) {
+func preparePassthrough(_ context.Context, j *Job) (Kernel, error) {
 	if err := validatePassthrough(j); err != nil {
 		return nil, err
 	}
 	in := j.Models[0].Input
-	scale := j.Models[0].Params.Get("scale", math.NaN())
-	if math.IsNaN(scale) {
+	scale, ok := j.Models[0].Params["scale"]
+	if !ok {
 		return interpInputKernel("passthrough", j, in), nil
 	}
 	return func(off int, out []float32) error {

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -13,7 +14,7 @@ import (
 func slerpMethod() *Method {
 	return &Method{
 		Name:     "slerp",
-		Params:   []ParamDef{{Name: "t", Required: true}},
+		Params:   []ParamDef{{Name: "t", Required: true, Range: unitRange}},
 		Base:     BaseRequired,
 		Rectify:  RectifyCommon,
 		Validate: validateSlerp,
@@ -24,12 +25,9 @@ func slerpMethod() *Method {
 // slerpDotThreshold is the |cos| above which slerp falls back to lerp.
 const slerpDotThreshold = 0.9995
 
-// validateSlerp checks t ∈ [0, 1] and that there is at most one model
-// besides the base.
+// validateSlerp checks that there is at most one model besides the base
+// (t's range is declared with the parameter).
 func validateSlerp(j *Job) error {
-	if t := j.Params["t"]; !(t >= 0 && t <= 1) {
-		return fmt.Errorf("slerp: t = %g is outside [0, 1]", t)
-	}
 	switch {
 	case j.Base == nil && len(j.Models) == 0:
 		return errors.New("slerp: no input models")
@@ -41,7 +39,7 @@ func validateSlerp(j *Job) error {
 	return nil
 }
 
-func prepareSlerp(j *Job) (Kernel, error) {
+func prepareSlerp(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateSlerp(j); err != nil {
 		return nil, err
 	}

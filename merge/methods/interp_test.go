@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -18,12 +19,10 @@ func interpOracleInputs() (base, a, b, c []float32) {
 // interpTryRun calls m's Validate (if set) and Prepare on j, then its kernel
 // over row-aligned chunks of about chunk elements, in increasing order.
 func interpTryRun(m *Method, j *Job, chunk int) ([]float32, error) {
-	if m.Validate != nil {
-		if err := m.Validate(j); err != nil {
-			return nil, err
-		}
+	if err := m.Check(j); err != nil {
+		return nil, err
 	}
-	k, err := m.Prepare(j)
+	k, err := m.Prepare(context.Background(), j)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +64,7 @@ func interpJob(m *Method, base *Model, models []Model, global Params) *Job {
 	for _, d := range m.Params {
 		if d.PerModel {
 			for i := range j.Models {
-				if _, ok := j.Models[i].Params[d.Name]; !ok && !d.Required {
+				if _, ok := j.Models[i].Params[d.Name]; !ok && !d.Required && !d.Optional {
 					j.Models[i].Params[d.Name] = d.Default
 				}
 			}
@@ -73,7 +72,7 @@ func interpJob(m *Method, base *Model, models []Model, global Params) *Job {
 		}
 		if v, ok := global[d.Name]; ok {
 			j.Params[d.Name] = v
-		} else if !d.Required {
+		} else if !d.Required && !d.Optional {
 			j.Params[d.Name] = d.Default
 		}
 	}
@@ -253,14 +252,11 @@ func TestInterpErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			j := interpJob(m, c.base, c.models, c.global)
-			if m.Validate == nil {
-				t.Fatal("no Validate")
+			if err := m.Check(j); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Check: error %v, want one containing %q", err, c.want)
 			}
-			if err := m.Validate(j); err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Validate: error %v, want one containing %q", err, c.want)
-			}
-			// Prepare checks too, for an engine that skips Validate.
-			if _, err := m.Prepare(j); err == nil || !strings.Contains(err.Error(), c.want) {
+			// Prepare checks too, for an engine that skips Check.
+			if _, err := m.Prepare(context.Background(), j); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Prepare: error %v, want one containing %q", err, c.want)
 			}
 		})
@@ -315,14 +311,14 @@ func TestInterpParamDefs(t *testing.T) {
 		rectify Rectify
 		params  []ParamDef
 	}{
-		"linear":      {BaseNone, RectifyCommon, []ParamDef{{Name: "normalize", Default: 1}, {Name: "weight", PerModel: true, Required: true}}},
-		"slerp":       {BaseRequired, RectifyCommon, []ParamDef{{Name: "t", Required: true}}},
-		"nuslerp":     {BaseOptional, RectifyCommon, []ParamDef{{Name: "weight", PerModel: true, Required: true}, {Name: "nuslerp_row_wise"}, {Name: "nuslerp_flatten", Default: 1}}},
-		"multislerp":  {BaseOptional, RectifyNone, []ParamDef{{Name: "weight", PerModel: true, Required: true}, {Name: "normalize_weights", Default: 1}, {Name: "eps", Default: 1e-8}}},
-		"karcher":     {BaseNone, RectifyNone, []ParamDef{{Name: "max_iter", Default: 10}, {Name: "tol", Default: 1e-5}}},
-		"model_stock": {BaseRequired, RectifyCommon, []ParamDef{{Name: "filter_wise"}}},
-		"nearswap":    {BaseRequired, RectifyNone, []ParamDef{{Name: "t", Required: true}}},
-		"passthrough": {BaseNone, RectifyNone, []ParamDef{{Name: "scale", PerModel: true, Default: math.NaN()}}},
+		"linear":      {BaseNone, RectifyCommon, []ParamDef{{Name: "normalize", Default: 1, Range: boolean}, {Name: "weight", PerModel: true, Required: true}}},
+		"slerp":       {BaseRequired, RectifyCommon, []ParamDef{{Name: "t", Required: true, Range: Range{HasLo: true, HasHi: true, Hi: 1}}}},
+		"nuslerp":     {BaseOptional, RectifyCommon, []ParamDef{{Name: "weight", PerModel: true, Required: true}, {Name: "nuslerp_row_wise", Range: boolean}, {Name: "nuslerp_flatten", Default: 1, Range: boolean}}},
+		"multislerp":  {BaseOptional, RectifyNone, []ParamDef{{Name: "weight", PerModel: true, Required: true}, {Name: "normalize_weights", Default: 1, Range: boolean}, {Name: "eps", Default: 1e-8, Range: Range{HasLo: true}}}},
+		"karcher":     {BaseNone, RectifyNone, []ParamDef{{Name: "max_iter", Default: 10, Range: Range{HasLo: true, HasHi: true, Hi: 10000, Whole: true}}, {Name: "tol", Default: 1e-5, Range: Range{HasLo: true}}}},
+		"model_stock": {BaseRequired, RectifyCommon, []ParamDef{{Name: "filter_wise", Range: boolean}}},
+		"nearswap":    {BaseRequired, RectifyNone, []ParamDef{{Name: "t", Required: true, Range: Range{HasLo: true}}}},
+		"passthrough": {BaseNone, RectifyNone, []ParamDef{{Name: "scale", PerModel: true, Optional: true}}},
 	}
 	for name, w := range want {
 		m, err := r.Lookup(name)
@@ -338,8 +334,7 @@ func TestInterpParamDefs(t *testing.T) {
 		}
 		for i, p := range w.params {
 			g := m.Params[i]
-			sameDefault := g.Default == p.Default || (math.IsNaN(g.Default) && math.IsNaN(p.Default))
-			if g.Name != p.Name || g.PerModel != p.PerModel || g.Required != p.Required || !sameDefault {
+			if g != p {
 				t.Errorf("%s: param %d = %+v, want %+v", name, i, g, p)
 			}
 		}

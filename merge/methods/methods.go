@@ -11,6 +11,7 @@
 package methods
 
 import (
+	"context"
 	"fmt"
 	"sort"
 )
@@ -147,12 +148,17 @@ const (
 	RectifyToBase
 )
 
-// ParamDef declares one parameter of a method.
+// ParamDef declares one parameter of a method: its name, how it is
+// resolved and defaulted, and the values it accepts. The engine checks
+// every value written in a config against Range before merging, and every
+// resolved value again per tensor (Method.CheckParams).
 type ParamDef struct {
 	Name     string
 	PerModel bool    // resolved per model (weight, density, …) rather than globally
 	Required bool    // no default: an unset value is an error (never for the base)
-	Default  float64 // used when not Required and unset
+	Optional bool    // no default either, but unset is fine: the name stays absent from Params
+	Default  float64 // used when neither Required nor Optional and unset
+	Range    Range   // the accepted values (the zero Range: any finite number)
 }
 
 // Method is one merge method.
@@ -164,8 +170,9 @@ type Method struct {
 	// Validate checks resolved parameter values before any tensor is read;
 	// it may be nil. It returns an error naming the parameter and value.
 	Validate func(j *Job) error
-	// Prepare readies the merge of one tensor and returns its kernel.
-	Prepare func(j *Job) (Kernel, error)
+	// Prepare readies the merge of one tensor and returns its kernel. It
+	// returns ctx's error, promptly, when ctx is done while it works.
+	Prepare func(ctx context.Context, j *Job) (Kernel, error)
 	// Parallel says the kernel is safe for concurrent calls on disjoint
 	// chunks, so the engine may split a large tensor across cores.
 	Parallel bool
@@ -207,7 +214,7 @@ func (r Registry) Names() []string {
 func All() Registry {
 	r := Registry{}
 	for _, m := range builtins() {
-		r[m.Name] = m
+		r[m.Name] = checked(m)
 	}
 	return r
 }

@@ -1,8 +1,8 @@
 package methods
 
 import (
+	"context"
 	"fmt"
-	"math"
 
 	"github.com/mergetune/mergetune/merge/sparsify"
 )
@@ -15,8 +15,8 @@ func sceMethod() *Method {
 	return &Method{
 		Name: "sce",
 		Params: []ParamDef{
-			{Name: "int8_mask", Default: 0},
-			{Name: "select_topk", Default: 1},
+			{Name: "int8_mask", Default: 0, Range: boolean},
+			{Name: "select_topk", Default: 1, Range: unitRange},
 		},
 		Base:     BaseRequired,
 		Rectify:  RectifyNone,
@@ -28,9 +28,6 @@ func sceMethod() *Method {
 func validateSCE(j *Job) error {
 	if j.Base == nil {
 		return fmt.Errorf("sce: a base_model is required")
-	}
-	if k := j.Params.Get("select_topk", 1); math.IsNaN(k) || k > 1 {
-		return fmt.Errorf("sce: select_topk %v is outside [0, 1]", k)
 	}
 	return nil
 }
@@ -78,7 +75,7 @@ func (s *sceState) variance(e int) float32 {
 	return v / n
 }
 
-func prepareSCE(j *Job) (Kernel, error) {
+func prepareSCE(_ context.Context, j *Job) (Kernel, error) {
 	n := j.Len()
 	if len(j.Models) == 0 {
 		return func(off int, out []float32) error { j.Base.Input.Read(off, out); return nil }, nil

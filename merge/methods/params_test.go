@@ -1,0 +1,163 @@
+package methods
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRangeString(t *testing.T) {
+	tests := []struct {
+		r    Range
+		want string
+	}{
+		{anyNumber, "any finite number"},
+		{unitRange, "[0, 1]"},
+		{density01, "(0, 1]"},
+		{gammaRng, "[0, 1)"},
+		{nonNeg, ">= 0"},
+		{Range{HasLo: true, LoOpen: true}, "> 0"},
+		{Range{HasHi: true, Hi: 2}, "<= 2"},
+		{Range{HasHi: true, Hi: 2, HiOpen: true}, "< 2"},
+		{Range{HasLo: true, HasHi: true, Hi: MaxIter, Whole: true}, "[0, 10000] (whole numbers)"},
+		{Range{Whole: true}, "any whole number"},
+	}
+	for _, tt := range tests {
+		if got := tt.r.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+// TestEveryParamRefusesNonFinite: no built-in parameter accepts NaN or
+// ±Inf, so nothing non-finite reaches a kernel through a parameter.
+func TestEveryParamRefusesNonFinite(t *testing.T) {
+	for name, m := range All() {
+		for _, d := range m.Params {
+			for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+				err := d.Check(v)
+				if err == nil || !strings.Contains(err.Error(), d.Name+" = "+num(v)+" is not a finite number") {
+					t.Errorf("%s.%s: Check(%v) = %v", name, d.Name, v, err)
+				}
+			}
+			if d.Required && d.Optional {
+				t.Errorf("%s.%s: both Required and Optional", name, d.Name)
+			}
+			if !d.Required && !d.Optional {
+				if err := d.Check(d.Default); err != nil {
+					t.Errorf("%s.%s: the default is refused: %v", name, d.Name, err)
+				}
+			}
+		}
+	}
+}
+
+// TestParamRanges: values that used to pass silently are refused by
+// Check and by Prepare, naming the parameter, the value and the model.
+func TestParamRanges(t *testing.T) {
+	base := &Model{Name: "base", Input: o12Base}
+	cases := []struct {
+		method string
+		global Params
+		model  Params
+		want   string
+	}{
+		{"ties", Params{"lambda": math.NaN()}, Params{"weight": 1}, "ties: lambda = NaN is not a finite number (allowed: any finite number)"},
+		{"task_arithmetic", nil, Params{"weight": math.NaN()}, "task_arithmetic: weight = NaN is not a finite number (allowed: any finite number) for model A"},
+		{"della", nil, Params{"weight": 1, "density": 0.5, "epsilon": -0.9}, "della: epsilon = -0.9 is outside [0, 0.5) for model A"},
+		{"della_linear", nil, Params{"weight": 1, "density": 1, "epsilon": -0.1}, "della_linear: epsilon = -0.1 is outside [0, 0.5) for model A"},
+		{"sce", Params{"select_topk": -1}, nil, "sce: select_topk = -1 is outside [0, 1]"},
+		{"sce", Params{"select_topk": 1.5}, nil, "sce: select_topk = 1.5 is outside [0, 1]"},
+		{"dare_ties", nil, Params{"weight": 1, "density": -0.5}, "dare_ties: density = -0.5 is outside (0, 1] for model A"},
+		{"task_arithmetic", nil, Params{"weight": 1, "density": 0}, "task_arithmetic: density = 0 is outside (0, 1] for model A"},
+		{"ties", Params{"normalize": math.Inf(1)}, Params{"weight": 1}, "ties: normalize = +Inf is not a finite number (allowed: a boolean (true/false, or a finite number: non-zero is true))"},
+		{"karcher", Params{"max_iter": 1e9}, nil, "karcher: max_iter = 1e+09 is outside [0, 10000] (whole numbers)"},
+		{"karcher", Params{"max_iter": 2.5}, nil, "karcher: max_iter = 2.5 is not a whole number (allowed: [0, 10000] (whole numbers))"},
+		{"karcher", Params{"tol": -1}, nil, "karcher: tol = -1 is outside >= 0"},
+		{"passthrough", nil, Params{"scale": math.NaN()}, "passthrough: scale = NaN is not a finite number (allowed: any finite number) for model A"},
+		{"nearswap", Params{"t": -0.5}, nil, "nearswap: t = -0.5 is outside >= 0"},
+		{"multislerp", Params{"eps": -1}, Params{"weight": 1}, "multislerp: eps = -1 is outside >= 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.want, func(t *testing.T) {
+			m := All()[c.method]
+			j := &Job{Tensor: "w", Shape: []int{2, 3}, Params: Params{}, Models: []Model{{Name: "A", Input: o12A, Params: Params{}}}}
+			if m.Base != BaseNone {
+				j.Base = base
+			}
+			for k, v := range c.global {
+				j.Params[k] = v
+			}
+			for k, v := range c.model {
+				j.Models[0].Params[k] = v
+			}
+			fillDefaults(m, j)
+			if err := m.Check(j); err == nil || err.Error() != c.want {
+				t.Errorf("Check:\n got %v\nwant %s", err, c.want)
+			}
+			if _, err := m.Prepare(context.Background(), j); err == nil || err.Error() != c.want {
+				t.Errorf("Prepare:\n got %v\nwant %s", err, c.want)
+			}
+		})
+	}
+}
+
+// TestPassthroughScaleUnset: an unset scale copies the input; a scale of 0
+// (no longer confused with "unset") zeroes it.
+func TestPassthroughScaleUnset(t *testing.T) {
+	m := All()["passthrough"]
+	for _, tt := range []struct {
+		params Params
+		want   float32
+	}{{Params{}, 1}, {Params{"scale": 0}, 0}, {Params{"scale": 2}, 2}} {
+		j := &Job{Tensor: "w", Shape: []int{2, 3}, Params: Params{}, Models: []Model{{Name: "A", Input: o12A, Params: tt.params}}}
+		fillDefaults(m, j)
+		out, err := mergeChunks(t, m, j, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out {
+			if v != o12A[i]*tt.want {
+				t.Errorf("%v: out[%d] = %v, want %v", tt.params, i, v, o12A[i]*tt.want)
+			}
+		}
+	}
+}
+
+// TestKarcherCancelled: a cancelled context stops karcher between
+// iterations (it used to run every one of max_iter iterations, deaf to
+// SIGINT).
+func TestKarcherCancelled(t *testing.T) {
+	const n = 1 << 18
+	a, b := make(Slice, n), make(Slice, n)
+	for i := range a {
+		a[i] = float32(math.Sin(float64(i)))
+		b[i] = float32(math.Cos(float64(i)))
+	}
+	m := All()["karcher"]
+	j := &Job{Tensor: "w", Shape: []int{n}, Params: Params{"max_iter": MaxIter, "tol": 0},
+		Models: []Model{{Name: "A", Input: a}, {Name: "B", Input: b}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Prepare(ctx, j)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	start := time.Now()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "karcher: w:") {
+			t.Errorf("err = %v, want context.Canceled naming the tensor", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("stopped %v after the cancel", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("karcher still running 10 s after the cancel")
+	}
+}
