@@ -108,8 +108,9 @@ func (m *Model) isClosed() bool {
 }
 
 // generate sends one non-streaming raw generate request, retried on
-// transient failures, and returns the server's response.
-func (m *Model) generate(ctx context.Context, what string, req *api.GenerateRequest) (api.GenerateResponse, error) {
+// transient failures, each attempt bounded by timeout, and returns the
+// server's response.
+func (m *Model) generate(ctx context.Context, what string, timeout time.Duration, req *api.GenerateRequest) (api.GenerateResponse, error) {
 	if err := m.acquire(ctx); err != nil {
 		return api.GenerateResponse{}, fmt.Errorf("ollama: %s: %w", what, err)
 	}
@@ -122,7 +123,7 @@ func (m *Model) generate(ctx context.Context, what string, req *api.GenerateRequ
 	req.Shift = &no
 	req.KeepAlive = &api.Duration{Duration: DefaultKeepAlive}
 	var out api.GenerateResponse
-	err := m.b.retry(ctx, what, func(ctx context.Context) error {
+	err := m.b.retry(ctx, what, timeout, func(ctx context.Context) error {
 		r, err := m.b.postGenerate(ctx, req)
 		out = r
 		return err
@@ -162,7 +163,11 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt eval.GenerateOp
 			stop = append(stop, s)
 		}
 	}
-	r, err := m.generate(ctx, "generate "+describe(prompt), &api.GenerateRequest{
+	tokens := numPredict
+	if tokens < 0 {
+		tokens = m.b.opt.NumCtx // until the context is full
+	}
+	r, err := m.generate(ctx, "generate "+describe(prompt), m.b.opt.Timeouts.Generate(tokens), &api.GenerateRequest{
 		Prompt:  prompt,
 		Options: m.options(numPredict, stop),
 	})
@@ -194,7 +199,7 @@ func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.Tok
 		return nil, nil
 	}
 	k = min(k, maxTopLogprobs)
-	r, err := m.generate(ctx, "top tokens "+describe(prompt), &api.GenerateRequest{
+	r, err := m.generate(ctx, "top tokens "+describe(prompt), m.b.opt.Timeouts.Generate(1), &api.GenerateRequest{
 		Prompt:      prompt,
 		Options:     m.options(1, nil),
 		Logprobs:    true,
@@ -225,7 +230,7 @@ func (m *Model) LogLikelihood(ctx context.Context, prompt, continuation string) 
 // load loads the model into a runner with the request options (an empty
 // prompt only loads), so load errors show at Open.
 func (m *Model) load(ctx context.Context) error {
-	_, err := m.generate(ctx, "load "+m.name, &api.GenerateRequest{Options: m.options(1, nil)})
+	_, err := m.generate(ctx, "load "+m.name, m.b.opt.Timeouts.Import, &api.GenerateRequest{Options: m.options(1, nil)})
 	return err
 }
 
@@ -269,7 +274,7 @@ func (m *Model) Close() error {
 		defer cancel()
 		var errs []error
 		zero := &api.Duration{}
-		err := m.b.retry(ctx, "unload "+m.name, func(ctx context.Context) error {
+		err := m.b.retry(ctx, "unload "+m.name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
 			return m.b.client.Generate(ctx, &api.GenerateRequest{Model: m.name, KeepAlive: zero},
 				func(api.GenerateResponse) error { return nil })
 		})
@@ -279,7 +284,7 @@ func (m *Model) Close() error {
 			errs = append(errs, err)
 		}
 		if !m.b.opt.Keep {
-			err := m.b.retry(ctx, "delete "+m.name, func(ctx context.Context) error {
+			err := m.b.retry(ctx, "delete "+m.name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
 				return m.b.client.Delete(ctx, &api.DeleteRequest{Model: m.name})
 			})
 			if err != nil {

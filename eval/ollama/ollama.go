@@ -11,9 +11,14 @@
 // longer than the context is an error instead of being cut silently. Close
 // unloads the model and deletes it unless Options.Keep is set.
 //
-// Requests that fail on the way (a dropped connection, a 5xx answer) are
-// retried with exponential backoff; a server that cannot be reached gives
-// an error wrapping ErrUnreachable that says how to start one. Ollama has no
+// Open first probes the server (GET /api/version) within a few seconds
+// (Timeouts.Probe): a host where nothing listens gives an error wrapping
+// ErrUnreachable that says how to start a server, one that accepts
+// connections but does not answer an error wrapping ErrNoAnswer. Each
+// attempt of a request is bounded by a limit scaled to its work
+// (Timeouts: a base plus a share per token asked for; longer for the
+// import), and requests that fail on the way (a dropped connection, a 5xx
+// answer, an attempt past its limit) are retried with exponential backoff. Ollama has no
 // prompt log-likelihood, so LogLikelihood returns an error wrapping
 // eval.ErrUnsupported.
 package ollama
@@ -45,7 +50,6 @@ const (
 	DefaultNumCtx     = 2048
 	DefaultRetries    = 3
 	DefaultBackoff    = 250 * time.Millisecond
-	DefaultTimeout    = 10 * time.Minute
 	DefaultNamePrefix = "mergetune"
 	// DefaultKeepAlive is how long the server keeps an opened model
 	// loaded after its last request (Close unloads it at once).
@@ -89,16 +93,16 @@ type Options struct {
 	// Backoff is the wait before the first retry, doubled before each
 	// further one (0: DefaultBackoff).
 	Backoff time.Duration
-	// Timeout bounds one attempt of one request, the upload and create
-	// included (0: DefaultTimeout; negative: none).
-	Timeout time.Duration
+	// Timeouts bound the health probe and each attempt of each request,
+	// scaled to the work it asks for (zero fields: their defaults).
+	Timeouts Timeouts
 	// Engine names the server's inference engine in Settings, so cached
 	// answers of different engines are kept apart: "" or "llamacpp" for
 	// the default runner, "ollama" for OLLAMA_NEW_ENGINE=1. It does not
 	// change the server.
 	Engine string
 	// HTTPClient is used for all requests (nil: a client without an
-	// overall timeout; Timeout bounds each attempt).
+	// overall timeout; Timeouts bound each attempt).
 	HTTPClient *http.Client
 	// Progress, when set, is told how an import advances (a large model
 	// takes minutes to convert and upload).
@@ -175,9 +179,7 @@ func New(opt Options) (*Backend, error) {
 	if opt.Backoff <= 0 {
 		opt.Backoff = DefaultBackoff
 	}
-	if opt.Timeout == 0 {
-		opt.Timeout = DefaultTimeout
-	}
+	opt.Timeouts = opt.Timeouts.withDefaults()
 	if opt.NamePrefix == "" {
 		opt.NamePrefix = DefaultNamePrefix
 	}
@@ -283,20 +285,9 @@ func (b *Backend) Open(ctx context.Context, dir string) (eval.Model, error) {
 
 // OpenModel is Open with the concrete result type.
 func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
-	if err := b.client.Heartbeat(ctx); err != nil {
-		if unreachable(err) {
-			return nil, fmt.Errorf("ollama: open %s: %w", dir, b.unreachableError(err))
-		}
-		return nil, fmt.Errorf("ollama: open %s: server at %s: %w", dir, b.host, err)
-	}
-	var version string
-	err := b.retry(ctx, "version", func(ctx context.Context) error {
-		v, err := b.client.Version(ctx)
-		version = v
-		return err
-	})
+	version, err := b.Probe(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
 
 	var st ImportStats
@@ -338,7 +329,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
 	if !exists {
-		err := b.retry(ctx, "upload blob "+digest, func(ctx context.Context) error {
+		err := b.retry(ctx, "upload blob "+digest, b.opt.Timeouts.Import, func(ctx context.Context) error {
 			r := &countingReader{r: io.NewSectionReader(f, 0, size), total: size, report: func(d, t int64) { b.report("upload", d, t) }}
 			return b.client.CreateBlob(ctx, digest, r)
 		})
@@ -416,7 +407,7 @@ func fileDigest(f *os.File) (string, int64, error) {
 // /api/blobs/<digest>; the api client has no method for it).
 func (b *Backend) hasBlob(ctx context.Context, digest string) (bool, error) {
 	var exists bool
-	err := b.retry(ctx, "check blob "+digest, func(ctx context.Context) error {
+	err := b.retry(ctx, "check blob "+digest, b.opt.Timeouts.Request, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, b.host.JoinPath("/api/blobs/", digest).String(), nil)
 		if err != nil {
 			return err
@@ -442,7 +433,7 @@ func (b *Backend) hasBlob(ctx context.Context, digest string) (bool, error) {
 // create creates the model name from the blob digest and waits for the
 // server's "success".
 func (b *Backend) create(ctx context.Context, name, digest string) error {
-	return b.retry(ctx, "create "+name, func(ctx context.Context) error {
+	return b.retry(ctx, "create "+name, b.opt.Timeouts.Import, func(ctx context.Context) error {
 		var last string
 		err := b.client.Create(ctx, &api.CreateRequest{
 			Model:    name,
@@ -468,7 +459,7 @@ func (b *Backend) create(ctx context.Context, name, digest string) error {
 // listedDigest returns the digest List reports for the model name.
 func (b *Backend) listedDigest(ctx context.Context, name string) (string, error) {
 	var digest string
-	err := b.retry(ctx, "list models", func(ctx context.Context) error {
+	err := b.retry(ctx, "list models", b.opt.Timeouts.Request, func(ctx context.Context) error {
 		l, err := b.client.List(ctx)
 		if err != nil {
 			return err

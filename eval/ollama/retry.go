@@ -75,9 +75,16 @@ var errIncomplete = errors.New("response ended before it was done")
 
 // retry runs attempt until it succeeds, fails with an error that is not
 // retryable, or has failed 1+Retries times, waiting Backoff, 2·Backoff,
-// 4·Backoff, … between attempts. Each attempt gets its own timeout
-// (Options.Timeout). what names the request in the error.
-func (b *Backend) retry(ctx context.Context, what string, attempt func(ctx context.Context) error) error {
+// 4·Backoff, … between attempts. Each attempt gets its own limit, timeout
+// (none when it is not positive; see Timeouts). what names the request in
+// the error.
+func (b *Backend) retry(ctx context.Context, what string, timeout time.Duration, attempt func(ctx context.Context) error) error {
+	return b.attempts(ctx, what, timeout, attempt, false)
+}
+
+// attempts is retry; with stopUnreachable, a host where nothing listens
+// fails at once instead of being tried again.
+func (b *Backend) attempts(ctx context.Context, what string, timeout time.Duration, attempt func(ctx context.Context) error, stopUnreachable bool) error {
 	var err error
 	tries := 1 + b.opt.Retries
 	for i := range tries {
@@ -91,11 +98,11 @@ func (b *Backend) retry(ctx context.Context, what string, attempt func(ctx conte
 			case <-t.C:
 			}
 		}
-		err = b.attempt(ctx, attempt)
+		err = attemptWithin(ctx, timeout, attempt)
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err) {
+		if !retryable(ctx, err) || stopUnreachable && unreachable(err) {
 			break
 		}
 		if i == tries-1 {
@@ -111,12 +118,12 @@ func (b *Backend) retry(ctx context.Context, what string, attempt func(ctx conte
 	return fmt.Errorf("ollama: %s: %w", what, err)
 }
 
-// attempt runs one attempt under the per-attempt timeout.
-func (b *Backend) attempt(ctx context.Context, f func(ctx context.Context) error) error {
-	if b.opt.Timeout <= 0 {
+// attemptWithin runs one attempt, bounded by timeout when it is positive.
+func attemptWithin(ctx context.Context, timeout time.Duration, f func(ctx context.Context) error) error {
+	if timeout <= 0 {
 		return f(ctx)
 	}
-	actx, cancel := context.WithTimeout(ctx, b.opt.Timeout)
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return f(actx)
 }

@@ -1,0 +1,215 @@
+package ollama
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mergetune/mergetune/eval"
+)
+
+// hungHost returns the address of a TCP listener that accepts connections
+// and never answers, as a hung server does.
+func hungHost(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestProbeHungHost checks that a host that accepts connections but never
+// answers fails Open within the probe timeout (seconds, by default), with
+// an error that names the host, instead of blocking a study for minutes
+// (issue 10, point 8).
+func TestProbeHungHost(t *testing.T) {
+	addr := hungHost(t)
+	tests := []struct {
+		name     string
+		timeouts Timeouts
+		limit    time.Duration
+	}{
+		{"default", Timeouts{}, DefaultProbeTimeout},
+		{"short", Timeouts{Probe: 300 * time.Millisecond}, 300 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(Options{Host: addr, Timeouts: tc.timeouts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = b.Open(t.Context(), modelDir())
+			took := time.Since(start)
+			if took < tc.limit || took > tc.limit+3*time.Second {
+				t.Errorf("Open failed after %v, want about %v", took, tc.limit)
+			}
+			if !errors.Is(err, ErrNoAnswer) {
+				t.Fatalf("Open error = %v, want ErrNoAnswer", err)
+			}
+			for _, s := range []string{"http://" + addr, "health probe", tc.limit.String(), modelDir()} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q lacks %q", err, s)
+				}
+			}
+			if tc.limit > time.Second {
+				return
+			}
+			start = time.Now()
+			if _, err := b.Probe(t.Context()); !errors.Is(err, ErrNoAnswer) || time.Since(start) > tc.limit+3*time.Second {
+				t.Errorf("Probe = %v after %v", err, time.Since(start))
+			}
+		})
+	}
+}
+
+// TestProbeAnswers checks the probe against a server that answers, and
+// that a refused connection still says how to start a server at once.
+func TestProbeAnswers(t *testing.T) {
+	m := fakeModel(t, Options{}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/version" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"version":"0.17.4"}`))
+	})
+	if v, err := m.b.Probe(t.Context()); err != nil || v != "0.17.4" {
+		t.Errorf("Probe = %q, %v", v, err)
+	}
+	b, err := New(Options{Host: closedAddr(t), Backoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := b.Probe(t.Context()); !errors.Is(err, ErrUnreachable) || time.Since(start) > 900*time.Millisecond {
+		t.Errorf("Probe of a closed port = %v after %v (want ErrUnreachable at once, no retry)", err, time.Since(start))
+	}
+}
+
+// TestGenerateTimeoutScales checks that a generate attempt's limit is the
+// base plus a share per token asked for, against a server that never
+// answers.
+func TestGenerateTimeoutScales(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	to := Timeouts{Request: 100 * time.Millisecond, PerToken: 40 * time.Millisecond}
+	m := fakeModel(t, Options{Retries: -1, Timeouts: to}, func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want time.Duration
+	}{
+		{"generate 10 tokens", func() error {
+			_, err := m.Generate(t.Context(), "p", eval.GenerateOptions{MaxTokens: 10})
+			return err
+		}, 500 * time.Millisecond},
+		{"top tokens", func() error {
+			_, err := m.TopTokens(t.Context(), "p", 5)
+			return err
+		}, 140 * time.Millisecond},
+		{"generate to the context's end", func() error {
+			_, err := m.Generate(t.Context(), "p", eval.GenerateOptions{})
+			return err
+		}, -1}, // num_ctx 2048 tokens: far beyond the test; cut by the caller
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want < 0 {
+				if got := to.withDefaults().Generate(DefaultNumCtx); got != 100*time.Millisecond+2048*40*time.Millisecond {
+					t.Errorf("limit %v", got)
+				}
+				return
+			}
+			start := time.Now()
+			err := tc.run()
+			took := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+				t.Errorf("error %v, want a deadline", err)
+			}
+			if took < tc.want || took > tc.want+time.Second {
+				t.Errorf("gave up after %v, want %v", took, tc.want)
+			}
+		})
+	}
+}
+
+func TestTimeoutsGenerate(t *testing.T) {
+	tests := []struct {
+		t      Timeouts
+		tokens int
+		want   time.Duration
+	}{
+		{Timeouts{}.withDefaults(), 0, DefaultRequestTimeout},
+		{Timeouts{}.withDefaults(), 256, DefaultRequestTimeout + 256*DefaultPerTokenTimeout},
+		{Timeouts{Request: time.Second, PerToken: -1}, 100, time.Second},
+		{Timeouts{Request: -1, PerToken: time.Second}, 100, -1},
+	}
+	for _, tc := range tests {
+		if got := tc.t.Generate(tc.tokens); got != tc.want {
+			t.Errorf("%v.Generate(%d) = %v, want %v", tc.t, tc.tokens, got, tc.want)
+		}
+	}
+}
+
+func TestParseTimeouts(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Timeouts
+		err  string
+	}{
+		{"", Timeouts{}, ""},
+		{"probe=3s", Timeouts{Probe: 3 * time.Second}, ""},
+		{"probe=2s, request=30s,token=1s,import=none", Timeouts{2 * time.Second, 30 * time.Second, time.Second, -1}, ""},
+		{"request=0", Timeouts{}, ""},
+		{"probe", Timeouts{}, `timeouts "probe": "probe" is not key=duration (keys: probe, request, token, import)`},
+		{"probes=1s", Timeouts{}, `timeouts "probes=1s": unknown key "probes" (want probe, request, token or import)`},
+		{"probe=fast", Timeouts{}, `timeouts "probe=fast": probe: want a duration such as 5s or 2m, or none, got "fast"`},
+		{"probe=-2s", Timeouts{}, `timeouts "probe=-2s": probe: want a duration such as 5s or 2m, or none, got "-2s"`},
+		{"probe=1s,probe=2s", Timeouts{}, `timeouts "probe=1s,probe=2s": probe given twice`},
+	}
+	for _, tc := range tests {
+		got, err := ParseTimeouts(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ParseTimeouts(%q) error %v, want %s", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseTimeouts(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	if got, err := ParseTimeouts(Timeouts{}.withDefaults().String()); err != nil || got != (Timeouts{}).withDefaults() {
+		t.Errorf("round trip: %v, %v", got, err)
+	}
+}
