@@ -207,7 +207,7 @@ out_dtype: bfloat16
 		}
 	}
 	// the output is itself a valid input: merge it again with itself
-	_, out2, err := mergeYAML(t, out, `
+	_, out2, err := mergeYAML(t, t.TempDir(), `
 merge_method: linear
 models:
   - model: `+out+`
@@ -370,7 +370,7 @@ models:
 		}
 	}
 	// no model has a head: none is written
-	_, out2, err := mergeYAML(t, filepath.Join(dir, "a"), `
+	_, out2, err := mergeYAML(t, t.TempDir(), `
 merge_method: linear
 models:
   - {model: `+filepath.Join(dir, "a")+`, parameters: {weight: 1}}
@@ -490,7 +490,7 @@ tokenizer_source: union`, []string{"merge.yml", "not supported yet", "union"}},
 			writeFile(t, filepath.Join(dir, "b", "model.safetensors"), "\xff\xff\x00\x00\x00\x00\x00\x00{}")
 		}, `
 merge_method: linear
-models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 1}}]`, []string{"model.safetensors", "header length 65535 exceeds the file size"}},
+models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 1}}]`, []string{"model.safetensors", "header length 65535 plus the 8-byte length field is 65543 bytes, more than the file size 10"}},
 		{"shard escapes", func(t *testing.T, dir string) {
 			os.MkdirAll(filepath.Join(dir, "b"), 0o755)
 			writeFile(t, filepath.Join(dir, "b", "model.safetensors.index.json"), `{"weight_map": {"x": "../a/model.safetensors"}}`)

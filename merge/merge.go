@@ -51,6 +51,10 @@ type Options struct {
 	Masks func(tensor, model string) []float32
 	// Methods is the method registry; nil means every built-in method.
 	Methods methods.Registry
+	// AllowNonFinite writes merged tensors holding NaN or ±Inf values
+	// (with a warning per tensor) instead of failing with a
+	// *NonFiniteError.
+	AllowNonFinite bool
 
 	// parallelFrom overrides bigTensor (tests).
 	parallelFrom int
@@ -106,11 +110,18 @@ type engine struct {
 }
 
 func (e *engine) warn(format string, args ...any) {
-	key := format
+	if _, dup := e.warned.Load(format); dup {
+		return
+	}
+	e.emit(format, fmt.Sprintf(format, args...))
+}
+
+// emit records msg and passes it on, unless a warning with the same key
+// came before.
+func (e *engine) emit(key, msg string) {
 	if _, dup := e.warned.LoadOrStore(key, true); dup {
 		return
 	}
-	msg := fmt.Sprintf(format, args...)
 	e.mu.Lock()
 	e.warns = append(e.warns, msg)
 	e.mu.Unlock()
@@ -143,11 +154,15 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	if err := e.checkParams(); err != nil {
 		return nil, err
 	}
+	cleanStale(outDir, e.warn)
 	if err := checkOutDir(outDir, opt.Force); err != nil {
 		return nil, err
 	}
 	defer e.close()
 	if err := e.open(); err != nil {
+		return nil, err
+	}
+	if err := e.checkOverlap(outDir); err != nil {
 		return nil, err
 	}
 	slices, err := cfg.Normalize(func(ref string) (int, error) { return e.models[ref].layers, nil })
@@ -166,24 +181,24 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 			return nil, err
 		}
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(outDir)), "."+filepath.Base(filepath.Clean(outDir))+".tmp-")
+	tmp, err := newTempDir(outDir)
 	if err != nil {
-		return nil, fmt.Errorf("create temporary output directory beside %s: %w", outDir, err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			os.RemoveAll(tmp)
+			tmp.remove()
 		}
 	}()
-	res, err := e.write(ctx, tmp, tasks)
+	res, err := e.write(ctx, tmp.path, tasks)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.writeExtras(tmp, slices, layers); err != nil {
+	if err := e.writeExtras(tmp.path, slices, layers); err != nil {
 		return nil, err
 	}
-	if err := replaceDir(tmp, outDir); err != nil {
+	if err := tmp.commit(outDir, e.warn); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -194,8 +209,9 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	return res, nil
 }
 
-// checkParams rejects parameters the method does not know, naming the key
-// path and the file, and warns about global ones set under a model.
+// checkParams rejects parameters the method does not know and values
+// outside a parameter's declared range, naming the file, line, key path
+// and value, and warns about global ones set under a model.
 func (e *engine) checkParams() error {
 	for _, r := range e.cfg.ParamRefs() {
 		d, ok := e.method.Param(r.Name)
@@ -210,6 +226,10 @@ func (e *engine) checkParams() error {
 		if r.PerModel && !d.PerModel {
 			e.warn("%s: %s: %q is a global parameter of %s and is ignored under a model (mergekit does the same); set it under parameters",
 				e.cfg.File, r.Path, r.Name, e.method.Name)
+			continue
+		}
+		if err := e.checkValues(r, d); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -270,25 +290,6 @@ func checkOutDir(dir string, force bool) error {
 	}
 	if len(entries) > 0 && !force {
 		return fmt.Errorf("output directory %s exists and is not empty (use --force to replace it)", dir)
-	}
-	return nil
-}
-
-// replaceDir moves the finished temporary directory into place.
-func replaceDir(tmp, dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("move old %s aside: %w", dir, err)
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			os.Rename(old, dir)
-			return fmt.Errorf("rename %s to %s: %w", tmp, dir, err)
-		}
-		return os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, dir, err)
 	}
 	return nil
 }
@@ -391,10 +392,11 @@ func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task, worker
 			in.tensor.Release()
 		}
 	}()
-	kernel, err := e.method.Prepare(t.job)
+	kernel, err := e.method.Prepare(ctx, t.job)
 	if err != nil {
 		return fmt.Errorf("merge %s: %w", t.name, err)
 	}
+	kernel = t.faultChecked(kernel)
 	n := t.len()
 	row := t.job.RowLen()
 	step := max(row, chunkElems/row*row)
@@ -428,8 +430,5 @@ func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task, worker
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if nonFinite := nonFinite.Load(); nonFinite > 0 {
-		e.warn("tensor %s: %d non-finite values in the merged output (check the inputs for NaN/Inf)", t.name, nonFinite)
-	}
-	return nil
+	return e.checkFinite(t, nonFinite.Load())
 }
