@@ -455,7 +455,7 @@ models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 1}
 		{"density above 1", nil, `
 merge_method: ties
 base_model: a
-models: [{model: b, parameters: {weight: 1, density: 1.5}}]`, []string{"merge.yml", "density 1.5 for model b is outside (0, 1]"}},
+models: [{model: b, parameters: {weight: 1, density: 1.5}}]`, []string{"merge.yml:4: models[0].parameters.density: density = 1.5 is outside (0, 1] (merge_method ties)"}},
 		{"della window", nil, `
 merge_method: della
 base_model: a

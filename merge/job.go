@@ -2,7 +2,6 @@ package merge
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -69,10 +68,8 @@ func (e *engine) prepareTask(slices []config.Slice, t *task) error {
 	if e.opt.Masks != nil {
 		j.Masks = func(i int) []float32 { return e.opt.Masks(t.name, refs[i]) }
 	}
-	if e.method.Validate != nil {
-		if err := e.method.Validate(j); err != nil {
-			return fmt.Errorf("%s: tensor %s: %w", e.cfg.File, t.name, err)
-		}
+	if err := e.method.Check(j); err != nil {
+		return fmt.Errorf("%s: tensor %s: %w", e.cfg.File, t.name, err)
 	}
 	t.job = j
 	return nil
@@ -98,10 +95,8 @@ func (e *engine) resolve1(slices []config.Slice, slice, source int, tensor strin
 				who = " for model " + ref
 			}
 			return nil, fmt.Errorf("%s: merge_method %s: missing required parameter %s%s (tensor %s)", e.cfg.File, e.method.Name, d.Name, who, tensor)
-		case !d.Required:
-			if !math.IsNaN(d.Default) {
-				p[d.Name] = d.Default
-			}
+		case !d.Required && !d.Optional:
+			p[d.Name] = d.Default
 		}
 	}
 	return p, nil
