@@ -19,9 +19,9 @@ import (
 
 // evalFlags are the settings of `mergetune eval`.
 type evalFlags struct {
-	model, tasks, host, backend, db, quantize, data string
-	parallel, limit, numCtx                         int
-	quiet                                           bool
+	model, tasks, host, backend, db, quantize, data, timeouts string
+	parallel, limit, numCtx                                   int
+	quiet                                                     bool
 }
 
 func newEvalCmd() *cobra.Command {
@@ -44,11 +44,12 @@ else the built-in runner, which serves tiny llama models in-process.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model directory to evaluate (required)")
-	fl.StringVar(&f.tasks, "tasks", "", "task file or task-set file (required); built-ins: toy:<task>, gsm8k, arc_easy, … with --data")
+	fl.StringVar(&f.tasks, "tasks", "", "task file or task-set file (required); built-ins: toy:<task>, gsm8k, arc_easy, …")
 	fl.StringVar(&f.host, "host", "", "Ollama server address (default: OLLAMA_HOST when --backend ollama)")
 	fl.StringVar(&f.backend, "backend", "auto", "auto (ollama when --host is set, else builtin), builtin or ollama")
 	fl.StringVar(&f.db, "db", "mergetune.db", "results database (SQLite)")
-	fl.StringVar(&f.data, "data", "", "directory of the public benchmark files, for the built-in tasks gsm8k, arc_easy, …")
+	fl.StringVar(&f.data, "data", "", "directory of your own copies of the public benchmark files for the built-in tasks gsm8k, arc_easy, … (default: the copies built into mergetune)")
+	fl.StringVar(&f.timeouts, "timeouts", "", "Ollama: time limits, e.g. probe=5s,request=1m,token=500ms,import=10m (health probe; per request: request + token × tokens asked; upload/create/load); unset keys keep these defaults, none means no limit")
 	fl.StringVar(&f.quantize, "quantize", "", "Ollama: quantize on import (q8_0, q4_K_M)")
 	fl.IntVar(&f.parallel, "parallel", 4, "requests in flight at once (match the server's OLLAMA_NUM_PARALLEL)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
@@ -61,6 +62,10 @@ else the built-in runner, which serves tiny llama models in-process.`,
 
 // openBackend picks the evaluation backend the flags ask for.
 func openBackend(f evalFlags) (eval.Backend, string, error) {
+	timeouts, err := ollama.ParseTimeouts(f.timeouts)
+	if err != nil {
+		return nil, "", fmt.Errorf("--timeouts: %w", err)
+	}
 	kind := f.backend
 	if kind == "auto" {
 		kind = "builtin"
@@ -72,7 +77,7 @@ func openBackend(f evalFlags) (eval.Backend, string, error) {
 	case "builtin":
 		return runner.New(runner.Options{}), "builtin", nil
 	case "ollama":
-		opt := ollama.Options{Host: f.host, Parallel: f.parallel, Quantize: f.quantize, NumCtx: f.numCtx}
+		opt := ollama.Options{Host: f.host, Parallel: f.parallel, Quantize: f.quantize, NumCtx: f.numCtx, Timeouts: timeouts}
 		if bar := newBar(f.quiet, "importing"); bar != nil {
 			opt.Progress = func(p ollama.ImportProgress) {
 				bar.Describe("importing: " + p.Stage)
@@ -103,6 +108,12 @@ func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
 	backend, host, err := openBackend(f)
 	if err != nil {
 		return err
+	}
+	if ob, ok := backend.(*ollama.Backend); ok {
+		// Before any work: a host that does not answer fails in seconds.
+		if _, err := ob.Probe(ctx); err != nil {
+			return err
+		}
 	}
 	if dir := filepath.Dir(f.db); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/results"
 )
 
@@ -47,5 +52,65 @@ func TestEvalCommandBuiltin(t *testing.T) {
 	}
 	if _, err := runCLI(t, "eval", "--model", model, "--tasks", "toy:reverse", "--db", db, "--backend", "gpu"); err == nil || !strings.Contains(err.Error(), `unknown backend "gpu"`) {
 		t.Fatalf("bad backend: %v", err)
+	}
+}
+
+// TestEvalBuiltinData checks that --tasks names a built-in task on the
+// public data embedded in the binary (no --data, nothing beside the
+// checkout), and that --data DIR reads the user's own copy instead.
+func TestEvalBuiltinData(t *testing.T) {
+	tasks, err := loadTasks("copa", "")
+	if err != nil || len(tasks) != 1 || len(tasks[0].Items) != 100 || tasks[0].Data != "built-in:copa.jsonl" {
+		t.Fatalf("built-in copa: %v, %+v", err, tasks)
+	}
+	dir := t.TempDir()
+	rec := `{"query": "The sun rose, therefore", "choices": ["it got light.", "it got dark."], "gold": 0}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "copa.jsonl"), []byte(rec+rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err = loadTasks("copa", dir)
+	if err != nil || len(tasks) != 1 || len(tasks[0].Items) != 2 || tasks[0].Data != filepath.Join(dir, "copa.jsonl") {
+		t.Fatalf("copa from --data: %v, %+v", err, tasks)
+	}
+}
+
+// TestEvalCommandHungHost checks that `mergetune eval` against a host that
+// accepts connections but never answers fails within the probe timeout,
+// naming the host, and that --timeouts is checked.
+func TestEvalCommandHungHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	db := filepath.Join(t.TempDir(), "r.db")
+	model := filepath.Join("..", "..", "datasets", "toy", "family", "reverse")
+	start := time.Now()
+	_, err = runCLI(t, "eval", "--model", model, "--tasks", "toy:reverse", "--db", db, "-q",
+		"--host", l.Addr().String(), "--timeouts", "probe=500ms")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("failed after %v", took)
+	}
+	if !errors.Is(err, ollama.ErrNoAnswer) || !strings.Contains(err.Error(), l.Addr().String()) {
+		t.Errorf("error %v, want ErrNoAnswer naming %s", err, l.Addr())
+	}
+	if _, err := runCLI(t, "eval", "--model", model, "--tasks", "toy:reverse", "--db", db, "--timeouts", "probe=soon"); err == nil ||
+		!strings.Contains(err.Error(), `--timeouts: timeouts "probe=soon": probe: want a duration`) {
+		t.Errorf("bad --timeouts: %v", err)
 	}
 }
