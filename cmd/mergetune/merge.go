@@ -56,6 +56,7 @@ temporary sibling directory and renamed into place only when complete.`,
 	f.BoolVar(&opt.Force, "force", false, "replace a non-empty OUT_DIR")
 	f.IntVar(&opt.Workers, "workers", 0, "tensors merged at once (default: number of CPUs)")
 	f.BoolVar(&opt.NoTokenizer, "no-copy-tokenizer", false, "do not copy the tokenizer files")
+	f.BoolVar(&opt.AllowNonFinite, "allow-nonfinite", false, "write merged tensors that hold NaN or ±Inf (with a warning) instead of failing")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return cmd
 }
