@@ -141,23 +141,15 @@ func OpenFile(path string) (*File, error) {
 		return nil, fmt.Errorf("open safetensors file: %w", err)
 	}
 	defer fd.Close()
-	if size < 8 {
-		return nil, fmt.Errorf("read %s: file is %d bytes, shorter than the 8-byte header length", path, size)
-	}
-	if size > math.MaxInt {
-		return nil, fmt.Errorf("read %s: file size %d too large", path, size)
-	}
 	var lenBuf [8]byte
-	if _, err := fd.ReadAt(lenBuf[:], 0); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	if size >= 8 {
+		if _, err := fd.ReadAt(lenBuf[:], 0); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
 	}
-	hlen := binary.LittleEndian.Uint64(lenBuf[:])
-	if hlen > MaxHeaderSize {
-		return nil, fmt.Errorf("read %s: header length %d exceeds the limit of %d bytes", path, hlen, MaxHeaderSize)
-	}
-	if hlen > uint64(size-8) {
-		return nil, fmt.Errorf("read %s: header length %d plus the 8-byte length field is %d bytes, more than the file size %d (truncated file or not a safetensors file)",
-			path, hlen, hlen+8, size)
+	hlen, err := headerLen(path, lenBuf, size)
+	if err != nil {
+		return nil, err
 	}
 	// The header is read, not mapped: a file truncated meanwhile then
 	// gives a short read instead of a fault.
@@ -165,7 +157,7 @@ func OpenFile(path string) (*File, error) {
 	if _, err := fd.ReadAt(header, 8); err != nil {
 		return nil, fmt.Errorf("read header of %s: %w", path, err)
 	}
-	dataStart := 8 + int(hlen)
+	dataStart := 8 + hlen
 	h, err := parseHeader(path, header, size-int64(dataStart))
 	if err != nil {
 		return nil, err
@@ -174,7 +166,33 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	f := &File{Path: path, mmap: m, metadata: h.metadata}
+	return newFile(path, m, dataStart, h), nil
+}
+
+// headerLen checks the 8-byte header length field lenField of a file of
+// size bytes and returns the header length.
+func headerLen(path string, lenField [8]byte, size int64) (int, error) {
+	if size < 8 {
+		return 0, fmt.Errorf("read %s: file is %d bytes, shorter than the 8-byte header length", path, size)
+	}
+	if size > math.MaxInt {
+		return 0, fmt.Errorf("read %s: file size %d too large", path, size)
+	}
+	hlen := binary.LittleEndian.Uint64(lenField[:])
+	if hlen > MaxHeaderSize {
+		return 0, fmt.Errorf("read %s: header length %d exceeds the limit of %d bytes", path, hlen, MaxHeaderSize)
+	}
+	if hlen > uint64(size-8) {
+		return 0, fmt.Errorf("read %s: header length %d plus the 8-byte length field is %d bytes, more than the file size %d (truncated file or not a safetensors file)",
+			path, hlen, hlen+8, size)
+	}
+	return int(hlen), nil
+}
+
+// newFile makes the File of the mapped file mem, whose data section
+// starts at dataStart and whose header is h.
+func newFile(path string, mem []byte, dataStart int, h *header) *File {
+	f := &File{Path: path, mmap: mem, metadata: h.metadata}
 	for _, e := range h.entries {
 		b, end := dataStart+int(e.begin), dataStart+int(e.end)
 		f.tensors = append(f.tensors, &Tensor{
@@ -183,10 +201,10 @@ func OpenFile(path string) (*File, error) {
 			Shape: e.shape,
 			file:  f,
 			begin: b,
-			data:  m[b:end:end],
+			data:  mem[b:end:end],
 		})
 	}
-	return f, nil
+	return f
 }
 
 func sizeString(n int64, dt DType) string {
