@@ -20,7 +20,11 @@ func newMergeCmd() *cobra.Command {
 		Long: `Merge models as a mergekit YAML configuration describes and write the
 result to OUT_DIR (safetensors shards, config.json, tokenizer files and the
 configuration used, mergetune_config.yml). The output is written to a
-temporary sibling directory and renamed into place only when complete.`,
+temporary sibling directory and moved into place only when complete
+(with --force, swapped atomically with the existing OUT_DIR). Temporary
+directories of killed merges are removed by the next merge into the same
+parent directory. OUT_DIR may not be, contain or lie inside an input model,
+nor contain the configuration file.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := parseSize(shard)

@@ -132,3 +132,35 @@ func TestReadmeExamples(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestMergeForceKeepsInputs checks that `merge --force` refuses an OUT_DIR
+// that is an input model or the directory holding the models and the
+// configuration, instead of deleting its own inputs and exiting 0.
+func TestMergeForceKeepsInputs(t *testing.T) {
+	dir := t.TempDir()
+	writeTiny(t, filepath.Join(dir, "base"), []float32{1, 2, 3, 4})
+	writeTiny(t, filepath.Join(dir, "a"), []float32{2, 2, 3, 4})
+	cfg := filepath.Join(dir, "ta.yml")
+	if err := os.WriteFile(cfg, []byte("merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: a\n    parameters: {weight: 1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ out, want string }{
+		{dir, "contains input model"},
+		{filepath.Join(dir, "a"), "is the directory of input model a"},
+	} {
+		_, err := runCLI(t, "merge", cfg, c.out, "--quiet", "--force")
+		if err == nil {
+			t.Fatalf("merge --force into %s succeeded", c.out)
+		}
+		for _, w := range []string{cfg, c.out, c.want} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not contain %q", err, w)
+			}
+		}
+		for _, p := range []string{cfg, filepath.Join(dir, "base", "model.safetensors"), filepath.Join(dir, "a", "model.safetensors")} {
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("input lost: %v", err)
+			}
+		}
+	}
+}
