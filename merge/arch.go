@@ -57,12 +57,12 @@ type hfConfig struct {
 // readHFConfig reads dir/config.json; it returns nil, nil when there is none.
 func readHFConfig(dir string) (*hfConfig, error) {
 	path := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read model config: %w", err)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // inputsIntact fails unless every model directory still opens and the
@@ -207,4 +208,39 @@ func TestRestoreAfterKilledReplace(t *testing.T) {
 		t.Fatalf("old output not restored")
 	}
 	assertNoTemp(t, dir)
+}
+
+// TestFIFOInputsRefused checks that a FIFO in place of an input's
+// config.json or tokenizer file fails the merge at once instead of
+// blocking it for ever.
+func TestFIFOInputsRefused(t *testing.T) {
+	for _, name := range []string{"config.json", "tokenizer.json"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			a := filepath.Join(dir, "a")
+			ckpt{layers: 1, hidden: 4, vocab: 8, seed: 1, config: true}.write(t, a)
+			fifo := filepath.Join(a, name)
+			os.Remove(fifo)
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := mergeYAML(t, dir, "merge_method: linear\nmodels: [{model: a, parameters: {weight: 1}}]\n", Options{})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), fifo+" is not a regular file (a FIFO)") {
+					t.Fatalf("error %v; want %s refused as a FIFO", err, fifo)
+				}
+			case <-time.After(10 * time.Second):
+				if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+					w.Close()
+				}
+				t.Fatalf("merge blocked on the FIFO %s", fifo)
+			}
+			assertNoTemp(t, dir)
+		})
+	}
 }

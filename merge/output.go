@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/safetensors"
 )
 
 // writeExtras writes config.json (patched), the tokenizer files and the
@@ -68,12 +69,12 @@ func (e *engine) extrasSource(slices []config.Slice) *model {
 
 // copyFile copies src to dst; a missing src is not an error.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, _, err := safetensors.OpenRegular(src)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w", src, err)
+		return fmt.Errorf("copy tokenizer file: %w", err)
 	}
 	defer in.Close()
 	out, err := os.Create(dst)
