@@ -262,6 +262,12 @@ func (t *tempDir) remove() {
 // this one is killed before the second rename. A failure to remove the
 // old output afterwards is passed to warn.
 func (t *tempDir) commit(dir string, warn func(format string, args ...any)) error {
+	return t.commitWith(dir, warn, exchange)
+}
+
+// commitWith is commit with the given exchange function (tests pass one
+// without support, to exercise the fallback).
+func (t *tempDir) commitWith(dir string, warn func(format string, args ...any), exchange func(a, b string) error) error {
 	defer t.lock.Close()
 	if _, err := os.Lstat(dir); err == nil {
 		err := exchange(t.path, dir)

@@ -244,3 +244,30 @@ func TestFIFOInputsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCommit checks both ways of replacing an existing output: the atomic
+// exchange and the fallback of two renames; both leave the new output in
+// place and no temporary directory.
+func TestCommit(t *testing.T) {
+	noExchange := func(a, b string) error { return errNoExchange }
+	for name, xchg := range map[string]func(a, b string) error{"exchange": exchange, "fallback": noExchange} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			for i, content := range []string{"first", "second"} {
+				tmp, err := newTempDir(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(tmp.path, "f"), content)
+				if err := tmp.commitWith(out, func(f string, a ...any) { t.Errorf(f, a...) }, xchg); err != nil {
+					t.Fatalf("commit %d: %v", i, err)
+				}
+				if data, _ := os.ReadFile(filepath.Join(out, "f")); string(data) != content {
+					t.Fatalf("commit %d: output holds %q", i, data)
+				}
+				assertNoTemp(t, dir)
+			}
+		})
+	}
+}
