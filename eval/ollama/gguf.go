@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // GGUF value types (gguf.h).
@@ -77,8 +78,18 @@ func (g *ggufReader) u64() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// maxGGUFString bounds a string's length, against corrupt files.
-const maxGGUFString = 1 << 30
+// Bounds against corrupt files.
+const (
+	// maxGGUFString bounds a string's length.
+	maxGGUFString = 1 << 30
+	// maxGGUFDepth bounds the nesting of arrays of arrays.
+	maxGGUFDepth = 8
+	// maxGGUFAlignment bounds general.alignment (a power of two).
+	maxGGUFAlignment = 1 << 16
+	// ggufChunk is the most a string read allocates before its bytes
+	// have arrived: a length field is not trusted with an allocation.
+	ggufChunk = 1 << 16
+)
 
 func (g *ggufReader) str() string {
 	n := g.u64()
@@ -89,14 +100,34 @@ func (g *ggufReader) str() string {
 		g.err = fmt.Errorf("string of %d bytes", n)
 		return ""
 	}
-	b := make([]byte, n)
-	g.read(b)
-	return string(b)
+	if n <= ggufChunk {
+		b := make([]byte, n)
+		g.read(b)
+		return string(b)
+	}
+	// A long string grows with the bytes actually read, so a length
+	// field larger than the file allocates no more than the file holds.
+	var sb strings.Builder
+	chunk := make([]byte, ggufChunk)
+	for left := n; left > 0 && g.err == nil; {
+		c := chunk[:min(left, ggufChunk)]
+		g.read(c)
+		if g.err == nil {
+			sb.Write(c)
+		}
+		left -= uint64(len(c))
+	}
+	return sb.String()
 }
 
-// skip reads (and discards) a value of type t; it returns the value of a
-// string or of an unsigned 32-bit integer.
+// value reads a value of type t; it returns the value of a string or of
+// an unsigned integer (8, 32 or 64 bits).
 func (g *ggufReader) value(t uint32) (string, uint64) {
+	return g.valueAt(t, 0)
+}
+
+// valueAt is value inside depth enclosing arrays.
+func (g *ggufReader) valueAt(t uint32, depth int) (string, uint64) {
 	switch t {
 	case ggufUint8, ggufInt8, ggufBool:
 		var b [1]byte
@@ -113,10 +144,18 @@ func (g *ggufReader) value(t uint32) (string, uint64) {
 	case ggufString:
 		return g.str(), 0
 	case ggufArray:
+		if depth >= maxGGUFDepth {
+			if g.err == nil {
+				g.err = fmt.Errorf("arrays nested more than %d deep", maxGGUFDepth)
+			}
+			return "", 0
+		}
 		et := g.u32()
 		n := g.u64()
+		// Every element takes at least one byte, so a count larger than
+		// the file ends at its end.
 		for i := uint64(0); i < n && g.err == nil; i++ {
-			g.value(et)
+			g.valueAt(et, depth+1)
 		}
 		return "", 0
 	default:
@@ -158,7 +197,10 @@ func readGGUFHeader(f io.ReaderAt) (*ggufHeader, error) {
 		case ggufUint32:
 			h.uint32s[key], h.offsets[key] = uint32(u), at
 		}
-		if key == "general.alignment" && t == ggufUint32 && u > 0 {
+		if key == "general.alignment" && t == ggufUint32 && g.err == nil {
+			if u == 0 || u > maxGGUFAlignment || u&(u-1) != 0 {
+				return nil, fmt.Errorf("read GGUF header: general.alignment %d is not a power of two up to %d", u, maxGGUFAlignment)
+			}
 			h.alignment = int64(u)
 		}
 	}
@@ -243,7 +285,7 @@ func emptyStringArrayKV(key string) []byte {
 
 // writeWithKV writes to out the GGUF of src (header h) with the KV entry
 // extra added.
-func writeWithKV(out *os.File, src io.ReaderAt, h *ggufHeader, extra []byte) error {
+func writeWithKV(out io.Writer, src io.ReaderAt, h *ggufHeader, extra []byte) error {
 	w := bufio.NewWriterSize(out, 1<<20)
 	var hdr [24]byte
 	copy(hdr[:4], "GGUF")

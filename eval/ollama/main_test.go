@@ -2,6 +2,8 @@ package ollama
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -24,6 +26,13 @@ var (
 const testParallel = 2
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing (the coordinator and each worker run TestMain): the
+		// fuzz targets need no server.
+		testServerErr = errors.New("no server while fuzzing")
+		os.Exit(m.Run())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	testServer, testServerErr = ollamatest.Start(ctx, ollamatest.Options{
 		ContextLength: 2048,
