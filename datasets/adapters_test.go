@@ -212,7 +212,7 @@ func TestBuiltinErrors(t *testing.T) {
 		}
 	}
 	_, err := Builtin("copa", filepath.Join("testdata", "nowhere"), 0)
-	want := "built-in copa: data: data file: open " + filepath.Join("testdata", "nowhere", "copa.jsonl") + ": no such file or directory"
+	want := "built-in copa: data: data file: stat " + filepath.Join("testdata", "nowhere", "copa.jsonl") + ": no such file or directory"
 	if err == nil || err.Error() != want {
 		t.Errorf("missing data dir: %v\nwant %s", err, want)
 	}

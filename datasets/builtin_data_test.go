@@ -2,7 +2,10 @@ package datasets
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -41,5 +44,28 @@ func TestBuiltinDataInTaskFiles(t *testing.T) {
 	want := path + ":2: data: data file built-in:nope.jsonl: open nope.jsonl: file does not exist"
 	if err == nil || err.Error() != want {
 		t.Errorf("missing built-in file: %v\nwant %s", err, want)
+	}
+}
+
+// TestNotRegularFiles checks that a FIFO or a device named as a task file
+// or data file is refused at once instead of blocking or reading for ever.
+func TestNotRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	task := filepath.Join(dir, "t.yml")
+	for _, data := range []string{fifo, "/dev/zero"} {
+		if err := os.WriteFile(task, []byte("name: t\ndata: "+data+"\nformat: jsonl\nprompt: x\ntarget: y\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(task)
+		if err == nil || !strings.Contains(err.Error(), task+":2: data: data file: "+data+": not a regular file") {
+			t.Errorf("data %s: %v", data, err)
+		}
+	}
+	if _, err := Load(fifo); err == nil || !strings.Contains(err.Error(), "task file: "+fifo+": not a regular file") {
+		t.Errorf("FIFO task file: %v", err)
 	}
 }

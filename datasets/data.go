@@ -52,11 +52,24 @@ func readDataFile(path string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("data file: %w", err)
 	}
 	return b, nil
+}
+
+// readRegular reads a regular file; anything else (a FIFO that would block
+// for ever, a device that never ends) is an error naming it.
+func readRegular(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return os.ReadFile(path)
 }
 
 // readRecords reads every record of a data file in the given format.

@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,7 +85,7 @@ func specError(file string, n *yaml.Node, field, format string, args ...any) err
 
 // readYAML parses a YAML file into its document's root node.
 func readYAML(path string) (*yaml.Node, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("task file: %w", err)
 	}

@@ -458,7 +458,7 @@ func (b *builder) rows(name, format, field string) ([]row, string, error) {
 		for i := range rows {
 			rec, err := b.ad.mapRec(rows[i].rec)
 			if err != nil {
-				return nil, "", fmt.Errorf("%s: adapter %s: %w", rows[i].where(path), b.s.adapter, err)
+				return nil, "", fmt.Errorf("%s: %s: %s: adapter %s: %w", b.where(field), field, rows[i].where(path), b.s.adapter, err)
 			}
 			rows[i].rec = rec
 		}

@@ -206,6 +206,7 @@ func TestBadTaskFiles(t *testing.T) {
 		{"gold_range.yml", `:5: gold: record gold.csv:2: field "label": index 5 out of range for 2 choices`},
 		{"empty.yml", `: empty task file`},
 		{"list_task.yml", `:1: the task file must be a mapping (name: …, data: …), not a list`},
+		{"adapter_record.yml", `:2: data: ` + filepath.Join("testdata", "qa.jsonl") + `:1: adapter copa: no field "query"`},
 		{"dup_names.yml", `:3: tasks: duplicate task name "qa" (first at ` + filepath.Join(b, "dup_names.yml") + `:2)`},
 	}
 	for _, tc := range tests {
