@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,39 @@ func TestTemplateBoundedFuncs(t *testing.T) {
 		if got, err := bt.render(Record{"q": "x"}); err != nil || got != tc.want {
 			t.Errorf("%s = %q, %v; want %q", tc.tmpl, got, err, tc.want)
 		}
+	}
+}
+
+// TestAliasBomb checks that a task file whose aliases would expand to
+// billions of nodes is refused at once: task fields are never expanded
+// from aliases (issue 10, point 2: every YAML reader refuses them).
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	for _, tc := range []struct{ tail, want string }{
+		{"name: t\ndata: d.jsonl\nprompt: x\nstop: *a9\n", `unknown field "a0"`},
+		{"tasks: *a9\n", `unknown field "a0"`},
+	} {
+		path := filepath.Join(t.TempDir(), "bomb.yml")
+		if err := os.WriteFile(path, []byte(b.String()+tc.tail), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err := LoadAll(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %s", err, tc.want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("took %v", d)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "alias.yml")
+	os.WriteFile(path, []byte("tasks:\n  - &t {name: t, data: d.jsonl, prompt: x, stop: *t}\n"), 0o644)
+	start := time.Now()
+	if _, err := LoadAll(path); err == nil || time.Since(start) > time.Second {
+		t.Errorf("self-referencing alias: %v after %v", err, time.Since(start))
 	}
 }
