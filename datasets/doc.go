@@ -6,6 +6,7 @@
 //
 //	name: arc_easy            # unique within a task set
 //	data: ../data/arc_easy.jsonl   # relative to the task file; jsonl, json, csv or tsv
+//	                          # (built-in:arc_easy.jsonl: the copy embedded in the binary)
 //	format: jsonl             # optional: inferred from the extension
 //	adapter: arc_easy         # optional: a built-in record format (AdapterNames)
 //	prompt: "{{.query}}"      # Go text/template over the record's fields; func letter: 0 → "A"
@@ -40,6 +41,14 @@
 // which are then not scored; an item whose prompt equals an example's is
 // never scored.
 //
+// Templates run within bounds (MaxRenderedBytes, MaxRenderSteps,
+// MaxRenderTime): a template that would render without end is an error
+// naming the task file, the field and the record.
+//
 // A task set (LoadAll) is a file with a field tasks listing task mappings,
-// task file paths, or built-in toy tasks ("toy:reverse").
+// task file paths, or built-in tasks ("gsm8k", "toy:reverse").
+//
+// The public benchmark files of the built-in tasks (gsm8k, arc_easy, …)
+// are shipped in datasets/data, with their licences, and embedded
+// (BuiltinData); Builtin reads a data directory instead when given one.
 package datasets
