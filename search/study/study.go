@@ -21,7 +21,7 @@
 //	  gamma:   {type: float, low: 0.001, high: 0.05, log: true, scope: per_layer, knots: 3}
 //	tasks: [toy:swapcase@tune, toy:rot1@tune, tasks/my-task.yml]
 //	holdout: [toy:swapcase, toy:rot1]
-//	limit: 30                      # items per task (0: all)
+//	limit: 30                      # items per task (0: all; at most MaxLimit)
 //	objective: {type: normalized, weights: {toy:rot1@tune: 2}}   # or: mean
 //	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random
 //	trials: 10                     # one budget for the whole study
@@ -322,8 +322,8 @@ func (p *parser) study(f *file) (*Study, error) {
 	if err := p.space(f, s, reg); err != nil {
 		return nil, err
 	}
-	if f.Limit < 0 {
-		return nil, p.errf("limit", strconv.Itoa(f.Limit), "must be 0 (all items) or more")
+	if f.Limit < 0 || f.Limit > MaxLimit {
+		return nil, p.errf("limit", strconv.Itoa(f.Limit), "must be 0 (all items) to %d", MaxLimit)
 	}
 	s.Limit = f.Limit
 	if err := p.tasks(f, s); err != nil {
@@ -556,6 +556,9 @@ func (p *parser) tasks(f *file, s *Study) error {
 			}
 			ts = []*datasets.Task{t}
 		} else {
+			if err := checkTaskPath(p.abs(spec)); err != nil {
+				return nil, p.errf(field, spec, "%v", err)
+			}
 			all, err := datasets.LoadAll(p.abs(spec))
 			if err != nil {
 				return nil, p.errf(field, spec, "%v", err)
@@ -602,6 +605,23 @@ func (p *parser) tasks(f *file, s *Study) error {
 		}
 	}
 	return nil
+}
+
+// MaxLimit bounds a study's limit (items per task; 0 keeps all): a
+// built-in toy task generates that many distinct items, which takes
+// seconds at this bound and would take hours at millions.
+const MaxLimit = 10000
+
+// checkTaskPath refuses a task path that is neither a regular file nor a
+// directory (a FIFO, a device such as /dev/zero), which reading would
+// block on or never finish. A missing path is left to the task loader's
+// own message.
+func checkTaskPath(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("%s is not a regular file or directory (%s)", path, fi.Mode().Type())
 }
 
 // TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; other
@@ -932,6 +952,9 @@ func LoadTasks(spec, dir string, limit int) ([]*datasets.Task, error) {
 		p := spec
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
+		}
+		if err := checkTaskPath(p); err != nil {
+			return nil, fmt.Errorf("task %s: %w", spec, err)
 		}
 		all, err := datasets.LoadAll(p)
 		if err != nil {

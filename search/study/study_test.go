@@ -57,6 +57,9 @@ func TestValidationErrors(t *testing.T) {
 		{"bad weight", "trials: 4", "trials: 4\nobjective: {type: mean, weights: {nosuch: 1}}", `s.yml: objective.weights.nosuch: value "1": no tune task has this name`},
 		{"unknown field", "trials: 4", "trials: 4\nbudget: 3", `s.yml: (document): line 9: field budget is not a study field`},
 		{"bad storage", "trials: 4", "trials: 4\nstorage: mysql://x", `s.yml: storage: value "mysql://x": want a SQLite file path or a postgres:// DSN`},
+		{"huge limit", "limit: 5", "limit: 400000000", `s.yml: limit: value "400000000": must be 0 (all items) to 10000`},
+		{"device task", "tasks: [toy:swapcase@tune, toy:rot1@tune]", "tasks: [/dev/zero, toy:rot1@tune]", `s.yml: tasks[0]: value "/dev/zero": /dev/zero is not a regular file or directory (Dc---------)`},
+		{"password in storage", "trials: 4", "trials: 4\nstorage: mysql://root:s3cret@db/x", `s.yml: storage: value "mysql://root:xxxxx@db/x": want a SQLite file path or a postgres:// DSN`},
 		{"untagged normalized", "  - {model: " + fam + "/rot1, tasks: [rot1]}", "  - {model: " + fam + "/rot1}", ""},
 	}
 	for _, tt := range tests {
