@@ -265,13 +265,20 @@ func (m *Model) waitUnloaded(ctx context.Context) error {
 
 // Close implements eval.Model: it unloads the model from the server's
 // memory (keep_alive 0), waits until the server no longer runs it, and
-// deletes it unless Options.Keep is set. Later
+// deletes it unless Options.Keep is set. A server that does not answer
+// the health probe fails Close at once. Later
 // requests fail; a second Close returns the first's result.
 func (m *Model) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.closed)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		if _, err := m.b.Probe(ctx); err != nil {
+			// A host that is gone or hung: nothing to unload or
+			// delete there now, and nothing to wait for.
+			m.closeErr = fmt.Errorf("ollama: close %s: %w", m.name, err)
+			return
+		}
 		var errs []error
 		zero := &api.Duration{}
 		err := m.b.retry(ctx, "unload "+m.name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {

@@ -78,13 +78,19 @@ var errIncomplete = errors.New("response ended before it was done")
 // 4·Backoff, … between attempts. Each attempt gets its own limit, timeout
 // (none when it is not positive; see Timeouts). what names the request in
 // the error.
+//
+// An attempt that ran past its limit is followed by a health probe
+// (Probe): a host that no longer answers at all ends the retries at once,
+// with an error wrapping ErrNoAnswer, instead of after every attempt's
+// full limit.
 func (b *Backend) retry(ctx context.Context, what string, timeout time.Duration, attempt func(ctx context.Context) error) error {
 	return b.attempts(ctx, what, timeout, attempt, false)
 }
 
-// attempts is retry; with stopUnreachable, a host where nothing listens
-// fails at once instead of being tried again.
-func (b *Backend) attempts(ctx context.Context, what string, timeout time.Duration, attempt func(ctx context.Context) error, stopUnreachable bool) error {
+// attempts is retry; isProbe marks the health probe itself, which is not
+// probed again and where a host where nothing listens fails at once
+// instead of being tried again.
+func (b *Backend) attempts(ctx context.Context, what string, timeout time.Duration, attempt func(ctx context.Context) error, isProbe bool) error {
 	var err error
 	tries := 1 + b.opt.Retries
 	for i := range tries {
@@ -102,8 +108,13 @@ func (b *Backend) attempts(ctx context.Context, what string, timeout time.Durati
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err) || stopUnreachable && unreachable(err) {
+		if !retryable(ctx, err) || isProbe && unreachable(err) {
 			break
+		}
+		if !isProbe && errors.Is(err, context.DeadlineExceeded) && i < tries-1 {
+			if _, perr := b.Probe(ctx); errors.Is(perr, ErrNoAnswer) {
+				return fmt.Errorf("ollama: %s: attempt %d ran past its limit of %s, and %w", what, i+1, timeout, perr)
+			}
 		}
 		if i == tries-1 {
 			if unreachable(err) {

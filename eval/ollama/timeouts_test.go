@@ -213,3 +213,27 @@ func TestParseTimeouts(t *testing.T) {
 		t.Errorf("round trip: %v, %v", got, err)
 	}
 }
+
+// TestHungHostMidRun checks that a host that stops answering during a run
+// ends a request's retries after one attempt and a probe, and fails Close
+// at once, instead of waiting out every attempt.
+func TestHungHostMidRun(t *testing.T) {
+	to := Timeouts{Probe: 200 * time.Millisecond, Request: 300 * time.Millisecond, PerToken: -1}
+	b, err := New(Options{Host: hungHost(t), Retries: 3, Backoff: time.Millisecond, Timeouts: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := b.newModel("hung:latest", "sha256:00", "0.0.0")
+	start := time.Now()
+	_, err = m.Generate(t.Context(), "p", eval.GenerateOptions{MaxTokens: 4})
+	if took := time.Since(start); took > 900*time.Millisecond { // 4 attempts would take 1.2 s
+		t.Errorf("Generate gave up after %v", took)
+	}
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "attempt 1 ran past its limit of 300ms") {
+		t.Errorf("Generate error = %v", err)
+	}
+	start = time.Now()
+	if err := m.Close(); !errors.Is(err, ErrNoAnswer) || time.Since(start) > time.Second {
+		t.Errorf("Close = %v after %v", err, time.Since(start))
+	}
+}
