@@ -154,6 +154,10 @@ func Builtin(name, dataDir string, limit int) (*Task, error) {
 	return build(s)
 }
 
+// MaxToyItems bounds the items of a built-in toy task: they are generated,
+// and a huge limit would take hours and all memory.
+const MaxToyItems = 100_000
+
 func builtinToy(name, rest string, limit int) (*Task, error) {
 	task, split, _ := strings.Cut(rest, "@")
 	if split == "" {
@@ -173,6 +177,9 @@ func builtinToy(name, rest string, limit int) (*Task, error) {
 	}
 	if limit > 0 {
 		n = limit
+	}
+	if n > MaxToyItems {
+		return nil, fmt.Errorf("built-in task %q: limit %d is over %d items", name, n, MaxToyItems)
 	}
 	items, err := tt.Items(split, n)
 	if err != nil && !(errors.Is(err, toy.ErrExhausted) && len(items) > 0) {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mergetune/mergetune/datasets/toy"
 )
@@ -210,6 +211,12 @@ func TestBuiltinErrors(t *testing.T) {
 		if _, err := Builtin(tc.name, "", 0); err == nil || err.Error() != tc.want {
 			t.Errorf("Builtin(%q) = %v\nwant %s", tc.name, err, tc.want)
 		}
+	}
+	// A huge limit is refused at once (it used to generate for hours).
+	start := time.Now()
+	if _, err := Builtin("toy:reverse", "", 400000000); err == nil || err.Error() != `built-in task "toy:reverse": limit 400000000 is over 100000 items` ||
+		time.Since(start) > time.Second {
+		t.Errorf("huge toy limit: %v after %v", err, time.Since(start))
 	}
 	_, err := Builtin("copa", filepath.Join("testdata", "nowhere"), 0)
 	want := "built-in copa: data: data file: stat " + filepath.Join("testdata", "nowhere", "copa.jsonl") + ": no such file or directory"

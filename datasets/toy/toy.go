@@ -93,10 +93,12 @@ func (t Task) ItemsSeed(split string, n int, seed uint64) ([]Item, error) {
 		return nil, fmt.Errorf("toy: task %q has no generator", t.Name)
 	}
 	r := newRNG(seed ^ hash64(t.Tag+"/"+split))
-	seen := make(map[string]bool, n)
-	items := make([]Item, 0, n)
+	// The count is not trusted with an allocation, nor with the patience
+	// below: both grow with the items found.
+	seen := make(map[string]bool, min(n, 1<<12))
+	items := make([]Item, 0, min(n, 1<<12))
 	// Give up after this many consecutive draws that bring nothing new.
-	maxMisses := 20000 + 20*n
+	maxMisses := 20000 + 20*min(n, 1<<16)
 	for misses := 0; len(items) < n; {
 		if misses >= maxMisses {
 			return items, fmt.Errorf("%w: task %s, split %s: found %d of %d distinct items",
