@@ -195,12 +195,7 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s: scores of trial %d: %w", h.s.Name, best.Number, err)
 	}
-	var have []results.TaskScore
-	for _, sc := range scores {
-		if sc.Split == datasets.SplitHoldout {
-			have = append(have, sc)
-		}
-	}
+	have := holdoutScores(scores)
 	if len(have) >= len(h.s.Holdout) {
 		return have, nil
 	}

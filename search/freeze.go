@@ -143,13 +143,23 @@ func meanOf(vals []any) (any, error) {
 	return sum, nil
 }
 
-// Freeze derives the recipe of a study's best trial.
+// Freeze derives the recipe of a study's best trial. It refuses a study
+// whose file's definition differs from the recorded one (see FreezeWith).
 func Freeze(ctx context.Context, s *study.Study) (*Recipe, error) {
-	st, err := OpenStoreAt(ctx, s)
+	return FreezeWith(ctx, s, ReadOptions{})
+}
+
+// FreezeWith is Freeze with options: opt.Force freezes the recorded
+// study's best trial even when the file's definition changed.
+func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (*Recipe, error) {
+	st, s, derr, err := openRead(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	if derr != nil && !opt.Force {
+		return nil, derr
+	}
 	best, err := BestTrial(ctx, st.Results, s.Name)
 	if err != nil {
 		return nil, err

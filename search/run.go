@@ -28,11 +28,6 @@ import (
 type Options struct {
 	// Workers overrides the study's workers when > 0.
 	Workers int
-	// SeedOffset is added to every worker's sampler seed (worker i of
-	// this process uses the study's seed + i + SeedOffset). Run adds
-	// 1000 × the number of trials already in storage, so a resumed study
-	// or a second process does not replay the same random stream.
-	SeedOffset int64
 	// Progress, when set, is called after each trial this process
 	// finishes; calls are serialised.
 	Progress func(Progress)
@@ -42,6 +37,9 @@ type Options struct {
 	// MergeWorkers is the tensor parallelism of each merge (0: the
 	// engine's default).
 	MergeWorkers int
+	// OnChange says what to do when the study file's definition differs
+	// from the recorded one (default: refuse, see DefinitionError).
+	OnChange OnChange
 }
 
 // Progress is reported after each trial.
@@ -64,7 +62,8 @@ type Summary struct {
 }
 
 // Run runs a study until its trial budget is spent (across all processes
-// sharing its storage) or ctx is cancelled. It creates the study if needed,
+// sharing its storage) or ctx is cancelled. It records the study's
+// definition, or checks it against the recorded one (see OnChange), creates the study if needed,
 // evaluates the baselines once, starts the workers, and at the end
 // evaluates the best trial on the holdout tasks. A cancelled run cleans up
 // the trials in flight (marked failed, their budget returned) and returns
@@ -75,6 +74,14 @@ func Run(ctx context.Context, s *study.Study, opt Options) (*Summary, error) {
 		return nil, err
 	}
 	defer st.Close()
+	logf := func(format string, args ...any) {
+		if opt.Log != nil {
+			opt.Log(format, args...)
+		}
+	}
+	if s, err = st.resolveRun(ctx, s, opt.OnChange, logf); err != nil {
+		return nil, err
+	}
 	if _, err := st.ensureStudy(s); err != nil {
 		return nil, err
 	}
@@ -91,18 +98,13 @@ func Run(ctx context.Context, s *study.Study, opt Options) (*Summary, error) {
 	if err := h.baselines(ctx); err != nil {
 		return nil, err
 	}
-	trials, err := st.Storage.GetAllTrials(st.StudyID)
-	if err != nil {
-		return nil, fmt.Errorf("search: study %s: list trials: %w", s.Name, err)
-	}
-	offset := opt.SeedOffset + 1000*int64(len(trials))
 	workers := s.Workers
 	if opt.Workers > 0 {
 		workers = opt.Workers
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range workers {
-		g.Go(func() error { return h.work(gctx, i, s.SamplerSeed+int64(i)+offset) })
+		g.Go(func() error { return h.work(gctx, i) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -168,8 +170,8 @@ func (h *harness) backend(i int) (eval.Backend, string, error) {
 
 // work is one worker's loop: reap dead trials, check the global budget,
 // run one trial, until the budget is spent or ctx is done.
-func (h *harness) work(ctx context.Context, i int, seed int64) error {
-	gs, err := h.st.loadStudy(ctx, h.s, seed)
+func (h *harness) work(ctx context.Context, i int) error {
+	gs, err := h.st.loadStudy(ctx, h.s)
 	if err != nil {
 		return err
 	}
@@ -398,6 +400,13 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	rec.MergeYAML = text
 	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
+	}
+	orig, err := w.duplicateOf(ctx, trial.ID)
+	if err != nil {
+		return 0, fmt.Errorf("look for duplicates: %w", err)
+	}
+	if orig != nil {
+		return w.reuse(ctx, trial, rec, orig)
 	}
 	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
 	cfg, err := config.Parse([]byte(text), name)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -30,6 +31,10 @@ type Status struct {
 	// ETA estimates the time to spend the rest of the budget at the pace
 	// of the finished trials (0 when unknown or done).
 	ETA time.Duration
+	// Changed is set when the study file's definition differs from the
+	// one the trials were recorded with (and no study started with --new
+	// matches it): the trials are not of the file as it is now.
+	Changed *DefinitionError
 }
 
 // Done is the number of finished trials that took a unit of the budget.
@@ -78,11 +83,7 @@ func StatusOf(ctx context.Context, s *study.Study, st *Store) (*Status, error) {
 		if err != nil {
 			return nil, fmt.Errorf("search: study %s: scores of trial %d: %w", s.Name, out.Best.Number, err)
 		}
-		for _, sc := range scores {
-			if sc.Split == "holdout" {
-				out.Holdout = append(out.Holdout, sc)
-			}
-		}
+		out.Holdout = holdoutScores(scores)
 	}
 	if out.Baselines, err = st.Results.Baselines(ctx, s.Name); err != nil {
 		return nil, fmt.Errorf("search: study %s: baselines: %w", s.Name, err)
@@ -93,14 +94,44 @@ func StatusOf(ctx context.Context, s *study.Study, st *Store) (*Status, error) {
 	return out, nil
 }
 
-// ReadStatus opens a study's storage and reads its status.
+// ReadStatus opens a study's storage read-only and reads its status: of
+// the study the file names, or of the study started from it with --new
+// whose definition matches the file. When none matches, the status is the
+// recorded study's, with Changed set.
 func ReadStatus(ctx context.Context, s *study.Study) (*Status, error) {
-	st, err := OpenStoreAt(ctx, s)
+	st, rs, derr, err := openRead(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	return StatusOf(ctx, s, st)
+	out, err := StatusOf(ctx, rs, st)
+	if err != nil {
+		return nil, err
+	}
+	out.Changed = derr
+	return out, nil
+}
+
+// holdoutScores keeps the holdout scores among a trial's scores, one per
+// task: the latest run's (two processes finishing a study together may
+// both have scored the best trial's holdout).
+func holdoutScores(scores []results.TaskScore) []results.TaskScore {
+	var out []results.TaskScore
+	at := map[string]int{}
+	for _, sc := range scores {
+		if sc.Split != datasets.SplitHoldout {
+			continue
+		}
+		if i, ok := at[sc.Task]; ok {
+			if sc.RunID > out[i].RunID {
+				out[i] = sc
+			}
+			continue
+		}
+		at[sc.Task] = len(out)
+		out = append(out, sc)
+	}
+	return out
 }
 
 // Write prints the status as a table of trials and a summary.
@@ -113,6 +144,9 @@ func (s *Status) Write(w io.Writer) error {
 			obj = fmt.Sprintf("%.4f", *r.Objective)
 		}
 		note := r.Failure
+		if r.DuplicateOf != nil {
+			note = fmt.Sprintf("parameters of trial %d: result reused", *r.DuplicateOf)
+		}
 		if s.Best != nil && r.Number == s.Best.Number {
 			note = "best"
 		}
@@ -139,6 +173,9 @@ func (s *Status) Write(w io.Writer) error {
 		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintln(w, "best: no complete trial yet")
+	}
+	if s.Changed != nil {
+		fmt.Fprintf(w, "warning: the study file's definition differs from the one these trials were recorded with: %s\n", s.Changed.Detail)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/c-bata/goptuna"
-	"github.com/c-bata/goptuna/cmaes"
 	"github.com/c-bata/goptuna/medianstopping"
 	rdb "github.com/c-bata/goptuna/rdb.v2"
 	"github.com/c-bata/goptuna/successivehalving"
@@ -126,25 +125,61 @@ func OpenStore(ctx context.Context, s *study.Study) (*Store, error) {
 	return st, nil
 }
 
-// OpenStoreAt opens an existing study's storage file for reading
-// (status, best, freeze): no study is created.
+// OpenStoreAt opens an existing study's storage for reading (status,
+// best, freeze), read-only (see results.OpenReadOnly): it creates,
+// migrates and writes nothing, and an empty or foreign file gets an error.
+// Only Results is set.
 func OpenStoreAt(ctx context.Context, s *study.Study) (*Store, error) {
-	if !s.Postgres() {
-		if _, err := os.Stat(s.Storage); err != nil {
+	db, err := results.OpenReadOnly(ctx, s.Storage)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("search: study %s has no storage yet (%s): run it first", s.Name, s.Storage)
 		}
+		return nil, fmt.Errorf("search: %s: storage: %w", s.File, err)
 	}
-	st, err := OpenStore(ctx, s)
+	return &Store{Results: db, Name: s.Name}, nil
+}
+
+// ReadOptions tune the read paths (status, best, freeze).
+type ReadOptions struct {
+	// Force reads the study's records even when the study file's
+	// definition differs from the recorded one.
+	Force bool
+}
+
+// openRead opens a study's storage read-only and finds the recorded study
+// the file names (see resolveRead). It refuses a study with no records.
+func openRead(ctx context.Context, s *study.Study) (*Store, *study.Study, *DefinitionError, error) {
+	st, err := OpenStoreAt(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	id, err := st.Storage.GetStudyIDFromName(s.Name)
+	rs, derr, err := resolveRead(ctx, st.Results, s)
+	if err == nil {
+		err = st.checkRecorded(ctx, rs)
+	}
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("search: study %s not found in %s: %w", s.Name, results.RedactDSN(s.Storage), err)
+		return nil, nil, nil, err
 	}
-	st.StudyID = id
-	return st, nil
+	st.Name = rs.Name
+	return st, rs, derr, nil
+}
+
+// checkRecorded refuses a study the storage holds nothing of.
+func (st *Store) checkRecorded(ctx context.Context, s *study.Study) error {
+	if _, ok, err := st.Results.StudyDefinition(ctx, s.Name); err != nil || ok {
+		return err
+	}
+	recs, err := st.Results.Trials(ctx, s.Name)
+	if err != nil || len(recs) > 0 {
+		return err
+	}
+	bl, err := st.Results.Baselines(ctx, s.Name)
+	if err != nil || len(bl) > 0 {
+		return err
+	}
+	return fmt.Errorf("search: study %s not found in %s: run it first", s.Name, results.RedactDSN(s.Storage))
 }
 
 // ensureStudy creates the goptuna study once (maximize) and enqueues the
@@ -179,26 +214,32 @@ func (st *Store) ensureStudy(s *study.Study) (bool, error) {
 	return created, nil
 }
 
-// loadStudy loads the goptuna study for one worker, with its own sampler
-// seed.
-func (st *Store) loadStudy(ctx context.Context, s *study.Study, seed int64) (*goptuna.Study, error) {
+// loadStudy loads the goptuna study for one worker. Its samplers draw each
+// trial's parameters from the study's sampler seed and the trial's number
+// (see trialSampler), so workers and processes never repeat one another.
+func (st *Store) loadStudy(ctx context.Context, s *study.Study) (*goptuna.Study, error) {
 	opts := []goptuna.StudyOption{
 		goptuna.StudyOptionStorage(st.Storage),
 		goptuna.StudyOptionLogger(nopLogger{}),
 		goptuna.StudyOptionIgnoreError(true),
 	}
+	tpeSampler := trialSampler{seed: s.SamplerSeed, make: func(seed int64) goptuna.Sampler {
+		return tpe.NewSampler(tpe.SamplerOptionSeed(seed))
+	}}
 	switch s.Sampler {
 	case study.SamplerRandom:
-		opts = append(opts, goptuna.StudyOptionSampler(goptuna.NewRandomSampler(goptuna.RandomSamplerOptionSeed(seed))))
+		opts = append(opts, goptuna.StudyOptionSampler(trialSampler{seed: s.SamplerSeed, make: func(seed int64) goptuna.Sampler {
+			return goptuna.NewRandomSampler(goptuna.RandomSamplerOptionSeed(seed))
+		}}))
 	case study.SamplerCMAES:
 		opts = append(opts,
-			goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(seed))),
-			goptuna.StudyOptionRelativeSampler(cmaes.NewSampler(cmaes.SamplerOptionSeed(seed))))
+			goptuna.StudyOptionSampler(tpeSampler),
+			goptuna.StudyOptionRelativeSampler(&lazyCMAES{seed: s.SamplerSeed}))
 		if len(s.Methods) == 1 {
 			opts = append(opts, goptuna.StudyOptionDefineSearchSpace(searchSpace(s)))
 		}
 	default:
-		opts = append(opts, goptuna.StudyOptionSampler(tpe.NewSampler(tpe.SamplerOptionSeed(seed))))
+		opts = append(opts, goptuna.StudyOptionSampler(tpeSampler))
 	}
 	switch s.Pruner {
 	case study.PrunerMedian:
