@@ -81,42 +81,44 @@ type DB struct {
 // PostgreSQL DSN (postgres://user:password@host:port/db?sslmode=...; the
 // database must exist). Opening the same database from several processes
 // (on several machines, for PostgreSQL) at once is safe.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string) (_ *DB, err error) {
+	defer func() { err = dsn.RedactError(err, path) }()
 	if IsPostgres(path) {
 		return openPostgres(ctx, path)
 	}
+	name := RedactDSN(path) // for messages: a path may hold a key=value DSN's password
 	if path == "" {
 		return nil, errors.New("results: open: empty database path")
 	}
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("results: open %q: want a file path, not a SQLite URI or in-memory database", path)
+		return nil, fmt.Errorf("results: open %q: want a file path, not a SQLite URI or in-memory database", name)
 	}
 	if strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("results: open %q: the path must not contain '?'", path)
+		return nil, fmt.Errorf("results: open %q: the path must not contain '?'", name)
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("results: open %q: directory %q does not exist", path, dir)
+			return nil, fmt.Errorf("results: open %q: directory %q does not exist", name, RedactDSN(dir))
 		}
-		return nil, fmt.Errorf("results: open %q: %w", path, err)
+		return nil, fmt.Errorf("results: open %q: %w", name, err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("results: open %q: %q is not a directory", path, dir)
+		return nil, fmt.Errorf("results: open %q: %q is not a directory", name, RedactDSN(dir))
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("results: open %q: is a directory", path)
+		return nil, fmt.Errorf("results: open %q: is a directory", name)
 	}
 
 	// mergetune's own connections also enforce foreign keys between its
 	// tables; goptuna's connections (DSN) are left as goptuna expects.
 	sqlDB, err := sql.Open("sqlite3", DSN(path)+"&_foreign_keys=1")
 	if err != nil {
-		return nil, fmt.Errorf("results: open %q: %w", path, err)
+		return nil, fmt.Errorf("results: open %q: %w", name, err)
 	}
-	db := &DB{sql: sqlDB, path: path, name: path, version: SchemaVersion}
+	db := &DB{sql: sqlDB, path: path, name: name, version: SchemaVersion}
 	if err := db.connect(ctx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("results: open %q: %w", path, err)
+		return nil, fmt.Errorf("results: open %q: %w", name, err)
 	}
 	return db, nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mergetune/mergetune/results/dsn"
 )
 
 // sqliteMagic starts every SQLite database file.
@@ -28,11 +30,9 @@ var ErrNotDatabase = errors.New("not a mergetune database")
 // PostgreSQL DSN (whose sessions are then read-only). A database of an
 // older schema version is read as it is; one newer than this mergetune
 // supports is refused.
-func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
-	var (
-		db  *DB
-		err error
-	)
+func OpenReadOnly(ctx context.Context, path string) (_ *DB, err error) {
+	defer func() { err = dsn.RedactError(err, path) }()
+	var db *DB
 	if IsPostgres(path) {
 		db, err = openPostgresReadOnly(path)
 	} else {
@@ -51,14 +51,15 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // openSQLiteReadOnly checks that path is a SQLite file and opens it in
 // SQLite's read-only mode.
 func openSQLiteReadOnly(path string) (*DB, error) {
+	name := RedactDSN(path)
 	if err := checkSQLiteFile(path); err != nil {
-		return nil, fmt.Errorf("results: open %s: %w", path, err)
+		return nil, fmt.Errorf("results: open %s: %w", name, err)
 	}
 	sqlDB, err := sql.Open("sqlite3", ReadOnlyDSN(path))
 	if err != nil {
-		return nil, fmt.Errorf("results: open %s: %w", path, err)
+		return nil, fmt.Errorf("results: open %s: %w", name, err)
 	}
-	return &DB{sql: sqlDB, path: path, name: path, readOnly: true}, nil
+	return &DB{sql: sqlDB, path: path, name: name, readOnly: true}, nil
 }
 
 // ReadOnlyDSN returns the go-sqlite3 data source name that opens the

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -151,7 +152,8 @@ func Freeze(ctx context.Context, s *study.Study) (*Recipe, error) {
 
 // FreezeWith is Freeze with options: opt.Force freezes the recorded
 // study's best trial even when the file's definition changed.
-func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (*Recipe, error) {
+func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe, err error) {
+	defer func(storage string) { err = dsn.RedactError(err, storage) }(s.Storage)
 	st, s, derr, err := openRead(ctx, s)
 	if err != nil {
 		return nil, err

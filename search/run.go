@@ -21,6 +21,7 @@ import (
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -68,7 +69,8 @@ type Summary struct {
 // evaluates the best trial on the holdout tasks. A cancelled run cleans up
 // the trials in flight (marked failed, their budget returned) and returns
 // ctx's error.
-func Run(ctx context.Context, s *study.Study, opt Options) (*Summary, error) {
+func Run(ctx context.Context, s *study.Study, opt Options) (_ *Summary, err error) {
+	defer func(storage string) { err = dsn.RedactError(err, storage) }(s.Storage)
 	st, err := OpenStore(ctx, s)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -98,7 +99,8 @@ func StatusOf(ctx context.Context, s *study.Study, st *Store) (*Status, error) {
 // the study the file names, or of the study started from it with --new
 // whose definition matches the file. When none matches, the status is the
 // recorded study's, with Changed set.
-func ReadStatus(ctx context.Context, s *study.Study) (*Status, error) {
+func ReadStatus(ctx context.Context, s *study.Study) (_ *Status, err error) {
+	defer func() { err = dsn.RedactError(err, s.Storage) }()
 	st, rs, derr, err := openRead(ctx, s)
 	if err != nil {
 		return nil, err

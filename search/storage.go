@@ -70,7 +70,7 @@ func OpenStore(ctx context.Context, s *study.Study) (*Store, error) {
 	name := results.RedactDSN(s.Storage)
 	if !s.Postgres() {
 		if err := os.MkdirAll(filepath.Dir(s.Storage), 0o755); err != nil {
-			return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, s.Storage, err)
+			return nil, fmt.Errorf("search: %s: storage %s: %w", s.File, name, err)
 		}
 	}
 	rdbRes, err := results.Open(ctx, s.Storage)
@@ -133,7 +133,7 @@ func OpenStoreAt(ctx context.Context, s *study.Study) (*Store, error) {
 	db, err := results.OpenReadOnly(ctx, s.Storage)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("search: study %s has no storage yet (%s): run it first", s.Name, s.Storage)
+			return nil, fmt.Errorf("search: study %s has no storage yet (%s): run it first", s.Name, results.RedactDSN(s.Storage))
 		}
 		return nil, fmt.Errorf("search: %s: storage: %w", s.File, err)
 	}

@@ -25,7 +25,16 @@ merge methods and a search space. "study run" proposes settings with goptuna,
 merges, evaluates on the tune tasks and records everything in the study's
 database (a SQLite file, or PostgreSQL for several machines); it can be
 stopped (Ctrl-C, or even kill -9) and run again, and several processes, on
-one machine or (PostgreSQL) many, may run one study at once.`,
+one machine or (PostgreSQL) many, may run one study at once: each trial's
+parameters come from the study's seed and the trial's number, and a trial
+that repeats an earlier one's parameters takes its result.
+
+The study's definition (what its trials' values depend on: models, methods,
+space, tasks, objective, evaluator, merge seed; not the budget, sampler or
+pruner) is recorded with it. A file edited under the same name and storage
+is refused by "study run" unless --new (run it as a new study NAME-2 beside
+the old one; status, best and freeze then read that one) or --force (accept
+the change). status, best and freeze only read the database.`,
 	}
 	cmd.AddCommand(newStudyRunCmd(), newStudyStatusCmd(), newStudyBestCmd(), newStudyFreezeCmd())
 	return cmd
@@ -33,7 +42,7 @@ one machine or (PostgreSQL) many, may run one study at once.`,
 
 func newStudyRunCmd() *cobra.Command {
 	var workers int
-	var quiet bool
+	var quiet, asNew, force bool
 	cmd := &cobra.Command{
 		Use:   "run STUDY.yml",
 		Short: "Run (or resume) a study until its trial budget is spent",
@@ -46,6 +55,14 @@ func newStudyRunCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			live := !quiet && isTerminal(out)
 			opt := search.Options{Workers: workers}
+			switch {
+			case asNew && force:
+				return fmt.Errorf("--new and --force: give one (a new study beside the old one, or accept the change into it)")
+			case asNew:
+				opt.OnChange = search.ChangeNew
+			case force:
+				opt.OnChange = search.ChangeForce
+			}
 			if live {
 				opt.Progress = func(p search.Progress) { writeProgress(out, p) }
 				opt.Log = func(format string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...) }
@@ -53,6 +70,9 @@ func newStudyRunCmd() *cobra.Command {
 			sum, err := search.Run(cmd.Context(), s, opt)
 			if err != nil {
 				return err
+			}
+			if sum.Status.Study != s.Name {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: its definition changed since study %s was run: ran it as study %s (--new)\n", s.File, s.Name, sum.Status.Study)
 			}
 			if err := sum.Status.Write(out); err != nil {
 				return err
@@ -66,6 +86,8 @@ func newStudyRunCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers in this process (0: the study's workers)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines (also off when stdout is not a terminal)")
+	cmd.Flags().BoolVar(&asNew, "new", false, "when the study file's definition changed since its trials were recorded, run it as a new study NAME-2 (-3, …) beside the old one")
+	cmd.Flags().BoolVar(&force, "force", false, "when the study file's definition changed, accept the change: the old trials stay in the study")
 	return cmd
 }
 
@@ -111,26 +133,33 @@ func newStudyStatusCmd() *cobra.Command {
 }
 
 func newStudyBestCmd() *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "best STUDY.yml",
 		Short: "Print the best trial's mergekit YAML, ready for mergetune merge",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, st, err := loadStatus(cmd.Context(), args[0])
+			_, st, err := loadStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
+			if st.Changed != nil && !force {
+				return st.Changed
+			}
 			if st.Best == nil {
-				return fmt.Errorf("study %s: no complete trial yet", s.Name)
+				return fmt.Errorf("study %s: no complete trial yet", st.Study)
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), st.Best.MergeYAML)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "print the recorded best trial even when the study file's definition changed since")
+	return cmd
 }
 
 func newStudyFreezeCmd() *cobra.Command {
 	var out string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "freeze STUDY.yml --out RECIPE.yml",
 		Short: "Freeze the best trial's settings into a recipe for more models",
@@ -143,7 +172,7 @@ it, else the mean over the tuned models). Use it with mergetune extend.`,
 			if err != nil {
 				return err
 			}
-			r, err := search.Freeze(cmd.Context(), s)
+			r, err := search.FreezeWith(cmd.Context(), s, search.ReadOptions{Force: force})
 			if err != nil {
 				return err
 			}
@@ -162,6 +191,7 @@ it, else the mean over the tuned models). Use it with mergetune extend.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "recipe file to write (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "freeze the recorded best trial even when the study file's definition changed since")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }

@@ -178,3 +178,134 @@ storage: %[2]s
 		t.Fatalf("report shows the database password:\n%s", data)
 	}
 }
+
+// writeCLIStudy writes a small study file into dir; extra lines are
+// appended.
+func writeCLIStudy(t *testing.T, dir, name, method, extra string) string {
+	t.Helper()
+	fam, err := filepath.Abs("../../datasets/toy/family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".yml")
+	text := fmt.Sprintf(`name: %[2]s
+base_model: %[1]s/base
+models:
+  - {model: %[1]s/swapcase, tasks: [swapcase]}
+  - {model: %[1]s/rot1, tasks: [rot1]}
+method: %[3]s
+space:
+  lambda: {type: float, low: 0.5, high: 1.2}
+tasks: [toy:swapcase@tune, toy:rot1@tune]
+limit: 6
+trials: 2
+`, fam, name, method) + extra
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestStudyDefinitionCLI edits a study file (breadcrumbs → ties) under the
+// same name and storage: run refuses it naming the change, best refuses
+// to print the old study's merge for it, --new runs a new study that
+// status and best then read.
+func TestStudyDefinitionCLI(t *testing.T) {
+	dir := t.TempDir()
+	file := writeCLIStudy(t, dir, "def", "breadcrumbs", "")
+	mustRunCLI(t, "study", "run", file, "-q")
+	writeCLIStudy(t, dir, "def", "ties", "")
+	out, err := runCLI(t, "study", "run", file, "-q")
+	if err == nil || !strings.Contains(err.Error(), `method: ["breadcrumbs"] → ["ties"]`) || !strings.Contains(err.Error(), "--new") {
+		t.Fatalf("run of the edited file: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "study", "best", file); err == nil || !strings.Contains(err.Error(), "method") {
+		t.Errorf("best of the edited file: %v; want the definition error", err)
+	}
+	if out := mustRunCLI(t, "study", "best", file, "--force"); !strings.Contains(out, "breadcrumbs") {
+		t.Errorf("best --force: want the recorded breadcrumbs trial:\n%s", out)
+	}
+	if out := mustRunCLI(t, "study", "status", file); !strings.Contains(out, "warning: the study file's definition differs") {
+		t.Errorf("status of the edited file lacks the warning:\n%s", out)
+	}
+	if _, err := runCLI(t, "study", "run", file, "--new", "--force"); err == nil {
+		t.Error("--new with --force accepted")
+	}
+	out = mustRunCLI(t, "study", "run", file, "-q", "--new")
+	if !strings.Contains(out, "ran it as study def-2") || !strings.Contains(out, "study def-2: 2/2 trials done") {
+		t.Errorf("run --new:\n%s", out)
+	}
+	if out := mustRunCLI(t, "study", "best", file); !strings.Contains(out, "merge_method: ties") {
+		t.Errorf("best after --new: want the ties study's merge:\n%s", out)
+	}
+	if out := mustRunCLI(t, "study", "status", file); !strings.Contains(out, "study def-2:") || strings.Contains(out, "warning") {
+		t.Errorf("status after --new:\n%s", out)
+	}
+}
+
+// TestStudyStatusEmptyFile runs status and best on a study whose storage
+// is a 0-byte file: status once wrote a schema into it. Now both fail with
+// a clear error and the file stays 0 bytes; report likewise.
+func TestStudyStatusEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(db, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := writeCLIStudy(t, dir, "empty", "ties", "storage: empty.db\n")
+	for _, args := range [][]string{
+		{"study", "status", file},
+		{"study", "best", file},
+		{"study", "freeze", file, "--out", filepath.Join(dir, "r.yml")},
+		{"report", db, "--out", filepath.Join(dir, "r.html")},
+	} {
+		_, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "not a mergetune database: the file is empty") || !strings.Contains(err.Error(), db) {
+			t.Errorf("mergetune %s: %v", strings.Join(args, " "), err)
+		}
+		if fi, err := os.Stat(db); err != nil || fi.Size() != 0 {
+			t.Fatalf("mergetune %s wrote the empty file (%d bytes)", strings.Join(args, " "), fi.Size())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r.html")); err == nil {
+		t.Error("report wrote a report of an empty file")
+	}
+}
+
+// TestDSNNotPrinted gives the commands that print or fail on a study's
+// storage DSNs with passwords in every form: none may show the password.
+func TestDSNNotPrinted(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "s3cretPW"
+	dsns := []struct{ name, storage string }{
+		{"url query", "postgres://mt@127.0.0.1:1/mt?sslmode=disable&password=" + secret},
+		{"url user", "postgres://mt:" + secret + "@127.0.0.1:1/mt?sslmode=disable"},
+		{"url both", "postgresql://mt:" + secret + "@127.0.0.1:1/mt?password=" + secret + "&connect_timeout=2"},
+		{"key value", "host=127.0.0.1 port=1 password=" + secret},
+		{"bad url", "postgres://mt:" + secret + "@127.0.0.1:port/mt?password=" + secret},
+	}
+	for i, d := range dsns {
+		t.Run(d.name, func(t *testing.T) {
+			file := writeCLIStudy(t, dir, fmt.Sprintf("dsn%d", i), "ties", fmt.Sprintf("storage: %q\n", d.storage))
+			cmds := [][]string{
+				{"study", "status", file},
+				{"study", "best", file},
+				{"study", "freeze", file, "--out", filepath.Join(dir, "r.yml")},
+				{"report", d.storage, "--out", filepath.Join(dir, "r.html")},
+			}
+			if d.name != "key value" { // that one is a SQLite path: run would run
+				cmds = append(cmds, []string{"study", "run", file, "-q"})
+			}
+			for _, args := range cmds {
+				out, err := runCLI(t, args...)
+				if err == nil {
+					t.Errorf("mergetune %s: no error\n%s", strings.Join(args, " "), out)
+					continue
+				}
+				if strings.Contains(out+err.Error(), secret) {
+					t.Errorf("mergetune %s shows the password:\n%v\n%s", args[:2], err, out)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ package dsn
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -79,3 +80,80 @@ func redactURL(u *url.URL) string {
 	}
 	return r.String()
 }
+
+// Secrets returns the passwords storage holds (see Redact), as written
+// and, where they differ, decoded, so that a message quoting either can
+// be masked.
+func Secrets(storage string) []string {
+	var out []string
+	add := func(vs ...string) {
+		for _, v := range vs {
+			if v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	if strings.Contains(storage, "://") {
+		if u, err := url.Parse(storage); err == nil && u.Scheme != "" {
+			if pw, ok := u.User.Password(); ok {
+				add(pw, url.PathEscape(pw), url.QueryEscape(pw))
+			}
+			if q, err := url.ParseQuery(u.RawQuery); err == nil {
+				for k, vs := range q {
+					if secretKey(k) {
+						for _, v := range vs {
+							add(v, url.QueryEscape(v))
+						}
+					}
+				}
+			}
+		} else {
+			for _, m := range userinfo.FindAllStringSubmatchIndex(storage, -1) {
+				add(storage[m[3] : m[1]-1])
+			}
+		}
+	}
+	for _, m := range kvSecret.FindAllStringSubmatch(storage, -1) {
+		v := m[3]
+		add(v)
+		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			add(v[1:len(v)-1], strings.ReplaceAll(v[1:len(v)-1], `\'`, `'`))
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			add(u)
+		}
+	}
+	// Mask longer secrets first, so a secret inside another goes too.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// RedactError returns err with every password of storage masked in its
+// message; errors.Is and errors.As still see err. It returns err itself
+// when storage holds no password, and nil for nil.
+func RedactError(err error, storage string) error {
+	if err == nil {
+		return nil
+	}
+	secrets := Secrets(storage)
+	if len(secrets) == 0 {
+		return err
+	}
+	return &redacted{err: err, secrets: secrets}
+}
+
+// redacted masks secrets in an error's message.
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r *redacted) Error() string {
+	msg := r.err.Error()
+	for _, s := range r.secrets {
+		msg = strings.ReplaceAll(msg, s, Mask)
+	}
+	return msg
+}
+
+func (r *redacted) Unwrap() error { return r.err }

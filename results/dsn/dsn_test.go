@@ -1,6 +1,8 @@
 package dsn
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -71,4 +73,31 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRedactError(t *testing.T) {
+	base := errors.New("boom")
+	for _, storage := range []string{
+		"postgres://mt:s3cret@db/mt",
+		"postgres://mt@db/mt?password=s3cret",
+		"postgres://mt@db/mt?password=s3%63ret",
+		"postgres://mt:s3cret@db:port/mt",
+		"host=db password=s3cret",
+		"host=db password='s3cret'",
+		"/data/host=db password=s3cret/x.db",
+	} {
+		err := RedactError(fmt.Errorf("open %s (%q): %w", storage, storage, base), storage)
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "s3%63ret") {
+			t.Errorf("%s: %v", storage, err)
+		}
+		if !errors.Is(err, base) {
+			t.Errorf("%s: the chain is lost", storage)
+		}
+	}
+	if err := RedactError(base, "/data/x.db"); err != base {
+		t.Errorf("an error without secrets was wrapped: %v", err)
+	}
+	if RedactError(nil, "postgres://a:b@c/d") != nil {
+		t.Error("nil became an error")
+	}
 }

@@ -127,6 +127,33 @@ func openSQL(ctx context.Context, path string) (*conn, error) {
 	return &conn{DB: db, pg: pg}, nil
 }
 
+// openSQLReadOnly opens the study database at path for reading only
+// (results.OpenReadOnly): nothing is created, migrated or written, and a
+// file that is not a mergetune database gets an error.
+func openSQLReadOnly(ctx context.Context, path string) (*conn, *results.DB, error) {
+	rdb, err := results.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: %w", err)
+	}
+	pg := results.IsPostgres(path)
+	driver, dsn := "sqlite3", results.ReadOnlyDSN(path)
+	if pg {
+		driver, dsn = "pgx", path
+	}
+	db, err := sql.Open(driver, dsn)
+	if err == nil {
+		err = db.PingContext(ctx)
+		if err != nil {
+			db.Close()
+		}
+	}
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("report: open %s: %w", results.RedactDSN(path), err)
+	}
+	return &conn{DB: db, pg: pg}, rdb, nil
+}
+
 // SaveCurve records curve points in the database at path (table
 // mt_report_curve), replacing points of the same method, variant, study
 // and number of models.

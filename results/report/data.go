@@ -12,6 +12,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -84,18 +85,16 @@ func (t Trial) Cause() string {
 }
 
 // Load reads a study database.
-func Load(ctx context.Context, path string) (*Data, error) {
-	db, err := openSQL(ctx, path)
+func Load(ctx context.Context, path string) (_ *Data, err error) {
+	defer func(storage string) { err = dsn.RedactError(err, storage) }(path)
+	db, rdb, err := openSQLReadOnly(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	rdb, err := results.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
 	defer rdb.Close()
-	d := &Data{Path: results.RedactDSN(path), BaselineSets: map[string][]results.Baseline{}}
+	path = results.RedactDSN(path) // for messages from here on
+	d := &Data{Path: path, BaselineSets: map[string][]results.Baseline{}}
 	ok, err := hasTable(ctx, db, "studies")
 	if err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
