@@ -82,7 +82,9 @@ const maxSuffix = 1000
 
 // resolveRun records the study's definition, or compares it with the
 // recorded one, and returns the study to run: s itself, or under
-// ChangeNew a copy named and housed as the new study.
+// ChangeNew a copy named and housed as the new study. A study recorded
+// before definitions were kept (schema version 1) takes the file's
+// definition at its next run: there is nothing to compare it with.
 func (st *Store) resolveRun(ctx context.Context, s *study.Study, on OnChange, logf func(string, ...any)) (*study.Study, error) {
 	text, hash := s.DefinitionJSON()
 	def := results.StudyDefinition{Study: s.Name, Origin: s.Name, Hash: hash, Definition: text}
