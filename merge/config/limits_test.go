@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mergetune/mergetune/internal/yamllimit"
+	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 )
 

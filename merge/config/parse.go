@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/mergetune/mergetune/internal/yamllimit"
+	"github.com/mergetune/mergetune/merge/config/yamllimit"
 )
 
 // Allowed keys at each level of the YAML document, comma-separated.

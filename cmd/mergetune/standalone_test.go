@@ -1,7 +1,8 @@
-// Package mergetune_test holds the checks that the repository stands alone:
-// a clone with nothing beside it builds and passes its tests (.ci/clone-check
-// runs them in such a clone).
-package mergetune_test
+package main
+
+// The checks that the repository stands alone: a clone with nothing beside
+// it builds and passes its tests (.ci/clone-check runs them in such a
+// clone). They walk the whole module from its root, two levels up.
 
 import (
 	"go/ast"
@@ -99,7 +100,7 @@ const sharedDir = "shared"
 // stay inside the module, and no absolute path may lead to a shared/
 // directory.
 func TestNoPathsOutsideModule(t *testing.T) {
-	root, err := filepath.Abs(".")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestNoPathsOutsideModule(t *testing.T) {
 // the checkout: the CI scripts, the
 // examples and the README must not need anything beside the checkout.
 func TestNoSharedInScripts(t *testing.T) {
-	root, err := filepath.Abs(".")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
