@@ -18,8 +18,19 @@ import (
 // kill -9 and multi-process tests re-execute it as a study worker.
 const workerEnv = "MERGETUNE_TEST_STUDY_WORKER"
 
+// startEnv names a file a study worker waits for before it runs, so that
+// several workers start at the same moment.
+const startEnv = "MERGETUNE_TEST_STUDY_START"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(workerEnv); path != "" {
+		if start := os.Getenv(startEnv); start != "" {
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(start); err == nil {
+					break
+				}
+			}
+		}
 		s, err := study.Load(path)
 		if err == nil {
 			_, err = Run(context.Background(), s, Options{})

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c-bata/goptuna"
 
@@ -69,24 +71,35 @@ func paramKey(ps map[string]float64) string {
 // and the trial's number give.
 func TestProcessesDistinctParams(t *testing.T) {
 	dir := t.TempDir()
-	s := writeStudy(t, dir, `method: task_arithmetic
+	body := `method: task_arithmetic
 space:
   lambda: {type: float, low: 0.3, high: 1.5}
   weight: {type: float, low: 0.3, high: 1.0, scope: per_model}
 sampler: {type: random, seed: 5}
-trials: 10
 workers: 2
-`)
+`
+	// A first run creates the study, scores the baselines and runs the
+	// default trial, so that both processes then start from the same
+	// state, as two processes started at once on a study do.
+	s := writeStudy(t, dir, body+"trials: 1\n")
+	if _, err := Run(context.Background(), s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s = writeStudy(t, dir, body+"trials: 11\n")
+	start := filepath.Join(dir, "start")
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for range 2 {
 		cmd, out := workerCmd(t, s)
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	for _, cmd := range cmds {
+		cmd.Env = append(cmd.Env, startEnv+"="+start)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	time.Sleep(300 * time.Millisecond) // both processes are up and waiting
+	if err := os.WriteFile(start, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	for i, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
@@ -94,8 +107,8 @@ workers: 2
 		}
 	}
 	params := trialParams(t, s.Storage)
-	if len(params) != 10 {
-		t.Fatalf("%d trials with parameters, want 10", len(params))
+	if len(params) != 11 {
+		t.Fatalf("%d trials with parameters, want 11", len(params))
 	}
 	seen := map[string]int{}
 	for n, ps := range params {
@@ -128,8 +141,8 @@ workers: 2
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Complete != 10 || st.Running != 0 {
-		t.Errorf("%d complete, %d running; want 10, 0", st.Complete, st.Running)
+	if st.Complete != 11 || st.Running != 0 {
+		t.Errorf("%d complete, %d running; want 11, 0", st.Complete, st.Running)
 	}
 	for _, r := range st.Trials {
 		if r.DuplicateOf != nil {
