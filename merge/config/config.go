@@ -5,9 +5,9 @@
 // `models:` form, and the per-source / per-slice / global lookup order.
 //
 // Features that mergetune does not implement yet (multi-module configs, the
-// tokenizer block, chat templates, the "union" tokenizer, LoRA and revision
-// model references) are rejected at parse time with an error containing
-// "not supported yet".
+// tokenizer block, chat templates, the "union" tokenizer and revision model
+// references) are rejected at parse time with an error containing "not
+// supported yet". LoRA references ("model+lora", SplitLoRA) are accepted.
 package config
 
 import (

@@ -398,10 +398,11 @@ func (p *parser) modelRef(n *yaml.Node, path string) (string, error) {
 	return ref, p.checkRef(n, path, ref)
 }
 
-// checkRef rejects LoRA ("+") and revision ("@") model references.
+// checkRef checks the LoRA form ("model+lora", CheckLoRARef) and rejects
+// revision ("@") model references.
 func (p *parser) checkRef(n *yaml.Node, path, ref string) error {
-	if strings.Contains(ref, "+") {
-		return p.errf(n, path, "LoRA model reference %q (base+lora) is not supported yet", ref)
+	if err := CheckLoRARef(ref); err != nil {
+		return p.errf(n, path, "%s", err)
 	}
 	if strings.Contains(ref, "@") {
 		return p.errf(n, path, "model reference with a revision %q (path@revision) is not supported yet", ref)
