@@ -209,19 +209,30 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	return res, nil
 }
 
-// checkParams rejects parameters the method does not know and values
-// outside a parameter's declared range, naming the file, line, key path
-// and value, and warns about global ones set under a model.
+// checkParams rejects parameter names that no registered method takes and
+// values outside a parameter's declared range, naming the file, line, key
+// path and value. It warns, once per parameter, about names the method
+// does not take but another method does (mergekit ignores them), and
+// about global ones set under a model.
 func (e *engine) checkParams() error {
+	var ignored []string           // names in first-use order
+	where := map[string][]string{} // name → key paths
 	for _, r := range e.cfg.ParamRefs() {
 		d, ok := e.method.Param(r.Name)
 		if !ok {
-			known := make([]string, len(e.method.Params))
-			for i, p := range e.method.Params {
-				known[i] = p.Name
+			if len(e.opt.Methods.Takers(r.Name)) == 0 {
+				known := make([]string, len(e.method.Params))
+				for i, p := range e.method.Params {
+					known[i] = p.Name
+				}
+				return fmt.Errorf("%s: %s: unknown parameter %q for merge_method %s (known: %s)",
+					e.cfg.File, r.Path, r.Name, e.method.Name, strings.Join(known, ", "))
 			}
-			return fmt.Errorf("%s: %s: unknown parameter %q for merge_method %s (known: %s)",
-				e.cfg.File, r.Path, r.Name, e.method.Name, strings.Join(known, ", "))
+			if where[r.Name] == nil {
+				ignored = append(ignored, r.Name)
+			}
+			where[r.Name] = append(where[r.Name], r.Path)
+			continue
 		}
 		if r.PerModel && !d.PerModel {
 			e.warn("%s: %s: %q is a global parameter of %s and is ignored under a model (mergekit does the same); set it under parameters",
@@ -231,6 +242,11 @@ func (e *engine) checkParams() error {
 		if err := e.checkValues(r, d); err != nil {
 			return err
 		}
+	}
+	for _, name := range ignored {
+		e.emit("ignored parameter\x00"+e.method.Name+"\x00"+name,
+			fmt.Sprintf("%s: %s: merge_method %s does not take parameter %q; it is ignored (as mergekit does)",
+				e.cfg.File, strings.Join(where[name], ", "), e.method.Name, name))
 	}
 	return nil
 }

@@ -6,3 +6,17 @@ package methods
 func builtins() []*Method {
 	return append(interpMethods(), taskVectorMethods()...)
 }
+
+// Takers lists, in alphabetical order, the registered methods that take a
+// parameter called name. The engine ignores, with a warning, a parameter
+// that the chosen method does not take but another one does (mergekit
+// ignores such parameters), and refuses a name no method takes.
+func (r Registry) Takers(name string) []string {
+	var out []string
+	for _, n := range r.Names() {
+		if _, ok := r[n].Param(name); ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
