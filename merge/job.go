@@ -136,6 +136,7 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 	}
 	wrap := func(i int, shape []int) methods.Input {
 		var in methods.Input = &window{t: t.inputs[i].tensor}
+		in = e.withLoRA(t.inputs[i].ref, t.inputs[i].tensor.Name, in)
 		if cast != "" && cast != t.inputs[i].tensor.DType {
 			in = &castInput{in: in, d: cast}
 		}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/lora"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/merge/safetensors"
 	"github.com/mergetune/mergetune/merge/vec"
@@ -95,6 +96,7 @@ type model struct {
 	layerTensors map[int][]layerTensor
 	outside      []string
 	layers       int
+	lora         *lora.Adapter // the adapter of a "model+lora" reference, else nil
 }
 
 // engine holds the state of one merge.
@@ -254,7 +256,8 @@ func (e *engine) checkParams() error {
 // open opens every model the configuration names.
 func (e *engine) open() error {
 	for _, ref := range e.cfg.ModelRefs() {
-		dir := e.resolve(ref)
+		base, _ := config.SplitLoRA(ref)
+		dir := e.resolve(base)
 		st, err := safetensors.OpenModel(dir)
 		if err != nil {
 			return fmt.Errorf("%s: model %s: %w", e.cfg.File, ref, err)
@@ -263,6 +266,9 @@ func (e *engine) open() error {
 		e.models[ref] = m
 		e.order = append(e.order, ref)
 		if m.hf, err = readHFConfig(dir); err != nil {
+			return err
+		}
+		if err := e.openLoRA(m); err != nil {
 			return err
 		}
 		m.layerTensors, m.outside, m.layers = indexLayers(st)
