@@ -47,11 +47,12 @@ func isPreWeight(name string) bool {
 	return strings.Contains(name, "embed") || strings.HasSuffix(name, "wte.weight") || strings.HasSuffix(name, "wpe.weight")
 }
 
-// hfConfig is the part of a model's config.json the engine reads. The whole
-// document is kept so the output config can be patched and written back.
+// hfConfig is a model's config.json, kept as written: the engine reads a
+// few keys, and the output config is this document with only the keys
+// mergetune sets rewritten (every other value keeps its exact bytes).
 type hfConfig struct {
 	path string
-	raw  map[string]any
+	doc  *jsonObject
 }
 
 // readHFConfig reads dir/config.json; it returns nil, nil when there is none.
@@ -64,11 +65,11 @@ func readHFConfig(dir string) (*hfConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read model config: %w", err)
 	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
+	doc, err := parseJSONObject(data)
+	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	return &hfConfig{path: path, raw: raw}, nil
+	return &hfConfig{path: path, doc: doc}, nil
 }
 
 // layerKeys are the config.json keys that hold the layer count.
@@ -80,7 +81,8 @@ func (c *hfConfig) numLayers() (int, bool) {
 		return 0, false
 	}
 	for _, k := range layerKeys() {
-		if v, ok := c.raw[k].(float64); ok {
+		var v float64
+		if raw := c.doc.Raw(k); raw != nil && json.Unmarshal(raw, &v) == nil {
 			return int(v), true
 		}
 	}
@@ -88,13 +90,16 @@ func (c *hfConfig) numLayers() (int, bool) {
 }
 
 // setNumLayers rewrites the layer count key that config.json uses.
-func (c *hfConfig) setNumLayers(n int) {
+func (c *hfConfig) setNumLayers(n int) error {
 	for _, k := range layerKeys() {
-		if _, ok := c.raw[k]; ok {
-			c.raw[k] = n
-			return
+		if c.doc.Has(k) {
+			if err := c.doc.Set(k, n); err != nil {
+				return fmt.Errorf("%s: %w", c.path, err)
+			}
+			return nil
 		}
 	}
+	return nil
 }
 
 // tokenizerFiles are copied from the tokenizer source model (mergekit's list).

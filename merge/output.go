@@ -1,7 +1,6 @@
 package merge
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,22 +15,24 @@ import (
 func (e *engine) writeExtras(dir string, slices []config.Slice, layers int) error {
 	src := e.extrasSource(slices)
 	if src != nil && src.hf != nil {
-		raw := src.hf.raw
-		if d := e.cfg.OutDType; d != "" {
-			raw["torch_dtype"] = d
-		} else if d := e.cfg.DType; d != "" {
-			raw["torch_dtype"] = d
-		}
-		if layers > 0 {
-			if n, ok := src.hf.numLayers(); ok && n != layers {
-				src.hf.setNumLayers(layers)
+		// only the keys set here change; every other byte is the source's
+		hf := src.hf
+		for _, d := range []string{e.cfg.OutDType, e.cfg.DType} {
+			if d != "" {
+				if err := hf.doc.Set("torch_dtype", d); err != nil {
+					return fmt.Errorf("%s: %w", hf.path, err)
+				}
+				break
 			}
 		}
-		data, err := json.MarshalIndent(raw, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode config.json: %w", err)
+		if layers > 0 {
+			if n, ok := hf.numLayers(); ok && n != layers {
+				if err := hf.setNumLayers(layers); err != nil {
+					return err
+				}
+			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, "config.json"), append(data, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), hf.doc.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write config.json: %w", err)
 		}
 	}
