@@ -135,7 +135,7 @@ func ObjectiveValue(ctx context.Context, s *study.Study, db *results.DB, res []*
 func (h *harness) baselines(ctx context.Context) error {
 	models := append([]study.Model{{Path: h.s.BaseModel, Name: BaseName}}, h.s.Models...)
 	tasks := append(append([]*datasets.Task{}, h.s.Tune...), h.s.Holdout...)
-	be, host, err := h.backend(0)
+	be, host, err := h.backend(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	be, host, err := h.backend(0)
+	be, host, err := h.backend(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error
 	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
 		return nil, fmt.Errorf("search: study %s: merge the recipe: %w", h.s.Name, err)
 	}
-	be, host, err := h.backend(0)
+	be, host, err := h.backend(ctx, 0)
 	if err != nil {
 		return nil, err
 	}

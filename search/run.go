@@ -155,7 +155,7 @@ func (h *harness) logf(format string, args ...any) {
 }
 
 // backend returns worker i's evaluator and the host it evaluates on.
-func (h *harness) backend(i int) (eval.Backend, string, error) {
+func (h *harness) backend(ctx context.Context, i int) (eval.Backend, string, error) {
 	if h.s.Evaluator == study.EvaluatorOllama {
 		host := ""
 		if len(h.s.Hosts) > 0 {
@@ -164,6 +164,11 @@ func (h *harness) backend(i int) (eval.Backend, string, error) {
 		b, err := ollama.New(ollama.Options{Host: host, Parallel: h.s.Parallel, Quantize: h.s.Quantize, NamePrefix: "mergetune-" + h.s.Name})
 		if err != nil {
 			return nil, "", fmt.Errorf("search: %s: evaluator ollama host %q: %w", h.s.File, host, err)
+		}
+		// A host that does not answer fails the study here, within the
+		// probe's short deadline, before any candidate is merged.
+		if _, err := b.Probe(ctx); err != nil {
+			return nil, "", fmt.Errorf("search: %s: evaluator ollama: %w", h.s.File, err)
 		}
 		return b, b.Host(), nil
 	}
@@ -177,7 +182,7 @@ func (h *harness) work(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	be, host, err := h.backend(i)
+	be, host, err := h.backend(ctx, i)
 	if err != nil {
 		return err
 	}
