@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 
+	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/results"
@@ -199,6 +200,9 @@ func LoadRecipe(path string) (*Recipe, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("recipe: %w", err)
+	}
+	if err := yamllimit.CheckBytes(data); err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", path, err)
 	}
 	var r Recipe
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -56,6 +56,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/datasets"
@@ -221,6 +222,11 @@ func Load(path string) (*Study, error) {
 // and anchors its relative paths.
 func Parse(data []byte, path string) (*Study, error) {
 	p := &parser{file: path, dir: filepath.Dir(path)}
+	// Aliases are bounded before any decode: fields decoded as yaml.Node
+	// (method, space, objective, ...) escape yaml.v3's own alias check.
+	if err := yamllimit.CheckBytes(data); err != nil {
+		return nil, &Error{File: path, Field: "(document)", Msg: err.Error()}
+	}
 	var f file
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
