@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -91,6 +92,9 @@ func readYAML(path string) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := yamllimit.Check(&doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
