@@ -1,7 +1,8 @@
 package methods
 
 // taskVectorMethods lists the methods built on task vectors (model - base):
-// the generalized task arithmetic family and sce.
+// the generalized task arithmetic family, sce, ram, ramplus_tl and
+// arcee_fusion.
 func taskVectorMethods() []*Method {
 	return []*Method{
 		gta("task_arithmetic", sparsifyNone, false, false, false),
@@ -13,5 +14,8 @@ func taskVectorMethods() []*Method {
 		gta("della", sparsifyDella, true, true, true),
 		gta("della_linear", sparsifyDella, false, false, true),
 		sceMethod(),
+		ramMethod(),
+		ramPlusMethod(),
+		arceeFusionMethod(),
 	}
 }
