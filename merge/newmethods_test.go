@@ -13,9 +13,9 @@ import (
 
 // TestRAMAndArceeFusionConfigs runs mergekit-style configs of the methods
 // mergekit's registry added (ram, ramplus_tl, arcee_fusion) end to end:
-// every tensor is written, each lies between the base and the fine-tunes
-// (no element leaves the hull of its inputs' values by more than the
-// fine-tunes' spread), and some tensors move away from the base.
+// every tensor is written, no element moves further from the base than
+// the fine-tunes do (beyond ramplus_tl's λ ≤ 1.05 and bf16 rounding), and
+// some tensors move.
 func TestRAMAndArceeFusionConfigs(t *testing.T) {
 	shape := synth.Pico()
 	opt := synth.Options{Shape: shape, DType: safetensors.BF16, Seed: 11}
@@ -37,6 +37,7 @@ func TestRAMAndArceeFusionConfigs(t *testing.T) {
 		"arcee_fusion": fmt.Sprintf("merge_method: arcee_fusion\nbase_model: %s\nmodels:\n  - model: %s\n  - model: %s\ndtype: bfloat16\n", base, base, fts[0]),
 	}
 	b := readAll(t, base)
+	ft := []map[string][]float32{readAll(t, fts[0]), readAll(t, fts[1])}
 	for method, cfg := range configs {
 		t.Run(method, func(t *testing.T) {
 			res, out, err := mergeYAML(t, t.TempDir(), cfg, Options{Workers: 2})
@@ -51,7 +52,11 @@ func TestRAMAndArceeFusionConfigs(t *testing.T) {
 			for name, v := range got {
 				differs := false
 				for e, x := range v {
-					if math.Abs(float64(x-b[name][e])) > 0.2 {
+					spread := 0.0
+					for _, f := range ft {
+						spread = max(spread, math.Abs(float64(f[name][e]-b[name][e])))
+					}
+					if math.Abs(float64(x-b[name][e])) > spread*1.06+0.004*math.Abs(float64(x)) {
 						t.Fatalf("%s[%d] = %v, base %v: moved further than any fine-tune", name, e, x, b[name][e])
 					}
 					differs = differs || x != b[name][e]
