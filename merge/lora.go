@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/mergetune/mergetune/merge/config"
@@ -11,12 +12,16 @@ import (
 // openLoRA opens the adapter of a "model+lora" reference (none for a plain
 // one) and checks that every tensor it changes is in the model, with the
 // shape the change has.
-func (e *engine) openLoRA(m *model) error {
+func (e *engine) openLoRA(ctx context.Context, m *model, loc *locator) error {
 	_, ref := config.SplitLoRA(m.ref)
 	if ref == "" {
 		return nil
 	}
-	a, err := lora.Open(e.resolve(ref))
+	dir, err := loc.dir(ctx, ref)
+	if err != nil {
+		return err
+	}
+	a, err := lora.Open(dir)
 	if err != nil {
 		return fmt.Errorf("%s: model %s: %w", e.cfg.File, m.ref, err)
 	}

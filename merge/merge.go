@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 		return nil, err
 	}
 	defer e.close()
-	if err := e.open(); err != nil {
+	if err := e.open(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.checkOverlap(outDir); err != nil {
@@ -253,14 +253,18 @@ func (e *engine) checkParams() error {
 	return nil
 }
 
-// open opens every model the configuration names.
-func (e *engine) open() error {
+// open opens every model the configuration names (see locator).
+func (e *engine) open(ctx context.Context) error {
+	loc := e.newLocator()
 	for _, ref := range e.cfg.ModelRefs() {
 		base, _ := config.SplitLoRA(ref)
-		dir := e.resolve(base)
-		st, err := safetensors.OpenModel(dir)
+		dir, err := loc.dir(ctx, base)
 		if err != nil {
-			return fmt.Errorf("%s: model %s: %w", e.cfg.File, ref, err)
+			return err
+		}
+		st, err := loc.weights(ctx, ref, dir)
+		if err != nil {
+			return err
 		}
 		m := &model{ref: ref, dir: dir, st: st}
 		e.models[ref] = m
@@ -268,7 +272,7 @@ func (e *engine) open() error {
 		if m.hf, err = readHFConfig(dir); err != nil {
 			return err
 		}
-		if err := e.openLoRA(m); err != nil {
+		if err := e.openLoRA(ctx, m, loc); err != nil {
 			return err
 		}
 		m.layerTensors, m.outside, m.layers = indexLayers(st)

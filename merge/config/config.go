@@ -5,9 +5,10 @@
 // `models:` form, and the per-source / per-slice / global lookup order.
 //
 // Features that mergetune does not implement yet (multi-module configs, the
-// tokenizer block, chat templates, the "union" tokenizer and revision model
-// references) are rejected at parse time with an error containing "not
-// supported yet". LoRA references ("model+lora", SplitLoRA) are accepted.
+// tokenizer block, chat templates, the "union" tokenizer) are rejected at
+// parse time with an error containing "not supported yet". LoRA references
+// ("model+lora", SplitLoRA) and Hugging Face ids with a revision
+// ("org/name@revision", on either side of a '+') are accepted.
 package config
 
 import (

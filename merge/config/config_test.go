@@ -488,7 +488,7 @@ func TestBadConfigs(t *testing.T) {
 		{"tokenizer_union", `:4: tokenizer_source: "union" is not supported yet; use base or a model of the config`},
 		{"tokenizer_unknown_model", `:4: tokenizer_source: "org/other" is not supported yet: a tokenizer source must be base or a model referenced in the config`},
 		{"lora_ref", `:3: models[0].model: model reference "org/a+org/lora+org/more" has 2 '+'; a LoRA reference is model+lora, with one '+'`},
-		{"revision_ref", `:2: base_model: model reference with a revision "org/base@main" (path@revision) is not supported yet`},
+		{"revision_ref", `:2: base_model: model id "./base@main": repository id "./base": "." is not a valid name (letters, digits, '.', '_', '-'; no '--' or '..'); a revision is given to a Hugging Face id, as org/name@revision`},
 		{"dtype_unknown", `:4: dtype: unknown dtype "fp16" ` + allowedDT},
 		{"dtype_int64", `:4: out_dtype: "torch.int64" is not supported ` + allowedDT},
 		{"layer_range_reversed", `:3: slices[0].sources[0].layer_range: [8, 4] is invalid: need 0 <= start < end (the range is half-open)`},

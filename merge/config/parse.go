@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/merge/config/yamllimit"
+	"github.com/mergetune/mergetune/merge/hub"
 )
 
 // Allowed keys at each level of the YAML document, comma-separated.
@@ -398,14 +399,19 @@ func (p *parser) modelRef(n *yaml.Node, path string) (string, error) {
 	return ref, p.checkRef(n, path, ref)
 }
 
-// checkRef checks the LoRA form ("model+lora", CheckLoRARef) and rejects
-// revision ("@") model references.
+// checkRef checks the LoRA form ("model+lora", CheckLoRARef) and that a
+// part with a revision ("@") is a Hugging Face id, org/name@revision.
 func (p *parser) checkRef(n *yaml.Node, path, ref string) error {
 	if err := CheckLoRARef(ref); err != nil {
 		return p.errf(n, path, "%s", err)
 	}
-	if strings.Contains(ref, "@") {
-		return p.errf(n, path, "model reference with a revision %q (path@revision) is not supported yet", ref)
+	model, lora := SplitLoRA(ref)
+	for _, part := range []string{model, lora} {
+		if strings.Contains(part, "@") {
+			if _, err := hub.ParseRef(part); err != nil {
+				return p.errf(n, path, "%v; a revision is given to a Hugging Face id, as org/name@revision", err)
+			}
+		}
 	}
 	return nil
 }

@@ -22,7 +22,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
@@ -62,7 +61,8 @@ func (t *Tensor) Len() int64 {
 type Checkpoint struct {
 	// Path is the file read.
 	Path string
-	// Tensors are the floating-point tensors, sorted by name.
+	// Tensors are the floating-point tensors, in state dict order (the
+	// order of the safetensors twin, and so of a merge's output).
 	Tensors []*Tensor
 	// Skipped names the entries that are not F32, F16 or BF16 tensors
 	// (integer or boolean buffers, non-tensor values): the merge reads
@@ -352,11 +352,12 @@ func (c *Checkpoint) collect(v any) error {
 	default:
 		return fmt.Errorf("%s: the pickle holds a %T, not a state dict", c.Path, v)
 	}
-	sort.Slice(c.Tensors, func(a, b int) bool { return c.Tensors[a].Name < c.Tensors[b].Name })
-	for i := 1; i < len(c.Tensors); i++ {
-		if c.Tensors[i].Name == c.Tensors[i-1].Name {
-			return fmt.Errorf("%s: tensor %s appears twice", c.Path, c.Tensors[i].Name)
+	seen := make(map[string]bool, len(c.Tensors))
+	for _, t := range c.Tensors {
+		if seen[t.Name] {
+			return fmt.Errorf("%s: tensor %s appears twice", c.Path, t.Name)
 		}
+		seen[t.Name] = true
 	}
 	return nil
 }
