@@ -21,6 +21,9 @@ func (e *engine) openLoRA(ctx context.Context, m *model, loc *locator) error {
 	if err != nil {
 		return err
 	}
+	if dir, err = loc.adapter(ctx, dir); err != nil {
+		return err
+	}
 	a, err := lora.Open(dir)
 	if err != nil {
 		return fmt.Errorf("%s: model %s: %w", e.cfg.File, m.ref, err)

@@ -88,3 +88,38 @@ func hasSafetensors(dir string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
 	return len(m) > 0
 }
+
+// adapter returns the directory lora.Open reads for the PEFT adapter in
+// dir: dir itself, or for an adapter saved as adapter_model.bin only, its
+// safetensors twin (adapter_model.safetensors) with a link to the
+// adapter's adapter_config.json.
+func (l *locator) adapter(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, torchbin.AdapterFile)
+	if hasSafetensors(dir) {
+		return dir, nil
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return dir, nil // lora.Open says what is missing
+	}
+	twin, _, err := torchbin.Twin(ctx, dir, []string{bin}, l.twins)
+	if err != nil {
+		return "", fmt.Errorf("%s: LoRA adapter %s: %w", l.e.cfg.File, dir, err)
+	}
+	cfg, err := filepath.Abs(filepath.Join(dir, "adapter_config.json"))
+	if err != nil {
+		return "", err
+	}
+	link := filepath.Join(twin, "adapter_config.json")
+	if got, err := os.Readlink(link); err != nil || got != cfg {
+		tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
+		os.Remove(tmp)
+		if err := os.Symlink(cfg, tmp); err != nil {
+			return "", fmt.Errorf("LoRA adapter %s: %w", dir, err)
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("LoRA adapter %s: %w", dir, err)
+		}
+	}
+	return twin, nil
+}

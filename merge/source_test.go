@@ -2,12 +2,14 @@ package merge
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mergetune/mergetune/merge/safetensors"
+	"github.com/mergetune/mergetune/merge/synth"
 	"github.com/mergetune/mergetune/merge/torchbin/bintest"
 )
 
@@ -257,5 +259,43 @@ models:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
 		t.Error("the pickle ran a command")
+	}
+}
+
+// TestBinLoRAAdapter: a PEFT adapter saved as adapter_model.bin merges as
+// the same adapter in safetensors does.
+func TestBinLoRAAdapter(t *testing.T) {
+	shape := synth.Pico()
+	opt := synth.Options{Shape: shape, DType: safetensors.F32, Seed: 7}
+	root := t.TempDir()
+	if err := synth.WriteFineTune(context.Background(), filepath.Join(root, "ft"), opt, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := newLoRACase(shape, false)
+	c.writeAdapter(t, filepath.Join(root, "st-adapter"))
+	binDir := filepath.Join(root, "bin-adapter")
+	if err := bintest.FromModel(filepath.Join(root, "st-adapter"), filepath.Join(binDir, "adapter_model.bin")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(binDir, "adapter_config.json"), c.config)
+	var outs []map[string][]byte
+	for _, a := range []string{"st-adapter", "bin-adapter"} {
+		d := filepath.Join(root, "merge-"+a)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, out, err := mergeYAML(t, d, "merge_method: linear\nmodels:\n  - model: ../ft+../"+a+"\n    parameters: {weight: 1}\n", Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+		outs = append(outs, tensorBytes(t, out))
+	}
+	if len(outs[0]) == 0 || len(outs[0]) != len(outs[1]) {
+		t.Fatalf("%d and %d tensors", len(outs[0]), len(outs[1]))
+	}
+	for n, w := range outs[0] {
+		if !bytes.Equal(outs[1][n], w) {
+			t.Errorf("tensor %s differs between the .bin and the safetensors adapter", n)
+		}
 	}
 }
