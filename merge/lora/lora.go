@@ -156,12 +156,14 @@ func (c *adapterConfig) check(path string) (rank, alpha []pattern, err error) {
 		return nil, nil, fmt.Errorf("%s: use_dora: true is not supported (DoRA rescales the merged weight; only plain LoRA adapters can be applied)", path)
 	case c.R == nil:
 		return nil, nil, fmt.Errorf("%s: missing r (the LoRA rank)", path)
-	case !(*c.R >= 1) || *c.R != math.Trunc(*c.R):
-		return nil, nil, fmt.Errorf("%s: r = %v is not a positive whole number", path, *c.R)
 	case c.LoraAlpha == nil:
 		return nil, nil, fmt.Errorf("%s: missing lora_alpha", path)
-	case math.IsNaN(*c.LoraAlpha) || math.IsInf(*c.LoraAlpha, 0):
-		return nil, nil, fmt.Errorf("%s: lora_alpha = %v is not a finite number", path, *c.LoraAlpha)
+	}
+	if err := checkValue(true, *c.R); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkValue(false, *c.LoraAlpha); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if l := bytes.TrimSpace(c.LayerReplication); len(l) > 0 && string(l) != "null" && string(l) != "[]" {
 		return nil, nil, fmt.Errorf("%s: layer_replication = %s is not supported", path, l)
@@ -198,6 +200,9 @@ func parsePatterns(path, field string, raw json.RawMessage) ([]pattern, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("%s: %s[%q]: not a number: %w", path, field, key, err)
 		}
+		if err := checkValue(field == "rank_pattern", v); err != nil {
+			return nil, fmt.Errorf("%s: %s[%q]: %w", path, field, key, err)
+		}
 		re, err := regexp.Compile(`^(.*\.)?(` + key + `)$`)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: pattern %q: %w", path, field, key, err)
@@ -205,6 +210,18 @@ func parsePatterns(path, field string, raw json.RawMessage) ([]pattern, error) {
 		out = append(out, pattern{key: key, re: re, value: v})
 	}
 	return out, nil
+}
+
+// checkValue checks a rank (a positive whole number) or an alpha (a
+// finite number).
+func checkValue(rank bool, v float64) error {
+	switch {
+	case rank && (!(v >= 1) || v != math.Trunc(v) || v > math.MaxInt32):
+		return fmt.Errorf("r = %v is not a positive whole number", v)
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("lora_alpha = %v is not a finite number", v)
+	}
+	return nil
 }
 
 // lookup returns the value of the first pattern matching module.
