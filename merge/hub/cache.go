@@ -2,9 +2,7 @@ package hub
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -167,6 +165,3 @@ func selectWeights(files []string) (index string, single []string, ok bool) {
 	}
 	return "", nil, false
 }
-
-// isNotExist reports a missing file.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
