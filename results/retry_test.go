@@ -82,8 +82,12 @@ func TestPostgresDeadlockRetried(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("transactions: %v, %v", errs[0], errs[1])
 	}
-	if n := runs.Load(); n != 3 {
-		t.Errorf("%d runs, want 3 (one deadlock victim run again)", n)
+	// One victim is run again (3 runs); under load both backends may
+	// reach their deadlock check while the cycle stands and both abort
+	// (4 runs). Either way each transaction commits exactly once, which
+	// the rows below check.
+	if n := runs.Load(); n != 3 && n != 4 {
+		t.Errorf("%d runs, want 3 or 4 (each deadlock victim run again)", n)
 	}
 	rows, err := db.sql.QueryContext(ctx, `SELECT v FROM dl ORDER BY id`)
 	if err != nil {
