@@ -37,7 +37,7 @@ func TestValidationErrors(t *testing.T) {
 	tests := []struct {
 		name, replace, with, want string
 	}{
-		{"unknown method", "method: ties", "method: tie", `s.yml: method: value "tie": unknown merge method; known: breadcrumbs, breadcrumbs_ties, dare_linear, dare_ties, della, della_linear, karcher, linear, model_stock, multislerp, nearswap, nuslerp, passthrough, sce, slerp, task_arithmetic, ties`},
+		{"unknown method", "method: ties", "method: tie", `s.yml: method: value "tie": unknown merge method; known: arcee_fusion, breadcrumbs, breadcrumbs_ties, dare_linear, dare_ties, della, della_linear, karcher, linear, model_stock, multislerp, nearswap, nuslerp, passthrough, ram, ramplus_tl, sce, slerp, task_arithmetic, ties`},
 		{"no trials", "trials: 4", "trials: 0", `s.yml: trials: value "0": the study's trial budget must be at least 1`},
 		{"bad bounds", "trials: 4", "trials: 4\nspace:\n  lambda: {type: float, low: 2, high: 1}", `s.yml: space.lambda.high: value "1": must be above low (2)`},
 		{"bad type", "trials: 4", "trials: 4\nspace:\n  lambda: {type: real, low: 0, high: 1}", `s.yml: space.lambda.type: value "real": want float, int or choice`},
