@@ -325,3 +325,27 @@ func TestLoRAErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLoRAOutputOverAdapterRefused: the output may not replace the
+// adapter directory, even with Force.
+func TestLoRAOutputOverAdapterRefused(t *testing.T) {
+	shape := synth.Pico()
+	root := t.TempDir()
+	base := filepath.Join(root, "base")
+	if err := synth.WriteBase(context.Background(), base, synth.Options{Shape: shape, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	adapter := filepath.Join(root, "adapter")
+	newLoRACase(shape, false).writeAdapter(t, adapter)
+	cfg := filepath.Join(root, "merge.yml")
+	writeFile(t, cfg, fmt.Sprintf("merge_method: linear\nmodels:\n  - model: %s+%s\n    parameters: {weight: 1}\n", base, adapter))
+	for _, out := range []string{adapter, root + "/"} {
+		_, err := RunFile(context.Background(), cfg, out, Options{Force: true})
+		if err == nil || !strings.Contains(err.Error(), "output directory") {
+			t.Errorf("output %s: error %v, want a refusal", out, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(adapter, "adapter_model.safetensors")); err != nil {
+		t.Errorf("the adapter is gone: %v", err)
+	}
+}

@@ -73,6 +73,11 @@ func (e *engine) checkOverlap(outDir string) error {
 		case within(out, dir):
 			return refuse(fmt.Sprintf("lies inside input model %s (%s)", ref, m.dir))
 		}
+		if m.lora != nil {
+			if a, err := realPath(m.lora.Dir); err == nil && (out == a || within(a, out)) {
+				return refuse(fmt.Sprintf("is or contains the LoRA adapter %s of input model %s", m.lora.Dir, ref))
+			}
+		}
 		for _, f := range m.st.Files() {
 			if p, err := realPath(f.Path); err == nil && within(p, out) {
 				return refuse(fmt.Sprintf("contains %s, a file of input model %s", p, ref))
