@@ -8,11 +8,11 @@ import (
 	"github.com/mergetune/mergetune/merge/vec"
 )
 
-// ramMethod returns ram, Reinforced Agent Merging (Y. Wang et al.,
-// arXiv:2601.13572; mergekit merge_methods/ram.py): an element changed by
-// one model only (|τ_i| > epsilon) takes that model's change whole; one
-// changed by several takes their mean, so shared changes are not diluted
-// by the models that left the element alone.
+// ramMethod returns ram, Reinforced Agent Merging (arXiv:2601.13572;
+// mergekit merge_methods/ram.py): an element changed by one model only
+// (|τ_i| > epsilon) takes that model's change whole; one changed by
+// several takes their mean, so shared changes are not diluted by the
+// models that left the element alone.
 func ramMethod() *Method {
 	return &Method{
 		Name:     "ram",
