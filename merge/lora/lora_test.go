@@ -14,12 +14,17 @@ import (
 // writeAdapter writes an adapter directory with the given config and F32
 // tensors (name → shape, values).
 func writeAdapter(t *testing.T, config string, tensors map[string]methods.Slice, shapes map[string][]int) string {
+	return writeAdapterAs(t, safetensors.F32, config, tensors, shapes)
+}
+
+// writeAdapterAs is writeAdapter with the tensors stored as dtype.
+func writeAdapterAs(t *testing.T, dtype safetensors.DType, config string, tensors map[string]methods.Slice, shapes map[string][]int) string {
 	t.Helper()
 	dir := t.TempDir()
 	tmp := t.TempDir()
 	var specs []safetensors.Spec
 	for name, shape := range shapes {
-		specs = append(specs, safetensors.Spec{Name: name, DType: safetensors.F32, Shape: shape})
+		specs = append(specs, safetensors.Spec{Name: name, DType: dtype, Shape: shape})
 	}
 	slices.SortFunc(specs, func(a, b safetensors.Spec) int { return strings.Compare(a.Name, b.Name) })
 	w, err := safetensors.Create(tmp, specs, 0)
@@ -48,7 +53,8 @@ func writeAdapter(t *testing.T, config string, tensors map[string]methods.Slice,
 // [2, 4, 6]]; lora_alpha 2 gives scale 2, alpha_pattern 4 for q_proj
 // gives 4 (but not for xq_proj: a pattern matches whole name segments);
 // a [3, 2] tensor (GPT-2's Conv1D) takes the transpose, whatever
-// fan_in_fan_out says; reads may start mid-row.
+// fan_in_fan_out says; reads may start mid-row; the factors may be
+// stored as float32, bfloat16 or float16.
 func TestApplyHandComputed(t *testing.T) {
 	pre := "base_model.model."
 	tensors := map[string]methods.Slice{}
@@ -59,11 +65,18 @@ func TestApplyHandComputed(t *testing.T) {
 		tensors[pre+m+".lora_B.weight"] = methods.Slice{1, 2}
 		shapes[pre+m+".lora_B.weight"] = []int{2, 1}
 	}
-	dir := writeAdapter(t, `{"peft_type": "LORA", "r": 1, "lora_alpha": 2, "alpha_pattern": {"q_proj": 4}}`, tensors, shapes)
-	a, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
+	for _, dtype := range []safetensors.DType{safetensors.F32, safetensors.BF16, safetensors.F16} {
+		dir := writeAdapterAs(t, dtype, `{"peft_type": "LORA", "r": 1, "lora_alpha": 2, "alpha_pattern": {"q_proj": 4}}`, tensors, shapes)
+		a, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHandComputed(t, a)
 	}
+}
+
+func checkHandComputed(t *testing.T, a *Adapter) {
+	t.Helper()
 	w := methods.Slice{10, 20, 30, 40, 50, 60}
 	tests := []struct {
 		name  string
