@@ -136,8 +136,11 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 	}
 	wrap := func(i int, shape []int) methods.Input {
 		var in methods.Input = &window{t: t.inputs[i].tensor}
-		in = e.withLoRA(t.inputs[i].ref, t.inputs[i].tensor.Name, in)
-		if cast != "" && cast != t.inputs[i].tensor.DType {
+		native := t.inputs[i].tensor.DType
+		if l := e.withLoRA(t.inputs[i].ref, t.inputs[i].tensor.Name, in); l != in {
+			in, native = l, safetensors.F32 // W + ΔW is computed in float32
+		}
+		if cast != "" && cast != native {
 			in = &castInput{in: in, d: cast}
 		}
 		if !slices.Equal(shape, shapes[i]) {

@@ -349,3 +349,46 @@ func TestLoRAOutputOverAdapterRefused(t *testing.T) {
 		t.Errorf("the adapter is gone: %v", err)
 	}
 }
+
+// TestLoRAOnBF16WithDType: with bfloat16 checkpoints and `dtype:
+// bfloat16`, W + ΔW (float32) is rounded to bfloat16 like any other input
+// before merging, as mergekit's cast of the merged LoRA model does: the
+// merge equals byte for byte that of a float32 checkpoint holding W + ΔW.
+func TestLoRAOnBF16WithDType(t *testing.T) {
+	shape := synth.Pico()
+	opt := synth.Options{Shape: shape, DType: safetensors.BF16, Seed: 5}
+	root := t.TempDir()
+	ctx := context.Background()
+	base, ft1, ft2 := filepath.Join(root, "base"), filepath.Join(root, "ft1"), filepath.Join(root, "ft2")
+	if err := synth.WriteBase(ctx, base, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range []string{ft1, ft2} {
+		if err := synth.WriteFineTune(ctx, d, opt, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newLoRACase(shape, false)
+	adapter, dense := filepath.Join(root, "adapter"), filepath.Join(root, "dense")
+	c.writeAdapter(t, adapter)
+	c.writeDense(t, shape, ft1, dense)
+	cfg := "merge_method: ties\nbase_model: " + base + "\nmodels:\n  - model: %s\n    parameters: {weight: 1, density: 0.5}\n" +
+		"  - model: " + ft2 + "\n    parameters: {weight: 0.7, density: 0.6}\ndtype: bfloat16\n"
+	run := func(name, ref string) map[string][]byte {
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, out, err := mergeYAML(t, dir, fmt.Sprintf(cfg, ref), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensorBytes(t, out)
+	}
+	got, want := run("merge-lora", ft1+"+"+adapter), run("merge-dense", dense)
+	for name, w := range want {
+		if !bytes.Equal(got[name], w) {
+			t.Errorf("tensor %s differs from the dense merge", name)
+		}
+	}
+}
