@@ -21,13 +21,15 @@ func (e *engine) openLoRA(ctx context.Context, m *model, loc *locator) error {
 	if err != nil {
 		return err
 	}
-	if dir, err = loc.adapter(ctx, dir); err != nil {
+	files, err := loc.adapter(ctx, dir)
+	if err != nil {
 		return err
 	}
-	a, err := lora.Open(dir)
+	a, err := lora.Open(files)
 	if err != nil {
 		return fmt.Errorf("%s: model %s: %w", e.cfg.File, m.ref, err)
 	}
+	a.Dir = dir // the adapter as given, not a converted twin: messages and the output overlap check name it
 	for _, t := range a.Targets() {
 		mt, ok := m.st.Tensor(t.Name)
 		if !ok {
