@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"sync/atomic"
 
 	"github.com/mergetune/mergetune/merge/sparsify"
@@ -232,8 +231,11 @@ func (tv *taskVector) weighBlock(off int, b, d, x []float32) {
 		vec.WeighCut(x, d, b, off, vec.All(), vec.None(), tv.scale, tv.weight)
 	case m.kind == sparsifyMagnitude:
 		vec.WeighCut(x, d, b, off, vecCut(&m.in), vec.None(), tv.scale, tv.weight)
+		tv.addTies(&m.in, off, b, d, x)
 	case m.kind == sparsifyOutliers:
 		vec.WeighCut(x, d, b, off, vecCut(&m.in), vecCut(&m.out), tv.scale, tv.weight)
+		tv.addTies(&m.in, off, b, d, x)
+		tv.dropTies(&m.out, off, x, len(d))
 	case m.bits != nil:
 		vec.WeighBits(x, d, b, m.bits, off, tv.scale, tv.weight)
 	default:
@@ -241,6 +243,24 @@ func (tv *taskVector) weighBlock(off int, b, d, x []float32) {
 		m.apply(off, d)
 		tv.weigh(d, x)
 	}
+}
+
+// addTies puts into x the kept elements of the cut's tie group in the
+// block (vecCut leaves them out when only some are kept), weighted as
+// vec.WeighCut weighs every element.
+func (tv *taskVector) addTies(c *sparsify.Cut, off int, b, d, x []float32) {
+	c.KeptTies(off, off+len(d), func(i int) {
+		x[i-off] = (d[i-off] - b[i-off]) * tv.scale * tv.weight
+	})
+}
+
+// dropTies zeroes in x the elements of the outlier cut's tie group that
+// it removes (vecCut leaves them in when only some are removed), as
+// vec.WeighCut zeroes a dropped element.
+func (tv *taskVector) dropTies(c *sparsify.Cut, off int, x []float32, n int) {
+	c.KeptTies(off, off+n, func(i int) {
+		x[i-off] = 0 * tv.scale * tv.weight
+	})
 }
 
 // vecCut is c for vec's loops.
@@ -430,7 +450,7 @@ func exactCuts(j *Job, r *chunkReader, n int, need []int) error {
 		cuts := total[i].Cuts()
 		keys := magKeys(j.Base.Input, r.tvs[t].in)
 		for c := range cuts {
-			cuts[c].ResolveTies(n, keys)
+			cuts[c].ResolveTies(n, tieOrder(j, t), keys)
 		}
 		m := &r.tvs[t].mask
 		m.in = cuts[0]
@@ -440,6 +460,10 @@ func exactCuts(j *Job, r *chunkReader, n int, need []int) error {
 	}
 	return nil
 }
+
+// tieOrder is the order among model t's elements of equal magnitude at a
+// cut-off: a seeded hash of the element's index (see sparsify.TieOrder).
+func tieOrder(j *Job, t int) sparsify.Stream { return sparsify.TieOrder(j.Seed, j.Tensor, t) }
 
 // magKeys reads the magnitude keys of a task vector, sequentially.
 func magKeys(base, model Input) func(off int, dst []uint32) {
@@ -875,16 +899,14 @@ func sampledCuts(j *Job, r *chunkReader, n int, need []int) bool {
 			cut := s.Cuts()[0]
 			cut.K = win.k
 			if cut.NeedsOrder() {
-				// every element equal to the cut's key is a candidate: keep
-				// the Ties of them with the lowest indices.
-				var idx []int
+				// every element equal to the cut's key is a candidate
+				var tied []int
 				for _, v := range cands {
 					if uint32(v>>32) == cut.Bits {
-						idx = append(idx, int(uint32(v)))
+						tied = append(tied, int(uint32(v)))
 					}
 				}
-				slices.Sort(idx)
-				cut.LastTie = idx[cut.Ties-1]
+				cut.ChooseTies(n, tieOrder(j, need[i]), tied)
 			}
 			found[i] = append(found[i], cut)
 		}

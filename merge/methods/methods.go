@@ -63,7 +63,7 @@ type Job struct {
 	Base    *Model // the base model, nil when the method takes none or none is given
 	Models  []Model
 	Params  Params // global parameters, resolved (defaults filled in)
-	Seed    uint64 // seed of the random methods; with Tensor it fixes every draw
+	Seed    uint64 // seed of the random methods and of the tie order at magnitude cut-offs; with Tensor it fixes every draw
 	// Masks, when set, replaces the random keep-masks of the random methods:
 	// Masks(i) returns model i's mask (1 keep, 0 drop), of the tensor's length.
 	// Tests use it to check the deterministic parts against fixed masks.

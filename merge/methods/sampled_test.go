@@ -57,7 +57,7 @@ func TestSampledCutsEqualExact(t *testing.T) {
 					continue // fell back: the caller runs exactCuts
 				}
 				a, b := r1.tvs[0].mask, r2.tvs[0].mask
-				if a.in != b.in || a.out != b.out {
+				if !a.in.Same(&b.in, n) || !a.out.Same(&b.out, n) {
 					t.Fatalf("%v %s workers %d: sampled cuts %+v %+v, exact %+v %+v", kind, dist, workers, b.in, b.out, a.in, a.out)
 				}
 			}

@@ -113,25 +113,30 @@ func prepareSCE(_ context.Context, j *Job) (Kernel, error) {
 			pass(sel.Add2)
 		}
 		c := sel.Cuts()[0]
+		// which of the positions tied at the cut are kept: a seeded hash
+		// of the position orders them (see sparsify.TieOrder)
+		c.ResolveTies(n, sparsify.TieOrder(j.Seed, j.Tensor, -1), func(off int, dst []uint32) {
+			s.read(off, len(dst))
+			for e := range dst {
+				dst[e] = sparsify.MagBits(s.variance(e))
+			}
+		})
 		cut = &c
 	}
 	// calculate: w_i = mean((masked τ_i)²), normalised
 	w := make([]float64, len(j.Models))
-	var keeper *sparsify.Keeper
 	mask := make([]bool, 1<<16)
-	selectChunk := func(k int) []bool {
+	// selectChunk masks the chunk of k positions from off that s holds
+	selectChunk := func(off, k int) []bool {
 		for e := 0; e < k; e++ {
-			mask[e] = keeper == nil || keeper.Keep(sparsify.MagBits(s.variance(e)))
+			mask[e] = cut == nil || cut.Keep(off+e, sparsify.MagBits(s.variance(e)))
 		}
 		return mask[:k]
-	}
-	if cut != nil {
-		keeper = cut.Keeper()
 	}
 	for off := 0; off < n; off += 1 << 16 {
 		k := min(1<<16, n-off)
 		s.read(off, k)
-		sel := selectChunk(k)
+		sel := selectChunk(off, k)
 		for i, x := range s.tv {
 			for e := 0; e < k; e++ {
 				if sel[e] {
@@ -154,15 +159,12 @@ func prepareSCE(_ context.Context, j *Job) (Kernel, error) {
 		}
 	}
 	// erase: average the models that agree with the majority sign
-	if cut != nil {
-		keeper = cut.Keeper()
-	}
 	return func(off int, out []float32) error {
 		k := len(out)
 		for start := 0; start < k; start += 1 << 16 {
 			m := min(1<<16, k-start)
 			s.read(off+start, m)
-			sel := selectChunk(m)
+			sel := selectChunk(off+start, m)
 			for e := 0; e < m; e++ {
 				o := &out[start+e]
 				if !sel[e] {

@@ -16,43 +16,63 @@ import (
 func MagBits(x float32) uint32 { return math.Float32bits(x) &^ (1 << 31) }
 
 // Cut describes the set of the K elements of largest magnitude of a
-// stream, in the order (|x| descending, index ascending): every element
-// whose key is above Bits, plus the first Ties elements (by index) whose key
-// equals Bits. Cuts for different K over one stream are nested.
+// stream: every element whose key is above Bits, plus Ties of the Equal
+// elements whose key equals Bits: all of them when Ties == Equal, else the
+// Ties of lowest rank in a tie stream (see TieOrder), which ResolveTies or
+// ChooseTies settle. Cuts for different K over one stream and one tie
+// stream are nested.
 type Cut struct {
 	K     int
 	Bits  uint32
 	Ties  int // elements equal to Bits that are kept
 	Equal int // elements equal to Bits in the stream
-	// LastTie is the index of the last kept element equal to Bits; it is
-	// set by ResolveTies when only some of the equal elements are kept,
-	// and is math.MaxInt otherwise.
-	LastTie int
-	all     bool // K >= n: keep everything
+	kept  *tieSet
+	all   bool // K >= n: keep everything
 }
 
 // NeedsOrder reports whether only some of the elements equal to Bits are
-// kept, so ResolveTies must find LastTie before Keep can be used.
-func (c Cut) NeedsOrder() bool { return !c.all && c.Ties < c.Equal && c.LastTie == math.MaxInt }
+// kept, so ResolveTies or ChooseTies must settle which before Keep, Mask
+// or KeptTies is used.
+func (c Cut) NeedsOrder() bool { return c.partial() && c.kept == nil }
+
+// partial reports whether only some of the elements equal to Bits are kept.
+func (c Cut) partial() bool { return !c.all && c.Ties < c.Equal }
 
 // Keep reports whether element i, with key bits, is in the cut. It needs
 // no state, so chunks can be tested in any order and concurrently.
 func (c *Cut) Keep(i int, bits uint32) bool {
-	return c.all || bits > c.Bits || (bits == c.Bits && i <= c.LastTie)
+	return c.all || bits > c.Bits || bits == c.Bits && c.tieKept(i)
+}
+
+// tieKept reports whether element i, whose key equals Bits, is kept.
+func (c *Cut) tieKept(i int) bool {
+	if c.kept != nil {
+		return c.kept.has(i)
+	}
+	return !c.partial()
 }
 
 // Span gives the cut as two integers, for vector code: element i with key
 // k is in the cut when k > above, or k == above and i < end. A cut that
-// keeps everything has above = -1.
+// keeps everything has above = -1. When only some elements equal to Bits
+// are kept, end is 0: the caller adds those given by KeptTies.
 func (c *Cut) Span() (above int64, end int) {
 	if c.all {
 		return -1, 0
 	}
-	end = c.LastTie
-	if end < math.MaxInt {
-		end++
+	if c.partial() {
+		return int64(c.Bits), 0
 	}
-	return int64(c.Bits), end
+	return int64(c.Bits), math.MaxInt
+}
+
+// KeptTies calls f, in increasing order, for each element in [lo, hi)
+// equal to Bits that the cut keeps, when it keeps only some of them (Span
+// then leaves them out); otherwise it does nothing.
+func (c *Cut) KeptTies(lo, hi int, f func(i int)) {
+	if c.partial() && c.kept != nil {
+		c.kept.each(lo, hi, f)
+	}
 }
 
 // Mask is Keep as a bit mask: all ones when element i, with key bits, is
@@ -62,46 +82,14 @@ func (c *Cut) Mask(i int, bits uint32) uint32 {
 		return ^uint32(0)
 	}
 	m := uint32((int64(c.Bits) - int64(bits)) >> 63) // bits > c.Bits
-	if bits == c.Bits && i <= c.LastTie {
+	if bits == c.Bits && c.tieKept(i) {
 		m = ^uint32(0)
 	}
 	return m
 }
 
-// ResolveTies sets LastTie by scanning the stream for the Ties-th element
-// equal to Bits, when NeedsOrder says so.
-func (c *Cut) ResolveTies(n int, keys func(off int, dst []uint32)) {
-	if !c.NeedsOrder() {
-		return
-	}
-	buf := make([]uint32, min(n, chunkLen))
-	seen := 0
-	for off := 0; off < n; off += len(buf) {
-		m := min(len(buf), n-off)
-		keys(off, buf[:m])
-		for i, b := range buf[:m] {
-			if b == c.Bits {
-				seen++
-				if seen == c.Ties {
-					c.LastTie = off + i
-					return
-				}
-			}
-		}
-	}
-}
-
 // All reports whether the cut keeps every element.
 func (c Cut) All() bool { return c.all }
-
-// Keeper applies a Cut to a stream read in index order.
-type Keeper struct {
-	cut  Cut
-	seen int
-}
-
-// Keeper returns a fresh Keeper for c.
-func (c Cut) Keeper() *Keeper { return &Keeper{cut: c} }
 
 // Merge1 adds another selector's pass-one counts (from a disjoint part of
 // the stream) to s.
@@ -130,21 +118,6 @@ func (s *Selector) Merge2(o *Selector) {
 			dst[i] += c
 		}
 	}
-}
-
-// Keep reports whether the next element of the stream, with key bits, is
-// in the cut. It must see every element, in index order.
-func (k *Keeper) Keep(bits uint32) bool {
-	switch {
-	case k.cut.all:
-		return true
-	case bits > k.cut.Bits:
-		return true
-	case bits == k.cut.Bits && k.seen < k.cut.Ties:
-		k.seen++
-		return true
-	}
-	return false
 }
 
 // Selector finds top-K cuts of a stream of keys by two-pass radix
@@ -248,11 +221,10 @@ func (s *Selector) Add2(keys []uint32) {
 func (s *Selector) Cuts() []Cut {
 	cuts := make([]Cut, len(s.ks))
 	for i, p := range s.plans {
-		c := Cut{K: s.ks[i], LastTie: math.MaxInt}
+		c := Cut{K: s.ks[i]}
 		switch p.trivia {
 		case 1:
 			c.Bits = math.MaxUint32
-			c.LastTie = -1
 		case 2:
 			c.all = true
 		default:
@@ -276,8 +248,9 @@ func (s *Selector) Cuts() []Cut {
 
 // TopK selects cuts of the given sizes over n keys produced chunk by chunk
 // by keys(off, dst), which fills dst with the keys of elements
-// [off, off+len(dst)). It reads the stream at most twice.
-func TopK(n int, keys func(off int, dst []uint32), ks ...int) []Cut {
+// [off, off+len(dst)), breaking ties at each cut by the tie stream order.
+// It reads the stream twice, and again to settle a cut's ties.
+func TopK(n int, order Stream, keys func(off int, dst []uint32), ks ...int) []Cut {
 	s := NewSelector()
 	buf := make([]uint32, min(n, chunkLen))
 	for off := 0; off < n; off += len(buf) {
@@ -295,7 +268,7 @@ func TopK(n int, keys func(off int, dst []uint32), ks ...int) []Cut {
 	}
 	cuts := s.Cuts()
 	for i := range cuts {
-		cuts[i].ResolveTies(n, keys)
+		cuts[i].ResolveTies(n, order, keys)
 	}
 	return cuts
 }

@@ -3,12 +3,16 @@ package sparsify
 import (
 	"math"
 	"math/rand"
+	"reflect"
 	"sort"
 	"testing"
 )
 
+// TestTopKMatchesSort: the cuts hold the elements of a sort by magnitude
+// (descending), ties ordered by their rank in the tie stream.
 func TestTopKMatchesSort(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
+	tie := TieOrder(5, "w", 0)
 	for _, n := range []int{1, 7, 1000, 70000, 200000} {
 		v := make([]float32, n)
 		for i := range v {
@@ -26,20 +30,22 @@ func TestTopKMatchesSort(t *testing.T) {
 		for i := range order {
 			order[i] = i
 		}
-		sort.SliceStable(order, func(a, b int) bool { return MagBits(v[order[a]]) > MagBits(v[order[b]]) })
+		sort.Slice(order, func(a, b int) bool {
+			ka, kb := MagBits(v[order[a]]), MagBits(v[order[b]])
+			if ka != kb {
+				return ka > kb
+			}
+			return tie.Rank(order[a]) < tie.Rank(order[b])
+		})
 		ks := []int{0, 1, n / 3, n / 2, n - 1, n, n + 5}
-		cuts := TopK(n, keys, ks...)
+		cuts := TopK(n, tie, keys, ks...)
 		for ci, k := range ks {
 			want := make([]bool, n)
 			for _, i := range order[:max(0, min(k, n))] {
 				want[i] = true
 			}
-			kp := cuts[ci].Keeper()
 			c := cuts[ci]
 			for i := range v {
-				if got := kp.Keep(MagBits(v[i])); got != want[i] {
-					t.Fatalf("n=%d k=%d: element %d kept=%v, want %v", n, k, i, got, want[i])
-				}
 				if got := c.Mask(i, MagBits(v[i])) != 0; got != want[i] {
 					t.Fatalf("n=%d k=%d: mask of element %d kept=%v, want %v", n, k, i, got, want[i])
 				}
@@ -106,7 +112,7 @@ func BenchmarkTopK(b *testing.B) {
 	}
 	b.SetBytes(int64(n) * 4)
 	for i := 0; i < b.N; i++ {
-		TopK(n, func(off int, dst []uint32) { copy(dst, v[off:]) }, n/2)
+		TopK(n, TieOrder(1, "w", 0), func(off int, dst []uint32) { copy(dst, v[off:]) }, n/2)
 	}
 }
 
@@ -121,7 +127,8 @@ func TestSelectorForkMerge(t *testing.T) {
 		}
 	}
 	ks := []int{n / 10, n / 2}
-	want := TopK(n, func(off int, dst []uint32) { copy(dst, keys[off:]) }, ks...)
+	tie := TieOrder(3, "w", 0)
+	want := TopK(n, tie, func(off int, dst []uint32) { copy(dst, keys[off:]) }, ks...)
 	// two parts counted separately, then merged
 	s := NewSelector()
 	parts := []*Selector{NewSelector(), NewSelector()}
@@ -138,8 +145,8 @@ func TestSelectorForkMerge(t *testing.T) {
 	s.Merge2(f1)
 	got := s.Cuts()
 	for i := range got {
-		got[i].ResolveTies(n, func(off int, dst []uint32) { copy(dst, keys[off:]) })
-		if got[i] != want[i] {
+		got[i].ResolveTies(n, tie, func(off int, dst []uint32) { copy(dst, keys[off:]) })
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Fatalf("cut %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}

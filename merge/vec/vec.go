@@ -323,11 +323,14 @@ func collectGo(dst, src []uint32, value uint32, from int) []uint32 {
 // golden is 2^64 divided by the golden ratio, splitmix64's increment.
 const golden = 0x9e3779b97f4a7c15
 
+// Draw64 is element i's 64-bit draw from the stream key: splitmix64's
+// finaliser applied to key + i*golden. For one key, distinct elements
+// have distinct draws (the map from i is a bijection).
+func Draw64(key uint64, i int) uint64 { return Mix(key + uint64(i)*golden) }
+
 // Draw24 is element i's 24-bit draw from the stream key: the top 24 bits
-// of splitmix64's finaliser applied to key + i*golden.
-func Draw24(key uint64, i int) uint32 {
-	return uint32(Mix(key+uint64(i)*golden) >> 40)
-}
+// of Draw64.
+func Draw24(key uint64, i int) uint32 { return uint32(Draw64(key, i) >> 40) }
 
 // Draws stores Draw24(key, first+l) in dst[l].
 func Draws(dst []uint32, key uint64, first int) {
