@@ -180,3 +180,54 @@ func TestTieSetEach(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTopKTies: for any keys (few distinct values, so ties abound), any
+// cut size and any seed, the cut holds exactly the first k elements of the
+// order (key descending, rank ascending), settled in one scan or two.
+func FuzzTopKTies(f *testing.F) {
+	f.Add([]byte{1, 1, 1, 2, 2, 0, 1, 3, 1, 1}, 4, uint64(0))
+	f.Add([]byte{0, 0, 0, 0}, 2, uint64(7))
+	f.Add(make([]byte, 300), 150, uint64(1))
+	f.Fuzz(func(t *testing.T, data []byte, k int, seed uint64) {
+		n := len(data)
+		if n == 0 || n > 1<<14 {
+			return
+		}
+		keys := make([]uint32, n)
+		for i, b := range data {
+			keys[i] = uint32(b & 7)
+		}
+		read := func(off int, dst []uint32) { copy(dst, keys[off:]) }
+		order := TieOrder(seed, "f", 0)
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int {
+			if keys[a] != keys[b] {
+				return int(keys[b]) - int(keys[a])
+			}
+			if order.Rank(a) < order.Rank(b) {
+				return -1
+			}
+			return 1
+		})
+		want := make([]bool, n)
+		for _, i := range idx[:max(0, min(k, n))] {
+			want[i] = true
+		}
+		one := TopK(n, order, read, k)[0]
+		two := one
+		if two.partial() {
+			two.kept = nil
+			two.resolveTies(n, order, read, 0)
+		}
+		for name, c := range map[string]Cut{"one scan": one, "two scans": two} {
+			for i := range keys {
+				if c.Keep(i, keys[i]) != want[i] || (c.Mask(i, keys[i]) != 0) != want[i] {
+					t.Fatalf("%s n=%d k=%d: element %d (key %d) kept %v, want %v", name, n, k, i, keys[i], c.Keep(i, keys[i]), want[i])
+				}
+			}
+		}
+	})
+}
