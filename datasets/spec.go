@@ -28,6 +28,7 @@ type taskSpec struct {
 	stop                                []string
 	hasStop                             bool
 	maxTokens                           int
+	longItems                           string // long_items (LongItemsTruncate, LongItemsSkip)
 	scorer                              scorerSpec
 
 	// rows, when set, are the records (a built-in toy task) instead of
@@ -68,7 +69,7 @@ type scorerSpec struct {
 // taskKeys lists the fields of a task, in documentation order.
 func taskKeys() []string {
 	return []string{"name", "data", "format", "adapter", "prompt", "target", "choices", "gold",
-		"fewshot", "limit", "split", "stop", "max_tokens", "scorer"}
+		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer"}
 }
 
 // at formats a position prefix "file:line".
@@ -262,6 +263,8 @@ func parseTask(file, dir string, n *yaml.Node) (*taskSpec, error) {
 			s.hasStop = true
 		case "max_tokens":
 			s.maxTokens, err = scalarInt(file, k, v, 1)
+		case "long_items":
+			s.longItems, err = parseLongItems(file, v)
 		case "scorer":
 			err = parseScorer(file, v, &s.scorer)
 		}

@@ -80,6 +80,9 @@ type Task struct {
 	// Stop and MaxTokens control generation.
 	Stop      []string
 	MaxTokens int
+	// LongItems says what happens to an item longer than the model's
+	// context: LongItemsTruncate (the default) or LongItemsSkip.
+	LongItems string
 	// Fewshot is the number of examples before each item's own prompt.
 	Fewshot int
 	// Items are the scored items, in data file order.
@@ -369,6 +372,7 @@ func (b *builder) build() (*Task, error) {
 		Stop:      DefaultStop(),
 		MaxTokens: DefaultMaxTokens,
 		Fewshot:   len(shots),
+		LongItems: cmpOrStr(s.longItems, LongItemsTruncate),
 	}
 	if !s.builtin {
 		t.File = s.file
