@@ -25,11 +25,20 @@ type taskSpec struct {
 	fewshot                             fewshotSpec
 	limit                               int
 	split                               string
-	stop                                []string
-	hasStop                             bool
-	maxTokens                           int
-	longItems                           string // long_items (LongItemsTruncate, LongItemsSkip)
-	scorer                              scorerSpec
+	// hashSplit, when set, splits the data file into the parts tune and
+	// holdout (split: {holdout: F, seed: S}).
+	hashSplit *splitSpec
+	// part is the part of a split file this task is: SplitTune or
+	// SplitHoldout ("" for a task without hashSplit).
+	part string
+	// read shapes how the data (and few-shot) file is read: records,
+	// header, columns.
+	read      readOptions
+	stop      []string
+	hasStop   bool
+	maxTokens int
+	longItems string // long_items (LongItemsTruncate, LongItemsSkip)
+	scorer    scorerSpec
 
 	// rows, when set, are the records (a built-in toy task) instead of
 	// the data file.
@@ -68,7 +77,7 @@ type scorerSpec struct {
 
 // taskKeys lists the fields of a task, in documentation order.
 func taskKeys() []string {
-	return []string{"name", "data", "format", "adapter", "prompt", "target", "choices", "gold",
+	return []string{"name", "data", "format", "records", "header", "columns", "adapter", "prompt", "target", "choices", "gold",
 		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer"}
 }
 
@@ -254,9 +263,27 @@ func parseTask(file, dir string, n *yaml.Node) (*taskSpec, error) {
 		case "limit":
 			s.limit, err = scalarInt(file, k, v, 0)
 		case "split":
+			if v.Kind == yaml.MappingNode {
+				s.hashSplit, err = parseHashSplit(file, v)
+				break
+			}
 			s.split, err = scalarString(file, k, v)
 			if err == nil && s.split != SplitTune && s.split != SplitHoldout {
-				err = specError(file, v, k, "unknown split role %q (want %s or %s)", s.split, SplitTune, SplitHoldout)
+				err = specError(file, v, k, "unknown split role %q (want %s or %s, or a mapping {holdout: 0.3, seed: 1} that splits the file into both)", s.split, SplitTune, SplitHoldout)
+			}
+		case "records":
+			s.read.records, err = scalarString(file, k, v)
+			if err == nil && (s.read.records == "" || slices.Contains(strings.Split(s.read.records, "."), "")) {
+				err = specError(file, v, k, "want a key path such as examples or data.rows, got %q", s.read.records)
+			}
+		case "header":
+			var h bool
+			h, err = scalarBool(file, k, v)
+			s.read.noHeader = !h
+		case "columns":
+			s.read.columns, err = stringList(file, k, v)
+			if err == nil && len(s.read.columns) == 0 {
+				err = specError(file, v, k, "want a non-empty list of column names")
 			}
 		case "stop":
 			s.stop, err = stringList(file, k, v)
@@ -278,7 +305,34 @@ func parseTask(file, dir string, n *yaml.Node) (*taskSpec, error) {
 	if s.data == "" {
 		return nil, fmt.Errorf("%s: task %q: missing field \"data\"", at(file, n), s.name)
 	}
+	if err := s.checkRead(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkRead checks that records, header and columns suit the data file's
+// format.
+func (s *taskSpec) checkRead() error {
+	where := func(field string) string { return fmt.Sprintf("%s:%d", s.file, s.lines[field]) }
+	format := s.format
+	if format == "" {
+		format, _ = formatOf(s.data)
+	}
+	if s.read.records != "" && format != "" && format != "json" {
+		return fmt.Errorf("%s: records: only for a json data file (a list inside an object); %s is %s", where("records"), s.data, format)
+	}
+	csvLike := format == "csv" || format == "tsv"
+	if _, ok := s.lines["header"]; ok && format != "" && !csvLike {
+		return fmt.Errorf("%s: header: only for a csv or tsv data file; %s is %s", where("header"), s.data, format)
+	}
+	if s.read.columns != nil && format != "" && !csvLike {
+		return fmt.Errorf("%s: columns: only for a csv or tsv data file; %s is %s", where("columns"), s.data, format)
+	}
+	if s.read.noHeader && s.read.columns == nil {
+		return fmt.Errorf("%s: header: false needs columns: [name, ...] to name the fields", where("header"))
+	}
+	return nil
 }
 
 func parseFewshot(file string, n *yaml.Node, f *fewshotSpec) error {

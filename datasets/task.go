@@ -101,8 +101,27 @@ func (t *Task) MultipleChoice() bool {
 }
 
 // Load reads a task file holding one task. Relative paths in it are
-// resolved against the task file's directory.
+// resolved against the task file's directory. A task file that splits its
+// data (split: {holdout: F, seed: S}) must be named with its part:
+// "path@tune" or "path@holdout".
 func Load(path string) (*Task, error) {
+	path, part := cutPart(path)
+	spec, err := loadSpec(path)
+	if err != nil {
+		return nil, err
+	}
+	if spec.hashSplit != nil && part == "" {
+		return nil, fmt.Errorf("%s: split: the task splits its data into tune and holdout; name a part: %s@%s or %s@%s (LoadAll loads both)", at(path, &yaml.Node{Line: spec.lines["split"]}), path, SplitTune, path, SplitHoldout)
+	}
+	ts, err := buildParts(spec, part)
+	if err != nil {
+		return nil, err
+	}
+	return ts[0], nil
+}
+
+// loadSpec reads a task file holding one task (not a set).
+func loadSpec(path string) (*taskSpec, error) {
 	root, err := readYAML(path)
 	if err != nil {
 		return nil, err
@@ -112,20 +131,21 @@ func Load(path string) (*Task, error) {
 			return nil, fmt.Errorf("%s: holds a task set (tasks: …); use LoadAll", at(path, root.Content[i]))
 		}
 	}
-	spec, err := parseTask(path, filepath.Dir(path), root)
-	if err != nil {
-		return nil, err
-	}
-	return build(spec)
+	return parseTask(path, filepath.Dir(path), root)
 }
 
 // LoadAll reads a task set: a file whose field tasks lists tasks, each
 // either a task mapping (as in a task file), the path of a task file
 // (relative to the set file), a built-in toy task ("toy:reverse",
 // "toy:reverse@tune") or a built-in task on the embedded public files
-// ("gsm8k", "arc_easy", …; see BuiltinNames). A file holding a single task is a set of one. Task
-// names must be unique.
+// ("gsm8k", "arc_easy", …; see BuiltinNames). A file holding a single task
+// is a set of one. Task names must be unique.
+//
+// A task that splits its data file (split: {holdout: F, seed: S}) gives
+// two tasks, NAME@tune and NAME@holdout; a path ending in "@tune" or
+// "@holdout" (the file's or a listed task file's) keeps only that part.
 func LoadAll(path string) ([]*Task, error) {
+	path, part := cutPart(path)
 	root, err := readYAML(path)
 	if err != nil {
 		return nil, err
@@ -141,11 +161,10 @@ func LoadAll(path string) ([]*Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := build(spec)
-		if err != nil {
-			return nil, err
-		}
-		return []*Task{t}, nil
+		return buildParts(spec, part)
+	}
+	if part != "" {
+		return nil, fmt.Errorf("%s: @%s: a task set has no parts; name the part on its entries (tasks: [x.yml@%s])", path, part, part)
 	}
 	if _, err := pairs(path, "", root, []string{"tasks"}); err != nil {
 		return nil, err
@@ -157,31 +176,38 @@ func LoadAll(path string) ([]*Task, error) {
 	var tasks []*Task
 	first := map[string]string{} // name → where it was defined
 	for _, n := range list.Content {
-		var t *Task
+		var ts []*Task
 		switch {
 		case n.Kind == yaml.ScalarNode && (strings.HasPrefix(n.Value, "toy:") || slices.Contains(BuiltinNames(), n.Value)):
+			var t *Task
 			t, err = Builtin(n.Value, "", 0)
+			ts = []*Task{t}
 		case n.Kind == yaml.ScalarNode:
-			p := n.Value
+			p, part := cutPart(n.Value)
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			t, err = Load(p)
+			var spec *taskSpec
+			if spec, err = loadSpec(p); err == nil {
+				ts, err = buildParts(spec, part)
+			}
 		default:
 			var spec *taskSpec
 			spec, err = parseTask(path, dir, n)
 			if err == nil {
-				t, err = build(spec)
+				ts, err = buildParts(spec, "")
 			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: tasks: %w", at(path, n), err)
 		}
-		if prev, ok := first[t.Name]; ok {
-			return nil, fmt.Errorf("%s: tasks: duplicate task name %q (first at %s)", at(path, n), t.Name, prev)
+		for _, t := range ts {
+			if prev, ok := first[t.Name]; ok {
+				return nil, fmt.Errorf("%s: tasks: duplicate task name %q (first at %s)", at(path, n), t.Name, prev)
+			}
+			first[t.Name] = at(path, n)
+			tasks = append(tasks, t)
 		}
-		first[t.Name] = at(path, n)
-		tasks = append(tasks, t)
 	}
 	return tasks, nil
 }
@@ -205,6 +231,9 @@ type builder struct {
 	choice       bool
 	listChoices  bool
 	answerPrefix string
+	// headerHint ends a missing-field message when a CSV/TSV header row
+	// named the fields (it may have been a record).
+	headerHint string
 }
 
 // where returns "file:line" of a field of the task, or of the task.
@@ -349,6 +378,21 @@ func (b *builder) build() (*Task, error) {
 		shots = fsRows[:s.fewshot.count]
 	}
 
+	if s.hashSplit != nil {
+		// The records of this part; few-shot examples from the file's
+		// head were taken out before, from both parts alike.
+		kept := rows[:0:0]
+		for _, r := range rows {
+			if r.holdout == (s.part == SplitHoldout) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, b.errf("split", "no record of %d falls in the %s part (holdout %g, seed %d)", len(rows), s.part, s.hashSplit.holdout, s.hashSplit.seed)
+		}
+		rows = kept
+	}
+
 	// Few-shot context.
 	var ctx strings.Builder
 	shotText := map[string]bool{}
@@ -367,12 +411,15 @@ func (b *builder) build() (*Task, error) {
 	t := &Task{
 		Name:      s.name,
 		Data:      dataPath,
-		Split:     cmpOrStr(s.split, SplitTune),
+		Split:     cmpOrStr(s.part, cmpOrStr(s.split, SplitTune)),
 		Scorer:    scorer,
 		Stop:      DefaultStop(),
 		MaxTokens: DefaultMaxTokens,
 		Fewshot:   len(shots),
 		LongItems: cmpOrStr(s.longItems, LongItemsTruncate),
+	}
+	if s.part != "" {
+		t.Name = s.name + "@" + s.part
 	}
 	if !s.builtin {
 		t.File = s.file
@@ -454,20 +501,44 @@ func (b *builder) rows(name, format, field string) ([]row, string, error) {
 		}
 		format = f
 	}
-	rows, err := readRecords(path, format)
+	rows, err := readRecords(path, format, b.s.read)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %s: %w", b.where(field), field, err)
 	}
-	if b.ad.mapRec != nil {
-		for i := range rows {
+	if field == "data" && (format == "csv" || format == "tsv") && !b.s.read.noHeader && b.s.read.columns == nil {
+		b.headerHint = fmt.Sprintf("; the first row of %s named the fields: if it holds a record, set header: false and columns: [...]", name)
+	}
+	for i := range rows {
+		if field == "data" && b.s.hashSplit != nil {
+			h, err := b.s.hashSplit.inHoldout(rows[i].rec)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: split.key: %s: %w", b.where("split"), rows[i].where(path), err)
+			}
+			rows[i].holdout = h
+		}
+		if b.ad.mapRec != nil {
 			rec, err := b.ad.mapRec(rows[i].rec)
 			if err != nil {
-				return nil, "", fmt.Errorf("%s: %s: %s: adapter %s: %w", b.where(field), field, rows[i].where(path), b.s.adapter, err)
+				return nil, "", fmt.Errorf("%s: %s: %s: adapter %s: %w (the record has fields %s)", b.where(field), field, rows[i].where(path), b.s.adapter, err, fieldList(rows[i].rec))
 			}
 			rows[i].rec = rec
 		}
 	}
 	return rows, path, nil
+}
+
+// fieldList lists a record's field names, sorted, for messages.
+func fieldList(rec Record) string {
+	if len(rec) == 0 {
+		return "(none)"
+	}
+	return strings.Join(sortedKeys(rec), ", ")
+}
+
+// noField is the error for a field a record lacks; it lists the fields
+// the record has.
+func noField(rec Record, name string) error {
+	return fmt.Errorf("no field %q (the record has fields %s)", name, fieldList(rec))
 }
 
 func (r row) where(path string) string {
@@ -481,6 +552,11 @@ func (r row) where(path string) string {
 func (b *builder) item(r row) (Item, error) {
 	it := Item{ID: r.id}
 	fail := func(field string, err error) (Item, error) {
+		if strings.Contains(err.Error(), "map has no entry for key") {
+			err = fmt.Errorf("%w (the record has fields %s%s)", err, fieldList(r.rec), b.headerHint)
+		} else if strings.Contains(err.Error(), "no field ") {
+			err = fmt.Errorf("%w%s", err, b.headerHint)
+		}
 		return Item{}, fmt.Errorf("%s: %s: record %s: %w", b.where(field), field, r.id, err)
 	}
 	text, err := render(b.prompt, r.rec)
@@ -490,7 +566,7 @@ func (b *builder) item(r row) (Item, error) {
 	if b.choiceField != "" {
 		v, ok := r.rec[b.choiceField]
 		if !ok {
-			return fail("choices", fmt.Errorf("no field %q", b.choiceField))
+			return fail("choices", noField(r.rec, b.choiceField))
 		}
 		list, ok := v.([]any)
 		if !ok {
@@ -513,7 +589,7 @@ func (b *builder) item(r row) (Item, error) {
 	if b.gold != "" {
 		v, ok := r.rec[b.gold]
 		if !ok {
-			return fail("gold", fmt.Errorf("no field %q", b.gold))
+			return fail("gold", noField(r.rec, b.gold))
 		}
 		g, err := goldIndex(v, it.Choices)
 		if err != nil {
@@ -545,7 +621,7 @@ func (b *builder) item(r row) (Item, error) {
 	case b.targetField != "":
 		v, ok := r.rec[b.targetField]
 		if !ok {
-			return fail("target", fmt.Errorf("no field %q", b.targetField))
+			return fail("target", noField(r.rec, b.targetField))
 		}
 		it.Target = scalarText(v)
 	default:
