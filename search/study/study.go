@@ -10,7 +10,7 @@
 //	    tasks: [swapcase]          # the task(s) this model was tuned for
 //	  - model: ../family/rot1
 //	    name: rot1                 # label in parameter names (default: base name)
-//	    tasks: [rot1]
+//	    tasks: [rot1, my-task]     # my-task: the name: in tasks/my-task.yml
 //	method: breadcrumbs            # or a list, searched as a categorical
 //	parameters: {normalize: false} # fixed parameters (global or per-model)
 //	dtype: bfloat16
@@ -21,7 +21,7 @@
 //	  gamma:   {type: float, low: 0.001, high: 0.05, log: true, scope: per_layer, knots: 3}
 //	tasks: [toy:swapcase@tune, toy:rot1@tune, tasks/my-task.yml]
 //	holdout: [toy:swapcase, toy:rot1]
-//	limit: 30                      # items per task (0: all; at most MaxLimit)
+//	limit: 30                      # items per task (0: all; at most MaxLimit); a task file's smaller limit wins
 //	objective: {type: normalized, weights: {toy:rot1@tune: 2}}   # or: mean
 //	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random
 //	trials: 10                     # one budget for the whole study
@@ -555,7 +555,7 @@ func (p *parser) tasks(f *file, s *Study) error {
 	names := map[string]string{}
 	load := func(field, spec, role string) ([]*datasets.Task, error) {
 		var ts []*datasets.Task
-		if strings.HasPrefix(spec, "toy:") {
+		if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
 			t, err := datasets.Builtin(spec, "", s.Limit)
 			if err != nil {
 				return nil, p.errf(field, spec, "%v", err)
@@ -573,7 +573,7 @@ func (p *parser) tasks(f *file, s *Study) error {
 		}
 		for _, t := range ts {
 			if role == datasets.SplitTune && t.Split != datasets.SplitTune {
-				return nil, p.errf(field, spec, "task %s is a %s split; tune on a tune split (toy:<task>@tune, or split: tune in the task file)", t.Name, t.Split)
+				return nil, p.errf(field, spec, "task %s is a %s split; tune on a tune split (toy:<task>@tune, split: tune in the task file, or FILE@tune for a file with split: {holdout: F, seed: S})", t.Name, t.Split)
 			}
 			if prev, dup := names[t.Name]; dup {
 				return nil, p.errf(field, spec, "task %s is already listed (%s)", t.Name, prev)
@@ -630,12 +630,18 @@ func checkTaskPath(path string) error {
 	return fmt.Errorf("%s is not a regular file or directory (%s)", path, fi.Mode().Type())
 }
 
-// TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; other
+// TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; a part
+// of a split task file, "gsm8k@tune" or "gsm8k@holdout", → "gsm8k"; other
 // names are unchanged.
 func TaskKey(name string) string {
 	k := strings.TrimPrefix(name, "toy:")
 	if i := strings.IndexByte(k, '@'); i >= 0 && strings.HasPrefix(name, "toy:") {
 		k = k[:i]
+	}
+	for _, part := range []string{datasets.SplitTune, datasets.SplitHoldout} {
+		if base, ok := strings.CutSuffix(k, "@"+part); ok && base != "" {
+			return base
+		}
 	}
 	return k
 }
@@ -944,11 +950,13 @@ func cmpOr(a, b string) string {
 }
 
 // LoadTasks loads a task spec as a study does: a built-in toy task
-// ("toy:swapcase", "toy:swapcase@tune") or a task or task-set file
-// (relative to dir), each cut to limit items (0: all).
+// ("toy:swapcase", "toy:swapcase@tune"), a built-in task on a public file
+// ("gsm8k", a holdout task), or a task or task-set file (relative to dir;
+// "x.yml@tune" for a part of a split file), each cut to limit items (0:
+// all; a task file's own limit, when smaller, wins).
 func LoadTasks(spec, dir string, limit int) ([]*datasets.Task, error) {
 	var ts []*datasets.Task
-	if strings.HasPrefix(spec, "toy:") {
+	if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
 		t, err := datasets.Builtin(spec, "", limit)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: %w", spec, err)
