@@ -122,38 +122,71 @@ func (s *tieSet) len() int {
 }
 
 // ChooseTies settles which of the elements equal to c.Bits are kept, given
-// all of them (tied: their indices, in any order) and the tie stream: the
-// c.Ties of lowest rank. n is the length of the stream. It does nothing
-// unless NeedsOrder.
+// all of them (tied: their indices, in any order, fastest as a few
+// ascending runs, as workers collect them) and the tie stream: the c.Ties
+// of lowest rank. n is the length of the stream. It does nothing unless
+// NeedsOrder.
 func (c *Cut) ChooseTies(n int, order Stream, tied []int) {
 	if !c.NeedsOrder() {
 		return
 	}
+	tied = sortRuns(tied)
 	ranks := make([]uint64, len(tied))
 	for k, i := range tied {
 		ranks[k] = order.Rank(i)
 	}
 	thr := smallest(ranks, c.Ties)
-	if slices.IsSorted(tied) {
-		set := newTieSet(n, c.Ties)
-		for k, i := range tied {
-			if ranks[k] <= thr {
-				set.add(i)
+	set := newTieSet(n, c.Ties)
+	for k, i := range tied {
+		if ranks[k] <= thr {
+			set.add(i)
+		}
+	}
+	c.kept = set
+}
+
+// sortRuns returns v sorted: its ascending runs merged pairwise when there
+// are few of them, else sorted in place.
+func sortRuns(v []int) []int {
+	var runs [][]int
+	start := 0
+	for i := 1; i <= len(v); i++ {
+		if i == len(v) || v[i] < v[i-1] {
+			runs = append(runs, v[start:i])
+			start = i
+			if len(runs) > 64 {
+				slices.Sort(v)
+				return v
 			}
 		}
-		c.kept = set
-		return
 	}
-	// in any order: a bit set (sorting them into a list would cost more)
-	b := make([]uint64, (n+63)/64)
-	for k, i := range tied {
-		var keep uint64
-		if ranks[k] <= thr {
-			keep = 1
+	for len(runs) > 1 {
+		var next [][]int
+		for r := 0; r+1 < len(runs); r += 2 {
+			next = append(next, mergeSorted(runs[r], runs[r+1]))
 		}
-		b[i>>6] |= keep << (uint(i) & 63)
+		if len(runs)%2 == 1 {
+			next = append(next, runs[len(runs)-1])
+		}
+		runs = next
 	}
-	c.kept = &tieSet{bits: b}
+	if len(runs) == 0 {
+		return v
+	}
+	return runs[0]
+}
+
+// mergeSorted merges two ascending slices into a new one.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // ResolveTies settles which elements equal to c.Bits are kept (see

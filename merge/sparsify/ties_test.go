@@ -231,3 +231,22 @@ func FuzzTopKTies(f *testing.F) {
 		}
 	})
 }
+
+func TestSortRuns(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	for _, runs := range []int{0, 1, 2, 3, 7, 64, 65, 200} {
+		var v []int
+		for range runs {
+			at := rng.Intn(1000)
+			for k := rng.Intn(50); k > 0; k-- {
+				at += rng.Intn(3) // ascending, with repeats
+				v = append(v, at)
+			}
+		}
+		want := slices.Clone(v)
+		slices.Sort(want)
+		if got := sortRuns(v); !slices.Equal(got, want) {
+			t.Fatalf("%d runs: sortRuns = %v, want %v", runs, got, want)
+		}
+	}
+}
