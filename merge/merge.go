@@ -33,8 +33,9 @@ const DefaultShardSize = 5_000_000_000
 type Options struct {
 	// ShardSize is the largest shard in bytes; 0 means DefaultShardSize.
 	ShardSize int64
-	// Seed seeds the random methods (DARE, DELLA). A merge is reproducible
-	// bit for bit for a given seed.
+	// Seed seeds the random methods (DARE, DELLA) and the order among
+	// elements of equal magnitude at the cut-offs of ties, breadcrumbs and
+	// sce. A merge is reproducible bit for bit for a given seed.
 	Seed uint64
 	// Force allows writing over an existing, non-empty output directory.
 	Force bool
