@@ -4,9 +4,8 @@
 // step functions and filtered conditionals), the slice normalisation of the
 // `models:` form, and the per-source / per-slice / global lookup order.
 //
-// Features that mergetune does not implement yet (multi-module configs, the
-// tokenizer block, chat templates, the "union" tokenizer) are rejected at
-// parse time with an error containing "not supported yet". LoRA references
+// Features that mergetune does not implement yet (multi-module configs,
+// chat templates) are rejected at parse time with an error containing "not supported yet". LoRA references
 // ("model+lora", SplitLoRA) and Hugging Face ids with a revision
 // ("org/name@revision", on either side of a '+') are accepted.
 package config
@@ -41,9 +40,12 @@ type Config struct {
 	DType string
 	// OutDType is the normalised out_dtype, with the same values as DType.
 	OutDType string
-	// TokenizerSource is "", "base", or a model reference that appears
-	// elsewhere in the config.
+	// TokenizerSource is "", "union", "base", or a model reference that
+	// appears elsewhere in the config (see VocabSource).
 	TokenizerSource string
+	// Tokenizer is the tokenizer block, nil if unset (only one of it and
+	// TokenizerSource is set).
+	Tokenizer *Tokenizer
 	// Raw is the file's bytes, verbatim.
 	Raw []byte
 	// Warnings holds non-fatal notes found while parsing, each prefixed
@@ -270,7 +272,7 @@ func (c *Config) listsModel(ref string) bool {
 // tokenizer source (when it is a model reference rather than "base").
 func (c *Config) ModelRefs() []string {
 	refs := c.modelRefs()
-	if c.TokenizerSource != "" && c.TokenizerSource != "base" && !slices.Contains(refs, c.TokenizerSource) {
+	if c.TokenizerSource != "" && c.TokenizerSource != "base" && c.TokenizerSource != "union" && !slices.Contains(refs, c.TokenizerSource) {
 		refs = append(refs, c.TokenizerSource)
 	}
 	return refs

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -107,7 +106,7 @@ func (p *parser) parse(data []byte) error {
 // top walks the top-level mapping.
 func (p *parser) top(root *yaml.Node) error {
 	c := p.cfg
-	var methodNode, modelsNode, slicesNode, tokNode *yaml.Node
+	var methodNode, modelsNode, slicesNode, tokNode, blockNode *yaml.Node
 	err := p.mapping(root, "", topKeys, func(key string, kn, v *yaml.Node) error {
 		var err error
 		switch key {
@@ -151,7 +150,8 @@ func (p *parser) top(root *yaml.Node) error {
 			}
 		case "tokenizer":
 			if !isNull(v) {
-				return p.errf(v, key, "the tokenizer block is not supported yet (got %s); use tokenizer_source: base or a model of the config", describe(v))
+				blockNode = kn
+				c.Tokenizer, err = p.tokenizerBlock(v)
 			}
 		case "chat_template":
 			if !isNull(v) {
@@ -174,37 +174,15 @@ func (p *parser) top(root *yaml.Node) error {
 	case modelsNode == nil && slicesNode == nil:
 		return p.errf(nil, "", "one of models or slices is required")
 	}
-	if tokNode != nil {
-		if err := p.tokenizerSource(tokNode); err != nil {
-			return err
-		}
+	switch {
+	case tokNode != nil && blockNode != nil:
+		return p.errf(blockNode, "tokenizer", "only one of tokenizer_source and tokenizer may be set (tokenizer_source is set on line %d)", tokNode.Line)
+	case tokNode != nil:
+		return p.checkTokenizer(tokNode, "tokenizer_source", c.TokenizerSource)
+	case blockNode != nil:
+		return p.checkTokenizer(blockNode, "tokenizer.source", c.Tokenizer.Source)
 	}
 	return nil
-}
-
-// tokenizerSource validates c.TokenizerSource against the rest of the config.
-func (p *parser) tokenizerSource(n *yaml.Node) error {
-	c := p.cfg
-	src := c.TokenizerSource
-	const path = "tokenizer_source"
-	switch src {
-	case "":
-		return p.errf(n, path, "must not be empty")
-	case "union":
-		return p.errf(n, path, "%q is not supported yet; use base or a model of the config", src)
-	case "base":
-		if c.BaseModel == "" {
-			return p.errf(n, path, "%q requires a top-level base_model", src)
-		}
-		return nil
-	}
-	if err := p.checkRef(n, path, src); err != nil {
-		return err
-	}
-	if slices.Contains(c.modelRefs(), src) {
-		return nil
-	}
-	return p.errf(n, path, "%q is not supported yet: a tokenizer source must be base or a model referenced in the config", src)
 }
 
 // models walks the `models:` list.
