@@ -3,6 +3,8 @@ package datasets
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode"
@@ -151,7 +153,13 @@ func Builtin(name, dataDir string, limit int) (*Task, error) {
 		lines:   map[string]int{},
 		builtin: true,
 	}
-	return build(s)
+	t, err := build(s)
+	if err != nil && dataDir != "" {
+		if _, serr := os.Stat(filepath.Join(dataDir, a.file)); serr != nil {
+			return nil, fmt.Errorf("%w (the data directory %s has no %s; without a data directory the copy built into mergetune is read)", err, dataDir, a.file)
+		}
+	}
+	return t, err
 }
 
 // MaxToyItems bounds the items of a built-in toy task: they are generated,

@@ -219,7 +219,7 @@ func TestBuiltinErrors(t *testing.T) {
 		t.Errorf("huge toy limit: %v after %v", err, time.Since(start))
 	}
 	_, err := Builtin("copa", filepath.Join("testdata", "nowhere"), 0)
-	want := "built-in copa: data: data file: stat " + filepath.Join("testdata", "nowhere", "copa.jsonl") + ": no such file or directory"
+	want := "built-in copa: data: data file: stat " + filepath.Join("testdata", "nowhere", "copa.jsonl") + ": no such file or directory (the data directory " + filepath.Join("testdata", "nowhere") + " has no copa.jsonl; without a data directory the copy built into mergetune is read)"
 	if err == nil || err.Error() != want {
 		t.Errorf("missing data dir: %v\nwant %s", err, want)
 	}

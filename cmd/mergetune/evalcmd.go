@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -44,7 +46,7 @@ else the built-in runner, which serves tiny llama models in-process.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model directory to evaluate (required)")
-	fl.StringVar(&f.tasks, "tasks", "", "task file or task-set file (required); built-ins: toy:<task>, gsm8k, arc_easy, …")
+	fl.StringVar(&f.tasks, "tasks", "", "task files, task-set files or built-in tasks, comma-separated (required): x.yml, x.yml@tune (a part of a split file), gsm8k, arc_easy, toy:<task>; mergetune tasks lists the built-ins")
 	fl.StringVar(&f.host, "host", "", "Ollama server address (default: OLLAMA_HOST when --backend ollama)")
 	fl.StringVar(&f.backend, "backend", "auto", "auto (ollama when --host is set, else builtin), builtin or ollama")
 	fl.StringVar(&f.db, "db", "mergetune.db", "results database (SQLite)")
@@ -174,16 +176,52 @@ func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
 	return nil
 }
 
-// loadTasks reads a task file or task set, or a built-in task by name.
+// loadTasks reads the --tasks list: comma-separated task files, task-set
+// files (x.yml@tune for a part of a split file) or built-in task names,
+// read from dataDir when it is given. Task names must be unique across the
+// list.
 func loadTasks(spec, dataDir string) ([]*datasets.Task, error) {
-	if _, err := os.Stat(spec); err == nil {
-		return datasets.LoadAll(spec)
+	var tasks []*datasets.Task
+	from := map[string]string{}
+	for _, ref := range strings.Split(spec, ",") {
+		ref = strings.TrimSpace(ref)
+		if ref == "" {
+			return nil, fmt.Errorf("--tasks %q: an empty entry", spec)
+		}
+		ts, err := loadTaskRef(ref, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if prev, dup := from[t.Name]; dup {
+				return nil, fmt.Errorf("--tasks: task %s is listed twice (%s and %s)", t.Name, prev, ref)
+			}
+			from[t.Name] = ref
+			tasks = append(tasks, t)
+		}
 	}
-	t, err := datasets.Builtin(spec, dataDir, 0)
-	if err != nil {
-		return nil, fmt.Errorf("--tasks %s: not a file, and %w", spec, err)
+	return tasks, nil
+}
+
+// loadTaskRef reads one entry of --tasks.
+func loadTaskRef(ref, dataDir string) ([]*datasets.Task, error) {
+	if path, _ := datasets.CutPart(ref); fileExists(path) {
+		return datasets.LoadAll(ref)
 	}
-	return []*datasets.Task{t}, nil
+	if strings.HasPrefix(ref, "toy:") || slices.Contains(datasets.BuiltinNames(), ref) {
+		t, err := datasets.Builtin(ref, dataDir, 0)
+		if err != nil {
+			return nil, fmt.Errorf("--tasks %s: %w", ref, err)
+		}
+		return []*datasets.Task{t}, nil
+	}
+	return nil, fmt.Errorf("--tasks %s: no such task file, and no built-in task of that name (built-ins: %s, toy:<task>[@tune]; mergetune tasks lists them with an example each)", ref, strings.Join(datasets.BuiltinNames(), ", "))
+}
+
+// fileExists reports whether path names something on disk.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // printScores prints one row per task: accuracy with its interval.

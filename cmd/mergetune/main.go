@@ -31,7 +31,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newMergeCmd())
-	root.AddCommand(newEvalCmd())
+	root.AddCommand(newEvalCmd(), newTasksCmd())
 	root.AddCommand(newStudyCmd(), newExtendCmd())
 	root.AddCommand(newDemoCmd(), newReportCmd())
 	root.AddCommand(newBenchCmd())
