@@ -55,6 +55,10 @@ func RequestFor(t *datasets.Task) Request {
 // CacheRecord is the cached outcome of one item for one model, prompt and
 // request.
 type CacheRecord struct {
+	// ModelDigest, Settings, Task, ItemID and Prompt say what was asked
+	// of which model: the prompt as sent (cut from the left when the
+	// item was longer than the model's context).
+	ModelDigest, Settings, Task, ItemID, Prompt string
 	// Response is the model's answer: the generated text, or for a
 	// choice request answered from log-probabilities the letter.
 	Response string
@@ -119,12 +123,24 @@ type Options struct {
 	// Progress, when set, is called after each item with the number of
 	// items done and the total; calls are serialised.
 	Progress func(done, total int)
+	// Warn, when set, is told of each item longer than the model's
+	// context (truncated or skipped); calls are serialised.
+	Warn func(msg string)
 }
 
 // ItemResult is the outcome of one item.
 type ItemResult struct {
-	ID        string
-	Prompt    string
+	ID string
+	// Prompt is the prompt as sent: the item's rendered prompt, cut from
+	// the left when it was longer than the model's context (Long).
+	Prompt string
+	// Target is the reference answer (for a choice item the gold
+	// letter), Choices the options of a multiple-choice item and Gold
+	// the index of the right one.
+	Target  string
+	Choices []string
+	Gold    int
+	// Response is the raw answer, Extracted the scorer's reading of it.
 	Response  string
 	Extracted string
 	Correct   bool
@@ -133,6 +149,10 @@ type ItemResult struct {
 	// Latency is the request's duration (from the cache: the original
 	// request's).
 	Latency time.Duration
+	// Long says whether the item was truncated or skipped for being
+	// longer than the model's context; LongNote says by how much.
+	Long     LongOutcome
+	LongNote string
 }
 
 // TaskResult is a task's score.
@@ -141,21 +161,51 @@ type TaskResult struct {
 	Split string
 	// N is the number of items scored; Correct how many were right;
 	// Invalid how many gave no readable answer (datasets.Invalid).
-	N, Correct, Invalid int
+	// Truncated counts the scored items cut to fit the model's context,
+	// Skipped the items left unscored for their length (not in N).
+	N, Correct, Invalid, Truncated, Skipped int
 	// Accuracy is Correct / N (0 when N is 0).
 	Accuracy float64
-	// CI95 is the 95% bootstrap interval of Accuracy
-	// (BootstrapResamples resamples, BootstrapSeed).
+	// CI95 is the 95% Wilson score interval of Accuracy (see Wilson).
 	CI95 [2]float64
-	// Items are the outcomes in task order.
+	// Items are the outcomes in task order, skipped items included.
 	Items []ItemResult
+}
+
+// NewTaskResult sums up the outcomes of task t's items: the one place
+// where N, Accuracy and its interval are computed.
+func NewTaskResult(t *datasets.Task, items []ItemResult) *TaskResult {
+	r := &TaskResult{Task: t.Name, Split: t.Split, Items: items}
+	for _, it := range items {
+		switch it.Long {
+		case LongSkipped:
+			r.Skipped++
+			continue
+		case LongTruncated:
+			r.Truncated++
+		}
+		r.N++
+		if it.Correct {
+			r.Correct++
+		}
+		if it.Extracted == datasets.Invalid {
+			r.Invalid++
+		}
+	}
+	if r.N > 0 {
+		r.Accuracy = float64(r.Correct) / float64(r.N)
+	}
+	r.CI95[0], r.CI95[1] = Wilson(r.Correct, r.N)
+	return r
 }
 
 // Evaluate scores model m on task t. Items are requested with up to
 // opt.Parallel concurrent requests, in prompt order so that items sharing
 // a prompt prefix are adjacent (a server's prompt cache then reuses it);
 // the results keep the task's order. An empty response is scored wrong.
-// A failing request fails the evaluation with an error naming the item
+// An item longer than the model's context is truncated from the left or
+// skipped, as the task's LongItems says (opt.Warn is told); any other
+// failing request fails the evaluation with an error naming the item
 // (retries are the backend's job).
 func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*TaskResult, error) {
 	items := t.Items
@@ -184,11 +234,14 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 				return fmt.Errorf("eval: task %s: item %s: %w", t.Name, items[i].ID, err)
 			}
 			results[i] = r
+			mu.Lock()
+			defer mu.Unlock()
+			if opt.Warn != nil && r.Long != LongFits {
+				opt.Warn(longNote(t.Name, r))
+			}
 			if opt.Progress != nil {
-				mu.Lock()
 				done++
 				opt.Progress(done, len(items))
-				mu.Unlock()
 			}
 			return nil
 		})
@@ -200,31 +253,17 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 		return nil, fmt.Errorf("eval: task %s: %w", t.Name, err)
 	}
 
-	res := &TaskResult{Task: t.Name, Split: t.Split, N: len(results), Items: results}
-	correct := make([]bool, len(results))
-	for i, r := range results {
-		correct[i] = r.Correct
-		if r.Correct {
-			res.Correct++
-		}
-		if r.Extracted == datasets.Invalid {
-			res.Invalid++
-		}
-	}
-	if res.N > 0 {
-		res.Accuracy = float64(res.Correct) / float64(res.N)
-	}
-	res.CI95[0], res.CI95[1] = Bootstrap(correct, BootstrapResamples, BootstrapSeed)
-	return res, nil
+	return NewTaskResult(t, results), nil
 }
 
 // evalItem answers and scores one item, through the cache when there is
-// one.
+// one. The cache key is that of the item's rendered prompt; the record
+// keeps the prompt as sent.
 func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, req Request, cache Cache) (ItemResult, error) {
 	if err := ctx.Err(); err != nil {
 		return ItemResult{}, err
 	}
-	r := ItemResult{ID: it.ID, Prompt: it.Prompt}
+	r := ItemResult{ID: it.ID, Prompt: it.Prompt, Target: it.Target, Choices: it.Choices, Gold: it.Gold}
 	var key string
 	if cache != nil {
 		key = CacheKey(m, it, req)
@@ -233,25 +272,68 @@ func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, 
 			return r, fmt.Errorf("cache get %s: %w", key, err)
 		}
 		if ok {
+			if rec.Prompt != "" && rec.Prompt != it.Prompt {
+				r.Long, r.LongNote = LongTruncated, fmt.Sprintf("%d of %d bytes sent, from the cache", len(rec.Prompt), len(it.Prompt))
+				if skipLong(t) {
+					r.Long = LongSkipped
+					return r, nil
+				}
+				r.Prompt = rec.Prompt
+			}
 			r.Response, r.Latency, r.Cached = rec.Response, rec.Latency, true
 			score(t, it, &r)
 			return r, nil
 		}
 	}
 	start := time.Now()
-	resp, err := ask(ctx, m, it, req)
-	if err != nil {
+	resp, err := askFitting(ctx, m, t, it, req, &r)
+	if err != nil || r.Long == LongSkipped {
 		return r, err
 	}
 	r.Response, r.Latency = resp, time.Since(start)
 	score(t, it, &r)
 	if cache != nil {
-		rec := CacheRecord{Response: r.Response, Extracted: r.Extracted, Correct: r.Correct, Latency: r.Latency}
+		rec := CacheRecord{ModelDigest: m.Digest(), Settings: m.Settings(), Task: t.Name, ItemID: it.ID, Prompt: r.Prompt,
+			Response: r.Response, Extracted: r.Extracted, Correct: r.Correct, Latency: r.Latency}
 		if err := cache.Put(ctx, key, rec); err != nil {
 			return r, fmt.Errorf("cache put %s: %w", key, err)
 		}
 	}
 	return r, nil
+}
+
+// askFitting asks the item, fitting its prompt to the model's context:
+// a PromptFitter cuts it to the token before the request; a prompt another
+// model refuses with ErrContextOverflow is cut by a quarter of its
+// characters and asked again, up to maxCuts times. Under long_items: skip
+// an over-long item is not asked. r.Prompt and r.Long record what
+// happened; a skipped item has no response and no error.
+func askFitting(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, req Request, r *ItemResult) (string, error) {
+	prompt := it.Prompt
+	if f, ok := m.(PromptFitter); ok {
+		fitted, dropped := f.FitPrompt(prompt, fitRoom(req))
+		if dropped > 0 {
+			r.LongNote = fmt.Sprintf("%d prompt tokens dropped to leave %d for the answer", dropped, fitRoom(req))
+			if skipLong(t) || fitted == "" {
+				r.Long = LongSkipped
+				return "", nil
+			}
+			r.Long, r.Prompt, prompt = LongTruncated, fitted, fitted
+		}
+	}
+	for cuts := 0; ; cuts++ {
+		resp, err := ask(ctx, m, prompt, len(it.Choices), req)
+		if !errors.Is(err, ErrContextOverflow) {
+			return resp, err
+		}
+		if skipLong(t) || cuts == maxCuts || prompt == "" {
+			r.Long, r.LongNote = LongSkipped, err.Error()
+			return "", nil
+		}
+		prompt = cutLeft(prompt)
+		r.Long, r.Prompt = LongTruncated, prompt
+		r.LongNote = fmt.Sprintf("%d of %d bytes sent", len(prompt), len(it.Prompt))
+	}
 }
 
 // score fills the verdict of r; an empty response is wrong.
@@ -263,18 +345,19 @@ func score(t *datasets.Task, it datasets.Item, r *ItemResult) {
 	}
 }
 
-// ask sends the item's request.
-func ask(ctx context.Context, m Model, it datasets.Item, req Request) (string, error) {
+// ask sends an item's request with prompt; letters is the number of its
+// choices.
+func ask(ctx context.Context, m Model, prompt string, letters int, req Request) (string, error) {
 	if req.Kind == RequestChoice {
-		toks, err := m.TopTokens(ctx, it.Prompt, req.TopK)
+		toks, err := m.TopTokens(ctx, prompt, req.TopK)
 		if err != nil && !errors.Is(err, ErrUnsupported) {
 			return "", fmt.Errorf("top tokens: %w", err)
 		}
-		if l, ok := pickLetter(toks, len(it.Choices)); ok {
+		if l, ok := pickLetter(toks, letters); ok {
 			return l, nil
 		}
 	}
-	resp, err := m.Generate(ctx, it.Prompt, req.Generate)
+	resp, err := m.Generate(ctx, prompt, req.Generate)
 	if err != nil {
 		return "", fmt.Errorf("generate: %w", err)
 	}

@@ -17,12 +17,14 @@ func (c DBCache) Get(ctx context.Context, key string) (CacheRecord, bool, error)
 	if err != nil || !ok {
 		return CacheRecord{}, ok, err
 	}
-	return CacheRecord{Response: o.Response, Extracted: o.Extracted, Correct: o.Correct, Latency: o.Latency}, true, nil
+	return CacheRecord{ModelDigest: o.ModelDigest, Settings: o.Settings, Task: o.Task, ItemID: o.ItemID, Prompt: o.Prompt,
+		Response: o.Response, Extracted: o.Extracted, Correct: o.Correct, Latency: o.Latency}, true, nil
 }
 
 // Put implements Cache.
 func (c DBCache) Put(ctx context.Context, key string, rec CacheRecord) error {
 	return c.DB.PutCached(ctx, key, results.CachedOutcome{
+		ModelDigest: rec.ModelDigest, Settings: rec.Settings, Task: rec.Task, ItemID: rec.ItemID, Prompt: rec.Prompt,
 		Response: rec.Response, Extracted: rec.Extracted, Correct: rec.Correct, Latency: rec.Latency,
 	})
 }
@@ -45,7 +47,8 @@ func Record(ctx context.Context, db *results.DB, m Model, dir, host string, res 
 		items := make([]results.ItemOutcome, len(r.Items))
 		for i, it := range r.Items {
 			items[i] = results.ItemOutcome{RunID: id, Trial: trial, Task: r.Task, ItemID: it.ID,
-				Correct: it.Correct, Extracted: it.Extracted, Response: it.Response, Cached: it.Cached}
+				Correct: it.Correct, Extracted: it.Extracted, Response: it.Response, Cached: it.Cached,
+				Prompt: it.Prompt, Target: it.Target, Choices: it.Choices, Long: string(it.Long)}
 		}
 		if err := db.AddItemOutcomes(ctx, items); err != nil {
 			return 0, fmt.Errorf("record items of task %s: %w", r.Task, err)

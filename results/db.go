@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -307,7 +307,7 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, updated_at = excluded
 }
 
 // postgresTypes matches the SQLite column types PostgresDDL rewrites.
-var postgresTypes = regexp.MustCompile(`\b(?:(prompt|response|extracted)(\s+)TEXT|INTEGER PRIMARY KEY|INTEGER|REAL)\b`)
+var postgresTypes = regexp.MustCompile(`\b(?:(prompt|response|extracted|target|choices)(\s+)TEXT|INTEGER PRIMARY KEY|INTEGER|REAL)\b`)
 
 // PostgresDDL rewrites a schema statement written for SQLite for
 // PostgreSQL: 64-bit identity keys and integers, double precision reals,
@@ -428,6 +428,15 @@ func migrations() [][]string {
 )`,
 			`CREATE INDEX mt_studies_origin ON mt_studies (origin)`,
 			`ALTER TABLE mt_trials ADD COLUMN duplicate_of INTEGER`,
+		},
+		// Version 3: each item outcome keeps what was asked and expected:
+		// the prompt as sent, the target, the choices (a JSON array) and
+		// whether the item was truncated or skipped for its length.
+		{
+			`ALTER TABLE mt_item_outcomes ADD COLUMN prompt TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE mt_item_outcomes ADD COLUMN target TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE mt_item_outcomes ADD COLUMN choices TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE mt_item_outcomes ADD COLUMN overlong TEXT NOT NULL DEFAULT ''`,
 		},
 	}
 }

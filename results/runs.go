@@ -3,6 +3,7 @@ package results
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -53,6 +54,15 @@ type ItemOutcome struct {
 	Extracted string
 	Response  string
 	Cached    bool // whether the outcome came from the evaluation cache
+	// Prompt is the prompt as sent, Target the reference answer (for a
+	// choice item the gold letter) and Choices the options of a
+	// multiple-choice item (schema version 3; empty in older records).
+	Prompt  string
+	Target  string
+	Choices []string
+	// Long is "truncated" or "skipped" for an item longer than the
+	// model's context, "" otherwise.
+	Long string
 }
 
 // NewRun records the start of an evaluation run and returns its ID.
@@ -144,12 +154,13 @@ func (db *DB) AddItemOutcomes(ctx context.Context, outcomes []ItemOutcome) error
 	}
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, db.q(`INSERT INTO mt_item_outcomes (run_id, trial_id, task, item_id,
-	correct, extracted, response, cached)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	correct, extracted, response, cached, prompt, target, choices, overlong)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 	trial_id = excluded.trial_id, correct = excluded.correct,
 	extracted = excluded.extracted, response = excluded.response,
-	cached = excluded.cached`))
+	cached = excluded.cached, prompt = excluded.prompt, target = excluded.target,
+	choices = excluded.choices, overlong = excluded.overlong`))
 		if err != nil {
 			return fmt.Errorf("prepare insert: %w", err)
 		}
@@ -167,8 +178,13 @@ ON CONFLICT (run_id, task, item_id) DO UPDATE SET
 				}
 				trialID = id
 			}
+			choices, err := encodeChoices(o.Choices)
+			if err != nil {
+				return fmt.Errorf("outcome %d (run %d, task %q, item %q): %w", i, o.RunID, o.Task, o.ItemID, err)
+			}
 			if _, err := stmt.ExecContext(ctx, o.RunID, trialID, o.Task, o.ItemID, boolInt(o.Correct),
-				db.blob(o.Extracted), db.blob(o.Response), boolInt(o.Cached)); err != nil {
+				db.blob(o.Extracted), db.blob(o.Response), boolInt(o.Cached),
+				db.blob(o.Prompt), db.blob(o.Target), db.blob(choices), o.Long); err != nil {
 				return fmt.Errorf("outcome %d (run %d, task %q, item %q): %w", i, o.RunID, o.Task, o.ItemID, err)
 			}
 		}
@@ -253,8 +269,14 @@ func (db *DB) TrialTaskScores(ctx context.Context, study string, number int) ([]
 // ItemOutcomes returns the item outcomes of a run, in the order they were
 // first recorded.
 func (db *DB) ItemOutcomes(ctx context.Context, runID int64) ([]ItemOutcome, error) {
+	// A database of schema version < 3 (opened read-only, so not
+	// migrated) has no prompt, target, choices or overlong: '' stands in.
+	extra := `o.prompt, o.target, o.choices, o.overlong`
+	if db.version < 3 {
+		extra = `'', '', '', ''`
+	}
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT o.run_id, t.study, t.trial_number, o.task, o.item_id,
-	o.correct, o.extracted, o.response, o.cached
+	o.correct, o.extracted, o.response, o.cached, `+extra+`
 FROM mt_item_outcomes o LEFT JOIN mt_trials t ON t.id = o.trial_id
 WHERE o.run_id = ? ORDER BY o.id`), runID)
 	if err != nil {
@@ -268,10 +290,14 @@ WHERE o.run_id = ? ORDER BY o.id`), runID)
 			study           sql.NullString
 			number          sql.NullInt64
 			correct, cached int
+			choices         string
 		)
 		if err := rows.Scan(&o.RunID, &study, &number, &o.Task, &o.ItemID, &correct,
-			&o.Extracted, &o.Response, &cached); err != nil {
+			&o.Extracted, &o.Response, &cached, &o.Prompt, &o.Target, &choices, &o.Long); err != nil {
 			return nil, fmt.Errorf("results: read item outcomes of run %d: %w", runID, err)
+		}
+		if o.Choices, err = decodeChoices(choices); err != nil {
+			return nil, fmt.Errorf("results: read item outcomes of run %d: item %s: %w", runID, o.ItemID, err)
 		}
 		if study.Valid && number.Valid {
 			o.Trial = &TrialKey{Study: study.String, Number: int(number.Int64)}
@@ -283,4 +309,28 @@ WHERE o.run_id = ? ORDER BY o.id`), runID)
 		return nil, fmt.Errorf("results: read item outcomes of run %d: %w", runID, err)
 	}
 	return out, nil
+}
+
+// encodeChoices stores a choice list as a JSON array ("" for none).
+func encodeChoices(c []string) (string, error) {
+	if len(c) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode choices: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeChoices reads what encodeChoices stored.
+func decodeChoices(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var c []string
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, fmt.Errorf("stored choices %q: %w", s, err)
+	}
+	return c, nil
 }

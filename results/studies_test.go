@@ -106,8 +106,8 @@ func TestMigrateV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 2 {
-		t.Fatalf("version %d %v, want 2", v, err)
+	if v, err := db.Version(ctx); err != nil || v != SchemaVersion {
+		t.Fatalf("version %d %v, want %d", v, err, SchemaVersion)
 	}
 	if recs, err := db.Trials(ctx, "toy"); err != nil || len(recs) != 1 {
 		t.Fatalf("v2 trials: %+v %v", recs, err)

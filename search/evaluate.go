@@ -72,22 +72,7 @@ func (w *worker) evaluate(ctx context.Context, m eval.Model, trial goptuna.Trial
 
 // combine builds a task's result from its items' outcomes.
 func combine(t *datasets.Task, items []eval.ItemResult) *eval.TaskResult {
-	r := &eval.TaskResult{Task: t.Name, Split: t.Split, N: len(items), Items: items}
-	correct := make([]bool, len(items))
-	for i, it := range items {
-		correct[i] = it.Correct
-		if it.Correct {
-			r.Correct++
-		}
-		if it.Extracted == datasets.Invalid {
-			r.Invalid++
-		}
-	}
-	if r.N > 0 {
-		r.Accuracy = float64(r.Correct) / float64(r.N)
-	}
-	r.CI95[0], r.CI95[1] = eval.Bootstrap(correct, eval.BootstrapResamples, eval.BootstrapSeed)
-	return r
+	return eval.NewTaskResult(t, items)
 }
 
 // objectiveValue is the study's objective over task results: the weighted

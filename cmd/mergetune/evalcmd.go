@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,25 +24,52 @@ import (
 // evalFlags are the settings of `mergetune eval`.
 type evalFlags struct {
 	model, tasks, host, backend, db, quantize, data, timeouts string
+	logSamples                                                string
 	parallel, limit, numCtx                                   int
-	quiet                                                     bool
+	quiet, dryRun, compare                                    bool
 }
 
 func newEvalCmd() *cobra.Command {
 	var f evalFlags
 	cmd := &cobra.Command{
-		Use:   "eval --model DIR --tasks FILE.yml",
+		Use:   "eval --model DIR --tasks FILE.yml | eval --compare DIR_A DIR_B --tasks FILE.yml",
 		Short: "Score a model on a task set and record every item",
 		Long: `Score a model directory (config.json, tokenizer, safetensors) on the tasks of a
-task file, print each task's accuracy with its 95% bootstrap interval, and
-record the scores and every item's outcome in the results database. Answers
-are cached by the model's content digest, so evaluating the same weights
-again costs nothing.
+task file, print each task's accuracy with its 95% Wilson score interval,
+and record the scores and every item's outcome (prompt, target, answer,
+verdict) in the results database. Answers are cached by the model's
+content digest, so evaluating the same weights again costs nothing.
+
+--log-samples FILE.jsonl also writes one JSON record per item (task, item,
+prompt as sent, target, choices, response, extracted answer, verdict,
+cached). --dry-run prints the rendered prompts and targets without a model.
+--compare DIR_A DIR_B scores two models on the same items and prints both
+accuracies, their difference with its 95% interval (Newcombe's paired
+score interval) and McNemar's exact p-value.
+
+An item longer than the model's context is truncated from the left with a
+warning, or skipped and counted when its task says long_items: skip.
 
 The backend is an Ollama server when --host (or --backend ollama) is given,
 else the built-in runner, which serves tiny llama models in-process.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.compare {
+				if len(args) != 2 {
+					return fmt.Errorf("--compare takes two model directories, got %d arguments", len(args))
+				}
+				return nil
+			}
+			return cobra.NoArgs(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case f.dryRun:
+				return runDryRun(cmd.OutOrStdout(), f)
+			case f.compare:
+				return runCompare(cmd.Context(), cmd.OutOrStdout(), f, args[0], args[1])
+			case f.model == "":
+				return errors.New(`required flag(s) "model" not set`)
+			}
 			return runEval(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -57,7 +86,9 @@ else the built-in runner, which serves tiny llama models in-process.`,
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
 	fl.IntVar(&f.numCtx, "num-ctx", 0, "Ollama: context size of every request (0: the backend default)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
-	cmd.MarkFlagRequired("model")
+	fl.StringVar(&f.logSamples, "log-samples", "", "also write one JSON record per item to this file (JSON lines; with --compare, model A's then B's)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print each item's rendered prompt and target; needs no model")
+	fl.BoolVar(&f.compare, "compare", false, "score the two model directories given as arguments on the same items and compare them (paired)")
 	cmd.MarkFlagRequired("tasks")
 	return cmd
 }
@@ -107,29 +138,133 @@ func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
 	if err != nil {
 		return err
 	}
-	backend, host, err := openBackend(f)
+	s, err := openEvalSession(ctx, f)
 	if err != nil {
 		return err
+	}
+	defer s.close()
+	e, err := s.evaluate(ctx, f.model, tasks)
+	if err != nil {
+		return err
+	}
+	if f.logSamples != "" {
+		if err := eval.WriteSamplesFile(f.logSamples, eval.Samples(f.model, e.digest, e.res)); err != nil {
+			return err
+		}
+	}
+	printScores(out, e.res)
+	fmt.Fprintf(out, "\nmodel %s (%s), run %d recorded in %s\n", f.model, e.digest, e.runID, f.db)
+	if f.logSamples != "" {
+		fmt.Fprintf(out, "item records written to %s\n", f.logSamples)
+	}
+	return nil
+}
+
+// runCompare scores models a and b on the same tasks and prints a paired
+// comparison of each task.
+func runCompare(ctx context.Context, out io.Writer, f evalFlags, a, b string) error {
+	tasks, err := loadTasks(f.tasks, f.data)
+	if err != nil {
+		return err
+	}
+	s, err := openEvalSession(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ea, err := s.evaluate(ctx, a, tasks)
+	if err != nil {
+		return err
+	}
+	eb, err := s.evaluate(ctx, b, tasks)
+	if err != nil {
+		return err
+	}
+	if f.logSamples != "" {
+		samples := append(eval.Samples(a, ea.digest, ea.res), eval.Samples(b, eb.digest, eb.res)...)
+		if err := eval.WriteSamplesFile(f.logSamples, samples); err != nil {
+			return err
+		}
+	}
+	cmps := make([]eval.Comparison, len(tasks))
+	for i := range tasks {
+		if cmps[i], err = eval.Compare(ea.res[i], eb.res[i]); err != nil {
+			return err
+		}
+	}
+	printComparison(out, a, b, cmps)
+	fmt.Fprintf(out, "\nA %s (%s), run %d; B %s (%s), run %d; recorded in %s\n", a, ea.digest, ea.runID, b, eb.digest, eb.runID, f.db)
+	return nil
+}
+
+// runDryRun prints every item's rendered prompt and target, as they would
+// be sent, without a model or a database.
+func runDryRun(out io.Writer, f evalFlags) error {
+	tasks, err := loadTasks(f.tasks, f.data)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(out)
+	for _, t := range tasks {
+		items := t.Items
+		if f.limit > 0 && f.limit < len(items) {
+			items = items[:f.limit]
+		}
+		for _, it := range items {
+			fmt.Fprintf(w, "=== task %s (%s) item %s, target %q\n%s\n\n", t.Name, t.Split, it.ID, it.Target, it.Prompt)
+		}
+	}
+	return w.Flush()
+}
+
+// evalSession is an open backend and results database.
+type evalSession struct {
+	f       evalFlags
+	backend eval.Backend
+	host    string
+	db      *results.DB
+}
+
+// openEvalSession opens the backend (probing an Ollama server) and the
+// results database the flags name.
+func openEvalSession(ctx context.Context, f evalFlags) (*evalSession, error) {
+	backend, host, err := openBackend(f)
+	if err != nil {
+		return nil, err
 	}
 	if ob, ok := backend.(*ollama.Backend); ok {
 		// Before any work: a host that does not answer fails in seconds.
 		if _, err := ob.Probe(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if dir := filepath.Dir(f.db); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
+			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
 	db, err := results.Open(ctx, f.db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
-	m, err := backend.Open(ctx, f.model)
+	return &evalSession{f: f, backend: backend, host: host, db: db}, nil
+}
+
+func (s *evalSession) close() { s.db.Close() }
+
+// evaluated is one model's recorded evaluation.
+type evaluated struct {
+	res    []*eval.TaskResult
+	digest string
+	runID  int64
+}
+
+// evaluate scores the model in dir on tasks and records the run.
+func (s *evalSession) evaluate(ctx context.Context, dir string, tasks []*datasets.Task) (evaluated, error) {
+	f := s.f
+	m, err := s.backend.Open(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", f.model, err)
+		return evaluated{}, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer m.Close()
 	total := 0
@@ -149,31 +284,35 @@ func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
 	for _, t := range tasks {
 		base := done
 		r, err := eval.Evaluate(ctx, m, t, eval.Options{
-			Parallel: f.parallel, Limit: f.limit, Cache: eval.DBCache{DB: db},
+			Parallel: f.parallel, Limit: f.limit, Cache: eval.DBCache{DB: s.db},
 			Progress: func(d, _ int) {
 				if bar != nil {
 					bar.Describe("evaluating " + t.Name)
 					bar.Set(base + d)
 				}
 			},
+			Warn: func(msg string) {
+				if bar != nil {
+					bar.Clear()
+				}
+				fmt.Fprintln(os.Stderr, "warning:", msg)
+			},
 		})
 		if err != nil {
-			return err
+			return evaluated{}, err
 		}
-		done += r.N
+		done += len(r.Items)
 		res = append(res, r)
 	}
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(os.Stderr)
 	}
-	runID, err := eval.Record(ctx, db, m, f.model, host, res, nil)
+	runID, err := eval.Record(ctx, s.db, m, dir, s.host, res, nil)
 	if err != nil {
-		return err
+		return evaluated{}, err
 	}
-	printScores(out, res)
-	fmt.Fprintf(out, "\nmodel %s (%s), run %d recorded in %s\n", f.model, m.Digest(), runID, f.db)
-	return nil
+	return evaluated{res: res, digest: m.Digest(), runID: runID}, nil
 }
 
 // loadTasks reads the --tasks list: comma-separated task files, task-set
@@ -224,10 +363,11 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// printScores prints one row per task: accuracy with its interval.
+// printScores prints one row per task: accuracy with its interval, and the
+// items truncated and skipped for their length.
 func printScores(out io.Writer, res []*eval.TaskResult) {
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "task\tsplit\titems\taccuracy\t95% CI\tinvalid\tcached")
+	fmt.Fprintln(w, "task\tsplit\titems\taccuracy\t95% CI\tinvalid\ttruncated\tskipped\tcached")
 	for _, r := range res {
 		cached := 0
 		for _, it := range r.Items {
@@ -235,7 +375,22 @@ func printScores(out io.Writer, res []*eval.TaskResult) {
 				cached++
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%.3f\t[%.3f, %.3f]\t%d\t%d\n", r.Task, r.Split, r.N, r.Accuracy, r.CI95[0], r.CI95[1], r.Invalid, cached)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.3f\t[%.3f, %.3f]\t%d\t%d\t%d\t%d\n", r.Task, r.Split, r.N, r.Accuracy, r.CI95[0], r.CI95[1],
+			r.Invalid, r.Truncated, r.Skipped, cached)
+	}
+	w.Flush()
+}
+
+// printComparison prints one row per task: both accuracies on the paired
+// items, the difference A − B with its 95% interval, the discordant items
+// and McNemar's exact p-value.
+func printComparison(out io.Writer, a, b string, cmps []eval.Comparison) {
+	fmt.Fprintf(out, "A: %s\nB: %s\n\n", a, b)
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "task\titems\tA\tB\tA − B\t95% CI\tonly A\tonly B\tp (McNemar)")
+	for _, c := range cmps {
+		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.3f\t%+.3f\t[%+.3f, %+.3f]\t%d\t%d\t%.3g\n", c.Task, c.N, c.AccA, c.AccB, c.Diff,
+			c.DiffCI95[0], c.DiffCI95[1], c.OnlyA, c.OnlyB, c.P)
 	}
 	w.Flush()
 }

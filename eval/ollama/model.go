@@ -177,10 +177,12 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt eval.GenerateOp
 	return r.Response, nil
 }
 
-// contextError adds a hint to the server's over-long-prompt error.
+// contextError adds a hint to the server's over-long-prompt error and
+// marks it eval.ErrContextOverflow, so the evaluator truncates or skips
+// the item instead of failing the run.
 func (m *Model) contextError(err error) error {
 	if strings.Contains(err.Error(), "exceeds the context length") {
-		return fmt.Errorf("%w (num_ctx %d, capped at the model's context length; the prompt is not truncated)", err, m.b.opt.NumCtx)
+		return fmt.Errorf("%w (num_ctx %d, capped at the model's context length; the prompt is not truncated): %w", err, m.b.opt.NumCtx, eval.ErrContextOverflow)
 	}
 	return err
 }

@@ -253,7 +253,7 @@ func (m *Model) Logits(ctx context.Context, tokens []int) ([][]float32, error) {
 		return nil, err
 	}
 	if len(tokens) > m.cfg.maxPos {
-		return nil, fmt.Errorf("runner: %d tokens exceed the context of %d", len(tokens), m.cfg.maxPos)
+		return nil, fmt.Errorf("runner: %d tokens exceed the context of %d: %w", len(tokens), m.cfg.maxPos, eval.ErrContextOverflow)
 	}
 	if len(tokens) == 0 {
 		return nil, nil
@@ -287,7 +287,7 @@ func (m *Model) LogLikelihood(ctx context.Context, prompt, continuation string) 
 	}
 	all := append(p, c[:len(c)-1]...)
 	if len(all)+1 > m.cfg.maxPos {
-		return 0, fmt.Errorf("runner: prompt and continuation of %d tokens exceed the context of %d", len(all)+1, m.cfg.maxPos)
+		return 0, fmt.Errorf("runner: prompt and continuation of %d tokens exceed the context of %d: %w", len(all)+1, m.cfg.maxPos, eval.ErrContextOverflow)
 	}
 	s := m.newState(len(all))
 	logits, err := m.forward(ctx, s, all, len(p)-1)
@@ -314,7 +314,7 @@ func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.Tok
 		return nil, errors.New("runner: top tokens need a non-empty prompt (the tokenizer adds no BOS token)")
 	}
 	if len(ids) > m.cfg.maxPos {
-		return nil, fmt.Errorf("runner: prompt of %d tokens exceeds the context of %d", len(ids), m.cfg.maxPos)
+		return nil, fmt.Errorf("runner: prompt of %d tokens exceeds the context of %d: %w", len(ids), m.cfg.maxPos, eval.ErrContextOverflow)
 	}
 	s := m.newState(len(ids))
 	logits, err := m.forward(ctx, s, ids, len(ids)-1)
@@ -391,7 +391,7 @@ func (m *Model) generate(ctx context.Context, ids []int, opt eval.GenerateOption
 		return "", nil, errors.New("runner: generation needs a non-empty prompt (the tokenizer adds no BOS token)")
 	}
 	if len(ids) > m.cfg.maxPos {
-		return "", nil, fmt.Errorf("runner: prompt of %d tokens exceeds the context of %d", len(ids), m.cfg.maxPos)
+		return "", nil, fmt.Errorf("runner: prompt of %d tokens exceeds the context of %d: %w", len(ids), m.cfg.maxPos, eval.ErrContextOverflow)
 	}
 	if opt.MaxTokens < 0 {
 		return "", nil, fmt.Errorf("runner: negative MaxTokens %d", opt.MaxTokens)

@@ -1,0 +1,93 @@
+package eval
+
+import (
+	"math"
+)
+
+// Z95 is the standard normal quantile of 0.975: the half-width, in standard
+// errors, of every 95% interval this package computes.
+const Z95 = 1.959963984540054
+
+// Wilson returns the 95% Wilson score interval of an accuracy of k correct
+// out of n items. It is the one interval rule of mergetune's scores: unlike
+// a bootstrap or the normal approximation it does not collapse to a point
+// at 0 or n correct (0 of 40 gives [0, 0.088]), it stays inside [0, 1],
+// and it depends only on k and n. No items (n ≤ 0) give [0, 1]: nothing
+// is known.
+func Wilson(k, n int) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	k = min(max(k, 0), n)
+	nf := float64(n)
+	p := float64(k) / nf
+	z2 := Z95 * Z95
+	den := 1 + z2/nf
+	centre := (p + z2/(2*nf)) / den
+	half := Z95 * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf)) / den
+	lo, hi = max(centre-half, 0), min(centre+half, 1)
+	// Exact ends: 0 correct has lower bound 0, all correct upper bound 1.
+	if k == 0 {
+		lo = 0
+	}
+	if k == n {
+		hi = 1
+	}
+	return lo, hi
+}
+
+// PairedDiff returns the 95% interval of the difference of two accuracies
+// measured on the same n items, Newcombe's hybrid score interval for
+// paired proportions (Newcombe 1998, method 10): both correct on both
+// items, onlyA right only for A, onlyB right only for B, neither on the
+// rest. It combines the Wilson intervals of both accuracies with their
+// correlation, so like Wilson it does not collapse when both models agree
+// on every item. n ≤ 0 gives [-1, 1].
+func PairedDiff(both, onlyA, onlyB, neither int) (lo, hi float64) {
+	n := both + onlyA + onlyB + neither
+	if n <= 0 {
+		return -1, 1
+	}
+	nf := float64(n)
+	p1, p2 := float64(both+onlyA)/nf, float64(both+onlyB)/nf
+	l1, u1 := Wilson(both+onlyA, n)
+	l2, u2 := Wilson(both+onlyB, n)
+	// phi: the correlation of the two outcomes (0 when a margin is empty).
+	phi := 0.0
+	den := float64(both+onlyA) * float64(onlyB+neither) * float64(both+onlyB) * float64(onlyA+neither)
+	if den > 0 {
+		phi = (float64(both)*float64(neither) - float64(onlyA)*float64(onlyB)) / math.Sqrt(den)
+	}
+	d := p1 - p2
+	dl := math.Sqrt(max((p1-l1)*(p1-l1)-2*phi*(p1-l1)*(u2-p2)+(u2-p2)*(u2-p2), 0))
+	du := math.Sqrt(max((u1-p1)*(u1-p1)-2*phi*(u1-p1)*(p2-l2)+(p2-l2)*(p2-l2), 0))
+	return max(d-dl, -1), min(d+du, 1)
+}
+
+// McNemarExact returns the two-sided p-value of McNemar's exact test: under
+// the hypothesis that two models are equally accurate, each item only one
+// of them answers right (onlyA + onlyB discordant items) is A's with
+// probability 1/2, and p is twice the smaller binomial tail, at most 1. No
+// discordant items give 1.
+func McNemarExact(onlyA, onlyB int) float64 {
+	m := onlyA + onlyB
+	if m <= 0 {
+		return 1
+	}
+	k := min(onlyA, onlyB)
+	// P(X ≤ k) for X ~ Binomial(m, 1/2), summed in log space.
+	logHalf := float64(m) * math.Log(0.5)
+	tail := 0.0
+	for i := 0; i <= k; i++ {
+		tail += math.Exp(logChoose(m, i) + logHalf)
+	}
+	return min(2*tail, 1)
+}
+
+// logChoose returns log(n choose k).
+func logChoose(n, k int) float64 {
+	a, _ := math.Lgamma(float64(n + 1))
+	b, _ := math.Lgamma(float64(k + 1))
+	c, _ := math.Lgamma(float64(n - k + 1))
+	return a - b - c
+}
