@@ -38,7 +38,8 @@ func Wilson(k, n int) (lo, hi float64) {
 
 // PairedDiff returns the 95% interval of the difference of two accuracies
 // measured on the same n items, Newcombe's hybrid score interval for
-// paired proportions (Newcombe 1998, method 10): both correct on both
+// paired proportions (Newcombe 1998, method 10, with his adjustment of
+// the correlation): both correct on both
 // items, onlyA right only for A, onlyB right only for B, neither on the
 // rest. It combines the Wilson intervals of both accuracies with their
 // correlation, so like Wilson it does not collapse when both models agree
@@ -52,11 +53,17 @@ func PairedDiff(both, onlyA, onlyB, neither int) (lo, hi float64) {
 	p1, p2 := float64(both+onlyA)/nf, float64(both+onlyB)/nf
 	l1, u1 := Wilson(both+onlyA, n)
 	l2, u2 := Wilson(both+onlyB, n)
-	// phi: the correlation of the two outcomes (0 when a margin is empty).
+	// phi: the correlation of the two outcomes (0 when a margin is
+	// empty), its numerator reduced by n/2 when positive as Newcombe
+	// proposes, so that full agreement does not collapse the interval.
 	phi := 0.0
 	den := float64(both+onlyA) * float64(onlyB+neither) * float64(both+onlyB) * float64(onlyA+neither)
 	if den > 0 {
-		phi = (float64(both)*float64(neither) - float64(onlyA)*float64(onlyB)) / math.Sqrt(den)
+		num := float64(both)*float64(neither) - float64(onlyA)*float64(onlyB)
+		if num > 0 {
+			num = max(num-nf/2, 0)
+		}
+		phi = num / math.Sqrt(den)
 	}
 	d := p1 - p2
 	dl := math.Sqrt(max((p1-l1)*(p1-l1)-2*phi*(p1-l1)*(u2-p2)+(u2-p2)*(u2-p2), 0))
