@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ the change). status, best and freeze only read the database.`,
 func newStudyRunCmd() *cobra.Command {
 	var workers int
 	var quiet, asNew, force bool
+	var progressEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "run STUDY.yml",
 		Short: "Run (or resume) a study until its trial budget is spent",
@@ -63,9 +65,20 @@ func newStudyRunCmd() *cobra.Command {
 			case force:
 				opt.OnChange = search.ChangeForce
 			}
-			if live {
+			switch {
+			case live:
 				opt.Progress = func(p search.Progress) { writeProgress(out, p) }
 				opt.Log = func(format string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...) }
+			case !quiet:
+				// Not a terminal (a log file, CI, nohup): a line at the
+				// end of a trial, at most every progressEvery, so that
+				// a long study shows it is alive without flooding.
+				th := &progressThrottle{every: progressEvery, now: time.Now}
+				opt.Progress = func(p search.Progress) {
+					if th.allow() || p.Done == p.Budget {
+						writeProgress(out, p)
+					}
+				}
 			}
 			sum, err := search.Run(cmd.Context(), s, opt)
 			if err != nil {
@@ -85,7 +98,8 @@ func newStudyRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers in this process (0: the study's workers)")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines (also off when stdout is not a terminal)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	cmd.Flags().DurationVar(&progressEvery, "progress-every", 30*time.Second, "when stdout is not a terminal: a progress line when a trial ends, at most this often (0: every trial)")
 	cmd.Flags().BoolVar(&asNew, "new", false, "when the study file's definition changed since its trials were recorded, run it as a new study NAME-2 (-3, …) beside the old one")
 	cmd.Flags().BoolVar(&force, "force", false, "when the study file's definition changed, accept the change: the old trials stay in the study")
 	return cmd
@@ -95,6 +109,28 @@ func newStudyRunCmd() *cobra.Command {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressThrottle lets an event through when at least every has passed
+// since the last one let through (the first always passes).
+type progressThrottle struct {
+	every time.Duration
+	now   func() time.Time
+	last  time.Time
+	seen  bool
+	mu    sync.Mutex
+}
+
+// allow reports whether to print now, and if so starts a new interval.
+func (t *progressThrottle) allow() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if t.seen && now.Sub(t.last) < t.every {
+		return false
+	}
+	t.seen, t.last = true, now
+	return true
 }
 
 // writeProgress prints one line per finished trial.
