@@ -274,9 +274,13 @@ func testRunsRoundTrip(t *testing.T, open func(*testing.T) *DB) {
 	}
 
 	outcomes := []ItemOutcome{
-		{RunID: id, Task: "gsm8k", ItemID: "0", Correct: true, Extracted: "18", Response: "#### 18"},
-		{RunID: id, Task: "gsm8k", ItemID: "1", Extracted: "", Response: "", Cached: true},
-		{RunID: id, Trial: trial, Task: "arc", ItemID: "Mercury_7", Correct: true, Extracted: "C", Response: " C"},
+		{RunID: id, Task: "gsm8k", ItemID: "0", Correct: true, Extracted: "18", Response: "#### 18",
+			Prompt: "Question: 9+9?\nAnswer:", Target: "#### 18"},
+		{RunID: id, Task: "gsm8k", ItemID: "1", Extracted: "", Response: "", Cached: true,
+			Prompt: "…long tail", Target: "7", Long: "truncated"},
+		{RunID: id, Trial: trial, Task: "arc", ItemID: "Mercury_7", Correct: true, Extracted: "C", Response: " C",
+			Prompt: "Q?\nA. x\nB. y\nC. \"z\"\nAnswer:", Target: "C", Choices: []string{"x", "y", `"z"`}},
+		{RunID: id, Task: "arc", ItemID: "long", Long: "skipped", Prompt: "p", Target: "A", Choices: []string{"a"}},
 	}
 	if err := db.AddItemOutcomes(ctx, outcomes); err != nil {
 		t.Fatal(err)

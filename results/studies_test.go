@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/mergetune/mergetune/results/pgtest"
@@ -142,5 +143,56 @@ func TestPostgresReadOnly(t *testing.T) {
 	empty := pgtest.Schema(t)
 	if _, err := OpenReadOnly(ctx, empty); err == nil {
 		t.Error("opened a database without mergetune's schema")
+	}
+}
+
+// TestMigrateV2ItemOutcomes opens a database of schema version 2 holding an
+// item outcome: read-only it is read as it is (no prompt, target, choices);
+// Open migrates it to version 3 keeping the outcome, and new outcomes keep
+// what was asked and expected.
+func TestMigrateV2ItemOutcomes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	raw, err := sql.Open("sqlite3", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE mergetune_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, updated_at TEXT NOT NULL)`,
+		`INSERT INTO mergetune_schema VALUES (1, 2, '')`}
+	stmts = append(stmts, migrations()[0]...)
+	stmts = append(stmts, migrations()[1]...)
+	stmts = append(stmts, `INSERT INTO mt_eval_runs (id, started_at, model_dir, model_digest, settings, host) VALUES (1, '', 'm', 'sha256:1', '', '')`,
+		`INSERT INTO mt_item_outcomes (run_id, task, item_id, correct, extracted, response, cached) VALUES (1, 'qa', 'q:1', 1, 'paris', ' Paris', 0)`)
+	for _, q := range stmts {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	old := ItemOutcome{RunID: 1, Task: "qa", ItemID: "q:1", Correct: true, Extracted: "paris", Response: " Paris"}
+	ro, err := OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ro.ItemOutcomes(ctx, 1)
+	ro.Close()
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], old) {
+		t.Fatalf("v2 outcomes read-only: %+v %v", got, err)
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.Version(ctx); err != nil || v != 3 {
+		t.Fatalf("version %d %v, want 3", v, err)
+	}
+	added := ItemOutcome{RunID: 1, Task: "qa", ItemID: "q:2", Prompt: "Q: 2+2?\nA:", Target: "4", Response: " 5", Extracted: "5"}
+	if err := db.AddItemOutcomes(ctx, []ItemOutcome{added}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = db.ItemOutcomes(ctx, 1)
+	if err != nil || !reflect.DeepEqual(got, []ItemOutcome{old, added}) {
+		t.Fatalf("v3 outcomes: %+v %v", got, err)
 	}
 }
