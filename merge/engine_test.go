@@ -481,10 +481,10 @@ models: [{model: a, parameters: {weight: 1}}]`, []string{"merge.yml", "merge_met
 		{"unknown key", nil, `
 merge_method: linear
 modelz: []`, []string{"merge.yml", "modelz"}},
-		{"tokenizer union", nil, `
+		{"tokenizer outside the config", nil, `
 merge_method: linear
 models: [{model: a, parameters: {weight: 1}}]
-tokenizer_source: union`, []string{"merge.yml", "not supported yet", "union"}},
+tokenizer_source: org/other`, []string{"merge.yml", "not supported yet", "org/other"}},
 		{"corrupt header", func(t *testing.T, dir string) {
 			os.MkdirAll(filepath.Join(dir, "b"), 0o755)
 			writeFile(t, filepath.Join(dir, "b", "model.safetensors"), "\xff\xff\x00\x00\x00\x00\x00\x00{}")

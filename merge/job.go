@@ -31,7 +31,14 @@ func (e *engine) prepareTask(slices []config.Slice, t *task) error {
 		}
 		return fmt.Errorf("%s: merge_method %s: base_model %s is not among the sources of slices[%d]", e.cfg.File, e.method.Name, baseRef, t.slice)
 	}
-	inputs, shape, err := e.rectify(t, baseIdx)
+	var inputs []methods.Input
+	var shape []int
+	var err error
+	if e.vocab != nil && isEmbed(t.name) {
+		inputs, shape, err = e.permuteEmbed(t, baseRef) // rows aligned to the output vocabulary
+	} else {
+		inputs, shape, err = e.rectify(t, baseIdx)
+	}
 	if err != nil {
 		return err
 	}
@@ -135,14 +142,7 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 		return nil, nil, err
 	}
 	wrap := func(i int, shape []int) methods.Input {
-		var in methods.Input = &window{t: t.inputs[i].tensor}
-		native := t.inputs[i].tensor.DType
-		if l := e.withLoRA(t.inputs[i].ref, t.inputs[i].tensor.Name, in); l != in {
-			in, native = l, safetensors.F32 // W + ΔW is computed in float32
-		}
-		if cast != "" && cast != native {
-			in = &castInput{in: in, d: cast}
-		}
+		in := e.reader(t.inputs[i], cast)
 		if !slices.Equal(shape, shapes[i]) {
 			in = subMatrix{in: in, cols: shapes[i][1], outCols: shape[1]}
 		}
@@ -195,6 +195,21 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 		return ins, out, nil
 	}
 	return nil, nil, mismatch()
+}
+
+// reader reads one task input as the methods see it: windowed over the
+// mapped tensor, with its LoRA change applied, rounded to cast ("" for
+// none).
+func (e *engine) reader(ti input, cast safetensors.DType) methods.Input {
+	var in methods.Input = &window{t: ti.tensor}
+	native := ti.tensor.DType
+	if l := e.withLoRA(ti.ref, ti.tensor.Name, in); l != in {
+		in, native = l, safetensors.F32 // W + ΔW is computed in float32
+	}
+	if cast != "" && cast != native {
+		in = &castInput{in: in, d: cast}
+	}
+	return in
 }
 
 // castDType is the dtype inputs are rounded to before merging ("" for none).

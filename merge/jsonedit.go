@@ -97,6 +97,11 @@ func (o *jsonObject) Set(key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
+	return o.SetRaw(key, val)
+}
+
+// SetRaw is Set with the value's JSON text given as written.
+func (o *jsonObject) SetRaw(key string, val []byte) error {
 	var out []byte
 	at := 0
 	found := false

@@ -106,7 +106,8 @@ type engine struct {
 	opt    Options
 	method *methods.Method
 	models map[string]*model
-	order  []string // model references in first-appearance order
+	order  []string    // model references in first-appearance order
+	vocab  *vocabulary // the output vocabulary (tokenizer_source, tokenizer:), else nil
 	warned sync.Map
 	warns  []string
 	mu     sync.Mutex
@@ -166,6 +167,9 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 		return nil, err
 	}
 	if err := e.checkOverlap(outDir); err != nil {
+		return nil, err
+	}
+	if err := e.buildVocab(); err != nil {
 		return nil, err
 	}
 	slices, err := cfg.Normalize(func(ref string) (int, error) { return e.models[ref].layers, nil })

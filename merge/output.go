@@ -25,6 +25,11 @@ func (e *engine) writeExtras(dir string, slices []config.Slice, layers int) erro
 				break
 			}
 		}
+		if e.vocab != nil {
+			if err := hf.setVocabSize(e.vocab.size()); err != nil {
+				return err
+			}
+		}
 		if layers > 0 {
 			if n, ok := hf.numLayers(); ok && n != layers {
 				if err := hf.setNumLayers(layers); err != nil {
@@ -36,7 +41,13 @@ func (e *engine) writeExtras(dir string, slices []config.Slice, layers int) erro
 			return fmt.Errorf("write config.json: %w", err)
 		}
 	}
-	if !e.opt.NoTokenizer {
+	if e.vocab != nil {
+		// a built vocabulary is always written (as mergekit does): the
+		// embeddings were remapped to it
+		if err := e.writeVocab(dir); err != nil {
+			return err
+		}
+	} else if !e.opt.NoTokenizer {
 		tok := src
 		if ts := e.cfg.TokenizerSource; ts != "" && ts != "base" {
 			tok = e.models[ts]
