@@ -8,14 +8,18 @@
 //	data: ../data/arc_easy.jsonl   # relative to the task file; jsonl, json, csv or tsv
 //	                          # (built-in:arc_easy.jsonl: the copy embedded in the binary)
 //	format: jsonl             # optional: inferred from the extension
+//	records: examples         # json: the key path of the list in an object ({"examples": [...]})
+//	header: false             # csv/tsv: the first row is a record (needs columns)
+//	columns: [question, answer]   # csv/tsv: the fields' names in column order
 //	adapter: arc_easy         # optional: a built-in record format (AdapterNames)
 //	prompt: "{{.query}}"      # Go text/template over the record's fields; func letter: 0 → "A"
 //	target: answer            # a field name, or a template ("{{.answer}}")
 //	choices: choices          # optional: a list field, or a list of templates
 //	gold: gold                # optional: the field holding the gold choice index
 //	fewshot: {count: 5, file: train.jsonl}   # or {count: 5, split: head}
-//	limit: 200                # score the first 200 items (0: all)
-//	split: tune               # role: tune (default) or holdout
+//	limit: 200                # score the first 200 items (0: all; a smaller study or eval limit wins)
+//	split: tune               # role: tune (default) or holdout, or a mapping:
+//	split: {holdout: 0.3, seed: 1}   # two tasks, NAME@tune and NAME@holdout (see below)
 //	stop: ["\n\n"]            # default: ["\n\n"]
 //	max_tokens: 256           # default 256 (16 for choice)
 //	scorer: choice            # or a mapping, see below
@@ -44,6 +48,17 @@
 // Templates run within bounds (MaxRenderedBytes, MaxRenderSteps,
 // MaxRenderTime): a template that would render without end is an error
 // naming the task file, the field and the record.
+//
+// A split task file assigns each record to the part holdout when the first
+// 8 bytes of SHA-256(seed, record) read as a fraction are below holdout,
+// else to tune; the record is its JSON encoding (keys sorted), or its
+// field key (split: {holdout: 0.3, seed: 1, key: id}). The parts are
+// disjoint, identical records share a part, and no record changes part when
+// records are added to the file. Few-shot examples taken from the head of
+// the file belong to neither part. "file.yml@tune" names one part (Load,
+// LoadAll, a task set's entries, a study's tasks).
+//
+// A field a record lacks is an error listing the fields the record has.
 //
 // A task set (LoadAll) is a file with a field tasks listing task mappings,
 // task file paths, or built-in tasks ("gsm8k", "toy:reverse").
