@@ -56,7 +56,7 @@ nor contain the configuration file.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&shard, "out-shard-size", "5B", "largest output shard in bytes (k, m, b suffixes are powers of 1000, as in mergekit)")
-	f.Uint64Var(&opt.Seed, "random-seed", 0, "seed of the random methods (dare_*, della*)")
+	f.Uint64Var(&opt.Seed, "random-seed", 0, "seed of the random draws (dare_*, della*) and of the order in which ties at a magnitude cut-off are kept (ties, breadcrumbs, sce)")
 	f.BoolVar(&opt.Force, "force", false, "replace a non-empty OUT_DIR")
 	f.IntVar(&opt.Workers, "workers", 0, "tensors merged at once (default: number of CPUs)")
 	f.BoolVar(&opt.NoTokenizer, "no-copy-tokenizer", false, "do not copy the tokenizer files")
