@@ -96,3 +96,13 @@ func TestBadTokenizer(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenizerFile(t *testing.T) {
+	c, err := Load("testdata/tokenizer.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tokenizer == nil || c.Tokenizer.PadToMultipleOf != 64 || len(c.Tokenizer.Tokens) != 4 || c.Tokenizer.Tokens[1].Source.TokenID != 64 {
+		t.Errorf("tokenizer = %+v", c.Tokenizer)
+	}
+}
