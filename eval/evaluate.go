@@ -273,11 +273,11 @@ func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, 
 		}
 		if ok {
 			if rec.Prompt != "" && rec.Prompt != it.Prompt {
-				r.Long, r.LongNote = LongTruncated, fmt.Sprintf("%d of %d bytes sent, from the cache", len(rec.Prompt), len(it.Prompt))
 				if skipLong(t) {
-					r.Long = LongSkipped
+					r.Long, r.LongNote = LongSkipped, "the cache holds an answer to its truncated prompt"
 					return r, nil
 				}
+				r.Long, r.LongNote = LongTruncated, fmt.Sprintf("%d of %d bytes sent, from the cache", len(rec.Prompt), len(it.Prompt))
 				r.Prompt = rec.Prompt
 			}
 			r.Response, r.Latency, r.Cached = rec.Response, rec.Latency, true

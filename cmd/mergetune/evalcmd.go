@@ -66,11 +66,11 @@ else the built-in runner, which serves tiny llama models in-process.`,
 			case f.dryRun:
 				return runDryRun(cmd.OutOrStdout(), f)
 			case f.compare:
-				return runCompare(cmd.Context(), cmd.OutOrStdout(), f, args[0], args[1])
+				return runCompare(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f, args[0], args[1])
 			case f.model == "":
 				return errors.New(`required flag(s) "model" not set`)
 			}
-			return runEval(cmd.Context(), cmd.OutOrStdout(), f)
+			return runEval(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
@@ -133,12 +133,14 @@ func openBackend(f evalFlags) (eval.Backend, string, error) {
 	return nil, "", fmt.Errorf("--backend: unknown backend %q (want auto, builtin or ollama)", f.backend)
 }
 
-func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
+// runEval scores one model; warnings (items longer than the context) go to
+// errOut.
+func runEval(ctx context.Context, out, errOut io.Writer, f evalFlags) error {
 	tasks, err := loadTasks(f.tasks, f.data)
 	if err != nil {
 		return err
 	}
-	s, err := openEvalSession(ctx, f)
+	s, err := openEvalSession(ctx, f, errOut)
 	if err != nil {
 		return err
 	}
@@ -162,12 +164,12 @@ func runEval(ctx context.Context, out io.Writer, f evalFlags) error {
 
 // runCompare scores models a and b on the same tasks and prints a paired
 // comparison of each task.
-func runCompare(ctx context.Context, out io.Writer, f evalFlags, a, b string) error {
+func runCompare(ctx context.Context, out, errOut io.Writer, f evalFlags, a, b string) error {
 	tasks, err := loadTasks(f.tasks, f.data)
 	if err != nil {
 		return err
 	}
-	s, err := openEvalSession(ctx, f)
+	s, err := openEvalSession(ctx, f, errOut)
 	if err != nil {
 		return err
 	}
@@ -223,11 +225,12 @@ type evalSession struct {
 	backend eval.Backend
 	host    string
 	db      *results.DB
+	errOut  io.Writer // warnings
 }
 
 // openEvalSession opens the backend (probing an Ollama server) and the
 // results database the flags name.
-func openEvalSession(ctx context.Context, f evalFlags) (*evalSession, error) {
+func openEvalSession(ctx context.Context, f evalFlags, errOut io.Writer) (*evalSession, error) {
 	backend, host, err := openBackend(f)
 	if err != nil {
 		return nil, err
@@ -247,7 +250,7 @@ func openEvalSession(ctx context.Context, f evalFlags) (*evalSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &evalSession{f: f, backend: backend, host: host, db: db}, nil
+	return &evalSession{f: f, backend: backend, host: host, db: db, errOut: errOut}, nil
 }
 
 func (s *evalSession) close() { s.db.Close() }
@@ -295,7 +298,7 @@ func (s *evalSession) evaluate(ctx context.Context, dir string, tasks []*dataset
 				if bar != nil {
 					bar.Clear()
 				}
-				fmt.Fprintln(os.Stderr, "warning:", msg)
+				fmt.Fprintln(s.errOut, "warning:", msg)
 			},
 		})
 		if err != nil {
