@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -29,7 +28,7 @@ func writeTokenizerJSON(t *testing.T, dir string, vocab []string, added []tokeni
 		"version":      "1.0",
 		"added_tokens": added,
 		"normalizer":   nil,
-		"model":        map[string]any{"type": "BPE", "vocab": v, "merges": [][2]string{{"_tok_3", "_tok_4"}}},
+		"model":        map[string]any{"type": "BPE", "vocab": v, "merges": [][2]string{{"_tok_3", "_tok_4"}, {"_tok_3", "_tok_62"}}},
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -337,4 +336,110 @@ func TestTokenizerErrors(t *testing.T) {
 	}
 }
 
-var _ = reflect.DeepEqual
+// mergeRows runs cfg over vocabCase (after prep) and returns the output
+// directory, its vocabulary and its embed_tokens with the inputs'.
+func mergeRows(t *testing.T, cfg string, prep func(root string), opt Options) (out string, v map[string]int, got, base, ft []float32) {
+	t.Helper()
+	root := vocabCase(t)
+	if prep != nil {
+		prep(root)
+	}
+	writeFile(t, filepath.Join(root, "merge.yml"), "merge_method: linear\nbase_model: base\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: ft\n    parameters: {weight: 3}\n"+cfg)
+	out = filepath.Join(root, "out")
+	if _, err := RunFile(context.Background(), filepath.Join(root, "merge.yml"), out, opt); err != nil {
+		t.Fatal(err)
+	}
+	const name = "model.embed_tokens.weight"
+	return out, outVocab(t, out), readTensors(t, filepath.Join(out, "model.safetensors"))[name],
+		readTensors(t, filepath.Join(root, "base", "model.safetensors"))[name], readTensors(t, filepath.Join(root, "ft", "model.safetensors"))[name]
+}
+
+// TestTokenizerSources: tokenizer_source: base and a model, a base
+// stripped of the tokens beyond its vocab_size, and --no-copy-tokenizer
+// (a built vocabulary is written all the same).
+func TestTokenizerSources(t *testing.T) {
+	h := synth.Pico().Hidden
+	check := func(t *testing.T, got, base, ft []float32, n int, rows func(r int) (b, f []float32)) {
+		t.Helper()
+		if len(got) != n*h {
+			t.Fatalf("embed_tokens has %d rows, want %d", len(got)/h, n)
+		}
+		for r := range n {
+			b, f := rows(r)
+			w := make([]float32, h)
+			for j := range w {
+				w[j] = 0.25*b[j] + 0.75*f[j]
+			}
+			closeRows(t, fmt.Sprintf("row %d", r), rowOf(got, h, r), w)
+		}
+	}
+	t.Run("base", func(t *testing.T) {
+		_, v, got, base, ft := mergeRows(t, "tokenizer_source: base\n", nil, Options{NoTokenizer: true})
+		if len(v) != 64 || v["<|base|>"] != 63 {
+			t.Errorf("vocabulary: %d tokens, <|base|> = %d", len(v), v["<|base|>"])
+		}
+		check(t, got, base, ft, 64, func(r int) ([]float32, []float32) {
+			if r == 63 {
+				return rowOf(base, h, 63), rowOf(ft, h, 65)
+			}
+			return rowOf(base, h, r), rowOf(ft, h, r)
+		})
+	})
+	t.Run("model", func(t *testing.T) {
+		out, v, got, base, ft := mergeRows(t, "tokenizer_source: ft\n", nil, Options{})
+		// the fine-tune's whole tokenizer, <UNUSED> included (it lies beyond
+		// the fine-tune's vocab_size and is in no model: a zero row)
+		if len(v) != 67 || v["<|im_start|>"] != 63 || v["<|base|>"] != 65 || v["<UNUSED>"] != 66 {
+			t.Errorf("vocabulary = %v", v)
+		}
+		hf, err := readHFConfig(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := hf.vocabSize(); n != 67 {
+			t.Errorf("vocab_size = %d, want 67", n)
+		}
+		check(t, got, base, ft, 67, func(r int) ([]float32, []float32) {
+			switch {
+			case r == 63 || r == 64:
+				return rowOf(ft, h, r), rowOf(ft, h, r)
+			case r == 65:
+				return rowOf(base, h, 63), rowOf(ft, h, 65)
+			case r == 66:
+				return make([]float32, h), make([]float32, h)
+			}
+			return rowOf(base, h, r), rowOf(ft, h, r)
+		})
+	})
+	t.Run("stripped base", func(t *testing.T) {
+		out, v, got, base, ft := mergeRows(t, "tokenizer_source: union\n", func(root string) {
+			setConfigKey(t, filepath.Join(root, "base"), "vocab_size", 62)
+		}, Options{})
+		want := map[string]int{"_tok_61": 61, "_tok_62": 62, "<|im_start|>": 63, "<|im_end|>": 64, "<|base|>": 65}
+		for tok, id := range want {
+			if v[tok] != id {
+				t.Errorf("token %q has id %d, want %d", tok, v[tok], id)
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(out, "tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tokenizer.Parse(data, "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k.Vocab) != 62 || len(k.Merges) != 1 {
+			t.Errorf("tokenizer.json: %d model tokens (want 62), merges %s (want the one without _tok_62)", len(k.Vocab), k.Merges)
+		}
+		check(t, got, base, ft, 66, func(r int) ([]float32, []float32) {
+			switch {
+			case r == 62 || r == 65: // the base's tokens beyond its vocab_size are not its own
+				return rowOf(ft, h, r), rowOf(ft, h, r)
+			case r == 63 || r == 64:
+				return rowOf(ft, h, r), rowOf(ft, h, r)
+			}
+			return rowOf(base, h, r), rowOf(ft, h, r)
+		})
+	})
+}
