@@ -129,8 +129,8 @@ func TestClientErrorNotRetried(t *testing.T) {
 		http.Error(w, `{"error":"the input length exceeds the context length"}`, http.StatusBadRequest)
 	})
 	_, err := m.Generate(t.Context(), "p", eval.GenerateOptions{})
-	if err == nil || !strings.Contains(err.Error(), "exceeds the context length") {
-		t.Errorf("error = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "exceeds the context length") || !errors.Is(err, eval.ErrContextOverflow) {
+		t.Errorf("error = %v, want one wrapping eval.ErrContextOverflow", err)
 	}
 	if calls.Load() != 1 {
 		t.Errorf("%d calls, want 1", calls.Load())

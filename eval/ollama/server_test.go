@@ -13,6 +13,7 @@ import (
 
 	"github.com/ollama/ollama/api"
 
+	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/datasets/toy"
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/runner"
@@ -359,14 +360,30 @@ func TestOverlongPromptIsAnError(t *testing.T) {
 	m := open(t, backend(t, Options{Backoff: time.Second}), modelDir()) // context 64
 	start := time.Now()
 	_, err := m.Generate(t.Context(), strings.Repeat("abcd ", 40), eval.GenerateOptions{MaxTokens: 2})
-	if err == nil || !strings.Contains(err.Error(), "exceeds the context length") {
-		t.Fatalf("Generate(over-long prompt) error = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "exceeds the context length") || !errors.Is(err, eval.ErrContextOverflow) {
+		t.Fatalf("Generate(over-long prompt) error = %v, want one wrapping eval.ErrContextOverflow", err)
 	}
 	if time.Since(start) > 900*time.Millisecond {
 		t.Errorf("the over-long prompt was retried (%v)", time.Since(start))
 	}
-	if _, err := m.TopTokens(t.Context(), strings.Repeat("abcd ", 40), 5); err == nil {
-		t.Error("TopTokens(over-long prompt) succeeded")
+	if _, err := m.TopTokens(t.Context(), strings.Repeat("abcd ", 40), 5); !errors.Is(err, eval.ErrContextOverflow) {
+		t.Errorf("TopTokens(over-long prompt) error = %v, want one wrapping eval.ErrContextOverflow", err)
+	}
+	// The evaluator cuts such an item from the left until the server takes
+	// it, or skips it (long_items: skip); the run goes on either way.
+	for _, policy := range []string{datasets.LongItemsTruncate, datasets.LongItemsSkip} {
+		task := &datasets.Task{Name: "long", Split: datasets.SplitTune, Scorer: &datasets.ExactScorer{}, MaxTokens: 2,
+			LongItems: policy, Items: []datasets.Item{{ID: "long", Prompt: strings.Repeat("abcd ", 40), Target: "x"}, {ID: "short", Prompt: "abcd", Target: "y"}}}
+		res, err := eval.Evaluate(t.Context(), m, task, eval.Options{})
+		if err != nil {
+			t.Fatalf("%s: the over-long item failed the run: %v", policy, err)
+		}
+		it := res.Items[0]
+		switch {
+		case policy == datasets.LongItemsTruncate && (it.Long != eval.LongTruncated || res.N != 2 || !strings.HasSuffix(strings.Repeat("abcd ", 40), it.Prompt)),
+			policy == datasets.LongItemsSkip && (it.Long != eval.LongSkipped || res.N != 1 || res.Skipped != 1):
+			t.Errorf("%s: item %+v, N %d", policy, it, res.N)
+		}
 	}
 	// A prompt that fits still works.
 	if _, err := m.Generate(t.Context(), "abcd", eval.GenerateOptions{MaxTokens: 2}); err != nil {
