@@ -41,7 +41,8 @@ type Options struct {
 	Force bool
 	// Workers is the number of tensors merged at once; 0 means GOMAXPROCS.
 	Workers int
-	// NoTokenizer skips copying the tokenizer files.
+	// NoTokenizer skips copying the tokenizer files (a vocabulary built
+	// for tokenizer_source or a tokenizer block is written all the same).
 	NoTokenizer bool
 	// Progress, when set, is called after each finished tensor.
 	Progress func(Progress)

@@ -87,7 +87,7 @@ func (e *engine) buildVocab() error {
 		return fmt.Errorf("%s: tokenizer: %w", e.cfg.File, err)
 	}
 	for _, w := range v.Warnings {
-		e.warn("tokenizer: %s", w)
+		e.emit("tokenizer\x00"+w, "tokenizer: "+w)
 	}
 	vb.v = v
 	e.vocab = vb
@@ -193,7 +193,7 @@ func (e *engine) permuteEmbed(t *task, base string) ([]methods.Input, []int, err
 		return nil, nil, fmt.Errorf("%s: tensor %s: %w", e.cfg.File, t.name, err)
 	}
 	for _, w := range warns {
-		e.warn("tokenizer: %s", w)
+		e.emit("tokenizer\x00"+w, "tokenizer: "+w)
 	}
 	out := make([]methods.Input, len(t.inputs))
 	for i, in := range t.inputs {

@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mergetune/mergetune/merge/safetensors"
@@ -386,7 +388,19 @@ func TestTokenizerSources(t *testing.T) {
 		})
 	})
 	t.Run("model", func(t *testing.T) {
-		out, v, got, base, ft := mergeRows(t, "tokenizer_source: ft\n", nil, Options{})
+		var mu sync.Mutex
+		var warns []string
+		out, v, got, base, ft := mergeRows(t, "tokenizer_source: ft\n", nil, Options{Warn: func(m string) {
+			mu.Lock()
+			warns = append(warns, m)
+			mu.Unlock()
+		}})
+		for _, w := range []string{`tokenizer: model ft: token "<UNUSED>" has id 66, beyond its vocab_size 66 (padding?); treated as missing`,
+			`tokenizer: token "<UNUSED>" is in none of the models; its embedding is zero`} {
+			if !slices.Contains(warns, w) {
+				t.Errorf("warning %q missing from %q", w, warns)
+			}
+		}
 		// the fine-tune's whole tokenizer, <UNUSED> included (it lies beyond
 		// the fine-tune's vocab_size and is in no model: a zero row)
 		if len(v) != 67 || v["<|im_start|>"] != 63 || v["<|base|>"] != 65 || v["<UNUSED>"] != 66 {
