@@ -177,7 +177,7 @@ section.study { margin-top: 10px; }
 
 <h3 id="{{.ID}}-best">Best trials</h3>
 {{if .Top}}
-<p class="note">{{.BestSummary}} Per-task accuracy on the tune items, with 95% bootstrap intervals.</p>
+<p class="note">{{.BestSummary}} Per-task accuracy on the tune items, with 95% Wilson score intervals.</p>
 <table>
 <tr><th>trial</th><th>objective</th><th>settings</th>{{range .Tasks}}<th>{{.}}</th>{{end}}</tr>
 {{range .Top}}<tr{{if .Best}} class="best"{{end}}><td class="num">{{.Number}}</td><td class="num">{{.Objective}}</td><td>{{.Params}}</td>{{range .Scores}}<td class="num {{.Class}}">{{.Text}}</td>{{end}}</tr>

@@ -446,7 +446,7 @@ func taskBars(s *Study, id string) (template.HTML, string) {
 	models := s.Models()
 	few := len(models) <= 6
 	series := []string{"best merge (trial " + strconv.Itoa(s.Best.Number) + ")", search.BaseName}
-	note := "Bars are accuracies on the tune items with 95% bootstrap intervals."
+	note := "Bars are accuracies on the tune items with 95% Wilson score intervals."
 	if few {
 		series = append(series, models...)
 	} else {
