@@ -36,14 +36,15 @@ func Wilson(k, n int) (lo, hi float64) {
 	return lo, hi
 }
 
-// PairedDiff returns the 95% interval of the difference of two accuracies
-// measured on the same n items, Newcombe's hybrid score interval for
-// paired proportions (Newcombe 1998, method 10, with his adjustment of
-// the correlation): both correct on both
-// items, onlyA right only for A, onlyB right only for B, neither on the
-// rest. It combines the Wilson intervals of both accuracies with their
-// correlation, so like Wilson it does not collapse when both models agree
-// on every item. n ≤ 0 gives [-1, 1].
+// PairedDiff returns the 95% interval of the difference A − B of two
+// accuracies measured on the same items: both is the number of items both
+// models got right, onlyA and onlyB those only A or only B got right,
+// neither the rest. It is Newcombe's hybrid score interval for paired
+// proportions (Newcombe 1998, method 10), which combines the Wilson
+// intervals of both accuracies with their correlation, the correlation's
+// numerator reduced by n/2 when positive as Newcombe proposes; like
+// Wilson it does not collapse when the models agree on every item. No
+// items give [-1, 1].
 func PairedDiff(both, onlyA, onlyB, neither int) (lo, hi float64) {
 	n := both + onlyA + onlyB + neither
 	if n <= 0 {
@@ -75,7 +76,8 @@ func PairedDiff(both, onlyA, onlyB, neither int) (lo, hi float64) {
 // the hypothesis that two models are equally accurate, each item only one
 // of them answers right (onlyA + onlyB discordant items) is A's with
 // probability 1/2, and p is twice the smaller binomial tail, at most 1. No
-// discordant items give 1.
+// discordant items give 1; p underflows to 0 past about a thousand
+// discordant items all one way.
 func McNemarExact(onlyA, onlyB int) float64 {
 	m := onlyA + onlyB
 	if m <= 0 {
