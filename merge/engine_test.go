@@ -484,7 +484,7 @@ modelz: []`, []string{"merge.yml", "modelz"}},
 		{"tokenizer outside the config", nil, `
 merge_method: linear
 models: [{model: a, parameters: {weight: 1}}]
-tokenizer_source: org/other`, []string{"merge.yml", "not supported yet", "org/other"}},
+tokenizer_source: org/other`, []string{"merge.yml", "org/other", "not in the Hugging Face cache"}},
 		{"corrupt header", func(t *testing.T, dir string) {
 			os.MkdirAll(filepath.Join(dir, "b"), 0o755)
 			writeFile(t, filepath.Join(dir, "b", "model.safetensors"), "\xff\xff\x00\x00\x00\x00\x00\x00{}")

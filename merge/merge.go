@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	if err := e.checkOverlap(outDir); err != nil {
 		return nil, err
 	}
-	if err := e.buildVocab(); err != nil {
+	if err := e.buildVocab(ctx); err != nil {
 		return nil, err
 	}
 	slices, err := cfg.Normalize(func(ref string) (int, error) { return e.models[ref].layers, nil })

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/merge/tokenizer"
 )
@@ -34,8 +36,10 @@ func (v *vocabulary) size() int {
 }
 
 // buildVocab builds e.vocab from the models' tokenizer.json files when
-// the config asks for a tokenizer (mergekit's BuildTokenizer).
-func (e *engine) buildVocab() error {
+// the config asks for a tokenizer (mergekit's BuildTokenizer). A
+// tokenizer source that is not merged is located here (a path or a
+// Hugging Face id); only its tokenizer and config.json are read.
+func (e *engine) buildVocab(ctx context.Context) error {
 	src, ok := e.cfg.VocabSource()
 	if !ok {
 		return nil
@@ -74,7 +78,27 @@ func (e *engine) buildVocab() error {
 	}
 	vb := &vocabulary{files: e.models[base]}
 	if spec.Mode == tokenizer.Model {
-		vb.files = e.models[src]
+		m, ok := e.models[src]
+		if !ok {
+			var err error
+			if m, err = e.tokenizerOnly(ctx, src); err != nil {
+				return err
+			}
+			tok, err := readTokenizer(m)
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.cfg.File, err)
+			}
+			if tok == nil {
+				return fmt.Errorf("%s: tokenizer source %s (%s) has no tokenizer.json", e.cfg.File, src, m.dir)
+			}
+			size, err := m.hf.vocabSize()
+			if err != nil {
+				return err
+			}
+			spec.Model = len(srcs)
+			srcs = append(srcs, tokenizer.Source{Model: src, Tok: tok, VocabSize: size})
+		}
+		vb.files = m
 	}
 	if t := e.cfg.Tokenizer; t != nil {
 		vb.rules, vb.padTo = t.Tokens, t.PadToMultipleOf
@@ -92,6 +116,23 @@ func (e *engine) buildVocab() error {
 	vb.v = v
 	e.vocab = vb
 	return nil
+}
+
+// tokenizerOnly locates a model that only lends its tokenizer.
+func (e *engine) tokenizerOnly(ctx context.Context, ref string) (*model, error) {
+	base, _ := config.SplitLoRA(ref)
+	dir, err := e.newLocator().dir(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("%s: tokenizer_source %s: %w", e.cfg.File, ref, err)
+	}
+	hf, err := readHFConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &model{ref: ref, dir: dir, hf: hf}, nil
 }
 
 // readTokenizer reads a model's tokenizer.json; nil when the model has no

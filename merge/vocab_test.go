@@ -425,6 +425,40 @@ func TestTokenizerSources(t *testing.T) {
 			return rowOf(base, h, r), rowOf(ft, h, r)
 		})
 	})
+	t.Run("tokenizer-only model", func(t *testing.T) {
+		// a directory holding only the fine-tune's tokenizer and config.json
+		// lends its vocabulary: the same merge as tokenizer_source: ft
+		ref, _, _, _, _ := mergeRows(t, "tokenizer_source: ft\n", nil, Options{})
+		out, v, _, _, _ := mergeRows(t, "tokenizer_source: tok\n", func(root string) {
+			tok := filepath.Join(root, "tok")
+			if err := os.MkdirAll(tok, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "config.json"} {
+				data, err := os.ReadFile(filepath.Join(root, "ft", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(tok, f), string(data))
+			}
+		}, Options{})
+		if len(v) != 67 {
+			t.Errorf("vocabulary has %d tokens, want 67", len(v))
+		}
+		for _, f := range []string{"model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
+			a, err := os.ReadFile(filepath.Join(ref, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(out, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(a) != string(b) {
+				t.Errorf("%s differs from the merge with tokenizer_source: ft", f)
+			}
+		}
+	})
 	t.Run("stripped base", func(t *testing.T) {
 		out, v, got, base, ft := mergeRows(t, "tokenizer_source: union\n", func(root string) {
 			setConfigKey(t, filepath.Join(root, "base"), "vocab_size", 62)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -266,19 +265,16 @@ func (c *Config) listsModel(ref string) bool {
 	return false
 }
 
-// ModelRefs lists every distinct model reference in the config, in this
-// order with duplicates dropped: the models of the `models:` form; for each
-// slice, its sources then its base_model; the top-level base_model; the
-// tokenizer source (when it is a model reference rather than "base").
+// ModelRefs lists every distinct model reference whose weights the merge
+// reads, in this order with duplicates dropped: the models of the
+// `models:` form; for each slice, its sources then its base_model; the
+// top-level base_model. A tokenizer source outside these (TokenizerRef)
+// is not listed: only its tokenizer is read.
 func (c *Config) ModelRefs() []string {
-	refs := c.modelRefs()
-	if c.TokenizerSource != "" && c.TokenizerSource != "base" && c.TokenizerSource != "union" && !slices.Contains(refs, c.TokenizerSource) {
-		refs = append(refs, c.TokenizerSource)
-	}
-	return refs
+	return c.modelRefs()
 }
 
-// modelRefs is ModelRefs without the tokenizer source.
+// modelRefs implements ModelRefs.
 func (c *Config) modelRefs() []string {
 	var refs []string
 	seen := map[string]bool{}

@@ -484,7 +484,6 @@ func TestBadConfigs(t *testing.T) {
 		{"neither_form", `: one of models or slices is required`},
 		{"modules", `:3: modules: multi-module configs are not supported yet (got modules {text_decoder: {models: [{model: "org/a"}]}}); use models or slices`},
 		{"chat_template", `:4: chat_template: not supported yet (got "chatml")`},
-		{"tokenizer_unknown_model", `:4: tokenizer_source: "org/other" is not supported yet: a tokenizer source must be union, base or a model referenced in the config`},
 		{"lora_ref", `:3: models[0].model: model reference "org/a+org/lora+org/more" has 2 '+'; a LoRA reference is model+lora, with one '+'`},
 		{"revision_ref", `:2: base_model: model id "./base@main": repository id "./base": "." is not a valid name (letters, digits, '.', '_', '-'; no '--' or '..'); a revision is given to a Hugging Face id, as org/name@revision`},
 		{"dtype_unknown", `:4: dtype: unknown dtype "fp16" ` + allowedDT},

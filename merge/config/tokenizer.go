@@ -44,6 +44,17 @@ func (c *Config) VocabSource() (src string, ok bool) {
 	return "", false
 }
 
+// TokenizerRef is the model the output vocabulary is taken from when
+// tokenizer_source or tokenizer.source names one ("" for union, base or
+// none). It may be a model whose weights are not merged (see ModelRefs).
+func (c *Config) TokenizerRef() string {
+	src, ok := c.VocabSource()
+	if !ok || src == "union" || src == "base" {
+		return ""
+	}
+	return src
+}
+
 // tokenizerBlock parses the tokenizer block (validated against the rest
 // of the config by checkTokenizer).
 func (p *parser) tokenizerBlock(n *yaml.Node) (*Tokenizer, error) {
@@ -190,9 +201,6 @@ func (p *parser) checkTokenizer(n *yaml.Node, path, src string) error {
 	default:
 		if err := p.checkRef(n, path, src); err != nil {
 			return err
-		}
-		if !slices.Contains(c.modelRefs(), src) {
-			return p.errf(n, path, "%q is not supported yet: a tokenizer source must be union, base or a model referenced in the config", src)
 		}
 	}
 	if c.Tokenizer == nil {

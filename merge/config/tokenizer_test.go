@@ -51,14 +51,22 @@ func TestTokenizerSources(t *testing.T) {
 		{"merge_method: linear\nbase_model: a\nmodels: [{model: a}]\ntokenizer: {source: base}\n", "base"},
 		{"merge_method: linear\nmodels: [{model: a}, {model: c}]\ntokenizer: {source: c}\n", "c"},
 		{"merge_method: linear\nmodels: [{model: a}]\n", ""},
+		{"merge_method: linear\nmodels: [{model: a}]\ntokenizer_source: org/other@v2\n", "org/other@v2"},
 	}
 	for _, tt := range tests {
 		c := mustParse(t, tt.src)
 		if got, ok := c.VocabSource(); got != tt.want || ok != (tt.want != "") {
 			t.Errorf("%q: VocabSource = %q %v, want %q", tt.src, got, ok, tt.want)
 		}
-		if refs := c.ModelRefs(); len(refs) > 0 && refs[len(refs)-1] == "union" {
-			t.Errorf("%q: ModelRefs = %v", tt.src, refs)
+		if refs := c.ModelRefs(); !reflect.DeepEqual(refs, []string{"a"}) && !reflect.DeepEqual(refs, []string{"a", "c"}) {
+			t.Errorf("%q: ModelRefs = %v (the tokenizer source is not merged)", tt.src, refs)
+		}
+		wantRef := tt.want
+		if wantRef == "union" || wantRef == "base" {
+			wantRef = ""
+		}
+		if got := c.TokenizerRef(); got != wantRef {
+			t.Errorf("%q: TokenizerRef = %q, want %q", tt.src, got, wantRef)
 		}
 	}
 }
@@ -70,7 +78,7 @@ func TestBadTokenizer(t *testing.T) {
 	}{
 		{"both", "tokenizer_source: union\ntokenizer: {source: base}\n", `<config>:5: tokenizer: only one of tokenizer_source and tokenizer may be set (tokenizer_source is set on line 4)`},
 		{"unknown key", "tokenizer: {sauce: base}\n", `<config>:4: tokenizer.sauce: unknown key "sauce" (allowed keys: source, tokens, pad_to_multiple_of)`},
-		{"unknown model", "tokenizer: {source: org/other}\n", `<config>:4: tokenizer.source: "org/other" is not supported yet: a tokenizer source must be union, base or a model referenced in the config`},
+		{"bad revision", "tokenizer: {source: ./x@main}\n", `<config>:4: tokenizer.source: model id "./x@main": repository id "./x": "." is not a valid name (letters, digits, '.', '_', '-'; no '--' or '..'); a revision is given to a Hugging Face id, as org/name@revision`},
 		{"pad zero", "tokenizer: {pad_to_multiple_of: 0}\n", `<config>:4: tokenizer.pad_to_multiple_of: expected a positive integer up to 1048576, got 0`},
 		{"pad float", "tokenizer: {pad_to_multiple_of: 1.5}\n", `<config>:4: tokenizer.pad_to_multiple_of: expected a positive integer, got 1.5`},
 		{"tokens list", "tokenizer: {tokens: [a]}\n", `<config>:4: tokenizer.tokens: expected a mapping, got ["a"]`},
