@@ -39,8 +39,8 @@ type Config struct {
 	DType string
 	// OutDType is the normalised out_dtype, with the same values as DType.
 	OutDType string
-	// TokenizerSource is "", "union", "base", or a model reference that
-	// appears elsewhere in the config (see VocabSource).
+	// TokenizerSource is "", "union", "base", or a model reference, merged
+	// or not (see VocabSource and TokenizerRef).
 	TokenizerSource string
 	// Tokenizer is the tokenizer block, nil if unset (only one of it and
 	// TokenizerSource is set).
