@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	}
 	e := &engine{cfg: cfg, opt: opt, models: map[string]*model{}}
 	for _, w := range cfg.Warnings {
-		e.warn("%s", w)
+		e.emit(w, w) // each config warning is its own message: keyed by its text
 	}
 	m, err := opt.Methods.Lookup(cfg.MergeMethod)
 	if err != nil {
