@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -38,7 +39,7 @@ func (w *worker) duplicateOf(ctx context.Context, trialID int) (*goptuna.FrozenT
 		sort.Slice(trials, func(a, b int) bool { return trials[a].Number < trials[b].Number })
 		running := false
 		for i, t := range trials {
-			if t.Number >= me.Number || !sameParams(t.InternalParams, me.InternalParams) {
+			if t.Number >= me.Number || !maps.Equal(t.InternalParams, me.InternalParams) {
 				continue
 			}
 			switch t.State {
@@ -57,19 +58,6 @@ func (w *worker) duplicateOf(ctx context.Context, trialID int) (*goptuna.FrozenT
 		case <-time.After(min(h.s.Heartbeat, 500*time.Millisecond)):
 		}
 	}
-}
-
-// sameParams reports whether two trials' parameters are equal.
-func sameParams(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // reuse completes a trial with the result of orig, the earlier trial with
