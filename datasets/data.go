@@ -28,7 +28,7 @@ type row struct {
 }
 
 // Formats lists the data file formats Load reads.
-func Formats() []string { return []string{"jsonl", "json", "csv", "tsv"} }
+func Formats() []string { return []string{"jsonl", "json", "csv", "tsv", "parquet"} }
 
 // formatOf infers a data format from a file name's extension.
 func formatOf(path string) (string, bool) {
@@ -41,6 +41,8 @@ func formatOf(path string) (string, bool) {
 		return "csv", true
 	case ".tsv":
 		return "tsv", true
+	case ".parquet":
+		return "parquet", true
 	}
 	return "", false
 }
@@ -101,6 +103,13 @@ func readRecords(path, format string, o readOptions) ([]row, error) {
 // parseRecords decodes the records of the data file path, whose bytes are
 // b.
 func parseRecords(path, format string, b []byte, o readOptions) ([]row, error) {
+	if format == "parquet" {
+		rows, err := readParquet(path, b)
+		if err == nil && len(rows) == 0 {
+			err = fmt.Errorf("%s: no records", path)
+		}
+		return rows, err
+	}
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(b) {
 		line := 1 + bytes.Count(b[:firstInvalid(b)], []byte("\n"))

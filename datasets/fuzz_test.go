@@ -11,7 +11,7 @@ import (
 
 // fuzzDataNames are the data files FuzzLoad writes beside the task file,
 // all with the fuzzed data bytes.
-var fuzzDataNames = []string{"d.jsonl", "d.json", "d.csv", "d.tsv", "shots.jsonl"}
+var fuzzDataNames = []string{"d.jsonl", "d.json", "d.csv", "d.tsv", "d.parquet", "shots.jsonl"}
 
 // fuzzSeeds returns the package's test task files as (task YAML, data)
 // pairs, their data file names rewritten to FuzzLoad's.
@@ -41,7 +41,7 @@ func fuzzSeeds(tb testing.TB) [][2]string {
 				switch {
 				case strings.Contains(m[1], "file"):
 					return m[1] + "shots.jsonl"
-				case ext == "jsonl" || ext == "json" || ext == "csv" || ext == "tsv":
+				case ext == "jsonl" || ext == "json" || ext == "csv" || ext == "tsv" || ext == "parquet":
 					return m[1] + "d." + ext
 				}
 				return s

@@ -207,7 +207,7 @@ func TestBadTaskFiles(t *testing.T) {
 		{"bad_json.yml", `:2: data: ` + filepath.Join(b, "broken.jsonl") + `:2: not a JSON object: invalid character '}' looking for beginning of value`},
 		{"bad_split.yml", `:5: split: unknown split role "train" (want tune or holdout, or a mapping {holdout: 0.3, seed: 1} that splits the file into both)`},
 		{"bad_limit.yml", `:5: limit: want an integer, got "ten"`},
-		{"bad_format.yml", `:2: data: cannot tell the format of "../qa.txt" from its extension; set format (jsonl, json, csv, tsv)`},
+		{"bad_format.yml", `:2: data: cannot tell the format of "../qa.txt" from its extension; set format (jsonl, json, csv, tsv, parquet)`},
 		{"bad_adapter.yml", `:3: adapter: unknown adapter "hellaswag" (want arc, arc_challenge, arc_easy, boolq, copa, gsm8k, openbook_qa, piqa, svamp, toy, winogrande)`},
 		{"fewshot_nosource.yml", `:5: fewshot: count 2 needs a file or split: head`},
 		{"choice_nochoices.yml", `:5: scorer: the choice scorer needs choices and gold`},
