@@ -32,6 +32,9 @@ func Formats() []string { return []string{"jsonl", "json", "csv", "tsv", "parque
 
 // formatOf infers a data format from a file name's extension.
 func formatOf(path string) (string, bool) {
+	if strings.HasPrefix(path, HFPrefix) {
+		return "parquet", true
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jsonl", ".ndjson":
 		return "jsonl", true
@@ -93,6 +96,12 @@ type readOptions struct {
 // readRecords reads every record of a data file in the given format.
 // Errors name the file and the line.
 func readRecords(path, format string, o readOptions) ([]row, error) {
+	if ref, ok := strings.CutPrefix(path, HFPrefix); ok {
+		if format != "parquet" {
+			return nil, fmt.Errorf("%s: format %s: a dataset in the Hugging Face cache is read from its Parquet files (format parquet)", path, format)
+		}
+		return readHF(ref)
+	}
 	b, err := readDataFile(path)
 	if err != nil {
 		return nil, err

@@ -5,9 +5,11 @@
 // A task file:
 //
 //	name: arc_easy            # unique within a task set
-//	data: ../data/arc_easy.jsonl   # relative to the task file; jsonl, json, csv or tsv
+//	data: ../data/arc_easy.jsonl   # relative to the task file; jsonl, json, csv, tsv or parquet
 //	                          # (built-in:arc_easy.jsonl: the copy embedded in the binary)
-//	format: jsonl             # optional: inferred from the extension
+//	format: jsonl             # optional: inferred from the extension (jsonl, json, csv, tsv, parquet)
+//	                          # data: hf:OWNER/NAME/CONFIG/SPLIT reads a dataset's Parquet files
+//	                          # from the local Hugging Face cache (HFPrefix); nothing is downloaded
 //	records: examples         # json: the key path of the list in an object ({"examples": [...]})
 //	header: false             # csv/tsv: the first row is a record (needs columns)
 //	columns: [question, answer]   # csv/tsv: the fields' names in column order

@@ -356,7 +356,7 @@ func (b *builder) build() (*Task, error) {
 		shots, rows = rows[:s.fewshot.count], rows[s.fewshot.count:]
 	default:
 		fsPath := s.fewshot.file
-		if !filepath.IsAbs(fsPath) && !strings.HasPrefix(fsPath, BuiltinDataPrefix) {
+		if !filepath.IsAbs(fsPath) && !strings.HasPrefix(fsPath, BuiltinDataPrefix) && !strings.HasPrefix(fsPath, HFPrefix) {
 			fsPath = filepath.Join(s.dir, fsPath)
 		}
 		if same(fsPath, dataPath) {
@@ -491,7 +491,7 @@ func (b *builder) rows(name, format, field string) ([]row, string, error) {
 		return b.s.rows, "", nil
 	}
 	path := name
-	if !filepath.IsAbs(path) && !strings.HasPrefix(path, BuiltinDataPrefix) {
+	if !filepath.IsAbs(path) && !strings.HasPrefix(path, BuiltinDataPrefix) && !strings.HasPrefix(path, HFPrefix) {
 		path = filepath.Join(b.s.dir, path)
 	}
 	if format == "" {
