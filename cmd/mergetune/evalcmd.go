@@ -57,6 +57,9 @@ else the built-in runner, which serves tiny llama models in-process.`,
 				if len(args) != 2 {
 					return fmt.Errorf("--compare takes two model directories, got %d arguments", len(args))
 				}
+				if f.model != "" {
+					return fmt.Errorf("--compare takes the two models as arguments; drop --model %s", f.model)
+				}
 				return nil
 			}
 			return cobra.NoArgs(cmd, args)

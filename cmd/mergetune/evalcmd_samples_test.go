@@ -191,4 +191,7 @@ func TestEvalCompare(t *testing.T) {
 	if _, err := runCLI(t, "eval", "--compare", "only-one", "--tasks", "toy:reverse"); err == nil || !strings.Contains(err.Error(), "two model directories") {
 		t.Errorf("one directory: %v", err)
 	}
+	if _, err := runCLI(t, "eval", "--compare", "a", "b", "--model", "c", "--tasks", "toy:reverse"); err == nil || !strings.Contains(err.Error(), "drop --model c") {
+		t.Errorf("--compare with --model: %v", err)
+	}
 }
