@@ -39,6 +39,7 @@ type taskSpec struct {
 	maxTokens int
 	longItems string // long_items (LongItemsTruncate, LongItemsSkip)
 	scorer    scorerSpec
+	scoring   string // scoring: a ScoringModes name ("" the default)
 
 	// rows, when set, are the records (a built-in toy task) instead of
 	// the data file.
@@ -78,7 +79,7 @@ type scorerSpec struct {
 // taskKeys lists the fields of a task, in documentation order.
 func taskKeys() []string {
 	return []string{"name", "data", "format", "records", "header", "columns", "adapter", "prompt", "target", "choices", "gold",
-		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer"}
+		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer", "scoring"}
 }
 
 // at formats a position prefix "file:line".
@@ -294,6 +295,13 @@ func parseTask(file, dir string, n *yaml.Node) (*taskSpec, error) {
 			s.longItems, err = parseLongItems(file, v)
 		case "scorer":
 			err = parseScorer(file, v, &s.scorer)
+		case "scoring":
+			s.scoring, err = scalarString(file, k, v)
+			if err == nil {
+				if _, lerr := LookupScoring(s.scoring); lerr != nil {
+					err = specError(file, v, k, "%v", lerr)
+				}
+			}
 		}
 		if err != nil {
 			return nil, err

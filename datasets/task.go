@@ -80,6 +80,9 @@ type Task struct {
 	// Stop and MaxTokens control generation.
 	Stop      []string
 	MaxTokens int
+	// Scoring is the ScoringModes name of a multiple-choice task
+	// ("" for other tasks): how the evaluator picks the answer.
+	Scoring string
 	// LongItems says what happens to an item longer than the model's
 	// context: LongItemsTruncate (the default) or LongItemsSkip.
 	LongItems string
@@ -229,6 +232,7 @@ type builder struct {
 	choiceTmpls  []*boundedTemplate
 	gold         string
 	choice       bool
+	loglik       bool // a log-likelihood scoring mode
 	listChoices  bool
 	answerPrefix string
 	// headerHint ends a missing-field message when a CSV/TSV header row
@@ -285,11 +289,25 @@ func (b *builder) build() (*Task, error) {
 	}
 	sc := s.scorer
 	sc.merge(b.ad.scorer)
+	mode, err := LookupScoring(s.scoring)
+	if err != nil {
+		return nil, b.errf("scoring", "%v", err)
+	}
+	if sc.typ == "" && s.scoring != "" {
+		sc.typ = ScorerChoice
+	}
 	if sc.typ == "" {
 		sc.typ = ScorerExact
 	}
 	b.choice = sc.typ == ScorerChoice
-	b.listChoices = sc.listChoices == nil || *sc.listChoices
+	if s.scoring != "" && !b.choice {
+		return nil, b.errf("scoring", "%q is for multiple-choice tasks (scorer: choice, with choices and gold); this task's scorer is %s", s.scoring, sc.typ)
+	}
+	b.loglik = mode.LogLikelihood
+	// A log-likelihood mode scores the choices' texts as continuations
+	// (lm-eval's multiple_choice): the prompt lists no lettered choices
+	// unless asked to.
+	b.listChoices = sc.listChoices == nil && !b.loglik || sc.listChoices != nil && *sc.listChoices
 	b.answerPrefix = DefaultAnswerPrefix
 	if sc.answerPrefix != nil {
 		b.answerPrefix = *sc.answerPrefix
@@ -426,6 +444,7 @@ func (b *builder) build() (*Task, error) {
 	}
 	if b.choice {
 		t.MaxTokens = DefaultChoiceMaxTokens
+		t.Scoring = mode.Name
 	}
 	if b.ad.stop != nil {
 		t.Stop = b.ad.stop
@@ -464,8 +483,12 @@ func (b *builder) build() (*Task, error) {
 }
 
 // shotTarget is the answer written after a few-shot example: the gold
-// letter for a choice task, else the target.
+// letter for a choice task, the gold choice's text under a log-likelihood
+// scoring mode (as lm-eval writes it), else the target.
 func (b *builder) shotTarget(it Item) string {
+	if b.loglik {
+		return it.Choices[it.Gold]
+	}
 	if b.choice {
 		return Letter(it.Gold)
 	}

@@ -6,7 +6,8 @@ import (
 )
 
 // ErrUnsupported is returned by a backend that cannot serve a request kind
-// (Ollama, for instance, has no prompt log-likelihood).
+// (Ollama, for instance, has no prompt log-likelihood). Optional request
+// kinds are declared by optional interfaces (LogLikelihooder).
 var ErrUnsupported = errors.New("not supported by this backend")
 
 // Backend opens models for evaluation.
@@ -28,10 +29,6 @@ type Model interface {
 	// Generate returns the greedy continuation of prompt, without the stop
 	// string that ended it.
 	Generate(ctx context.Context, prompt string, opt GenerateOptions) (string, error)
-	// LogLikelihood returns the sum of the log-probabilities of the tokens
-	// of continuation after prompt (ErrUnsupported where the backend
-	// cannot score a prompt).
-	LogLikelihood(ctx context.Context, prompt, continuation string) (float64, error)
 	// TopTokens returns the k most likely next tokens after prompt with
 	// their log-probabilities, most likely first: how multiple-choice
 	// letters are read.

@@ -41,6 +41,9 @@ type Request struct {
 	Kind     RequestKind
 	Generate GenerateOptions // the generation (the fallback for RequestChoice)
 	TopK     int             // RequestChoice: next tokens read
+	// Scoring is the task's log-likelihood scoring mode
+	// (RequestLogLikelihood; see datasets.ScoringModes).
+	Scoring string
 }
 
 // RequestFor returns the request of a task's items.
@@ -48,6 +51,9 @@ func RequestFor(t *datasets.Task) Request {
 	r := Request{Kind: RequestGenerate, Generate: GenerateOptions{MaxTokens: t.MaxTokens, Stop: t.Stop}}
 	if t.MultipleChoice() {
 		r.Kind, r.TopK = RequestChoice, ChoiceTopK
+		if mode, err := datasets.LookupScoring(t.Scoring); err == nil && mode.LogLikelihood {
+			r.Kind, r.TopK, r.Scoring = RequestLogLikelihood, 0, mode.Name
+		}
 	}
 	return r
 }
@@ -97,10 +103,15 @@ func CacheKey(m Model, it datasets.Item, req Request) string {
 		Stop      []string `json:"stop"`
 		TopK      int      `json:"top_k,omitempty"`
 		Letters   int      `json:"letters,omitempty"`
+		Scoring   string   `json:"scoring,omitempty"`
+		Choices   []string `json:"choices,omitempty"`
 	}{cacheKeyVersion, m.Digest(), m.Settings(), string(req.Kind), it.Prompt,
-		req.Generate.MaxTokens, req.Generate.Stop, req.TopK, 0}
-	if req.Kind == RequestChoice {
+		req.Generate.MaxTokens, req.Generate.Stop, req.TopK, 0, req.Scoring, nil}
+	switch req.Kind {
+	case RequestChoice:
 		k.Letters = len(it.Choices)
+	case RequestLogLikelihood:
+		k.Choices = it.Choices
 	}
 	b, err := json.Marshal(k)
 	if err != nil {
@@ -149,6 +160,10 @@ type ItemResult struct {
 	// Latency is the request's duration (from the cache: the original
 	// request's).
 	Latency time.Duration
+	// LogLikelihoods are, for a task with a log-likelihood scoring
+	// mode, those of each choice as a continuation of Prompt (nil when
+	// the answer came from the cache).
+	LogLikelihoods []float64
 	// Long says whether the item was truncated or skipped for being
 	// longer than the model's context; LongNote says by how much.
 	Long     LongOutcome
@@ -213,6 +228,9 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 		items = items[:opt.Limit]
 	}
 	req := RequestFor(t)
+	if err := checkLogLikelihood(m, t, req); err != nil {
+		return nil, err
+	}
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i
@@ -230,6 +248,9 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 		}
 		g.Go(func() error {
 			r, err := evalItem(gctx, m, t, items[i], req, opt.Cache)
+			if errors.Is(err, ErrUnsupported) && req.Kind == RequestLogLikelihood {
+				return noLogLikelihood(t, m, fmt.Errorf("item %s: %w", items[i].ID, err))
+			}
 			if err != nil {
 				return fmt.Errorf("eval: task %s: item %s: %w", t.Name, items[i].ID, err)
 			}
@@ -322,7 +343,7 @@ func askFitting(ctx context.Context, m Model, t *datasets.Task, it datasets.Item
 		}
 	}
 	for cuts := 0; ; cuts++ {
-		resp, err := ask(ctx, m, prompt, len(it.Choices), req)
+		resp, err := ask(ctx, m, prompt, it, req, r)
 		if !errors.Is(err, ErrContextOverflow) {
 			return resp, err
 		}
@@ -345,15 +366,18 @@ func score(t *datasets.Task, it datasets.Item, r *ItemResult) {
 	}
 }
 
-// ask sends an item's request with prompt; letters is the number of its
-// choices.
-func ask(ctx context.Context, m Model, prompt string, letters int, req Request) (string, error) {
+// ask sends item it's request with prompt; a log-likelihood request
+// stores the choices' log-likelihoods in r.
+func ask(ctx context.Context, m Model, prompt string, it datasets.Item, req Request, r *ItemResult) (string, error) {
+	if req.Kind == RequestLogLikelihood {
+		return askLogLikelihood(ctx, m, prompt, it, req, r)
+	}
 	if req.Kind == RequestChoice {
 		toks, err := m.TopTokens(ctx, prompt, req.TopK)
 		if err != nil && !errors.Is(err, ErrUnsupported) {
 			return "", fmt.Errorf("top tokens: %w", err)
 		}
-		if l, ok := pickLetter(toks, letters); ok {
+		if l, ok := pickLetter(toks, len(it.Choices)); ok {
 			return l, nil
 		}
 	}

@@ -221,14 +221,6 @@ func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.Tok
 	return out, nil
 }
 
-// LogLikelihood implements eval.Model. Ollama returns logprobs only for
-// generated tokens, never for a given continuation, so it always fails with
-// an error wrapping eval.ErrUnsupported.
-func (m *Model) LogLikelihood(ctx context.Context, prompt, continuation string) (float64, error) {
-	return 0, fmt.Errorf("ollama: log-likelihood of a continuation: %w "+
-		"(Ollama has no prompt/echo logprobs; score with generation or TopTokens)", eval.ErrUnsupported)
-}
-
 // load loads the model into a runner with the request options (an empty
 // prompt only loads), so load errors show at Open.
 func (m *Model) load(ctx context.Context) error {

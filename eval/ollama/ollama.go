@@ -19,8 +19,9 @@
 // (Timeouts: a base plus a share per token asked for; longer for the
 // import), and requests that fail on the way (a dropped connection, a 5xx
 // answer, an attempt past its limit) are retried with exponential backoff. Ollama has no
-// prompt log-likelihood, so LogLikelihood returns an error wrapping
-// eval.ErrUnsupported.
+// prompt log-likelihood, so a Model does not implement eval.LogLikelihooder:
+// a task with a log-likelihood scoring mode (acc, acc_norm) is refused
+// with an error naming it and suggesting scoring: letter.
 package ollama
 
 import (

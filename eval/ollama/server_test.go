@@ -415,10 +415,22 @@ func TestGenerateStopsAtContext(t *testing.T) {
 	}
 }
 
+// TestLogLikelihoodUnsupported: Ollama has no prompt logprobs, so its
+// models do not declare eval.LogLikelihooder and a task scored by
+// log-likelihood is refused with an error naming the task and suggesting
+// letter scoring, before any request.
 func TestLogLikelihoodUnsupported(t *testing.T) {
 	m := open(t, backend(t, Options{}), modelDir())
-	if _, err := m.LogLikelihood(t.Context(), "a", "b"); !errors.Is(err, eval.ErrUnsupported) {
-		t.Errorf("LogLikelihood error = %v, want ErrUnsupported", err)
+	if _, ok := any(m).(eval.LogLikelihooder); ok {
+		t.Fatal("ollama.Model implements eval.LogLikelihooder")
+	}
+	task, err := datasets.Load(filepath.Join("..", "testdata", "toy_acc_norm.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eval.Evaluate(t.Context(), m, task, eval.Options{})
+	if !errors.Is(err, eval.ErrUnsupported) || !strings.Contains(err.Error(), "task toy_acc_norm") || !strings.Contains(err.Error(), "scoring: letter") {
+		t.Errorf("Evaluate(acc_norm task) error = %v, want ErrUnsupported naming the task and scoring: letter", err)
 	}
 }
 
