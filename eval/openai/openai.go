@@ -22,8 +22,8 @@
 // maps) or the chat shape (llama.cpp, Ollama: content[].top_logprobs);
 // from a server that reports none (Ollama's /v1 drops them) the greedy
 // first token is the letter, as the most likely token.
-// There is no prompt log-likelihood: LogLikelihood returns an error
-// wrapping eval.ErrUnsupported.
+// There is no prompt log-likelihood (the model is no
+// eval.LogLikelihooder): tasks scored by acc or acc_norm are refused.
 //
 // Open first probes the server (GET /v1/models) within Timeouts.Probe;
 // each attempt of a request is bounded by Timeouts.Generate of its tokens
@@ -712,11 +712,4 @@ func parseTopLogprobs(raw json.RawMessage) ([]eval.TokenLogprob, error) {
 		return strings.Compare(a.Token, b.Token)
 	})
 	return out, nil
-}
-
-// LogLikelihood implements eval.Model: not supported (the completions
-// API has no portable prompt log-probabilities), an error wrapping
-// eval.ErrUnsupported.
-func (m *Model) LogLikelihood(ctx context.Context, prompt, continuation string) (float64, error) {
-	return 0, fmt.Errorf("openai: log-likelihood of a continuation: %w (score with generation or TopTokens)", eval.ErrUnsupported)
 }
