@@ -49,3 +49,9 @@ type TokenLogprob struct {
 	Token   string
 	Logprob float64
 }
+
+// Message is one turn of a conversation: Role "system", "user" or
+// "assistant".
+type Message struct {
+	Role, Content string
+}
