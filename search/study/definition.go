@@ -67,6 +67,11 @@ func (s *Study) Definition() map[string]string {
 	if s.Evaluator != EvaluatorOllama {
 		quantize = ""
 	}
+	evaluator := map[string]any{"type": s.Evaluator, "quantize": quantize}
+	if s.Evaluator == EvaluatorOpenAI {
+		// The server and the name it serves the candidates under.
+		evaluator["base_url"], evaluator["model"] = s.OpenAI.BaseURL, s.OpenAI.Model
+	}
 	values := map[string]any{
 		"base_model": rel(s.BaseModel),
 		"models":     models,
@@ -77,7 +82,7 @@ func (s *Study) Definition() map[string]string {
 		"tasks":      tasks,
 		"limit":      s.Limit,
 		"objective":  map[string]any{"type": s.Objective, "weights": s.Weights},
-		"evaluator":  map[string]any{"type": s.Evaluator, "quantize": quantize},
+		"evaluator":  evaluator,
 		"seed":       s.Seed,
 	}
 	out := make(map[string]string, len(values))

@@ -28,6 +28,9 @@
 //	workers: 2
 //	pruner: {type: median, chunks: 3, startup: 5}   # none (default), median, asha
 //	evaluator: {type: builtin}     # or {type: ollama, hosts: [...], parallel: 4, quantize: q8_0}
+//	                               # or {type: openai, base_url: http://127.0.0.1:8000, model: cand,
+//	                               #     api_key_env: VLLM_KEY, candidate_dir: serve/current,
+//	                               #     reload_command: ./reload.sh, reload_timeout: 10m, parallel: 8}
 //	storage: results/toy.db        # default results/<name>.db; or a postgres:// DSN
 //	work_dir: work/toy             # default work/<name>
 //	keep_best: 2                   # merged models kept on disk (default 1)
@@ -47,6 +50,7 @@ package study
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -100,7 +104,11 @@ const (
 	PrunerASHA          = "asha"
 	EvaluatorBuiltin    = "builtin"
 	EvaluatorOllama     = "ollama"
+	EvaluatorOpenAI     = "openai"
 )
+
+// Evaluators returns the evaluator types a study may name.
+func Evaluators() []string { return []string{EvaluatorBuiltin, EvaluatorOllama, EvaluatorOpenAI} }
 
 // Model is one task model of a study.
 type Model struct {
@@ -149,12 +157,25 @@ type Study struct {
 	Hosts       []string // ollama hosts; worker i uses Hosts[i%len]
 	Parallel    int
 	Quantize    string
+	OpenAI      OpenAIEvaluator // the openai evaluator's settings
 	Storage     string // absolute SQLite path, or a PostgreSQL DSN
 	WorkDir     string // absolute
 	KeepBest    int
 	Seed        uint64
 	Heartbeat   time.Duration
 	StaleAfter  time.Duration
+}
+
+// OpenAIEvaluator is the setting of an evaluator of type openai: a
+// server with an OpenAI-compatible completions API (see package
+// eval/openai).
+type OpenAIEvaluator struct {
+	BaseURL       string        // base_url
+	Model         string        // model: the served name
+	APIKeyEnv     string        // api_key_env
+	CandidateDir  string        // candidate_dir (absolute; relative to the study file)
+	ReloadCommand string        // reload_command
+	ReloadTimeout time.Duration // reload_timeout (0: the backend's default)
 }
 
 // Postgres reports whether the storage is a PostgreSQL DSN.
@@ -820,20 +841,28 @@ func (p *parser) evaluator(f *file, s *Study) error {
 	n := &f.Evaluator
 	s.Evaluator = EvaluatorBuiltin
 	s.Parallel = 2
+	known := "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
+	var reloadTimeout string
 	switch n.Kind {
 	case 0:
 	case yaml.ScalarNode:
 		s.Evaluator = n.Value
 	case yaml.MappingNode:
-		if k := checkKeys(n, "type", "host", "hosts", "parallel", "quantize"); k != "" {
-			return p.errf("evaluator."+k, "", "unknown field; known: type, host, hosts, parallel, quantize")
+		if k := checkKeys(n, strings.Split(known, ", ")...); k != "" {
+			return p.errf("evaluator."+k, "", "unknown field; known: %s", known)
 		}
 		var o struct {
-			Type     string   `yaml:"type"`
-			Host     string   `yaml:"host"`
-			Hosts    []string `yaml:"hosts"`
-			Parallel *int     `yaml:"parallel"`
-			Quantize string   `yaml:"quantize"`
+			Type          string   `yaml:"type"`
+			Host          string   `yaml:"host"`
+			Hosts         []string `yaml:"hosts"`
+			Parallel      *int     `yaml:"parallel"`
+			Quantize      string   `yaml:"quantize"`
+			BaseURL       string   `yaml:"base_url"`
+			Model         string   `yaml:"model"`
+			APIKeyEnv     string   `yaml:"api_key_env"`
+			CandidateDir  string   `yaml:"candidate_dir"`
+			ReloadCommand string   `yaml:"reload_command"`
+			ReloadTimeout string   `yaml:"reload_timeout"`
 		}
 		if err := n.Decode(&o); err != nil {
 			return p.errf("evaluator", "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -850,8 +879,15 @@ func (p *parser) evaluator(f *file, s *Study) error {
 			s.Parallel = *o.Parallel
 		}
 		s.Quantize = o.Quantize
+		s.OpenAI = OpenAIEvaluator{BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv,
+			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand}
+		reloadTimeout = o.ReloadTimeout
 	default:
-		return p.errf("evaluator", "", "want builtin, ollama or {type, hosts, parallel, quantize}")
+		return p.errf("evaluator", "", "want %s or {type, …}", strings.Join(Evaluators(), ", "))
+	}
+	o := &s.OpenAI
+	if s.Evaluator != EvaluatorOpenAI && (*o != OpenAIEvaluator{} || reloadTimeout != "") {
+		return p.errf("evaluator.type", s.Evaluator, "base_url, model, api_key_env, candidate_dir, reload_command and reload_timeout are for the openai evaluator")
 	}
 	switch s.Evaluator {
 	case EvaluatorBuiltin:
@@ -864,8 +900,31 @@ func (p *parser) evaluator(f *file, s *Study) error {
 		default:
 			return p.errf("evaluator.quantize", s.Quantize, "want q8_0 or q4_K_M (or nothing to keep F16/BF16)")
 		}
+	case EvaluatorOpenAI:
+		if len(s.Hosts) > 0 || s.Quantize != "" {
+			return p.errf("evaluator.type", s.Evaluator, "hosts and quantize are for the ollama evaluator (the openai evaluator takes base_url)")
+		}
+		if o.BaseURL == "" {
+			return p.errf("evaluator.base_url", "", "required for the openai evaluator (e.g. http://127.0.0.1:8000)")
+		}
+		if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return p.errf("evaluator.base_url", o.BaseURL, "want http://host:port or https://host:port")
+		}
+		if o.Model == "" {
+			return p.errf("evaluator.model", "", "required for the openai evaluator: the name the server serves the candidate under (vLLM's --served-model-name, llama-server's --alias)")
+		}
+		if o.CandidateDir != "" {
+			o.CandidateDir = p.abs(o.CandidateDir)
+		}
+		if reloadTimeout != "" {
+			d, err := time.ParseDuration(reloadTimeout)
+			if err != nil || d <= 0 {
+				return p.errf("evaluator.reload_timeout", reloadTimeout, "want a positive duration such as 10m")
+			}
+			o.ReloadTimeout = d
+		}
 	default:
-		return p.errf("evaluator.type", s.Evaluator, "want builtin or ollama")
+		return p.errf("evaluator.type", s.Evaluator, "unknown evaluator; known: %s", strings.Join(Evaluators(), ", "))
 	}
 	return nil
 }

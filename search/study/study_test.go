@@ -51,7 +51,7 @@ func TestValidationErrors(t *testing.T) {
 		{"bad pruner", "trials: 4", "trials: 4\npruner: hyperband", `s.yml: pruner.type: value "hyperband": want none, median or asha`},
 		{"one chunk", "trials: 4", "trials: 4\npruner: {type: asha, chunks: 1}", `s.yml: pruner.chunks: value "1": need at least 2 chunks of the tune set`},
 		{"bad quantize", "trials: 4", "trials: 4\nevaluator: {type: ollama, quantize: q3}", `s.yml: evaluator.quantize: value "q3": want q8_0 or q4_K_M (or nothing to keep F16/BF16)`},
-		{"bad evaluator", "trials: 4", "trials: 4\nevaluator: vllm", `s.yml: evaluator.type: value "vllm": want builtin or ollama`},
+		{"bad evaluator", "trials: 4", "trials: 4\nevaluator: vllm", `s.yml: evaluator.type: value "vllm": unknown evaluator; known: builtin, ollama, openai`},
 		{"test split", "tasks: [toy:swapcase@tune, toy:rot1@tune]", "tasks: [toy:swapcase, toy:rot1@tune]", `s.yml: tasks[0]: value "toy:swapcase": task toy:swapcase is a holdout split; tune on a tune split (toy:<task>@tune, split: tune in the task file, or FILE@tune for a file with split: {holdout: F, seed: S})`},
 		{"missing model", "models:\n", "models:\n  - {model: nowhere}\n", `s.yml: models[0].model: value "nowhere": no such model directory (nowhere)`},
 		{"bad weight", "trials: 4", "trials: 4\nobjective: {type: mean, weights: {nosuch: 1}}", `s.yml: objective.weights.nosuch: value "1": no tune task has this name`},
