@@ -158,8 +158,8 @@ type Study struct {
 	Parallel    int
 	Quantize    string
 	OpenAI      OpenAIEvaluator // the openai evaluator's settings
-	Storage     string // absolute SQLite path, or a PostgreSQL DSN
-	WorkDir     string // absolute
+	Storage     string          // absolute SQLite path, or a PostgreSQL DSN
+	WorkDir     string          // absolute
 	KeepBest    int
 	Seed        uint64
 	Heartbeat   time.Duration
