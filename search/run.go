@@ -17,6 +17,7 @@ import (
 
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
+	"github.com/mergetune/mergetune/eval/openai"
 	"github.com/mergetune/mergetune/eval/runner"
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
@@ -171,6 +172,20 @@ func (h *harness) backend(ctx context.Context, i int) (eval.Backend, string, err
 			return nil, "", fmt.Errorf("search: %s: evaluator ollama: %w", h.s.File, err)
 		}
 		return b, b.Host(), nil
+	}
+	if h.s.Evaluator == study.EvaluatorOpenAI {
+		o := h.s.OpenAI
+		b, err := openai.New(openai.Options{BaseURL: o.BaseURL, ServedName: o.Model, APIKeyEnv: o.APIKeyEnv, Parallel: h.s.Parallel,
+			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand, Timeouts: ollama.Timeouts{Import: o.ReloadTimeout}})
+		if err != nil {
+			return nil, "", fmt.Errorf("search: %s: evaluator openai: %w", h.s.File, err)
+		}
+		// The server must answer now; the served name may appear only
+		// after the reload hook, which Open runs per candidate.
+		if _, err := b.Models(ctx); err != nil {
+			return nil, "", fmt.Errorf("search: %s: evaluator openai: %w", h.s.File, err)
+		}
+		return b, b.BaseURL(), nil
 	}
 	return runner.New(runner.Options{}), "builtin", nil
 }
