@@ -17,6 +17,7 @@ import (
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
+	"github.com/mergetune/mergetune/eval/openai"
 	"github.com/mergetune/mergetune/eval/runner"
 	"github.com/mergetune/mergetune/results"
 )
@@ -25,6 +26,7 @@ import (
 type evalFlags struct {
 	model, tasks, host, backend, db, quantize, data, timeouts string
 	logSamples                                                string
+	baseURL, servedName, apiKeyEnv, candidateDir, reload      string
 	parallel, limit, numCtx                                   int
 	quiet, dryRun, compare                                    bool
 }
@@ -51,7 +53,10 @@ An item longer than the model's context is truncated from the left with a
 warning, or skipped and counted when its task says long_items: skip.
 
 The backend is an Ollama server when --host (or --backend ollama) is given,
-else the built-in runner, which serves tiny llama models in-process.`,
+an OpenAI-compatible completions server (vLLM, llama.cpp's llama-server,
+SGLang) when --base-url (or --backend openai) is, with --served-name the
+name it serves --model under; else the built-in runner, which serves tiny
+llama models in-process.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if f.compare {
 				if len(args) != 2 {
@@ -80,10 +85,15 @@ else the built-in runner, which serves tiny llama models in-process.`,
 	fl.StringVar(&f.model, "model", "", "model directory to evaluate (required)")
 	fl.StringVar(&f.tasks, "tasks", "", "task files, task-set files or built-in tasks, comma-separated (required): x.yml, x.yml@tune (a part of a split file), gsm8k, arc_easy, toy:<task>; mergetune tasks lists the built-ins")
 	fl.StringVar(&f.host, "host", "", "Ollama server address (default: OLLAMA_HOST when --backend ollama)")
-	fl.StringVar(&f.backend, "backend", "auto", "auto (ollama when --host is set, else builtin), builtin or ollama")
+	fl.StringVar(&f.backend, "backend", "auto", "auto (ollama when --host is set, openai when --base-url is, else builtin), builtin, ollama or openai")
+	fl.StringVar(&f.baseURL, "base-url", "", "openai: the OpenAI-compatible server (vLLM, llama-server, SGLang, Ollama's /v1), e.g. http://127.0.0.1:8000")
+	fl.StringVar(&f.servedName, "served-name", "", "openai: the name the server serves the model under (vLLM's --served-model-name, llama-server's --alias)")
+	fl.StringVar(&f.apiKeyEnv, "api-key-env", "", "openai: environment variable holding the API key (sent as a bearer token)")
+	fl.StringVar(&f.candidateDir, "candidate-dir", "", "openai: path the server loads its model from; replaced by a link to --model before evaluating")
+	fl.StringVar(&f.reload, "reload-command", "", "openai: shell command run with the model directory as $1 before evaluating, to make the server serve it (bounded by --timeouts import=)")
 	fl.StringVar(&f.db, "db", "mergetune.db", "results database (SQLite)")
 	fl.StringVar(&f.data, "data", "", "directory of your own copies of the public benchmark files for the built-in tasks gsm8k, arc_easy, … (default: the copies built into mergetune)")
-	fl.StringVar(&f.timeouts, "timeouts", "", "Ollama: time limits, e.g. probe=5s,request=1m,token=500ms,import=10m (health probe; per request: request + token × tokens asked; upload/create/load); unset keys keep these defaults, none means no limit")
+	fl.StringVar(&f.timeouts, "timeouts", "", "Ollama and openai: time limits, e.g. probe=5s,request=1m,token=500ms,import=10m (health probe; per request: request + token × tokens asked; upload/create/load, or openai's reload command); unset keys keep these defaults, none means no limit")
 	fl.StringVar(&f.quantize, "quantize", "", "Ollama: quantize on import (q8_0, q4_K_M)")
 	fl.IntVar(&f.parallel, "parallel", 4, "requests in flight at once (match the server's OLLAMA_NUM_PARALLEL)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
@@ -107,6 +117,8 @@ func openBackend(f evalFlags) (eval.Backend, string, error) {
 		kind = "builtin"
 		if f.host != "" {
 			kind = "ollama"
+		} else if f.baseURL != "" {
+			kind = "openai"
 		}
 	}
 	switch kind {
@@ -132,8 +144,15 @@ func openBackend(f evalFlags) (eval.Backend, string, error) {
 			return nil, "", err
 		}
 		return b, b.Host(), nil
+	case "openai":
+		b, err := openai.New(openai.Options{BaseURL: f.baseURL, ServedName: f.servedName, APIKeyEnv: f.apiKeyEnv, Parallel: f.parallel,
+			CandidateDir: f.candidateDir, ReloadCommand: f.reload, Timeouts: timeouts})
+		if err != nil {
+			return nil, "", fmt.Errorf("--backend openai: %w (flags --base-url, --served-name, --api-key-env)", err)
+		}
+		return b, b.BaseURL(), nil
 	}
-	return nil, "", fmt.Errorf("--backend: unknown backend %q (want auto, builtin or ollama)", f.backend)
+	return nil, "", fmt.Errorf("--backend: unknown backend %q (want auto, builtin, ollama or openai)", f.backend)
 }
 
 // runEval scores one model; warnings (items longer than the context) go to
@@ -241,6 +260,11 @@ func openEvalSession(ctx context.Context, f evalFlags, errOut io.Writer) (*evalS
 	if ob, ok := backend.(*ollama.Backend); ok {
 		// Before any work: a host that does not answer fails in seconds.
 		if _, err := ob.Probe(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if ob, ok := backend.(*openai.Backend); ok {
+		if _, err := ob.Models(ctx); err != nil {
 			return nil, err
 		}
 	}
