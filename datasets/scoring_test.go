@@ -112,3 +112,20 @@ func TestPickChoice(t *testing.T) {
 		t.Errorf("LookupScoring(bogus) = %v, want an error listing the modes", err)
 	}
 }
+
+func TestChatField(t *testing.T) {
+	task, err := Load(writeMC(t, "chat: true\nscoring: acc\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !task.Chat {
+		t.Error("chat: true not set")
+	}
+	if task, err = Load(writeMC(t, "scorer: choice\n")); err != nil || task.Chat {
+		t.Errorf("default: chat %v, %v", task != nil && task.Chat, err)
+	}
+	_, err = Load(writeMC(t, "chat: maybe\n"))
+	if err == nil || !strings.Contains(err.Error(), "task.yml:6: chat:") || !strings.Contains(err.Error(), `"maybe"`) {
+		t.Errorf("chat: maybe: %v, want an error naming file, line, field and value", err)
+	}
+}

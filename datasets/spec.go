@@ -40,6 +40,7 @@ type taskSpec struct {
 	longItems string // long_items (LongItemsTruncate, LongItemsSkip)
 	scorer    scorerSpec
 	scoring   string // scoring: a ScoringModes name ("" the default)
+	chat      bool   // chat: the prompt is sent as a user turn
 
 	// rows, when set, are the records (a built-in toy task) instead of
 	// the data file.
@@ -79,7 +80,7 @@ type scorerSpec struct {
 // taskKeys lists the fields of a task, in documentation order.
 func taskKeys() []string {
 	return []string{"name", "data", "format", "records", "header", "columns", "adapter", "prompt", "target", "choices", "gold",
-		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer", "scoring"}
+		"fewshot", "limit", "split", "stop", "max_tokens", "long_items", "scorer", "scoring", "chat"}
 }
 
 // at formats a position prefix "file:line".
@@ -295,6 +296,8 @@ func parseTask(file, dir string, n *yaml.Node) (*taskSpec, error) {
 			s.longItems, err = parseLongItems(file, v)
 		case "scorer":
 			err = parseScorer(file, v, &s.scorer)
+		case "chat":
+			s.chat, err = scalarBool(file, k, v)
 		case "scoring":
 			s.scoring, err = scalarString(file, k, v)
 			if err == nil {

@@ -83,6 +83,9 @@ type Task struct {
 	// Scoring is the ScoringModes name of a multiple-choice task
 	// ("" for other tasks): how the evaluator picks the answer.
 	Scoring string
+	// Chat says the prompt is sent to an instruct model as one user
+	// turn, wrapped in the model's chat template (task field chat).
+	Chat bool
 	// LongItems says what happens to an item longer than the model's
 	// context: LongItemsTruncate (the default) or LongItemsSkip.
 	LongItems string
@@ -435,6 +438,7 @@ func (b *builder) build() (*Task, error) {
 		MaxTokens: DefaultMaxTokens,
 		Fewshot:   len(shots),
 		LongItems: cmpOrStr(s.longItems, LongItemsTruncate),
+		Chat:      s.chat,
 	}
 	if s.part != "" {
 		t.Name = s.name + "@" + s.part

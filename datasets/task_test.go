@@ -191,7 +191,7 @@ func TestExampleTasks(t *testing.T) {
 func TestBadTaskFiles(t *testing.T) {
 	b := filepath.Join("testdata", "bad")
 	tests := []struct{ file, want string }{
-		{"unknown_field.yml", `:3: unknown field "promt" (known: name, data, format, records, header, columns, adapter, prompt, target, choices, gold, fewshot, limit, split, stop, max_tokens, long_items, scorer, scoring)`},
+		{"unknown_field.yml", `:3: unknown field "promt" (known: name, data, format, records, header, columns, adapter, prompt, target, choices, gold, fewshot, limit, split, stop, max_tokens, long_items, scorer, scoring, chat)`},
 		{"dup_field.yml", `:4: duplicate field "prompt"`},
 		{"missing_name.yml", `:1: missing field "name"`},
 		{"missing_data.yml", `:1: task "nodata": missing field "data"`},

@@ -44,11 +44,14 @@ type Request struct {
 	// Scoring is the task's log-likelihood scoring mode
 	// (RequestLogLikelihood; see datasets.ScoringModes).
 	Scoring string
+	// Chat says the prompt is a user turn, wrapped in the model's chat
+	// template (by the model, ChatFormatter, or its server, Chatter).
+	Chat bool
 }
 
 // RequestFor returns the request of a task's items.
 func RequestFor(t *datasets.Task) Request {
-	r := Request{Kind: RequestGenerate, Generate: GenerateOptions{MaxTokens: t.MaxTokens, Stop: t.Stop}}
+	r := Request{Kind: RequestGenerate, Generate: GenerateOptions{MaxTokens: t.MaxTokens, Stop: t.Stop}, Chat: t.Chat}
 	if t.MultipleChoice() {
 		r.Kind, r.TopK = RequestChoice, ChoiceTopK
 		if mode, err := datasets.LookupScoring(t.Scoring); err == nil && mode.LogLikelihood {
@@ -105,8 +108,9 @@ func CacheKey(m Model, it datasets.Item, req Request) string {
 		Letters   int      `json:"letters,omitempty"`
 		Scoring   string   `json:"scoring,omitempty"`
 		Choices   []string `json:"choices,omitempty"`
+		Chat      bool     `json:"chat,omitempty"`
 	}{cacheKeyVersion, m.Digest(), m.Settings(), string(req.Kind), it.Prompt,
-		req.Generate.MaxTokens, req.Generate.Stop, req.TopK, 0, req.Scoring, nil}
+		req.Generate.MaxTokens, req.Generate.Stop, req.TopK, 0, req.Scoring, nil, req.Chat}
 	switch req.Kind {
 	case RequestChoice:
 		k.Letters = len(it.Choices)
@@ -231,6 +235,9 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 	if err := checkLogLikelihood(m, t, req); err != nil {
 		return nil, err
 	}
+	if err := checkChat(m, t, req); err != nil {
+		return nil, err
+	}
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i
@@ -284,6 +291,10 @@ func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, 
 	if err := ctx.Err(); err != nil {
 		return ItemResult{}, err
 	}
+	it, err := chatItem(m, t, it)
+	if err != nil {
+		return ItemResult{ID: it.ID}, err
+	}
 	r := ItemResult{ID: it.ID, Prompt: it.Prompt, Target: it.Target, Choices: it.Choices, Gold: it.Gold}
 	var key string
 	if cache != nil {
@@ -332,9 +343,9 @@ func evalItem(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, 
 func askFitting(ctx context.Context, m Model, t *datasets.Task, it datasets.Item, req Request, r *ItemResult) (string, error) {
 	prompt := it.Prompt
 	if f, ok := m.(PromptFitter); ok {
-		fitted, dropped := f.FitPrompt(prompt, fitRoom(req))
+		fitted, dropped := f.FitPrompt(prompt, fitRoom(req, it))
 		if dropped > 0 {
-			r.LongNote = fmt.Sprintf("%d prompt tokens dropped to leave %d for the answer", dropped, fitRoom(req))
+			r.LongNote = fmt.Sprintf("%d prompt tokens dropped to leave %d for the answer", dropped, fitRoom(req, it))
 			if skipLong(t) || fitted == "" {
 				r.Long = LongSkipped
 				return "", nil
@@ -371,6 +382,9 @@ func score(t *datasets.Task, it datasets.Item, r *ItemResult) {
 func ask(ctx context.Context, m Model, prompt string, it datasets.Item, req Request, r *ItemResult) (string, error) {
 	if req.Kind == RequestLogLikelihood {
 		return askLogLikelihood(ctx, m, prompt, it, req, r)
+	}
+	if c, ok := serverChat(m, req); ok {
+		return askChat(ctx, c, prompt, it, req)
 	}
 	if req.Kind == RequestChoice {
 		toks, err := m.TopTokens(ctx, prompt, req.TopK)

@@ -23,7 +23,7 @@ type LogLikelihooder interface {
 
 // RequestLogLikelihood scores each choice of an item as a continuation of
 // its prompt (datasets.TargetDelimiter + the choice's text, as lm-eval's
-// multiple_choice) and picks one as the task's scoring mode says.
+// multiple_choice; the bare text in a chat task) and picks one as the task's scoring mode says.
 const RequestLogLikelihood RequestKind = "loglikelihood"
 
 // checkLogLikelihood fails a task whose scoring mode needs log-likelihoods
@@ -58,9 +58,13 @@ func askLogLikelihood(ctx context.Context, m Model, prompt string, it datasets.I
 	if !ok {
 		return "", fmt.Errorf("log-likelihood: %w", ErrUnsupported)
 	}
+	delim := datasets.TargetDelimiter
+	if req.Chat {
+		delim = "" // the answer opens the assistant turn (lm-eval's chat mode)
+	}
 	lls := make([]float64, len(it.Choices))
 	for i, c := range it.Choices {
-		if lls[i], err = ll.LogLikelihood(ctx, prompt, datasets.TargetDelimiter+c); err != nil {
+		if lls[i], err = ll.LogLikelihood(ctx, prompt, delim+c); err != nil {
 			return "", fmt.Errorf("log-likelihood of choice %s: %w", datasets.Letter(i), err)
 		}
 	}

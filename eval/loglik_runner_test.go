@@ -81,6 +81,9 @@ func TestLogLikelihoodScoring(t *testing.T) {
 				t.Errorf("%d/%d correct (%v), by hand %d", res.Correct, res.N, res.Accuracy, correct)
 			}
 			t.Logf("%s: %d/%d", task.Name, res.Correct, res.N)
+			if s := eval.Samples("reverse", m.Digest(), []*eval.TaskResult{res}); len(s) != len(res.Items) || !slices.Equal(s[0].LogLikelihoods, res.Items[0].LogLikelihoods) {
+				t.Errorf("samples do not carry the log-likelihoods: %+v", s[0])
+			}
 			again, err := eval.Evaluate(ctx, m, task, eval.Options{Cache: cache})
 			if err != nil {
 				t.Fatal(err)

@@ -63,8 +63,16 @@ func cutLeft(prompt string) string {
 
 // fitRoom is the number of tokens an item's request needs after its
 // prompt: the generation's bound (lm-eval keeps max_length − max_gen_toks
-// prompt tokens), at least one.
-func fitRoom(req Request) int {
+// prompt tokens), or for a log-likelihood request the longest choice's
+// continuation in bytes (a token holds at least one); at least one.
+func fitRoom(req Request, it datasets.Item) int {
+	if req.Kind == RequestLogLikelihood {
+		n := 0
+		for _, c := range it.Choices {
+			n = max(n, len(datasets.TargetDelimiter+c))
+		}
+		return max(n, 1)
+	}
 	return max(req.Generate.MaxTokens, 1)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -34,6 +35,9 @@ type Sample struct {
 	// model's context, with LongNote saying by how much.
 	Long     LongOutcome `json:"long,omitempty"`
 	LongNote string      `json:"long_note,omitempty"`
+	// LogLikelihoods are those of the choices under a log-likelihood
+	// scoring mode (absent when the answer came from the cache).
+	LogLikelihoods []float64 `json:"loglikelihoods,omitempty"`
 }
 
 // Samples returns the records of every item of res, evaluated on the model
@@ -44,7 +48,8 @@ func Samples(model, digest string, res []*TaskResult) []Sample {
 		for _, it := range r.Items {
 			s := Sample{Model: model, ModelDigest: digest, Task: r.Task, Split: r.Split, ItemID: it.ID,
 				Prompt: it.Prompt, Target: it.Target, Choices: it.Choices, Response: it.Response,
-				Extracted: it.Extracted, Correct: it.Correct, Cached: it.Cached, Long: it.Long, LongNote: it.LongNote}
+				Extracted: it.Extracted, Correct: it.Correct, Cached: it.Cached, Long: it.Long, LongNote: it.LongNote,
+				LogLikelihoods: finite(it.LogLikelihoods)}
 			if len(it.Choices) > 0 {
 				g := it.Gold
 				s.Gold = &g
@@ -96,4 +101,15 @@ func WriteSamplesFile(path string, samples []Sample) (err error) {
 		return fmt.Errorf("eval: log samples to %s: %w", path, err)
 	}
 	return nil
+}
+
+// finite returns lls, or nil when one of them is not a finite number
+// (JSON has no -Inf or NaN).
+func finite(lls []float64) []float64 {
+	for _, v := range lls {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil
+		}
+	}
+	return lls
 }

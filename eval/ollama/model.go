@@ -150,22 +150,9 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt eval.GenerateOp
 	if prompt == "" {
 		return "", errors.New("ollama: generate: empty prompt (the server would only load the model)")
 	}
-	if opt.MaxTokens < 0 {
-		return "", fmt.Errorf("ollama: generate: negative MaxTokens %d", opt.MaxTokens)
-	}
-	numPredict := opt.MaxTokens
-	if numPredict == 0 {
-		numPredict = -1
-	}
-	stop := make([]string, 0, len(opt.Stop))
-	for _, s := range opt.Stop {
-		if s != "" {
-			stop = append(stop, s)
-		}
-	}
-	tokens := numPredict
-	if tokens < 0 {
-		tokens = m.b.opt.NumCtx // until the context is full
+	numPredict, stop, tokens, err := m.predict(opt)
+	if err != nil {
+		return "", fmt.Errorf("ollama: generate: %w", err)
 	}
 	r, err := m.generate(ctx, "generate "+describe(prompt), m.b.opt.Timeouts.Generate(tokens), &api.GenerateRequest{
 		Prompt:  prompt,
@@ -175,6 +162,29 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt eval.GenerateOp
 		return "", m.contextError(err)
 	}
 	return r.Response, nil
+}
+
+// predict returns a generation's num_predict (-1: until the context is
+// full), its non-empty stop strings and the number of tokens it may take.
+func (m *Model) predict(opt eval.GenerateOptions) (numPredict int, stop []string, tokens int, err error) {
+	if opt.MaxTokens < 0 {
+		return 0, nil, 0, fmt.Errorf("negative MaxTokens %d", opt.MaxTokens)
+	}
+	numPredict = opt.MaxTokens
+	if numPredict == 0 {
+		numPredict = -1
+	}
+	stop = make([]string, 0, len(opt.Stop))
+	for _, s := range opt.Stop {
+		if s != "" {
+			stop = append(stop, s)
+		}
+	}
+	tokens = numPredict
+	if tokens < 0 {
+		tokens = m.b.opt.NumCtx // until the context is full
+	}
+	return numPredict, stop, tokens, nil
 }
 
 // contextError adds a hint to the server's over-long-prompt error and
@@ -210,15 +220,21 @@ func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.Tok
 	if err != nil {
 		return nil, m.contextError(err)
 	}
-	if len(r.Logprobs) == 0 {
-		return []eval.TokenLogprob{}, nil
+	return firstTop(r.Logprobs, k), nil
+}
+
+// firstTop returns the first k top_logprobs of the first generated token
+// (none when the server reported no logprobs).
+func firstTop(lps []api.Logprob, k int) []eval.TokenLogprob {
+	if len(lps) == 0 {
+		return []eval.TokenLogprob{}
 	}
-	top := r.Logprobs[0].TopLogprobs
+	top := lps[0].TopLogprobs
 	out := make([]eval.TokenLogprob, 0, min(k, len(top)))
 	for _, t := range top[:min(k, len(top))] {
 		out = append(out, eval.TokenLogprob{Token: t.Token, Logprob: t.Logprob})
 	}
-	return out, nil
+	return out
 }
 
 // load loads the model into a runner with the request options (an empty

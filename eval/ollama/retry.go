@@ -144,24 +144,31 @@ func attemptWithin(ctx context.Context, timeout time.Duration, f func(ctx contex
 // connection as an error (io.ErrUnexpectedEOF), so the request is retried.
 func (b *Backend) postGenerate(ctx context.Context, req *api.GenerateRequest) (api.GenerateResponse, error) {
 	var out api.GenerateResponse
+	err := b.post(ctx, "/api/generate", req, &out)
+	return out, err
+}
+
+// post sends one non-streaming request to path and decodes the answer
+// into out, with postGenerate's error rules.
+func (b *Backend) post(ctx context.Context, path string, req, out any) error {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return out, err
+		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, b.host.JoinPath("/api/generate").String(), bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, b.host.JoinPath(path).String(), bytes.NewReader(body))
 	if err != nil {
-		return out, err
+		return err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
 	resp, err := b.http.Do(hreq)
 	if err != nil {
-		return out, err
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return out, err
+		return err
 	}
 	if resp.StatusCode >= http.StatusBadRequest {
 		se := api.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
@@ -173,21 +180,21 @@ func (b *Backend) postGenerate(ctx context.Context, req *api.GenerateRequest) (a
 		} else {
 			se.ErrorMessage = strings.TrimSpace(string(data))
 		}
-		return out, se
+		return se
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return out, fmt.Errorf("%w: empty body (status %s)", errIncomplete, resp.Status)
+		return fmt.Errorf("%w: empty body (status %s)", errIncomplete, resp.Status)
 	}
-	if err := json.Unmarshal(data, &out); err != nil {
+	if err := json.Unmarshal(data, out); err != nil {
 		// A body cut short is not valid JSON; treat it as a dropped
 		// connection.
-		return out, fmt.Errorf("%w: decode response: %w", errIncomplete, err)
+		return fmt.Errorf("%w: decode response: %w", errIncomplete, err)
 	}
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return out, api.StatusError{StatusCode: http.StatusInternalServerError, Status: resp.Status, ErrorMessage: e.Error}
+		return api.StatusError{StatusCode: http.StatusInternalServerError, Status: resp.Status, ErrorMessage: e.Error}
 	}
-	return out, nil
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/chat"
 )
 
 // layer holds one decoder layer's float32 weights, [out, in] row-major.
@@ -33,6 +34,10 @@ type Model struct {
 	cos, sin []float32 // [maxPos, headDim/2]
 	digest   string
 	closed   atomic.Bool
+	// chat is the model's chat template (tokenizer_config.json's
+	// chat_template), or chatErr why there is none.
+	chat    *chat.Template
+	chatErr error
 }
 
 var _ eval.Model = (*Model)(nil)

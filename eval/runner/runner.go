@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/chat"
 	"github.com/mergetune/mergetune/merge/safetensors"
 )
 
@@ -224,6 +225,7 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{cfg: c, tok: tok, params: n, threads: b.opt.Threads, digest: digest}
+	m.chat, m.chatErr = chat.FromModelDir(dir) // needed only by chat tasks: FormatChat reports the error
 	load := func(name string, shape ...int) ([]float32, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
