@@ -25,6 +25,8 @@
 //	stop: ["\n\n"]            # default: ["\n\n"]
 //	max_tokens: 256           # default 256 (16 for choice)
 //	scorer: choice            # or a mapping, see below
+//	scoring: acc_norm         # choice tasks: letter (default), acc, acc_norm, acc_bytes (ScoringModes)
+//	chat: true                # the prompt is a user turn in the model's chat template
 //
 // Scorers:
 //
@@ -38,7 +40,11 @@
 //     followed by answer_prefix (default "Answer:"; list_choices: false
 //     when the prompt lists them itself). The evaluator reads the answer
 //     letter from the next-token log-probabilities, falling back to a
-//     generation and letter extraction.
+//     generation and letter extraction. Under a log-likelihood scoring
+//     mode (scoring: acc, acc_norm, acc_bytes; lm-eval's multiple_choice)
+//     the evaluator instead scores " " + each choice as a continuation of
+//     the prompt, which then lists no choices unless list_choices: true,
+//     and few-shot examples end with the gold choice's text.
 //
 // Prompts are assembled as in lm-eval: each few-shot example's prompt, a
 // space, its target (the gold letter for choice tasks) and a blank line,
