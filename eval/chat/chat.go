@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"time"
 
 	"github.com/nikolalohinski/gonja/v2"
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -35,21 +37,134 @@ type Template struct {
 // Parse parses a chat template's Jinja source; name says where it came
 // from (a file) in errors.
 func Parse(name, src string) (*Template, error) {
-	tpl, err := gonja.FromString(src)
+	if m := recursiveMacro(src); m != "" {
+		return nil, fmt.Errorf("chat template %s: macro %s calls itself (directly or through other macros), which the Go renderer cannot bound", name, m)
+	}
+	tpl, err := parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("chat template %s: %w", name, err)
 	}
 	return &Template{name: name, tpl: tpl}, nil
 }
 
+// parse parses src, turning a panic of the parser into an error.
+func parse(src string) (tpl *exec.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tpl, err = nil, fmt.Errorf("the parser failed: %v", r)
+		}
+	}()
+	return gonja.FromString(src)
+}
+
+// Bounds of a rendering: a chat template comes with the model, outside
+// data, and gonja bounds neither loops nor output.
+const (
+	// MaxRendered bounds the rendered prompt in bytes.
+	MaxRendered = 1 << 20
+	// MaxRangeItems bounds the numbers all range() calls of one
+	// rendering yield together.
+	MaxRangeItems = 100000
+	// MaxRenderTime bounds a rendering's duration.
+	MaxRenderTime = 2 * time.Second
+)
+
+// boundedRange is Jinja's range([start, ]stop[, step]) with a budget of
+// numbers shared by one rendering's calls.
+func boundedRange(budget *int) func(*exec.Evaluator, *exec.VarArgs) ([]int, error) {
+	return func(_ *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
+		start, stop, step := 0, 0, 1
+		ints := true
+		for _, a := range params.Args {
+			ints = ints && a.IsInteger()
+		}
+		switch n := len(params.Args); {
+		case ints && n == 1:
+			stop = params.Args[0].Integer()
+		case ints && n == 2:
+			start, stop = params.Args[0].Integer(), params.Args[1].Integer()
+		case ints && n == 3:
+			start, stop, step = params.Args[0].Integer(), params.Args[1].Integer(), params.Args[2].Integer()
+		default:
+			return nil, errors.New("range: want [start, ]stop[, step], all integers")
+		}
+		if step == 0 {
+			return nil, errors.New("range: step 0")
+		}
+		var out []int
+		for i := start; step > 0 && i < stop || step < 0 && i > stop; i += step {
+			if *budget--; *budget < 0 {
+				return nil, fmt.Errorf("range: more than %d numbers in one rendering", MaxRangeItems)
+			}
+			out = append(out, i)
+		}
+		return out, nil
+	}
+}
+
+// macroDef matches a macro's definition and body.
+var macroDef = regexp.MustCompile(`(?s)\{%[-+]?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\((.*?)\{%[-+]?\s*endmacro`)
+
+// recursiveMacro returns the name of a macro of src that may call itself,
+// directly or through other macros ("" when none does): gonja has no
+// recursion bound, and unbounded recursion overflows the Go stack, which
+// no recover catches. (Hugging Face's recursive helper macros, such as
+// json_to_python_type in tool-use templates, are refused with it.)
+func recursiveMacro(src string) string {
+	calls := map[string][]string{}
+	var names []string
+	for _, m := range macroDef.FindAllStringSubmatch(src, -1) {
+		names = append(names, m[1])
+		calls[m[1]] = append(calls[m[1]], m[2])
+	}
+	edges := map[string][]string{}
+	for _, n := range names {
+		for _, body := range calls[n] {
+			for _, o := range names {
+				if regexp.MustCompile(`\b` + o + `\s*\(`).MatchString(body) {
+					edges[n] = append(edges[n], o)
+				}
+			}
+		}
+	}
+	state := map[string]int{} // 1 on the path, 2 done
+	var visit func(string) bool
+	visit = func(n string) bool {
+		switch state[n] {
+		case 1:
+			return true
+		case 2:
+			return false
+		}
+		state[n] = 1
+		for _, o := range edges[n] {
+			if visit(o) {
+				return true
+			}
+		}
+		state[n] = 2
+		return false
+	}
+	for _, n := range names {
+		if visit(n) {
+			return n
+		}
+	}
+	return ""
+}
+
 // Render returns the prompt of msgs, ending with the assistant turn's
-// opening (add_generation_prompt) so that the model's answer follows.
+// opening (add_generation_prompt) so that the model's answer follows. It
+// fails past MaxRendered bytes, MaxRangeItems numbers from range() or
+// MaxRenderTime (a rendering still running then is abandoned).
 func (t *Template) Render(msgs []eval.Message) (string, error) {
 	list := make([]map[string]any, len(msgs))
 	for i, m := range msgs {
 		list[i] = map[string]any{"role": m.Role, "content": m.Content}
 	}
+	budget := MaxRangeItems
 	ctx := exec.NewContext(map[string]any{
+		"range":                 boundedRange(&budget),
 		"messages":              list,
 		"add_generation_prompt": true,
 		"bos_token":             t.BOS,
@@ -58,11 +173,34 @@ func (t *Template) Render(msgs []eval.Message) (string, error) {
 			return "", fmt.Errorf("the template raised: %s", msg)
 		},
 	})
-	out, err := t.tpl.ExecuteToString(ctx)
-	if err != nil {
-		return "", fmt.Errorf("chat template %s: %w", t.name, err)
+	type result struct {
+		out string
+		err error
 	}
-	return out, nil
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil { // gonja panics on some input
+				done <- result{err: fmt.Errorf("the renderer failed: %v", r)}
+			}
+		}()
+		out, err := t.tpl.ExecuteToString(ctx)
+		if err == nil && len(out) > MaxRendered {
+			out, err = "", fmt.Errorf("the rendered prompt exceeds %d bytes", MaxRendered)
+		}
+		done <- result{out, err}
+	}()
+	timer := time.NewTimer(MaxRenderTime)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return "", fmt.Errorf("chat template %s: %w", t.name, r.err)
+		}
+		return r.out, nil
+	case <-timer.C:
+		return "", fmt.Errorf("chat template %s: rendering took over %v", t.name, MaxRenderTime)
+	}
 }
 
 // tokenizerConfig holds the fields of tokenizer_config.json a chat

@@ -58,3 +58,52 @@ func TestTemplateErrors(t *testing.T) {
 		t.Errorf("raise_exception: %v", err)
 	}
 }
+
+// TestRenderBounds: loops, output and time are bounded; range still
+// works within its budget.
+func TestRenderBounds(t *testing.T) {
+	u := []eval.Message{{Role: "user", Content: "x"}}
+	for src, want := range map[string]string{
+		"{% for i in range(3) %}{{ i }}{% endfor %}|{% for i in range(1, 7, 2) %}{{ i }}{% endfor %}": "012|135",
+		"{% for i in range(1000000000) %}{% endfor %}":                                                "more than 100000 numbers",
+		"{% for i in range(60000) %}{% for j in range(60000) %}{% endfor %}{% endfor %}":              "more than 100000 numbers",
+		"{% for i in range(99999) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}":                   "exceeds 1048576 bytes",
+	} {
+		tpl, err := Parse("bounds", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tpl.Render(u)
+		text := got
+		if err != nil {
+			text = err.Error()
+		}
+		if (err == nil) != (want == "012|135") || !strings.Contains(text, want) {
+			t.Errorf("%.50s: %.80q, %v; want %q", src, got, err, want)
+		}
+	}
+}
+
+// TestRecursiveMacro: a template whose macros may recurse is refused (the
+// renderer would overflow the stack); a non-recursive macro renders.
+func TestRecursiveMacro(t *testing.T) {
+	for src, bad := range map[string]bool{
+		"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}":                                                  true,
+		"{%- macro a(x) -%}{{ b(x) }}{%- endmacro -%}{%- macro b(x) -%}{{ a (x) }}{%- endmacro -%}{{ a(1) }}": true,
+		"{% macro g(x) %}<{{ x }}>{% endmacro %}{% macro f(x) %}{{ g(x) }}{% endmacro %}{{ f('y') }}":         false,
+	} {
+		tpl, err := Parse("macros", src)
+		if bad {
+			if err == nil || !strings.Contains(err.Error(), "calls itself") {
+				t.Errorf("%s: %v, want refused", src, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tpl.Render(nil); err != nil || got != "<y>" {
+			t.Errorf("%s: %q, %v", src, got, err)
+		}
+	}
+}
