@@ -43,8 +43,9 @@
 //     generation and letter extraction. Under a log-likelihood scoring
 //     mode (scoring: acc, acc_norm, acc_bytes; lm-eval's multiple_choice)
 //     the evaluator instead scores " " + each choice as a continuation of
-//     the prompt, which then lists no choices unless list_choices: true,
-//     and few-shot examples end with the gold choice's text.
+//     the prompt, which then lists no choices unless list_choices: true
+//     and ends with a line answer_prefix unless it already does, and
+//     few-shot examples end with the gold choice's text.
 //
 // Prompts are assembled as in lm-eval: each few-shot example's prompt, a
 // space, its target (the gold letter for choice tasks) and a blank line,

@@ -129,3 +129,25 @@ func TestChatField(t *testing.T) {
 		t.Errorf("chat: maybe: %v, want an error naming file, line, field and value", err)
 	}
 }
+
+// TestScoringARC: the shipped ARC file under acc_norm is lm-eval's
+// arc_easy: the query ("Question: …\nAnswer:") with no lettered lines, and
+// the choices' texts to score.
+func TestScoringARC(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "arc.yml")
+	if err := os.WriteFile(p, []byte("name: arc\ndata: built-in:arc_easy.jsonl\nadapter: arc_easy\nscoring: acc_norm\nlimit: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	task, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range task.Items {
+		if !strings.HasPrefix(it.Prompt, "Question: ") || !strings.HasSuffix(it.Prompt, "\nAnswer:") || strings.Contains(it.Prompt, "\nA. ") || len(it.Choices) < 3 {
+			t.Errorf("%s: prompt %q, choices %q", it.ID, it.Prompt, it.Choices)
+		}
+	}
+	if task.Scoring != ScoringAccNorm || len(task.Items) != 3 {
+		t.Errorf("scoring %q, %d items", task.Scoring, len(task.Items))
+	}
+}

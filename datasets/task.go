@@ -640,6 +640,9 @@ func (b *builder) item(r row) (Item, error) {
 				sb.WriteString("\n" + b.answerPrefix)
 			}
 			text = sb.String()
+		} else if t := strings.TrimRight(text, " \t\n"); b.loglik && b.answerPrefix != "" && !strings.HasSuffix(t, b.answerPrefix) {
+			// lm-eval's "…\nAnswer:" before " " + each choice.
+			text = t + "\n" + b.answerPrefix
 		}
 	case b.target != nil:
 		if it.Target, err = render(b.target, r.rec); err != nil {
