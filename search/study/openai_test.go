@@ -37,6 +37,7 @@ func TestOpenAIEvaluator(t *testing.T) {
 		{"{type: openai, base_url: 'http://h:1', model: m, hosts: [a]}", `s.yml: evaluator.type: value "openai": hosts and quantize are for the ollama evaluator`},
 		{"{type: ollama, base_url: 'http://h:1'}", `s.yml: evaluator.type: value "ollama": base_url, model, api_key_env, candidate_dir, reload_command and reload_timeout are for the openai evaluator`},
 		{"{type: openai, base_url: 'http://h:1', model: m, served: x}", `s.yml: evaluator.served: unknown field; known: type, host, hosts, parallel, quantize, base_url, model`},
+		{"{type: openai, base_url: 'http://h:1', model: m, reload_command: x}\nworkers: 2", `s.yml: workers: value "2": the openai evaluator's candidate_dir and reload_command put one candidate at a time on the server: use workers: 1`},
 		{"{type: vllm}", `s.yml: evaluator.type: value "vllm": unknown evaluator; known: builtin, ollama, openai`},
 	} {
 		_, err := Parse([]byte(base(fam)+"evaluator: "+c.evaluator+"\n"), file)

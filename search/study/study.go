@@ -916,6 +916,9 @@ func (p *parser) evaluator(f *file, s *Study) error {
 		if o.CandidateDir != "" {
 			o.CandidateDir = p.abs(o.CandidateDir)
 		}
+		if (o.CandidateDir != "" || o.ReloadCommand != "") && s.Workers > 1 {
+			return p.errf("workers", strconv.Itoa(s.Workers), "the openai evaluator's candidate_dir and reload_command put one candidate at a time on the server: use workers: 1")
+		}
 		if reloadTimeout != "" {
 			d, err := time.ParseDuration(reloadTimeout)
 			if err != nil || d <= 0 {
