@@ -1,10 +1,12 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,7 +183,9 @@ func TestOllamaV1SameAnswers(t *testing.T) {
 // BenchmarkOllamaV1Generate reports items/s of Model.Generate against
 // Ollama's /v1/completions with testParallel concurrent callers, and of a
 // bare loop of the same requests with net/http (same server, model and
-// body): the backend's overhead.
+// body): the backend's overhead. "paired" alternates the two on each item
+// and reports both rates and the overhead in percent, the figure to read
+// on a busy machine.
 func BenchmarkOllamaV1Generate(b *testing.B) {
 	task, err := datasets.Builtin("toy:reverse", "", 64)
 	if err != nil {
@@ -218,6 +222,69 @@ func BenchmarkOllamaV1Generate(b *testing.B) {
 		wg.Wait()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 	}
+	bare := func(ctx context.Context, p string) error {
+		body, _ := json.Marshal(map[string]any{"model": name, "prompt": p, "max_tokens": 16, "temperature": 0, "top_p": 1, "seed": 0, "stop": []string{"\n"}})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, be.endpoint("/completions"), bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := be.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var out completion
+		return json.NewDecoder(resp.Body).Decode(&out)
+	}
+	// Warm up: the first /v1 request reloads the runner with the
+	// server's default options.
+	if _, err := m.Generate(b.Context(), task.Items[0].Prompt, opt); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("paired", func(b *testing.B) {
+		// Each caller alternates a backend request and a bare one on
+		// the same item, so a machine whose load drifts slows both
+		// alike; items/s of each is items over its summed time.
+		var next atomic.Int64
+		var tBackend, tBare atomic.Int64
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		for range testParallel {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(b.N) {
+						return
+					}
+					p := task.Items[i%int64(len(task.Items))].Prompt
+					first, second := func() error { _, err := m.Generate(b.Context(), p, opt); return err }, func() error { return bare(b.Context(), p) }
+					dFirst, dSecond := &tBackend, &tBare
+					if i%2 == 1 {
+						first, second = second, first
+						dFirst, dSecond = dSecond, dFirst
+					}
+					for _, step := range []struct {
+						f func() error
+						d *atomic.Int64
+					}{{first, dFirst}, {second, dSecond}} {
+						start := time.Now()
+						if err := step.f(); err != nil {
+							b.Error(err)
+							return
+						}
+						step.d.Add(int64(time.Since(start)))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		perBackend := time.Duration(tBackend.Load()) / time.Duration(b.N)
+		perBare := time.Duration(tBare.Load()) / time.Duration(b.N)
+		b.ReportMetric(float64(testParallel)/perBackend.Seconds(), "backend-items/s")
+		b.ReportMetric(float64(testParallel)/perBare.Seconds(), "bare-items/s")
+		b.ReportMetric(100*(perBackend.Seconds()/perBare.Seconds()-1), "overhead-%")
+	})
 	b.Run("backend", func(b *testing.B) {
 		run(b, func(p string) error {
 			_, err := m.Generate(b.Context(), p, opt)
@@ -225,17 +292,6 @@ func BenchmarkOllamaV1Generate(b *testing.B) {
 		})
 	})
 	b.Run("bare-http", func(b *testing.B) {
-		hc := be.http
-		url := be.endpoint("/completions")
-		run(b, func(p string) error {
-			body, _ := json.Marshal(map[string]any{"model": name, "prompt": p, "max_tokens": 16, "temperature": 0, "top_p": 1, "seed": 0, "stop": []string{"\n"}})
-			resp, err := hc.Post(url, "application/json", strings.NewReader(string(body)))
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			var out completion
-			return json.NewDecoder(resp.Body).Decode(&out)
-		})
+		run(b, func(p string) error { return bare(b.Context(), p) })
 	})
 }
