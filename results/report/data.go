@@ -46,6 +46,9 @@ type Study struct {
 	Trials     []Trial // by number
 	Baselines  []results.Baseline
 	Best       *Trial // the best complete trial, or nil
+	// Paired compares the best trial with the base model and each task
+	// model on each of its tasks, item by item.
+	Paired []Paired
 	// Distributions are the searched parameters' ranges, by name, as
 	// goptuna recorded them.
 	Distributions map[string]any
@@ -245,6 +248,9 @@ func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, fil
 	}
 	if s.Baselines, err = rdb.Baselines(ctx, name); err != nil {
 		return nil, err
+	}
+	if s.Paired, err = loadPaired(ctx, db, rdb, s); err != nil {
+		return nil, fmt.Errorf("paired comparisons: %w", err)
 	}
 	return s, nil
 }

@@ -5,7 +5,9 @@
 // Load reads everything a report shows from one SQLite file: every study
 // in goptuna's tables with its trials, parameters and intermediate values,
 // mergetune's trial records, per-task scores with their intervals,
-// baselines and holdout scores, and the extension curve that a demo (or
+// baselines and holdout scores, the paired comparison of each study's
+// best trial with its base and task models on their recorded items
+// (eval.Compare), and the extension curve that a demo (or
 // any caller of SaveCurve) stored in the mt_report_curve table. A file
 // holding several studies (one per merge method, say) gives one report
 // with a section per study and a comparison of them all.

@@ -196,6 +196,13 @@ section.study { margin-top: 10px; }
 <h3 id="{{.ID}}-tasks">Per-task scores: best merge, base and fine-tunes</h3>
 {{if .TaskBars}}<p class="note">{{.BaselineNote}}</p>{{.TaskBars}}{{else}}<p class="empty">No complete trial with task scores.</p>{{end}}
 
+<h3 id="{{.ID}}-paired">Paired comparison: best trial against base and task models</h3>
+{{if .Paired}}<p class="note">{{.PairedNote}}</p>
+<div class="scroll"><table class="paired">
+<tr>{{range .PairedHead}}<th>{{.}}</th>{{end}}</tr>
+{{range .Paired}}<tr><td>{{.Split}}</td><td>{{.Task}}</td><td>{{.Model}}</td><td class="num">{{.N}}</td><td class="num">{{.AccBest}}</td><td class="num">{{.AccModel}}</td><td class="num">{{.Diff}}</td><td class="num">{{.Discordant}}</td><td class="num">{{.P}}</td></tr>
+{{end}}</table></div>{{else}}<p class="empty">No complete trial with task scores.</p>{{end}}
+
 <h3 id="{{.ID}}-failures">Failed and pruned trials</h3>
 {{if .Failures}}<table>
 <tr><th>trial</th><th>state</th><th>cause</th></tr>

@@ -110,6 +110,14 @@ func writeMarkdown(w io.Writer, d *Data) error {
 				mdTable(ew, []string{"task", "accuracy [95% interval]"}, rows)
 			}
 		}
+		if len(s.Paired) > 0 {
+			fmt.Fprintf(ew, "### Paired comparison: best trial against base and task models\n\n%s\n\n", s.PairedNote)
+			rows = nil
+			for _, p := range s.Paired {
+				rows = append(rows, []string{p.Split, p.Task, p.Model, p.N, p.AccBest, p.AccModel, p.Diff, p.Discordant, p.P})
+			}
+			mdTable(ew, pairedHead, rows)
+		}
 		fmt.Fprintf(ew, "### Failed and pruned trials\n\n")
 		if len(s.Failures) == 0 {
 			fmt.Fprintf(ew, "None: every trial completed.\n\n")
@@ -143,7 +151,8 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 // writeCSV writes one row per trial of every study: the record, every
-// searched parameter and every task's accuracy and interval.
+// searched parameter, every task's accuracy and interval, and on the best
+// trial's row its paired comparisons (cmp:<model>:<split>:<task>:<field>).
 func writeCSV(w io.Writer, d *Data) error {
 	params, tasks := map[string]bool{}, map[string]bool{}
 	for _, s := range d.Studies {
@@ -156,13 +165,24 @@ func writeCSV(w io.Writer, d *Data) error {
 			}
 		}
 	}
-	pn, tn := sortedSet(params), sortedSet(tasks)
+	cmps := map[string]bool{}
+	for _, s := range d.Studies {
+		for _, p := range s.Paired {
+			cmps[pairedKey(p)] = true
+		}
+	}
+	pn, tn, cn := sortedSet(params), sortedSet(tasks), sortedSet(cmps)
 	head := []string{"study", "trial", "state", "method", "objective", "best", "merge_s", "eval_s", "failure"}
 	for _, p := range pn {
 		head = append(head, "param:"+p)
 	}
 	for _, t := range tn {
 		head = append(head, "acc:"+t, "ci_lo:"+t, "ci_hi:"+t)
+	}
+	for _, c := range cn {
+		for _, f := range pairedCSVFields {
+			head = append(head, c+":"+f)
+		}
 	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(head); err != nil {
@@ -196,6 +216,20 @@ func writeCSV(w io.Writer, d *Data) error {
 					continue
 				}
 				row = append(row, strconv.FormatFloat(sc.Accuracy, 'f', 4, 64), strconv.FormatFloat(sc.CILo, 'f', 4, 64), strconv.FormatFloat(sc.CIHi, 'f', 4, 64))
+			}
+			// The paired comparisons are the best trial's.
+			paired := map[string]Paired{}
+			if s.Best != nil && s.Best.Number == t.Number {
+				for _, p := range s.Paired {
+					paired[pairedKey(p)] = p
+				}
+			}
+			for _, k := range cn {
+				if p, ok := paired[k]; ok {
+					row = append(row, pairedCSV(p)...)
+				} else {
+					row = append(row, make([]string, len(pairedCSVFields))...)
+				}
 			}
 			if err := cw.Write(row); err != nil {
 				return fmt.Errorf("report: write csv: %w", err)

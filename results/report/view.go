@@ -138,6 +138,9 @@ type studyView struct {
 	BestSummary  string
 	HasComplete  bool
 	BaselineNote string
+	Paired       []pairedRow
+	PairedHead   []string
+	PairedNote   string
 }
 
 // compareRow is one study in the comparison table.
@@ -391,6 +394,7 @@ func buildStudy(s *Study) studyView {
 			Series: []series{{Colour: colour(i + 1), Points: pts, Markers: true}}}.render()))
 	}
 	sv.TaskBars, sv.BaselineNote = taskBars(s, sv.ID)
+	sv.Paired, sv.PairedHead, sv.PairedNote = pairedRows(s.Paired), pairedHead, pairedNote
 	for _, t := range s.Trials {
 		if t.State == results.TrialFailed || t.State == results.TrialPruned {
 			sv.Failures = append(sv.Failures, failRow{t.Number, string(t.State), t.Cause()})
