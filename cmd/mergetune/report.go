@@ -20,9 +20,12 @@ func newReportCmd() *cobra.Command {
 one self-contained report: an HTML page with inline SVG plots and no network
 access (the configuration, the best trials with per-task scores and
 intervals, the optimisation history, each parameter against the objective,
-per-task bars against the base and the fine-tunes, the extend curve when
+per-task bars against the base and the fine-tunes, a paired comparison of
+the best trial with the base and each task model on the same items
+(difference with its 95% interval, McNemar's p), the extend curve when
 stored, failed and pruned trials), or the same tables as markdown, or every
-trial with its parameters and per-task scores as CSV. A database holding
+trial with its parameters and per-task scores as CSV (the best trial's row
+also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns). A database holding
 several studies gives one report with a section per study and a comparison.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
