@@ -4,14 +4,14 @@
 // argument), through AX and x.
 #define BCAST32(src, x, y) \
 	MOVL         src, AX \
-	MOVQ         AX, x \
+	VMOVQ        AX, x \
 	VPBROADCASTD x, y
 
 // INDICES sets the eight 32-bit lanes of y to off, off+1, …, off+7 (off is
 // an int argument); it uses AX and X8.
 #define INDICES(off, y) \
 	MOVQ         off, AX \
-	MOVQ         AX, X8 \
+	VMOVQ         AX, X8 \
 	VPBROADCASTD X8, y \
 	VPADDD       lanes<>(SB), y, y
 
@@ -234,7 +234,7 @@ TEXT ·weighBitsAVX2(SB), NOSPLIT, $0-48
 
 weighbits:
 	MOVBLZX      (R8), AX
-	MOVQ         AX, X1
+	VMOVQ         AX, X1
 	VPBROADCASTD X1, Y1
 	VPAND        Y6, Y1, Y1
 	VPCMPEQD     Y6, Y1, Y1 // lane's bit set
@@ -407,7 +407,7 @@ maxkey:
 	VPMAXUD X1, X0, X0
 	VPSHUFD $0xb1, X0, X1
 	VPMAXUD X1, X0, X0
-	MOVQ    X0, AX
+	VMOVQ    X0, AX
 	MOVL    AX, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -420,7 +420,7 @@ TEXT ·bucketsAVX2(SB), NOSPLIT, $0-40
 	MOVQ         n+16(FP), CX
 	BCAST32(low+24(FP), X13, Y13)
 	MOVQ         shift+32(FP), AX
-	MOVQ         AX, X12
+	VMOVQ         AX, X12
 	BCAST32($0x7fffffff, X15, Y15)
 	VPXOR        Y14, Y14, Y14
 	VPCMPEQD     Y11, Y11, Y11 // -1
@@ -450,7 +450,7 @@ TEXT ·absSumsAVX2(SB), NOSPLIT, $0-32
 	MOVQ         keep+8(FP), DI
 	MOVQ         n+16(FP), R9
 	MOVQ         $0x7fffffffffffffff, AX
-	MOVQ         AX, X15
+	VMOVQ         AX, X15
 	VPBROADCASTQ X15, Y15
 	VMOVDQU      qbits<>(SB), Y14
 	VXORPD       Y0, Y0, Y0 // all, lanes 0-3
@@ -469,7 +469,7 @@ abssums:
 	VCVTPS2PD    (SI), Y2
 	VANDPD       Y15, Y2, Y2
 	VADDPD       Y2, Y0, Y0
-	MOVQ         DX, X3
+	VMOVQ         DX, X3
 	VPBROADCASTQ X3, Y3
 	VPAND        Y14, Y3, Y3
 	VPCMPEQQ     Y14, Y3, Y3
@@ -479,7 +479,7 @@ abssums:
 	VCVTPS2PD    16(SI), Y6
 	VANDPD       Y15, Y6, Y6
 	VADDPD       Y6, Y4, Y4
-	MOVQ         DX, X7
+	VMOVQ         DX, X7
 	VPBROADCASTQ X7, Y7
 	VPAND        Y14, Y7, Y7
 	VPCMPEQQ     Y14, Y7, Y7
@@ -548,13 +548,13 @@ sub:
 	VMOVDQU      (SI), Y0 \
 	VMOVDQU      32(SI), Y1 \
 	MOVQ         $0xf1bbcdcbfa53e0a8, AX \
-	MOVQ         AX, X9 \
+	VMOVQ         AX, X9 \
 	VPBROADCASTQ X9, Y9 \
 	MOVQ         $0xbf58476d1ce4e5b9, AX \
-	MOVQ         AX, X10 \
+	VMOVQ         AX, X10 \
 	VPBROADCASTQ X10, Y10 \
 	MOVQ         $0x94d049bb133111eb, AX \
-	MOVQ         AX, X12 \
+	VMOVQ         AX, X12 \
 	VPBROADCASTQ X12, Y12
 
 // DRAWSTORE stores the low dwords of Y2 and Y3's eight lanes, in order,
@@ -630,7 +630,7 @@ TEXT ·collectAVX2(SB), NOSPLIT, $0-40
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), R9
 	MOVL         value+24(FP), AX
-	MOVQ         AX, X13
+	VMOVQ         AX, X13
 	VPBROADCASTD X13, Y13
 	XORQ         R10, R10 // added
 	XORQ         R11, R11 // element index
