@@ -180,7 +180,7 @@ func New(opt Options) (*Backend, error) {
 	if opt.Backoff <= 0 {
 		opt.Backoff = DefaultBackoff
 	}
-	opt.Timeouts = opt.Timeouts.withDefaults()
+	opt.Timeouts = opt.Timeouts.WithDefaults()
 	if opt.NamePrefix == "" {
 		opt.NamePrefix = DefaultNamePrefix
 	}

@@ -48,8 +48,8 @@ type Timeouts struct {
 	Import time.Duration
 }
 
-// withDefaults fills the zero fields with their defaults.
-func (t Timeouts) withDefaults() Timeouts {
+// WithDefaults returns t with its zero fields set to their defaults.
+func (t Timeouts) WithDefaults() Timeouts {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v

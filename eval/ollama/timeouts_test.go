@@ -145,7 +145,7 @@ func TestGenerateTimeoutScales(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.want < 0 {
-				if got := to.withDefaults().Generate(DefaultNumCtx); got != 100*time.Millisecond+2048*40*time.Millisecond {
+				if got := to.WithDefaults().Generate(DefaultNumCtx); got != 100*time.Millisecond+2048*40*time.Millisecond {
 					t.Errorf("limit %v", got)
 				}
 				return
@@ -169,8 +169,8 @@ func TestTimeoutsGenerate(t *testing.T) {
 		tokens int
 		want   time.Duration
 	}{
-		{Timeouts{}.withDefaults(), 0, DefaultRequestTimeout},
-		{Timeouts{}.withDefaults(), 256, DefaultRequestTimeout + 256*DefaultPerTokenTimeout},
+		{Timeouts{}.WithDefaults(), 0, DefaultRequestTimeout},
+		{Timeouts{}.WithDefaults(), 256, DefaultRequestTimeout + 256*DefaultPerTokenTimeout},
 		{Timeouts{Request: time.Second, PerToken: -1}, 100, time.Second},
 		{Timeouts{Request: -1, PerToken: time.Second}, 100, -1},
 	}
@@ -209,7 +209,7 @@ func TestParseTimeouts(t *testing.T) {
 			t.Errorf("ParseTimeouts(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	if got, err := ParseTimeouts(Timeouts{}.withDefaults().String()); err != nil || got != (Timeouts{}).withDefaults() {
+	if got, err := ParseTimeouts(Timeouts{}.WithDefaults().String()); err != nil || got != (Timeouts{}).WithDefaults() {
 		t.Errorf("round trip: %v, %v", got, err)
 	}
 }

@@ -60,8 +60,8 @@ import (
 // Defaults of Options.
 const (
 	DefaultTopLogprobs = 20
-	DefaultRetries     = 3
-	DefaultBackoff     = 250 * time.Millisecond
+	DefaultRetries     = ollama.DefaultRetries // the same retry policy as the Ollama backend
+	DefaultBackoff     = ollama.DefaultBackoff
 )
 
 // Options configure the backend.
@@ -158,7 +158,7 @@ func New(opt Options) (*Backend, error) {
 	if opt.Backoff <= 0 {
 		opt.Backoff = DefaultBackoff
 	}
-	opt.Timeouts = withDefaults(opt.Timeouts)
+	opt.Timeouts = opt.Timeouts.WithDefaults()
 	if opt.CandidateDir != "" {
 		if opt.CandidateDir, err = filepath.Abs(opt.CandidateDir); err != nil {
 			return nil, fmt.Errorf("openai: candidate_dir: %w", err)
@@ -174,20 +174,6 @@ func New(opt Options) (*Backend, error) {
 		}}
 	}
 	return &Backend{opt: opt, base: base, key: key, http: hc}, nil
-}
-
-// withDefaults fills t's zero fields with the ollama package's defaults.
-func withDefaults(t ollama.Timeouts) ollama.Timeouts {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&t.Probe, ollama.DefaultProbeTimeout)
-	def(&t.Request, ollama.DefaultRequestTimeout)
-	def(&t.PerToken, ollama.DefaultPerTokenTimeout)
-	def(&t.Import, ollama.DefaultImportTimeout)
-	return t
 }
 
 // BaseURL returns the server's address, without /v1.
