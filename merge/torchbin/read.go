@@ -123,7 +123,7 @@ func (r rebuildFunc) Call(args ...any) (any, error) {
 	}
 	off, ok := args[1].(int)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("%s: torch._utils.%s: storage offset %v", r.file, r.name, args[1])
+		return nil, fmt.Errorf("%s: torch._utils.%s: storage offset %s", r.file, r.name, describe(args[1]))
 	}
 	shape, err := ints(r.file, "size", args[2])
 	if err != nil {
@@ -147,13 +147,13 @@ func ints(file, what string, v any) ([]int, error) {
 	case *types.List:
 		items = *t
 	default:
-		return nil, fmt.Errorf("%s: tensor %s is a %T, not a tuple", file, what, v)
+		return nil, fmt.Errorf("%s: tensor %s is %s, not a tuple", file, what, describe(v))
 	}
 	out := make([]int, len(items))
 	for i, x := range items {
 		n, ok := x.(int)
 		if !ok || n < 0 || n > 1<<40 {
-			return nil, fmt.Errorf("%s: tensor %s %v holds %v", file, what, v, x)
+			return nil, fmt.Errorf("%s: tensor %s holds %s, not a size", file, what, describe(x))
 		}
 		out[i] = n
 	}
@@ -283,14 +283,14 @@ func unpickle(file string, data []byte, storages map[string]*storage, lookup fun
 	u.PersistentLoad = func(id any) (any, error) {
 		t, ok := id.(*types.Tuple)
 		if !ok || t.Len() < 5 {
-			return nil, fmt.Errorf("%s: persistent id %v is not ('storage', class, key, location, size)", file, id)
+			return nil, fmt.Errorf("%s: persistent id %s is not ('storage', class, key, location, size)", file, describe(id))
 		}
 		kind, _ := t.Get(0).(string)
 		class, okc := t.Get(1).(*storageClass)
 		key, okk := t.Get(2).(string)
 		numel, okn := t.Get(4).(int)
 		if kind != "storage" || !okc || !okk || !okn || numel < 0 {
-			return nil, fmt.Errorf("%s: persistent id %v is not ('storage', class, key, location, size)", file, id)
+			return nil, fmt.Errorf("%s: persistent id %s is not ('storage', class, key, location, size)", file, describe(id))
 		}
 		if s, ok := storages[key]; ok {
 			if s.class != class.name || s.numel != int64(numel) {
@@ -321,7 +321,7 @@ func (c *Checkpoint) collect(v any) error {
 	add := func(k, val any) error {
 		name, ok := k.(string)
 		if !ok {
-			return fmt.Errorf("%s: state dict key %v is not a string", c.Path, k)
+			return fmt.Errorf("%s: state dict key %s is not a string", c.Path, describe(k))
 		}
 		tv, ok := val.(*tensorValue)
 		if !ok || tv.st.dtype == "" {
