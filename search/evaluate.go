@@ -15,6 +15,7 @@ import (
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/optim"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -30,7 +31,7 @@ func (w *worker) evaluate(ctx context.Context, m eval.Model, trial goptuna.Trial
 	h := w.h
 	opts := eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}}
 	chunks := 1
-	if h.s.Pruner != study.PrunerNone {
+	if h.s.Pruner != optim.NoPruner {
 		chunks = h.s.Chunks
 	}
 	items := make([][]eval.ItemResult, len(h.s.Tune))

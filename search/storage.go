@@ -11,16 +11,14 @@ import (
 	"time"
 
 	"github.com/c-bata/goptuna"
-	"github.com/c-bata/goptuna/medianstopping"
 	rdb "github.com/c-bata/goptuna/rdb.v2"
-	"github.com/c-bata/goptuna/successivehalving"
-	"github.com/c-bata/goptuna/tpe"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/optim"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -216,41 +214,35 @@ func (st *Store) ensureStudy(s *study.Study) (bool, error) {
 
 // loadStudy loads the goptuna study for one worker. Its samplers draw each
 // trial's parameters from the study's sampler seed and the trial's number
-// (see trialSampler), so workers and processes never repeat one another.
+// (see optim.PerTrial), so workers and processes never repeat one another.
 func (st *Store) loadStudy(ctx context.Context, s *study.Study) (*goptuna.Study, error) {
 	opts := []goptuna.StudyOption{
 		goptuna.StudyOptionStorage(st.Storage),
 		goptuna.StudyOptionLogger(nopLogger{}),
 		goptuna.StudyOptionIgnoreError(true),
 	}
-	tpeSampler := trialSampler{seed: s.SamplerSeed, make: func(seed int64) goptuna.Sampler {
-		return tpe.NewSampler(tpe.SamplerOptionSeed(seed))
-	}}
-	switch s.Sampler {
-	case study.SamplerRandom:
-		opts = append(opts, goptuna.StudyOptionSampler(trialSampler{seed: s.SamplerSeed, make: func(seed int64) goptuna.Sampler {
-			return goptuna.NewRandomSampler(goptuna.RandomSamplerOptionSeed(seed))
-		}}))
-	case study.SamplerCMAES:
-		opts = append(opts,
-			goptuna.StudyOptionSampler(tpeSampler),
-			goptuna.StudyOptionRelativeSampler(&lazyCMAES{seed: s.SamplerSeed}))
-		if len(s.Methods) == 1 {
-			opts = append(opts, goptuna.StudyOptionDefineSearchSpace(searchSpace(s)))
-		}
-	default:
-		opts = append(opts, goptuna.StudyOptionSampler(tpeSampler))
+	set := optim.Settings{Seed: s.SamplerSeed, Startup: s.Startup}
+	if len(s.Methods) == 1 {
+		set.Space = searchSpace(s)
 	}
-	switch s.Pruner {
-	case study.PrunerMedian:
-		p := medianstopping.NewMedianPruner()
-		p.NStartUpTrials = s.Startup
-		opts = append(opts, goptuna.StudyOptionPruner(p))
-	case study.PrunerASHA:
-		p, err := successivehalving.NewPruner(successivehalving.OptionMinResource(1), successivehalving.OptionReductionFactor(2))
-		if err != nil {
-			return nil, fmt.Errorf("search: %s: pruner asha: %w", s.File, err)
-		}
+	sampler, err := optim.Samplers().Lookup(s.Sampler)
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: sampler.type: %w", s.File, err)
+	}
+	so, err := sampler.Options(set)
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: sampler %s: %w", s.File, s.Sampler, err)
+	}
+	opts = append(opts, so...)
+	pruner, err := optim.Pruners().Lookup(s.Pruner)
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: pruner.type: %w", s.File, err)
+	}
+	p, err := pruner.New(set)
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: pruner %s: %w", s.File, s.Pruner, err)
+	}
+	if p != nil {
 		opts = append(opts, goptuna.StudyOptionPruner(p))
 	}
 	gs, err := goptuna.LoadStudy(s.Name, opts...)

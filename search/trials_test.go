@@ -17,6 +17,7 @@ import (
 	"github.com/c-bata/goptuna"
 
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/optim"
 )
 
 // trialParams reads every trial's parameters from goptuna's tables: trial
@@ -126,7 +127,7 @@ workers: 2
 			continue
 		}
 		for name, got := range ps {
-			want, err := trialSampler{seed: s.SamplerSeed, make: func(seed int64) goptuna.Sampler {
+			want, err := optim.PerTrial{Seed: s.SamplerSeed, Make: func(seed int64) goptuna.Sampler {
 				return goptuna.NewRandomSampler(goptuna.RandomSamplerOptionSeed(seed))
 			}}.Sample(nil, goptuna.FrozenTrial{Number: n}, name, space[name])
 			if err != nil {
@@ -147,27 +148,6 @@ workers: 2
 	for _, r := range st.Trials {
 		if r.DuplicateOf != nil {
 			t.Errorf("trial %d marked a duplicate of %d in a continuous space", r.Number, *r.DuplicateOf)
-		}
-	}
-}
-
-// TestTrialSeed checks that trial seeds differ by study seed, number and
-// parameter, and are stable.
-func TestTrialSeed(t *testing.T) {
-	seen := map[int64]string{}
-	for _, seed := range []int64{0, 1} {
-		for n := range 50 {
-			for _, name := range []string{"lambda", "weight[a]"} {
-				v := trialSeed(seed, n, name)
-				k := fmt.Sprint(seed, n, name)
-				if prev, dup := seen[v]; dup {
-					t.Fatalf("seed of %s equals that of %s", k, prev)
-				}
-				seen[v] = k
-				if trialSeed(seed, n, name) != v {
-					t.Fatalf("seed of %s is not stable", k)
-				}
-			}
 		}
 	}
 }

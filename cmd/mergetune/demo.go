@@ -24,6 +24,7 @@ import (
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/report"
 	"github.com/mergetune/mergetune/search"
+	"github.com/mergetune/mergetune/search/optim"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -405,7 +406,7 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 	f := demoStudyFile{
 		Name: name, BaseModel: filepath.Join(d.family, "base"), Method: m.name, Parameters: m.fixed,
 		Dtype: "bfloat16", Space: m.space, Limit: d.f.limit, Objective: study.ObjectiveNormalized,
-		Sampler: map[string]any{"type": study.SamplerTPE, "seed": 1}, Trials: d.f.trials, Workers: d.f.workers,
+		Sampler: map[string]any{"type": optim.DefaultSampler, "seed": 1}, Trials: d.f.trials, Workers: d.f.workers,
 		Evaluator: map[string]any{"type": study.EvaluatorBuiltin},
 		Storage:   d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: 1,
 	}

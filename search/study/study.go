@@ -23,10 +23,10 @@
 //	holdout: [toy:swapcase, toy:rot1]
 //	limit: 30                      # items per task (0: all; at most MaxLimit); a task file's smaller limit wins
 //	objective: {type: normalized, weights: {toy:rot1@tune: 2}}   # or: mean
-//	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random
+//	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random, sobol (see package optim)
 //	trials: 10                     # one budget for the whole study
 //	workers: 2
-//	pruner: {type: median, chunks: 3, startup: 5}   # none (default), median, asha
+//	pruner: {type: median, chunks: 3, startup: 5}   # none (default), median, asha (see package optim)
 //	evaluator: {type: builtin}     # or {type: ollama, hosts: [...], parallel: 4, quantize: q8_0}
 //	                               # or {type: openai, base_url: http://127.0.0.1:8000, model: cand,
 //	                               #     api_key_env: VLLM_KEY, candidate_dir: serve/current,
@@ -66,6 +66,7 @@ import (
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/results/dsn"
+	"github.com/mergetune/mergetune/search/optim"
 )
 
 // Error is a study-file validation error.
@@ -92,16 +93,11 @@ const (
 	ScopePerLayer = "per_layer"
 )
 
-// Objectives, samplers, pruners and evaluators a study may name.
+// Objectives and evaluators a study may name (the samplers and pruners
+// are those of package optim).
 const (
 	ObjectiveMean       = "mean"
 	ObjectiveNormalized = "normalized"
-	SamplerTPE          = "tpe"
-	SamplerCMAES        = "cmaes"
-	SamplerRandom       = "random"
-	PrunerNone          = "none"
-	PrunerMedian        = "median"
-	PrunerASHA          = "asha"
 	EvaluatorBuiltin    = "builtin"
 	EvaluatorOllama     = "ollama"
 	EvaluatorOpenAI     = "openai"
@@ -747,7 +743,7 @@ func (s *Study) findTune(name string) string {
 
 func (p *parser) sampler(f *file, s *Study) error {
 	n := &f.Sampler
-	s.Sampler = SamplerTPE
+	s.Sampler = optim.DefaultSampler
 	switch n.Kind {
 	case 0:
 	case yaml.ScalarNode:
@@ -763,19 +759,18 @@ func (p *parser) sampler(f *file, s *Study) error {
 		if err := n.Decode(&o); err != nil {
 			return p.errf("sampler", "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		s.Sampler = cmpOr(o.Type, SamplerTPE)
+		s.Sampler = cmpOr(o.Type, optim.DefaultSampler)
 		s.SamplerSeed = o.Seed
 	default:
-		return p.errf("sampler", "", "want tpe, cmaes, random or {type, seed}")
+		return p.errf("sampler", "", "want one of %s, or {type, seed}", strings.Join(optim.Samplers().Names(), ", "))
 	}
-	switch s.Sampler {
-	case SamplerTPE, SamplerRandom:
-	case SamplerCMAES:
-		if s.dimensions() < 2 {
-			return p.errf("sampler.type", s.Sampler, "CMA-ES needs at least 2 numeric dimensions in space")
-		}
-	default:
-		return p.errf("sampler.type", s.Sampler, "want tpe, cmaes or random")
+	samplers := optim.Samplers()
+	e, err := samplers.Lookup(s.Sampler)
+	if err != nil {
+		return p.errf("sampler.type", s.Sampler, "unknown sampler; known: %s", strings.Join(samplers.Names(), ", "))
+	}
+	if d := s.dimensions(); d < e.MinDimensions {
+		return p.errf("sampler.type", s.Sampler, "the %s sampler needs at least %d numeric dimensions in space, this one has %d", s.Sampler, e.MinDimensions, d)
 	}
 	return nil
 }
@@ -794,7 +789,7 @@ func (s *Study) dimensions() int {
 
 func (p *parser) pruner(f *file, s *Study) error {
 	n := &f.Pruner
-	s.Pruner = PrunerNone
+	s.Pruner = optim.NoPruner
 	s.Chunks = 3
 	s.Startup = 5
 	switch n.Kind {
@@ -813,7 +808,7 @@ func (p *parser) pruner(f *file, s *Study) error {
 		if err := n.Decode(&o); err != nil {
 			return p.errf("pruner", "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		s.Pruner = cmpOr(o.Type, PrunerNone)
+		s.Pruner = cmpOr(o.Type, optim.NoPruner)
 		if o.Chunks != nil {
 			if *o.Chunks < 2 {
 				return p.errf("pruner.chunks", strconv.Itoa(*o.Chunks), "need at least 2 chunks of the tune set")
@@ -827,12 +822,10 @@ func (p *parser) pruner(f *file, s *Study) error {
 			s.Startup = *o.Startup
 		}
 	default:
-		return p.errf("pruner", "", "want none, median, asha or {type, chunks}")
+		return p.errf("pruner", "", "want one of %s, or {type, chunks, startup}", strings.Join(optim.Pruners().Names(), ", "))
 	}
-	switch s.Pruner {
-	case PrunerNone, PrunerMedian, PrunerASHA:
-	default:
-		return p.errf("pruner.type", s.Pruner, "want none, median or asha")
+	if pruners := optim.Pruners(); !pruners.Has(s.Pruner) {
+		return p.errf("pruner.type", s.Pruner, "unknown pruner; known: %s", strings.Join(pruners.Names(), ", "))
 	}
 	return nil
 }

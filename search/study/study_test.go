@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/search/optim"
 )
 
 func family(t *testing.T) string {
@@ -47,8 +48,8 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown param", "trials: 4", "trials: 4\nspace:\n  gamma: {type: float, low: 0, high: 1}", `s.yml: space.gamma: no method of ties takes this parameter`},
 		{"one knot", "trials: 4", "trials: 4\nspace:\n  density: {type: float, low: 0.1, high: 1, scope: per_layer, knots: 1}", `s.yml: space.density.knots: value "1": per_layer needs at least 2 knots`},
 		{"fixed and searched", "trials: 4", "trials: 4\nparameters: {lambda: 1}\nspace:\n  lambda: {type: float, low: 0, high: 1}", `s.yml: space.lambda: also fixed under parameters; keep one`},
-		{"bad sampler", "trials: 4", "trials: 4\nsampler: {type: bayes}", `s.yml: sampler.type: value "bayes": want tpe, cmaes or random`},
-		{"bad pruner", "trials: 4", "trials: 4\npruner: hyperband", `s.yml: pruner.type: value "hyperband": want none, median or asha`},
+		{"bad sampler", "trials: 4", "trials: 4\nsampler: {type: bayes}", `s.yml: sampler.type: value "bayes": unknown sampler; known: ` + strings.Join(optim.Samplers().Names(), ", ")},
+		{"bad pruner", "trials: 4", "trials: 4\npruner: hyperband", `s.yml: pruner.type: value "hyperband": unknown pruner; known: ` + strings.Join(optim.Pruners().Names(), ", ")},
 		{"one chunk", "trials: 4", "trials: 4\npruner: {type: asha, chunks: 1}", `s.yml: pruner.chunks: value "1": need at least 2 chunks of the tune set`},
 		{"bad quantize", "trials: 4", "trials: 4\nevaluator: {type: ollama, quantize: q3}", `s.yml: evaluator.quantize: value "q3": want q8_0 or q4_K_M (or nothing to keep F16/BF16)`},
 		{"bad evaluator", "trials: 4", "trials: 4\nevaluator: vllm", `s.yml: evaluator.type: value "vllm": unknown evaluator; known: builtin, ollama, openai`},
