@@ -226,3 +226,36 @@ func addScaledFast(out, b []float32, lambda float32) int {
 	addScaledAVX2(&out[0], &b[0], n, lambda, lambda != 1)
 	return n
 }
+
+//go:noescape
+func quantizeQ8_0AVX2(dst *byte, src *float32, nb int, ds *float32) (done int)
+
+// quantizeQ8_0Fast quantizes the leading blocks of src into dst with AVX2
+// and returns how many it did: it stops before the first block whose
+// amax is not finite or whose scale has no finite inverse, which the
+// scalar loop does.
+func quantizeQ8_0Fast(dst []byte, src []float32) int {
+	nb := len(src) / Q8_0Block
+	if !avx2 || nb == 0 {
+		return 0
+	}
+	_ = dst[nb*Q8_0BlockBytes-1]
+	// the vector loop leaves the scales as float32 in ds; they are
+	// rounded to half precision here, a piece at a time
+	var ds [256]float32
+	done := 0
+	for done < nb {
+		m := min(len(ds), nb-done)
+		k := quantizeQ8_0AVX2(&dst[done*Q8_0BlockBytes], &src[done*Q8_0Block], m, &ds[0])
+		for b, d := range ds[:k] {
+			h := F32ToF16(d)
+			o := (done + b) * Q8_0BlockBytes
+			dst[o], dst[o+1] = byte(h), byte(h>>8)
+		}
+		done += k
+		if k < m {
+			break
+		}
+	}
+	return done
+}

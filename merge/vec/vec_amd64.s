@@ -692,3 +692,112 @@ add:
 	JNZ     add
 	VZEROUPPER
 	RET
+
+// Q8ROUND rounds the floats of y to integers, halves away from zero, and
+// truncates them to int32 (exactly, for |y| < 2^23): t = trunc(y), plus
+// ±1 (y's sign) where |y - t| >= 0.5. It uses Y4, Y5, Y7 and the
+// constants of quantizeQ8_0AVX2 in Y9-Y12.
+#define Q8ROUND(y) \
+	VROUNDPS   $3, y, Y4 \
+	VSUBPS     Y4, y, Y5 \
+	VANDPS     Y9, Y5, Y5 \
+	VCMPPS     $0x1d, Y11, Y5, Y5 \
+	VANDPS     Y10, y, Y7 \
+	VORPS      Y12, Y7, Y7 \
+	VANDPS     Y5, Y7, Y7 \
+	VADDPS     Y7, Y4, y \
+	VCVTTPS2DQ y, y
+
+// func quantizeQ8_0AVX2(dst *byte, src *float32, nb int, ds *float32) (done int)
+// Quantizes up to nb q8_0 blocks of 32 floats from src into the 34-byte
+// blocks at dst: it writes each block's 32 quants (bytes 2-33) and stores
+// its scale d = amax/127 as a float32 in ds[b] (the caller rounds it to
+// half precision). It stops before a block whose amax is not finite or
+// whose 1/d is not finite, and returns the number of blocks done. amax is
+// the maximum of the magnitudes' bits as unsigned integers, which for
+// finite floats is the float maximum.
+TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ ds+24(FP), R8
+	XORQ BX, BX
+	BCAST32($0x7fffffff, X9, Y9)   // |x| mask
+	BCAST32($0x80000000, X10, Y10) // sign mask
+	BCAST32($0x3f000000, X11, Y11) // 0.5
+	BCAST32($0x3f800000, X12, Y12) // 1.0
+	VMOVDQU q8order<>(SB), Y13
+	MOVL    $0x42fe0000, AX        // 127.0
+	VMOVQ   AX, X14
+	MOVL    $0x3f800000, AX        // 1.0
+	VMOVQ   AX, X15
+
+q8block:
+	CMPQ         BX, CX
+	JGE          q8done
+	VMOVUPS      (SI), Y0
+	VMOVUPS      32(SI), Y1
+	VMOVUPS      64(SI), Y2
+	VMOVUPS      96(SI), Y3
+	VPAND        Y9, Y0, Y4
+	VPAND        Y9, Y1, Y5
+	VPAND        Y9, Y2, Y6
+	VPAND        Y9, Y3, Y7
+	VPMAXUD      Y4, Y5, Y4
+	VPMAXUD      Y6, Y7, Y6
+	VPMAXUD      Y4, Y6, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPMAXUD      X4, X5, X4
+	VPSHUFD      $0x4e, X4, X5
+	VPMAXUD      X4, X5, X4
+	VPSHUFD      $0xb1, X4, X5
+	VPMAXUD      X4, X5, X4
+	VMOVQ        X4, AX
+	CMPL         AX, $0x7f800000
+	JAE          q8done            // Inf or NaN: the scalar loop
+	VDIVSS       X14, X4, X5       // d = amax / 127
+	VMOVSS       X5, (R8)(BX*4)
+	VMOVQ        X5, DX
+	VXORPS       X6, X6, X6        // id = 0 when d is 0
+	TESTL        DX, DX
+	JZ           q8scale
+	VDIVSS       X5, X15, X6       // id = 1 / d
+	VMOVQ        X6, DX
+	CMPL         DX, $0x7f800000
+	JAE          q8done            // d too small to invert: the scalar loop
+
+q8scale:
+	VBROADCASTSS X6, Y6
+	VMULPS       Y6, Y0, Y0
+	VMULPS       Y6, Y1, Y1
+	VMULPS       Y6, Y2, Y2
+	VMULPS       Y6, Y3, Y3
+	Q8ROUND(Y0)
+	Q8ROUND(Y1)
+	Q8ROUND(Y2)
+	Q8ROUND(Y3)
+	VPACKSSDW    Y1, Y0, Y0
+	VPACKSSDW    Y3, Y2, Y2
+	VPACKSSWB    Y2, Y0, Y0
+	VPERMD       Y0, Y13, Y0
+	VMOVDQU      Y0, 2(DI)
+	ADDQ         $128, SI
+	ADDQ         $34, DI
+	INCQ         BX
+	JMP          q8block
+
+q8done:
+	MOVQ BX, done+32(FP)
+	VZEROUPPER
+	RET
+
+// q8order puts the dwords of the packed quants back in element order.
+DATA q8order<>+0(SB)/4, $0
+DATA q8order<>+4(SB)/4, $4
+DATA q8order<>+8(SB)/4, $1
+DATA q8order<>+12(SB)/4, $5
+DATA q8order<>+16(SB)/4, $2
+DATA q8order<>+20(SB)/4, $6
+DATA q8order<>+24(SB)/4, $3
+DATA q8order<>+28(SB)/4, $7
+GLOBL q8order<>(SB), RODATA|NOPTR, $32

@@ -33,3 +33,5 @@ func drawsFast(dst []uint32, key uint64, first int) int { return 0 }
 func collectFast(dst, src []uint32, value uint32) (done int, _ []uint32) { return 0, dst }
 
 func addScaledFast(out, b []float32, lambda float32) int { return 0 }
+
+func quantizeQ8_0Fast(dst []byte, src []float32) int { return 0 }
