@@ -238,6 +238,9 @@ func Evaluate(ctx context.Context, m Model, t *datasets.Task, opt Options) (*Tas
 	if err := checkChat(m, t, req); err != nil {
 		return nil, err
 	}
+	if err := probeLogLikelihood(ctx, m, t, req); err != nil {
+		return nil, err
+	}
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i

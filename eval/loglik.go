@@ -21,6 +21,18 @@ type LogLikelihooder interface {
 	LogLikelihood(ctx context.Context, prompt, continuation string) (float64, error)
 }
 
+// LogLikelihoodProber is implemented by a LogLikelihooder that learns
+// only from its server whether it can score continuations (an
+// OpenAI-compatible server may return no prompt log-probabilities).
+// Evaluate probes it before the first item of a log-likelihood task, so
+// such a server fails the task at once, not after some items.
+type LogLikelihoodProber interface {
+	// ProbeLogLikelihood returns nil when LogLikelihood can work, an
+	// error wrapping ErrUnsupported when the server cannot, or another
+	// error when the probe itself failed.
+	ProbeLogLikelihood(ctx context.Context) error
+}
+
 // RequestLogLikelihood scores each choice of an item as a continuation of
 // its prompt (datasets.TargetDelimiter + the choice's text, as lm-eval's
 // multiple_choice; the bare text in a chat task) and picks one as the task's scoring mode says.
@@ -38,11 +50,30 @@ func checkLogLikelihood(m Model, t *datasets.Task, req Request) error {
 	return noLogLikelihood(t, m, ErrUnsupported)
 }
 
+// probeLogLikelihood asks a LogLikelihoodProber, before a
+// log-likelihood task's first item, whether its server can score
+// continuations.
+func probeLogLikelihood(ctx context.Context, m Model, t *datasets.Task, req Request) error {
+	p, ok := m.(LogLikelihoodProber)
+	if req.Kind != RequestLogLikelihood || !ok {
+		return nil
+	}
+	err := p.ProbeLogLikelihood(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnsupported):
+		return noLogLikelihood(t, m, err)
+	}
+	return fmt.Errorf("eval: task %s: scoring: %s: probe of the log-likelihood request: %w", t.Name, t.Scoring, err)
+}
+
 // noLogLikelihood is the error of a log-likelihood task on a backend that
 // cannot score a continuation.
 func noLogLikelihood(t *datasets.Task, m Model, err error) error {
 	return fmt.Errorf("eval: task %s: scoring: %s needs the log-likelihood of each choice, which this backend (%s) cannot compute: %w; "+
-		"score it with scoring: %s (the answer letter from the next-token log-probabilities) or on a backend with prompt log-probabilities (the built-in runner)",
+		"score it with scoring: %s (the answer letter from the next-token log-probabilities) or on a backend with prompt log-probabilities "+
+		"(the built-in runner; an OpenAI-compatible server that returns them with echo: vLLM, SGLang, llama-cpp-python)",
 		t.Name, t.Scoring, m.Settings(), err, datasets.ScoringLetter)
 }
 

@@ -161,9 +161,6 @@ func TestTopTokensShapes(t *testing.T) {
 	if _, err := m.TopTokens(t.Context(), "q", 2); !errors.Is(err, eval.ErrUnsupported) {
 		t.Errorf("TopTokens with top_logprobs off: %v, want ErrUnsupported", err)
 	}
-	if _, ok := m.(eval.LogLikelihooder); ok {
-		t.Error("the model claims prompt log-likelihoods")
-	}
 }
 
 // TestErrors: a server error is retried, an over-long prompt wraps

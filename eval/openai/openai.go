@@ -22,8 +22,13 @@
 // maps) or the chat shape (llama.cpp, Ollama: content[].top_logprobs);
 // from a server that reports none (Ollama's /v1 drops them) the greedy
 // first token is the letter, as the most likely token.
-// There is no prompt log-likelihood (the model is no
-// eval.LogLikelihooder): tasks scored by acc or acc_norm are refused.
+// Log-likelihood scoring (scoring: acc, acc_norm, acc_bytes) sends
+// prompt+continuation with echo: true, logprobs: 1 and max_tokens 0 (1
+// where the server refuses 0), as lm-eval's local-completions model, and
+// sums the echoed prompt log-probabilities of the continuation's tokens
+// (see loglik.go). A server that does not return them (Ollama's /v1,
+// llama.cpp's llama-server) is found out by one probe request before a
+// task's first item, and the task fails naming the server.
 //
 // Open first probes the server (GET /v1/models) within Timeouts.Probe;
 // each attempt of a request is bounded by Timeouts.Generate of its tokens
@@ -506,6 +511,7 @@ type Model struct {
 	b      *Backend
 	digest string
 	sem    chan struct{}
+	ll     llState // what the log-likelihood probe found
 }
 
 var _ eval.Model = (*Model)(nil)
@@ -534,6 +540,7 @@ type completionRequest struct {
 	Seed        int      `json:"seed"`
 	Stop        []string `json:"stop,omitempty"`
 	Logprobs    *int     `json:"logprobs,omitempty"`
+	Echo        bool     `json:"echo,omitempty"`
 	Stream      bool     `json:"stream"`
 }
 
