@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -294,4 +298,47 @@ func BenchmarkOllamaV1Generate(b *testing.B) {
 	b.Run("bare-http", func(b *testing.B) {
 		run(b, func(p string) error { return bare(b.Context(), p) })
 	})
+}
+
+// TestOllamaV1NoLogLikelihood: Ollama's /v1/completions ignores echo and
+// returns no prompt logprobs, so a task with scoring: acc fails through
+// the OpenAI backend before its first item, after one probe request,
+// with an error naming the backend, the URL and the scoring mode.
+func TestOllamaV1NoLogLikelihood(t *testing.T) {
+	_, name := imported(t, "upper")
+	target, err := url.Parse(server(t).Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var completions atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/completions" {
+			completions.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	b, err := New(Options{BaseURL: front.URL, ServedName: name, Parallel: testParallel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Open(t.Context(), filepath.Join(familyDir, "upper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := writeTask(t, t.TempDir(), "upper_acc", "prompt: \"{{.q}}\"\nchoices: choices\ngold: gold\nscoring: acc\nscorer: {type: choice, answer_prefix: \"\"}\n",
+		[]map[string]any{{"q": "up abcd=", "choices": []string{"a", "b"}, "gold": 0}, {"q": "up bcda=", "choices": []string{"a", "b"}, "gold": 1}})
+	_, err = eval.Evaluate(t.Context(), m, task, eval.Options{Parallel: testParallel})
+	if !errors.Is(err, eval.ErrUnsupported) {
+		t.Fatalf("Evaluate with scoring: acc on Ollama's /v1: %v, want ErrUnsupported", err)
+	}
+	for _, s := range []string{"scoring: acc", "openai base_url=" + front.URL, front.URL + "/v1/completions", "echo: true was ignored"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+	if n := completions.Load(); n != 1 {
+		t.Errorf("%d completions requests, want the one probe", n)
+	}
 }
