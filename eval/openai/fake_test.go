@@ -17,10 +17,11 @@ import (
 )
 
 // fake is an OpenAI-compatible server: /v1/models lists models,
-// /v1/completions answers with complete.
+// /v1/completions answers with complete, /v1/chat/completions with chat.
 type fake struct {
 	models   []string
 	complete func(w http.ResponseWriter, req completionRequest)
+	chat     func(w http.ResponseWriter, req chatRequest)
 	auth     atomic.Value // last Authorization header
 	calls    atomic.Int64
 }
@@ -42,6 +43,14 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.complete(w, req)
+	case "/v1/chat/completions":
+		f.calls.Add(1)
+		var req chatRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.chat(w, req)
 	default:
 		http.NotFound(w, r)
 	}

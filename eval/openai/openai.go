@@ -555,19 +555,28 @@ type completion struct {
 // complete sends one completion request, retried on transient failures.
 func (m *Model) complete(ctx context.Context, what string, tokens int, req completionRequest) (completion, error) {
 	var out completion
+	req.Model, req.TopP, req.Seed = m.b.opt.ServedName, 1, m.b.opt.Seed
+	err := m.send(ctx, what, tokens, "/completions", req, func() { out = completion{} }, &out, func() int { return len(out.Choices) })
+	return out, err
+}
+
+// send POSTs req to path under /v1 and decodes the answer into out,
+// within the model's parallelism and retried on transient failures: reset
+// clears out before each attempt, and an answer where choices() is 0 is
+// incomplete. A refused over-long prompt wraps eval.ErrContextOverflow.
+func (m *Model) send(ctx context.Context, what string, tokens int, path string, req any, reset func(), out any, choices func() int) error {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
-		return out, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-m.sem }()
-	req.Model, req.TopP, req.Seed = m.b.opt.ServedName, 1, m.b.opt.Seed
 	err := m.b.retry(ctx, what, m.b.opt.Timeouts.Generate(tokens), func(ctx context.Context) error {
-		out = completion{}
-		if err := m.b.do(ctx, http.MethodPost, "/completions", req, &out); err != nil {
+		reset()
+		if err := m.b.do(ctx, http.MethodPost, path, req, out); err != nil {
 			return err
 		}
-		if len(out.Choices) == 0 {
+		if choices() == 0 {
 			return fmt.Errorf("%w: no choices", errIncomplete)
 		}
 		return nil
@@ -575,7 +584,7 @@ func (m *Model) complete(ctx context.Context, what string, tokens int, req compl
 	if err != nil && overflow(err) {
 		err = fmt.Errorf("%w: %w", err, eval.ErrContextOverflow)
 	}
-	return out, err
+	return err
 }
 
 // overflow reports whether err is a server's refusal of a prompt longer
@@ -651,14 +660,24 @@ func (m *Model) TopTokens(ctx context.Context, prompt string, k int) ([]eval.Tok
 	if err != nil {
 		return nil, err
 	}
-	toks, err := parseTopLogprobs(out.Choices[0].Logprobs)
+	toks, err := firstTokens(out.Choices[0].Logprobs, out.Choices[0].Text, k)
 	if err != nil {
 		return nil, fmt.Errorf("openai: top tokens %s: %w", describe(prompt), err)
 	}
-	if len(toks) == 0 && out.Choices[0].Text != "" {
-		// No logprobs (Ollama's /v1 drops them): the greedy token is the
-		// most likely one; its log-probability is unknown.
-		return []eval.TokenLogprob{{Token: out.Choices[0].Text, Logprob: 0}}, nil
+	return toks, nil
+}
+
+// firstTokens returns the k most likely first tokens of an answer from
+// its logprobs field; from an answer without logprobs (Ollama's /v1
+// drops them) the greedy token text alone, the most likely one, with
+// Logprob 0 standing for "unknown".
+func firstTokens(raw json.RawMessage, text string, k int) ([]eval.TokenLogprob, error) {
+	toks, err := parseTopLogprobs(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(toks) == 0 && text != "" {
+		return []eval.TokenLogprob{{Token: text, Logprob: 0}}, nil
 	}
 	return toks[:min(k, len(toks))], nil
 }

@@ -342,3 +342,58 @@ func TestOllamaV1NoLogLikelihood(t *testing.T) {
 		t.Errorf("%d completions requests, want the one probe", n)
 	}
 }
+
+// TestOllamaV1ChatSameAnswers: a chat task through the OpenAI backend goes
+// to Ollama's /v1/chat/completions (seen by a recording proxy) and gets,
+// item by item, the answers the Ollama backend gets from /api/chat on the
+// same server and model.
+func TestOllamaV1ChatSameAnswers(t *testing.T) {
+	ctx := t.Context()
+	om, name := imported(t, "reverse")
+	target, err := url.Parse(server(t).Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chats, completions atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/chat/completions":
+			chats.Add(1)
+		case "/v1/completions":
+			completions.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	b, err := New(Options{BaseURL: front.URL, ServedName: name, Parallel: testParallel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Open(ctx, filepath.Join(familyDir, "reverse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := datasets.Load(filepath.Join("..", "testdata", "toy_chat.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := eval.Evaluate(ctx, om, task, eval.Options{Parallel: testParallel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := eval.Evaluate(ctx, m, task, eval.Options{Parallel: testParallel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.N != want.N || got.N == 0 || chats.Load() < int64(got.N) || completions.Load() != 0 {
+		t.Fatalf("N: openai %d, ollama %d; %d chat and %d completions requests", got.N, want.N, chats.Load(), completions.Load())
+	}
+	for i := range want.Items {
+		g, w := got.Items[i], want.Items[i]
+		if g.Response != w.Response || g.Correct != w.Correct {
+			t.Errorf("item %s %q: openai %q (%v), ollama %q (%v)", w.ID, w.Prompt, g.Response, g.Correct, w.Response, w.Correct)
+		}
+	}
+	t.Logf("%s: %d items, accuracy openai %.3f, ollama %.3f", task.Name, got.N, got.Accuracy, want.Accuracy)
+}
