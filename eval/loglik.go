@@ -9,8 +9,8 @@ import (
 )
 
 // LogLikelihooder is implemented by a model that can score a given
-// continuation of a prompt (the built-in runner; a server with prompt
-// logprobs). Tasks with a log-likelihood scoring mode (scoring: acc,
+// continuation of a prompt (the built-in runner; the OpenAI-compatible
+// backend, from a server's echoed prompt logprobs). Tasks with a log-likelihood scoring mode (scoring: acc,
 // acc_norm, acc_bytes) need it; Ollama has no prompt logprobs, so its
 // models do not implement it.
 type LogLikelihooder interface {
@@ -73,7 +73,7 @@ func probeLogLikelihood(ctx context.Context, m Model, t *datasets.Task, req Requ
 func noLogLikelihood(t *datasets.Task, m Model, err error) error {
 	return fmt.Errorf("eval: task %s: scoring: %s needs the log-likelihood of each choice, which this backend (%s) cannot compute: %w; "+
 		"score it with scoring: %s (the answer letter from the next-token log-probabilities) or on a backend with prompt log-probabilities "+
-		"(the built-in runner; an OpenAI-compatible server that returns them with echo: vLLM, SGLang, llama-cpp-python)",
+		"(the built-in runner; an OpenAI-compatible server that echoes them, such as vLLM)",
 		t.Name, t.Scoring, m.Settings(), err, datasets.ScoringLetter)
 }
 

@@ -56,7 +56,10 @@ The backend is an Ollama server when --host (or --backend ollama) is given,
 an OpenAI-compatible completions server (vLLM, llama.cpp's llama-server,
 SGLang) when --base-url (or --backend openai) is, with --served-name the
 name it serves --model under; else the built-in runner, which serves tiny
-llama models in-process.`,
+llama models in-process. Tasks scored by log-likelihood (scoring: acc,
+acc_norm, acc_bytes) need the built-in runner or an OpenAI-compatible
+server that echoes prompt log-probabilities (vLLM); on Ollama, Ollama's /v1
+or llama-server they fail before their first item.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if f.compare {
 				if len(args) != 2 {

@@ -129,7 +129,7 @@ func (m *Model) score(ctx context.Context, prompt, continuation string, maxToken
 
 // errNoPromptLogprobs is the finding of a server that cannot score a
 // continuation.
-var errNoPromptLogprobs = fmt.Errorf("the server returns no log-probabilities of the prompt (%w; Ollama's /v1 and llama.cpp's llama-server do not, vLLM, SGLang and llama-cpp-python do)", eval.ErrUnsupported)
+var errNoPromptLogprobs = fmt.Errorf("the server returns no log-probabilities of the prompt (%w; Ollama's /v1 and llama.cpp's llama-server do not, vLLM does)", eval.ErrUnsupported)
 
 // echoToken is one echoed token.
 type echoToken struct {

@@ -28,7 +28,9 @@
 // sums the echoed prompt log-probabilities of the continuation's tokens
 // (see loglik.go). A server that does not return them (Ollama's /v1,
 // llama.cpp's llama-server) is found out by one probe request before a
-// task's first item, and the task fails naming the server.
+// task's first item, and the task fails naming the server. Chat tasks
+// (chat: true) go to POST /v1/chat/completions, where the server applies
+// the served model's chat template (see chat.go).
 //
 // Open first probes the server (GET /v1/models) within Timeouts.Probe;
 // each attempt of a request is bounded by Timeouts.Generate of its tokens
