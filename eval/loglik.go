@@ -10,9 +10,9 @@ import (
 
 // LogLikelihooder is implemented by a model that can score a given
 // continuation of a prompt (the built-in runner; the OpenAI-compatible
-// backend, from a server's echoed prompt logprobs). Tasks with a log-likelihood scoring mode (scoring: acc,
-// acc_norm, acc_bytes) need it; Ollama has no prompt logprobs, so its
-// models do not implement it.
+// backend, from a server's echoed prompt logprobs). Tasks with a
+// log-likelihood scoring mode (scoring: acc, acc_norm, acc_bytes) need
+// it; Ollama has no prompt logprobs, so its models do not implement it.
 type LogLikelihooder interface {
 	// LogLikelihood returns the sum of the log-probabilities of the
 	// tokens of continuation after prompt. An implementation that finds
