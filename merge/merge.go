@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/gguf"
 	"github.com/mergetune/mergetune/merge/lora"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/merge/safetensors"
@@ -59,9 +61,26 @@ type Options struct {
 	// *NonFiniteError.
 	AllowNonFinite bool
 
+	// Format is the output format: "" or FormatSafetensors (a checkpoint
+	// directory), or FormatGGUF (one GGUF file that Ollama serves, at the
+	// output path; see package merge/gguf).
+	Format string
+	// GGUFType is the storage type of a GGUF's weight matrices: "" (what
+	// Ollama's converter would choose), "f32", "f16", "bf16" or "q8_0".
+	GGUFType string
+
 	// parallelFrom overrides bigTensor (tests).
 	parallelFrom int
 }
+
+// Output formats (Options.Format).
+const (
+	FormatSafetensors = "safetensors"
+	FormatGGUF        = "gguf"
+)
+
+// Formats lists the output formats.
+func Formats() []string { return []string{FormatSafetensors, FormatGGUF} }
 
 // Progress reports how far a merge has come.
 type Progress struct {
@@ -71,7 +90,7 @@ type Progress struct {
 
 // Result describes a finished merge.
 type Result struct {
-	Dir      string
+	Dir      string // the output: a directory, or the GGUF file
 	Tensors  int
 	Bytes    int64 // output tensor bytes
 	Files    []string
@@ -147,6 +166,19 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
 	}
+	switch opt.Format {
+	case "":
+		opt.Format = FormatSafetensors
+	case FormatSafetensors, FormatGGUF:
+	default:
+		return nil, fmt.Errorf("unknown output format %q (want %s)", opt.Format, strings.Join(Formats(), " or "))
+	}
+	if opt.GGUFType != "" && opt.Format != FormatGGUF {
+		return nil, fmt.Errorf("output type %q is for the gguf format", opt.GGUFType)
+	}
+	if !slices.Contains(gguf.Types(), opt.GGUFType) {
+		return nil, fmt.Errorf("unknown GGUF output type %q (want f32, f16, bf16 or q8_0)", opt.GGUFType)
+	}
 	e := &engine{cfg: cfg, opt: opt, models: map[string]*model{}}
 	for _, w := range cfg.Warnings {
 		e.emit(w, w) // each config warning is its own message: keyed by its text
@@ -160,7 +192,11 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 		return nil, err
 	}
 	cleanStale(outDir, e.warn)
-	if err := checkOutDir(outDir, opt.Force); err != nil {
+	if opt.Format == FormatGGUF {
+		if err := checkOutFile(outDir, opt.Force); err != nil {
+			return nil, err
+		}
+	} else if err := checkOutDir(outDir, opt.Force); err != nil {
 		return nil, err
 	}
 	defer e.close()
@@ -199,15 +235,21 @@ func Run(ctx context.Context, cfg *config.Config, outDir string, opt Options) (*
 			tmp.remove()
 		}
 	}()
-	res, err := e.write(ctx, tmp.path, tasks)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.writeExtras(tmp.path, slices, layers); err != nil {
-		return nil, err
-	}
-	if err := tmp.commit(outDir, e.warn); err != nil {
-		return nil, err
+	var res *Result
+	if opt.Format == FormatGGUF {
+		if res, err = e.writeGGUF(ctx, tmp, outDir, slices, tasks, layers); err != nil {
+			return nil, err
+		}
+	} else {
+		if res, err = e.writeSafetensors(ctx, tmp.path, tasks); err != nil {
+			return nil, err
+		}
+		if err := e.writeExtras(tmp.path, slices, layers); err != nil {
+			return nil, err
+		}
+		if err := tmp.commit(outDir, e.warn); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	res.Dir = outDir
@@ -326,17 +368,38 @@ func checkOutDir(dir string, force bool) error {
 	return nil
 }
 
-// write merges every task into a checkpoint in dir.
-func (e *engine) write(ctx context.Context, dir string, tasks []*task) (*Result, error) {
-	specs := make([]safetensors.Spec, len(tasks))
-	var total int64
+// specs returns the output tensors of tasks.
+func specs(tasks []*task) []safetensors.Spec {
+	out := make([]safetensors.Spec, len(tasks))
 	for i, t := range tasks {
-		specs[i] = safetensors.Spec{Name: t.name, DType: t.dtype, Shape: t.shape}
-		total += int64(t.len() * t.dtype.Size())
+		out[i] = safetensors.Spec{Name: t.name, DType: t.dtype, Shape: t.shape}
 	}
-	w, err := safetensors.Create(dir, specs, e.opt.ShardSize)
+	return out
+}
+
+// writeSafetensors merges every task into a checkpoint in dir.
+func (e *engine) writeSafetensors(ctx context.Context, dir string, tasks []*task) (*Result, error) {
+	w, err := safetensors.Create(dir, specs(tasks), e.opt.ShardSize)
 	if err != nil {
 		return nil, err
+	}
+	return e.write(ctx, w, tasks)
+}
+
+// sink is where merged tensors are written: a safetensors checkpoint or a
+// GGUF file.
+type sink interface {
+	WriteFloat32(name string, off int, src []float32) error
+	Close() error
+	Abort()
+	Files() []string
+}
+
+// write merges every task into w, and closes it (aborts it on error).
+func (e *engine) write(ctx context.Context, w sink, tasks []*task) (*Result, error) {
+	var total int64
+	for _, t := range tasks {
+		total += int64(t.len() * t.dtype.Size())
 	}
 	// Large tensors of a Parallel method are merged one at a time with
 	// every worker inside the tensor; the rest run side by side, biggest
@@ -415,7 +478,7 @@ const bigTensor = 4 << 20
 
 // run merges one tensor chunk by chunk, on `workers` goroutines when the
 // method's kernel allows concurrent chunks, and writes it.
-func (e *engine) run(ctx context.Context, w *safetensors.Writer, t *task, workers int) error {
+func (e *engine) run(ctx context.Context, w sink, t *task, workers int) error {
 	for _, in := range t.inputs {
 		in.tensor.Prefetch()
 	}

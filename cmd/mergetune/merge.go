@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -15,7 +17,7 @@ func newMergeCmd() *cobra.Command {
 	var shard string
 	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "merge CONFIG.yml OUT_DIR",
+		Use:   "merge CONFIG.yml OUT_DIR|OUT.gguf",
 		Short: "Merge models as a mergekit YAML configuration describes",
 		Long: `Merge models as a mergekit YAML configuration describes and write the
 result to OUT_DIR (safetensors shards, config.json, tokenizer files and the
@@ -24,7 +26,16 @@ temporary sibling directory and moved into place only when complete
 (with --force, swapped atomically with the existing OUT_DIR). Temporary
 directories of killed merges are removed by the next merge into the same
 parent directory. OUT_DIR may not be, contain or lie inside an input model,
-nor contain the configuration file.`,
+nor contain the configuration file.
+
+With --format gguf, or an output path ending in .gguf, the output is one
+GGUF file that Ollama serves (ollama create --file a Modelfile with FROM
+OUT.gguf), written straight from the merge: the metadata, tokenizer and
+tensor layout are what Ollama's converter writes for the architecture
+(llama, qwen2, gemma, gemma2, phi3; others are written as safetensors and
+converted by Ollama's converter, with a notice). --type sets the storage of
+the weight matrices (default: what the converter chooses, bf16 for a bf16
+merge, else f16).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := parseSize(shard)
@@ -32,6 +43,9 @@ nor contain the configuration file.`,
 				return fmt.Errorf("--out-shard-size: %w", err)
 			}
 			opt.ShardSize = n
+			if opt.Format == "" && strings.EqualFold(filepath.Ext(args[1]), ".gguf") {
+				opt.Format = merge.FormatGGUF
+			}
 			opt.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) }
 			bar := newBar(quiet, "merging")
 			if bar != nil {
@@ -62,6 +76,8 @@ nor contain the configuration file.`,
 	f.BoolVar(&opt.NoTokenizer, "no-copy-tokenizer", false, "do not copy the tokenizer files")
 	f.BoolVar(&opt.AllowNonFinite, "allow-nonfinite", false, "write merged tensors that hold NaN or ±Inf (with a warning) instead of failing")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.StringVar(&opt.Format, "format", "", "output format: safetensors (a directory) or gguf (one file); default gguf for an output path ending in .gguf, else safetensors")
+	f.StringVar(&opt.GGUFType, "type", "", "GGUF storage of the weight matrices: f32, f16, bf16 or q8_0 (default: what Ollama's converter chooses)")
 	return cmd
 }
 

@@ -1,0 +1,184 @@
+package gguf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ollama/ollama/fs/ggml"
+
+	"github.com/mergetune/mergetune/merge/safetensors"
+)
+
+// buffers are one WriteFloat32 call's scratch space.
+type buffers struct {
+	vals, staged []float32
+	bytes        []byte
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// rowBytes is the size of n values of type k.
+func rowBytes(k ggml.TensorType, n int) (int64, error) {
+	switch k {
+	case ggml.TensorTypeF32:
+		return 4 * int64(n), nil
+	case ggml.TensorTypeF16, ggml.TensorTypeBF16:
+		return 2 * int64(n), nil
+	case ggml.TensorTypeQ8_0:
+		if n%q8Block != 0 {
+			return 0, fmt.Errorf("%d values are not whole q8_0 blocks", n)
+		}
+		return int64(n/q8Block) * int64(k.TypeSize()), nil
+	}
+	return 0, fmt.Errorf("unsupported GGUF type %s", k)
+}
+
+// encode writes src in type k into dst (sized by rowBytes).
+func encode(k ggml.TensorType, dst []byte, src []float32) error {
+	switch k {
+	case ggml.TensorTypeF32:
+		safetensors.FromFloat32(safetensors.F32, src, dst)
+	case ggml.TensorTypeF16:
+		safetensors.FromFloat32(safetensors.F16, src, dst)
+	case ggml.TensorTypeBF16:
+		safetensors.FromFloat32(safetensors.BF16, src, dst)
+	default:
+		// Hook: q8_0 is encoded here once merge/vec has ggml's q8_0
+		// quantizer (issue 16, point 2).
+		return fmt.Errorf("type %s: not available in this build (merge/vec has no q8_0 quantizer yet)", k)
+	}
+	return nil
+}
+
+// WriteFloat32 writes src as elements [off, off+len(src)) of the merged
+// tensor name (row-major, in the merge's shape): it rounds the values to the
+// merge's dtype, applies the converter's transformation and encodes and
+// writes them at their place in the file. A tensor whose rows the
+// converter permutes must be written in whole rows. It is safe for
+// concurrent use on different ranges.
+func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
+	e, ok := w.byName[name]
+	if !ok {
+		return fmt.Errorf("gguf: write %s: no such tensor in %s", name, w.path)
+	}
+	n := len(src)
+	if off < 0 || int64(off)+int64(n) > e.elems {
+		return fmt.Errorf("gguf: write %s: elements [%d, %d) out of range of %d", name, off, off+n, e.elems)
+	}
+	if n == 0 {
+		return nil
+	}
+	b := w.bufs.Get().(*buffers)
+	defer w.bufs.Put(b)
+	b.vals = grow(b.vals, n)
+	vals := b.vals
+	copy(vals, src)
+	safetensors.Round(e.dtype, vals)
+	if e.tr.adds {
+		for i := range vals {
+			vals[i] += e.tr.add
+		}
+	}
+	if e.tr.perm == nil {
+		return w.put(e, b, off, vals)
+	}
+	if off%e.cols != 0 || n%e.cols != 0 {
+		return fmt.Errorf("gguf: write %s: elements [%d, %d) are not whole rows of %d (the converter permutes its rows)", name, off, off+n, e.cols)
+	}
+	r0, nr := off/e.cols, n/e.cols
+	lo, hi := int(e.tr.inv[r0]), int(e.tr.inv[r0])
+	for _, d := range e.tr.inv[r0 : r0+nr] {
+		lo, hi = min(lo, int(d)), max(hi, int(d))
+	}
+	if hi-lo+1 == nr {
+		// whole heads: the rows land in one contiguous range
+		b.staged = grow(b.staged, n)
+		for k := range nr {
+			d := int(e.tr.inv[r0+k]) - lo
+			copy(b.staged[d*e.cols:(d+1)*e.cols], vals[k*e.cols:(k+1)*e.cols])
+		}
+		return w.put(e, b, lo*e.cols, b.staged[:n])
+	}
+	for k := range nr {
+		if err := w.put(e, b, int(e.tr.inv[r0+k])*e.cols, vals[k*e.cols:(k+1)*e.cols]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put encodes vals and writes them as elements from off of e's GGUF data.
+func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
+	if e.kind == ggml.TensorTypeQ8_0 && off%q8Block != 0 {
+		return fmt.Errorf("gguf: write %s: element %d does not start a q8_0 block", e.name, off)
+	}
+	nb, err := rowBytes(e.kind, len(vals))
+	if err != nil {
+		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	}
+	at, err := rowBytes(e.kind, off)
+	if err != nil {
+		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	}
+	b.bytes = grow(b.bytes, int(nb))
+	if err := encode(e.kind, b.bytes, vals); err != nil {
+		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	}
+	if _, err := w.f.WriteAt(b.bytes, e.off+at); err != nil {
+		return fmt.Errorf("gguf: write %s to %s: %w", e.name, w.path, err)
+	}
+	e.written.Add(nb)
+	return nil
+}
+
+// Close checks that every byte of every merged tensor was written once (by
+// count), and syncs and closes the file. On error the file is removed.
+func (w *Writer) Close() error {
+	if w.closed.Swap(true) {
+		return fmt.Errorf("gguf: close %s: already closed", w.path)
+	}
+	for _, e := range w.order {
+		size, err := rowBytes(e.kind, int(e.elems))
+		if err != nil {
+			w.abort()
+			return fmt.Errorf("gguf: close %s: tensor %s: %w", w.path, e.name, err)
+		}
+		if got := e.written.Load(); got != size {
+			w.abort()
+			return fmt.Errorf("gguf: close %s: tensor %s: %d of %d bytes written", w.path, e.name, got, size)
+		}
+	}
+	var errs []error
+	if err := w.f.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("gguf: sync %s: %w", w.path, err))
+	}
+	if err := w.f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("gguf: close %s: %w", w.path, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		os.Remove(w.path)
+		return err
+	}
+	return nil
+}
+
+// Abort closes and removes the file.
+func (w *Writer) Abort() {
+	if !w.closed.Swap(true) {
+		w.abort()
+	}
+}
+
+func (w *Writer) abort() {
+	w.f.Close()
+	os.Remove(w.path)
+}
+
+// Files returns the file's path.
+func (w *Writer) Files() []string { return []string{w.path} }
