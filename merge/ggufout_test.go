@@ -98,6 +98,8 @@ func archModels(d safetensors.DType) map[string]archModel {
 			"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "sliding_window": 128,
 			"attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0}),
 			common(4, 2, 16, false, false, "pre_feedforward_layernorm", "post_feedforward_layernorm")},
+		"gemma": {with(map[string]any{"architectures": []string{"GemmaForCausalLM"}, "model_type": "gemma",
+			"num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16}), common(4, 1, 16, false, false)},
 		"phi3": {with(map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "model_type": "phi3",
 			"num_attention_heads": 8, "num_key_value_heads": 2, "original_max_position_embeddings": 256,
 			"sliding_window": 256}), phi3},

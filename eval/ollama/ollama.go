@@ -108,10 +108,20 @@ type Options struct {
 	// Progress, when set, is told how an import advances (a large model
 	// takes minutes to convert and upload).
 	Progress func(ImportProgress)
+	// ModelsDir is the server's models directory (its OLLAMA_MODELS),
+	// when the server runs on this machine and may be handed files
+	// directly: a GGUF candidate is then linked (copied where a link is
+	// impossible) into its blob store and only create is called, with no
+	// upload. Empty: the OLLAMA_MODELS environment variable when the
+	// server's host is a loopback address, else none. "-" never uses the
+	// blob store directly. A blob the server does not then see is
+	// uploaded as usual.
+	ModelsDir string
 }
 
-// ImportProgress is one step of an import: Stage is "convert", "upload",
-// "create" or "load"; Done and Total count bytes where known (0 when not).
+// ImportProgress is one step of an import: Stage is "convert", "hash",
+// "upload", "create" or "load"; Done and Total count bytes where known (0
+// when not).
 type ImportProgress struct {
 	Stage       string
 	Done, Total int64
@@ -185,6 +195,12 @@ func New(opt Options) (*Backend, error) {
 		opt.NamePrefix = DefaultNamePrefix
 	}
 	opt.NamePrefix = sanitizeName(opt.NamePrefix)
+	switch {
+	case opt.ModelsDir == "-":
+		opt.ModelsDir = ""
+	case opt.ModelsDir == "" && isLoopback(host):
+		opt.ModelsDir = os.Getenv("OLLAMA_MODELS")
+	}
 	switch opt.Engine {
 	case "":
 		opt.Engine = "llamacpp"
@@ -266,31 +282,81 @@ func sanitizeName(s string) string {
 
 // ImportStats says what Open spent its time on.
 type ImportStats struct {
-	GGUFBytes int64         // size of the converted GGUF
-	Convert   time.Duration // safetensors → GGUF, hashing included
-	Upload    time.Duration // blob upload (0 when the server had it)
+	GGUFBytes int64         // size of the GGUF
+	Convert   time.Duration // safetensors → GGUF (0 for a GGUF candidate)
+	Hash      time.Duration // the GGUF's SHA-256
+	Upload    time.Duration // blob upload or placement (0 when the server had it)
 	Create    time.Duration // model creation, quantization included
 	Load      time.Duration // loading the model into a runner
 	Uploaded  bool          // false when the blob was already there
+	Placed    bool          // the blob was put into the server's blob store directly
 }
 
 // Total is the whole import time.
-func (s ImportStats) Total() time.Duration { return s.Convert + s.Upload + s.Create + s.Load }
+func (s ImportStats) Total() time.Duration {
+	return s.Convert + s.Hash + s.Upload + s.Create + s.Load
+}
 
-// Open implements eval.Backend: it converts the model directory dir to
-// GGUF, imports it into the server and loads it. The returned model is an
-// *Model.
-func (b *Backend) Open(ctx context.Context, dir string) (eval.Model, error) {
-	return b.OpenModel(ctx, dir)
+// isLoopback reports whether the server's host is this machine.
+func isLoopback(u *url.URL) bool {
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Open implements eval.Backend: it imports the model at path into the
+// server and loads it. path is a Hugging Face safetensors directory
+// (converted with Ollama's converter) or a GGUF file (imported as it is,
+// e.g. written by the merge engine). The returned model is an *Model.
+func (b *Backend) Open(ctx context.Context, path string) (eval.Model, error) {
+	return b.OpenModel(ctx, path)
 }
 
 // OpenModel is Open with the concrete result type.
-func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
+func (b *Backend) OpenModel(ctx context.Context, path string) (*Model, error) {
 	version, err := b.Probe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
 	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
+	}
+	if fi.Mode().IsRegular() {
+		return b.openGGUF(ctx, path, version)
+	}
+	return b.openDir(ctx, path, version)
+}
 
+// openGGUF imports the GGUF file path.
+func (b *Backend) openGGUF(ctx context.Context, path, version string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "GGUF" {
+		return nil, fmt.Errorf("ollama: open %s: not a GGUF file nor a model directory", path)
+	}
+	var st ImportStats
+	start := time.Now()
+	b.report("hash", 0, 0)
+	digest, size, err := fileDigest(f)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: open %s: hash GGUF: %w", path, err)
+	}
+	st.GGUFBytes = size
+	st.Hash = time.Since(start)
+	b.report("hash", size, size)
+	return b.importGGUF(ctx, path, f, digest, version, st)
+}
+
+// openDir converts the model directory dir to GGUF and imports it.
+func (b *Backend) openDir(ctx context.Context, dir, version string) (*Model, error) {
 	var st ImportStats
 	start := time.Now()
 	f, err := os.CreateTemp("", "mergetune-*.gguf")
@@ -316,18 +382,38 @@ func (b *Backend) OpenModel(ctx context.Context, dir string) (*Model, error) {
 		}()
 		f = fixed
 	}
+	st.Convert = time.Since(start)
+	b.report("convert", 0, 0)
+	start = time.Now()
 	digest, size, err := fileDigest(f)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: hash GGUF: %w", dir, err)
 	}
 	st.GGUFBytes = size
-	st.Convert = time.Since(start)
-	b.report("convert", size, size)
+	st.Hash = time.Since(start)
+	return b.importGGUF(ctx, dir, f, digest, version, st)
+}
 
-	start = time.Now()
+// importGGUF makes the GGUF f (of digest, named path in errors) a model
+// of the server and loads it.
+func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest, version string, st ImportStats) (*Model, error) {
+	size := st.GGUFBytes
+	start := time.Now()
 	exists, err := b.hasBlob(ctx, digest)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	}
+	if !exists && b.opt.ModelsDir != "" {
+		placed, err := placeBlob(b.opt.ModelsDir, f, digest)
+		if err != nil {
+			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+		}
+		if placed {
+			if exists, err = b.hasBlob(ctx, digest); err != nil {
+				return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+			}
+			st.Placed = exists
+		}
 	}
 	if !exists {
 		err := b.retry(ctx, "upload blob "+digest, b.opt.Timeouts.Import, func(ctx context.Context) error {

@@ -87,7 +87,6 @@ type entry struct {
 	elems   int64
 	cols    int // elements per row (the last dimension)
 	off     int64
-	size    int64
 	tr      transform
 	written atomic.Int64
 }
