@@ -93,6 +93,126 @@ models:
 	t.Logf("%d items agree; import: converter path %+v, direct placed %+v", n, old.Stats(), placed.Stats())
 }
 
+// familyMergeConfig writes a task_arithmetic merge of three family task
+// models into dir and returns its path.
+func familyMergeConfig(t *testing.T, dir, outDType string) string {
+	t.Helper()
+	abs, err := filepath.Abs(familyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "merge-"+outDType+".yml")
+	yml := fmt.Sprintf(`merge_method: task_arithmetic
+base_model: %[1]s/base
+out_dtype: %[2]s
+models:
+  - model: %[1]s/upper
+    parameters: {weight: 0.7}
+  - model: %[1]s/reverse
+    parameters: {weight: 0.7}
+  - model: %[1]s/succ
+    parameters: {weight: 0.7}
+`, abs, outDType)
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestDirectQ8_0MatchesServerQuantize checks that a merge written straight
+// to q8_0 GGUF is, byte for byte, the model blob the server makes with
+// create --quantize q8_0 from the converter's GGUF of the same merge
+// (bf16 and f32 merges), and that the two give the same answers.
+func TestDirectQ8_0MatchesServerQuantize(t *testing.T) {
+	ctx := t.Context()
+	for _, dtype := range []string{"bfloat16", "float32"} {
+		t.Run(dtype, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := familyMergeConfig(t, dir, dtype)
+			st := filepath.Join(dir, "merged")
+			if _, err := merge.RunFile(ctx, cfg, st, merge.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			direct := filepath.Join(dir, "merged-q8_0.gguf")
+			if _, err := merge.RunFile(ctx, cfg, direct, merge.Options{Format: merge.FormatGGUF, GGUFType: "q8_0"}); err != nil {
+				t.Fatal(err)
+			}
+			old := open(t, backend(t, Options{NamePrefix: "q8-old-" + dtype, Quantize: "q8_0", ModelsDir: "-"}), st)
+			blob := modelBlob(t, server(t).Models, old.Name())
+			f, err := os.Open(direct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			digest, _, err := fileDigest(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := filepath.Base(blob); strings.ReplaceAll(digest, ":", "-") != want {
+				sf, err := os.Open(blob)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sf.Close()
+				g, w := decodeGGUF(t, f), decodeGGUF(t, sf)
+				gt, wt := g.Tensors().Items(), w.Tensors().Items()
+				t.Errorf("direct q8_0 file %s, server's quantized blob %s; %d/%d tensors, %d/%d KV", digest, want, len(gt), len(wt), len(g.KV()), len(w.KV()))
+				ha, hb := make([]byte, g.Tensors().Offset), make([]byte, w.Tensors().Offset)
+				f.ReadAt(ha, 0)
+				sf.ReadAt(hb, 0)
+				for i := range min(len(ha), len(hb)) {
+					if ha[i] != hb[i] {
+						lo := max(0, i-40)
+						t.Errorf("headers (%d, %d bytes) differ at byte %d: %q vs server %q", len(ha), len(hb), i, ha[lo:min(len(ha), i+40)], hb[lo:min(len(hb), i+40)])
+						break
+					}
+				}
+				for i := range min(len(gt), len(wt)) {
+					if gt[i].Name != wt[i].Name || gt[i].Kind != wt[i].Kind || gt[i].Offset != wt[i].Offset {
+						t.Errorf("tensor %d: %s %s @%d, server %s %s @%d", i, gt[i].Name, gt[i].Type(), gt[i].Offset, wt[i].Name, wt[i].Type(), wt[i].Offset)
+						continue
+					}
+					a, b := make([]byte, gt[i].Size()), make([]byte, wt[i].Size())
+					f.ReadAt(a, int64(g.Tensors().Offset+gt[i].Offset))
+					sf.ReadAt(b, int64(w.Tensors().Offset+wt[i].Offset))
+					if string(a) != string(b) {
+						t.Errorf("tensor %s (%s): bytes differ", gt[i].Name, gt[i].Type())
+					}
+				}
+				for k, v := range w.KV() {
+					if fmt.Sprint(g.KV()[k]) != fmt.Sprint(v) {
+						t.Errorf("KV %s: %.80v, server %.80v", k, fmt.Sprint(g.KV()[k]), fmt.Sprint(v))
+					}
+				}
+			}
+			if dtype != "bfloat16" {
+				return
+			}
+			placed := open(t, backend(t, Options{NamePrefix: "q8-new", ModelsDir: server(t).Models}), direct)
+			opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
+			for _, task := range toy.Tasks()[:6] {
+				items, err := task.Items(toy.SplitTest, 5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range items {
+					want, err := old.Generate(ctx, it.Prompt, opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := placed.Generate(ctx, it.Prompt, opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got != want {
+						t.Errorf("%s %q: direct q8_0 %q, server-quantized %q", task.Name, it.Prompt, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestOpenRefusesNonGGUFFile checks that a regular file that is not a GGUF
 // is refused with a clear error, and nothing is uploaded.
 func TestOpenRefusesNonGGUFFile(t *testing.T) {

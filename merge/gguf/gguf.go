@@ -79,16 +79,21 @@ type transform struct {
 
 // entry is one tensor of the file.
 type entry struct {
-	name    string // the merge's (Hugging Face) name
-	gguf    string
-	dtype   safetensors.DType // the merge's output dtype
-	kind    ggml.TensorType
-	shape   []int
-	elems   int64
-	cols    int // elements per row (the last dimension)
-	off     int64
-	tr      transform
-	written atomic.Int64
+	name  string // the merge's (Hugging Face) name
+	gguf  string
+	dtype safetensors.DType // the merge's output dtype
+	kind  ggml.TensorType
+	shape []int
+	elems int64
+	cols  int // elements per row (the last dimension)
+	off   int64
+	tr    transform
+	// quantized: written as Ollama's quantizer writes the converter's
+	// tensor of dtype from (q8_0, or f16 where its rows are not whole
+	// blocks): its values are rounded to from first.
+	quantized bool
+	from      safetensors.DType
+	written   atomic.Int64
 }
 
 // Writer writes the tensor data of a GGUF file laid out by Create.
@@ -207,7 +212,7 @@ func plan(meta fs.FS, specs []safetensors.Spec, opt Options) (l *layout, err err
 	}
 	Amend(kv)
 	if opt.Type == "q8_0" {
-		kv["general.file_type"] = uint32(ggml.FileTypeQ8_0)
+		kv["general.file_type"] = ggml.FileTypeQ8_0
 	}
 	rep := strings.NewReplacer(conv.Replacements()...)
 	sorted := slices.Clone(specs)
@@ -247,6 +252,13 @@ func plan(meta fs.FS, specs []safetensors.Spec, opt Options) (l *layout, err err
 			}
 			t.Kind = uint32(kind)
 			mt.entry.kind = kind
+			if opt.Type == "q8_0" && kind != ggml.TensorType(mt.Kind()) {
+				mt.entry.quantized = true
+				mt.entry.from = safetensors.F16
+				if ggml.TensorType(mt.Kind()) == ggml.TensorTypeBF16 {
+					mt.entry.from = safetensors.BF16
+				}
+			}
 			if mt.entry.tr, err = classify(mt); err != nil {
 				return nil, err
 			}
@@ -257,6 +269,15 @@ func plan(meta fs.FS, specs []safetensors.Spec, opt Options) (l *layout, err err
 	}
 	if len(used) != len(ins) {
 		return nil, fmt.Errorf("gguf: the %s converter drops or wraps tensors: %w", arch, ErrUnsupported)
+	}
+	if opt.Type == "q8_0" {
+		// As the server's quantizer writes it: it copies the KV its
+		// decoder returns, which counts the parameters.
+		var n uint64
+		for _, t := range out {
+			n += t.Elements()
+		}
+		kv["general.parameter_count"] = n
 	}
 	return &layout{kv: kv, tensors: out}, nil
 }

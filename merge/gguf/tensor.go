@@ -10,6 +10,7 @@ import (
 	"github.com/ollama/ollama/fs/ggml"
 
 	"github.com/mergetune/mergetune/merge/safetensors"
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // tensor is a merged tensor as Ollama's converter sees it (a
@@ -69,7 +70,11 @@ func (t *tensor) Clone() convert.Tensor {
 }
 
 // storage is the GGUF type a tensor is written in: the converter's kind,
-// with its 16-bit matrices in typ when set.
+// with its 16-bit matrices in typ when set. For q8_0 it is the type
+// Ollama's `create --quantize q8_0` gives the tensor of the converter's
+// file (server/quantization.go's newType, v0.17.4): q8_0 for the weight
+// matrices outside the vision towers, norms and a few special tensors,
+// f16 for one whose rows are not whole q8_0 blocks, else unchanged.
 func storage(t *tensor, typ string) (ggml.TensorType, error) {
 	k := ggml.TensorType(t.Kind())
 	if k == ggml.TensorTypeF32 || typ == "" {
@@ -83,16 +88,34 @@ func storage(t *tensor, typ string) (ggml.TensorType, error) {
 	case "bf16":
 		return ggml.TensorTypeBF16, nil
 	case "q8_0":
-		if t.entry.cols%q8Block != 0 {
-			return 0, fmt.Errorf("gguf: tensor %s: rows of %d elements are not whole q8_0 blocks of %d", t.entry.name, t.entry.cols, q8Block)
+		if !quantizable(t.entry.gguf, len(t.entry.shape)) {
+			return k, nil
+		}
+		if t.entry.cols%vec.Q8_0Block != 0 {
+			return ggml.TensorTypeF16, nil
 		}
 		return ggml.TensorTypeQ8_0, nil
 	}
 	return 0, fmt.Errorf("gguf: unknown type %q", typ)
 }
 
-// q8Block is the number of values in a q8_0 block.
-const q8Block = 32
+// quantizable reports whether Ollama's quantizer quantizes the tensor
+// name of dims dimensions (server/quantization.go's newType, v0.17.4).
+func quantizable(name string, dims int) bool {
+	if !strings.HasSuffix(name, "weight") || dims < 2 || strings.HasPrefix(name, "v.") || strings.Contains(name, "mm.") ||
+		name == "position_embd.weight" || name == "token_types.weight" {
+		return false
+	}
+	for _, s := range []string{"_norm.weight", "ffn_gate_inp.weight", "ffn_gate_inp_shexp.weight", "ssm_conv1d.weight",
+		"shortconv.conv.weight", "time_mix_first.weight", "time_mix_w1.weight", "time_mix_w2.weight",
+		"time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight", "attn_rel_b.weight",
+		"per_layer_token_embd.weight"} {
+		if strings.Contains(name, s) {
+			return false
+		}
+	}
+	return true
+}
 
 // classify asks the converter's repacker of t what it does to the data:
 // a probe holding each row's index (one value per row) comes back either

@@ -8,6 +8,7 @@ import (
 	"github.com/ollama/ollama/fs/ggml"
 
 	"github.com/mergetune/mergetune/merge/safetensors"
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // buffers are one WriteFloat32 call's scratch space.
@@ -31,10 +32,8 @@ func rowBytes(k ggml.TensorType, n int) (int64, error) {
 	case ggml.TensorTypeF16, ggml.TensorTypeBF16:
 		return 2 * int64(n), nil
 	case ggml.TensorTypeQ8_0:
-		if n%q8Block != 0 {
-			return 0, fmt.Errorf("%d values are not whole q8_0 blocks", n)
-		}
-		return int64(n/q8Block) * int64(k.TypeSize()), nil
+		n, err := vec.Q8_0Size(n)
+		return int64(n), err
 	}
 	return 0, fmt.Errorf("unsupported GGUF type %s", k)
 }
@@ -48,10 +47,10 @@ func encode(k ggml.TensorType, dst []byte, src []float32) error {
 		safetensors.FromFloat32(safetensors.F16, src, dst)
 	case ggml.TensorTypeBF16:
 		safetensors.FromFloat32(safetensors.BF16, src, dst)
+	case ggml.TensorTypeQ8_0:
+		return vec.QuantizeQ8_0(dst, src)
 	default:
-		// Hook: q8_0 is encoded here once merge/vec has ggml's q8_0
-		// quantizer (issue 16, point 2).
-		return fmt.Errorf("type %s: not available in this build (merge/vec has no q8_0 quantizer yet)", k)
+		return fmt.Errorf("unsupported GGUF type %s", k)
 	}
 	return nil
 }
@@ -115,8 +114,12 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 
 // put encodes vals and writes them as elements from off of e's GGUF data.
 func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
-	if e.kind == ggml.TensorTypeQ8_0 && off%q8Block != 0 {
+	if e.kind == ggml.TensorTypeQ8_0 && off%vec.Q8_0Block != 0 {
 		return fmt.Errorf("gguf: write %s: element %d does not start a q8_0 block", e.name, off)
+	}
+	if e.quantized {
+		// The server quantizes the converter's 16-bit values.
+		safetensors.Round(e.from, vals)
 	}
 	nb, err := rowBytes(e.kind, len(vals))
 	if err != nil {
