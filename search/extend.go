@@ -13,7 +13,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval"
-	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
@@ -34,8 +34,9 @@ type ExtendOptions struct {
 	DB *results.DB
 	// WorkDir receives the merged models (deleted after evaluation).
 	WorkDir string
-	// Backend evaluates the merges (nil: the built-in runner) and Host
-	// names it in the records.
+	// Backend evaluates the merges (nil: the built-in runner; cmd opens
+	// the one its evaluator flags name, see package eval/backends) and
+	// Host names it in the records.
 	Backend eval.Backend
 	Host    string
 	// Compare also merges task arithmetic (weight 1, lambda 0.3, the
@@ -92,7 +93,10 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 	}
 	be := opt.Backend
 	if be == nil {
-		be, opt.Host = runner.New(runner.Options{}), "builtin"
+		var err error
+		if be, opt.Host, err = backends.All().Open(ctx, backends.Builtin, backends.Config{}); err != nil {
+			return nil, fmt.Errorf("extend: %w", err)
+		}
 	}
 	parallel := opt.Parallel
 	if parallel < 1 {

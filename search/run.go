@@ -16,9 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mergetune/mergetune/eval"
-	"github.com/mergetune/mergetune/eval/ollama"
-	"github.com/mergetune/mergetune/eval/openai"
-	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
@@ -42,6 +40,9 @@ type Options struct {
 	// OnChange says what to do when the study file's definition differs
 	// from the recorded one (default: refuse, see DefinitionError).
 	OnChange OnChange
+	// Backends opens the study's evaluator by its type (nil: every
+	// backend mergetune has, backends.All()).
+	Backends backends.Table
 }
 
 // Progress is reported after each trial.
@@ -155,39 +156,18 @@ func (h *harness) logf(format string, args ...any) {
 	}
 }
 
-// backend returns worker i's evaluator and the host it evaluates on.
+// backend returns worker i's evaluator and the host it evaluates on,
+// opened by the study's evaluator type from the backends table.
 func (h *harness) backend(ctx context.Context, i int) (eval.Backend, string, error) {
-	if h.s.Evaluator == study.EvaluatorOllama {
-		host := ""
-		if len(h.s.Hosts) > 0 {
-			host = h.s.Hosts[i%len(h.s.Hosts)]
-		}
-		b, err := ollama.New(ollama.Options{Host: host, Parallel: h.s.Parallel, Quantize: h.s.Quantize, NamePrefix: "mergetune-" + h.s.Name})
-		if err != nil {
-			return nil, "", fmt.Errorf("search: %s: evaluator ollama host %q: %w", h.s.File, host, err)
-		}
-		// A host that does not answer fails the study here, within the
-		// probe's short deadline, before any candidate is merged.
-		if _, err := b.Probe(ctx); err != nil {
-			return nil, "", fmt.Errorf("search: %s: evaluator ollama: %w", h.s.File, err)
-		}
-		return b, b.Host(), nil
+	table := h.opt.Backends
+	if table == nil {
+		table = backends.All()
 	}
-	if h.s.Evaluator == study.EvaluatorOpenAI {
-		o := h.s.OpenAI
-		b, err := openai.New(openai.Options{BaseURL: o.BaseURL, ServedName: o.Model, APIKeyEnv: o.APIKeyEnv, Parallel: h.s.Parallel,
-			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand, Timeouts: ollama.Timeouts{Import: o.ReloadTimeout}})
-		if err != nil {
-			return nil, "", fmt.Errorf("search: %s: evaluator openai: %w", h.s.File, err)
-		}
-		// The server must answer now; the served name may appear only
-		// after the reload hook, which Open runs per candidate.
-		if _, err := b.Models(ctx); err != nil {
-			return nil, "", fmt.Errorf("search: %s: evaluator openai: %w", h.s.File, err)
-		}
-		return b, b.BaseURL(), nil
+	b, host, err := table.Open(ctx, h.s.Evaluator, h.s.EvaluatorConfig(i))
+	if err != nil {
+		return nil, "", fmt.Errorf("search: %s: evaluator %s: %w", h.s.File, h.s.Evaluator, err)
 	}
-	return runner.New(runner.Options{}), "builtin", nil
+	return b, host, nil
 }
 
 // work is one worker's loop: reap dead trials, check the global budget,

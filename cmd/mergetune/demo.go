@@ -19,8 +19,7 @@ import (
 	"github.com/mergetune/mergetune/datasets/toy"
 	"github.com/mergetune/mergetune/datasets/toy/family"
 	"github.com/mergetune/mergetune/eval"
-	"github.com/mergetune/mergetune/eval/ollama"
-	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/report"
 	"github.com/mergetune/mergetune/search"
@@ -142,17 +141,18 @@ type demoStudyModel struct {
 
 // demo is one run of the demo.
 type demo struct {
-	f       demoFlags
-	w       io.Writer
-	live    bool // per-trial progress (a terminal)
-	dir     string
-	family  string
-	dbPath  string
-	tasks   []string // all 16 tasks, the tuned ones first
-	be      eval.Backend
-	host    string
-	start   time.Time
-	winners []demoWinner
+	f        demoFlags
+	w        io.Writer
+	live     bool // per-trial progress (a terminal)
+	dir      string
+	family   string
+	dbPath   string
+	tasks    []string // all 16 tasks, the tuned ones first
+	be       eval.Backend
+	backends backends.Table // the evaluators, opened by name
+	host     string
+	start    time.Time
+	winners  []demoWinner
 }
 
 // demoWinner is a study's best trial, for the closing summary.
@@ -190,7 +190,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		return err
 	}
 	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
-		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now()}
+		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All()}
 	d.tasks = append(d.tasks, demoTuned[:]...)
 	for _, t := range toy.Names() {
 		if !slices.Contains(d.tasks, t) {
@@ -202,14 +202,12 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", fam, t, err)
 		}
 	}
+	name, cfg := backends.Builtin, backends.Config{}
 	if f.host != "" {
-		b, err := ollama.New(ollama.Options{Host: f.host, Parallel: 2, NamePrefix: "mergetune-demo"})
-		if err != nil {
-			return fmt.Errorf("--host %s: %w", f.host, err)
-		}
-		d.be, d.host = b, b.Host()
-	} else {
-		d.be, d.host = runner.New(runner.Options{}), "builtin"
+		name, cfg = backends.Ollama, backends.Config{Host: f.host, Parallel: 2, NamePrefix: "mergetune-demo"}
+	}
+	if d.be, d.host, err = d.backends.Open(ctx, name, cfg); err != nil {
+		return fmt.Errorf("--host %s: %w", f.host, err)
 	}
 	evaluator := "the built-in runner"
 	if f.host != "" {
@@ -407,11 +405,11 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 		Name: name, BaseModel: filepath.Join(d.family, "base"), Method: m.name, Parameters: m.fixed,
 		Dtype: "bfloat16", Space: m.space, Limit: d.f.limit, Objective: study.ObjectiveNormalized,
 		Sampler: map[string]any{"type": optim.DefaultSampler, "seed": 1}, Trials: d.f.trials, Workers: d.f.workers,
-		Evaluator: map[string]any{"type": study.EvaluatorBuiltin},
+		Evaluator: map[string]any{"type": backends.Builtin},
 		Storage:   d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: 1,
 	}
 	if d.f.host != "" {
-		f.Evaluator = map[string]any{"type": study.EvaluatorOllama, "hosts": []string{d.f.host}, "parallel": 2}
+		f.Evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": 2}
 	}
 	for _, t := range d.tasks[:k] {
 		f.Models = append(f.Models, demoStudyModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
@@ -433,7 +431,7 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 	}
 	d.phase("study %s: TPE over %s on %d tasks, %d trials", name, strings.Join(spaceNames(m), ", "), k, d.f.trials)
 	t0 := time.Now()
-	opt := search.Options{}
+	opt := search.Options{Backends: d.backends}
 	if d.live {
 		opt.Progress = func(p search.Progress) {
 			best := "-"

@@ -16,19 +16,16 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval"
-	"github.com/mergetune/mergetune/eval/ollama"
-	"github.com/mergetune/mergetune/eval/openai"
-	"github.com/mergetune/mergetune/eval/runner"
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
 )
 
 // evalFlags are the settings of `mergetune eval`.
 type evalFlags struct {
-	model, tasks, host, backend, db, quantize, data, timeouts string
-	logSamples                                                string
-	baseURL, servedName, apiKeyEnv, candidateDir, reload      string
-	parallel, limit, numCtx                                   int
-	quiet, dryRun, compare                                    bool
+	evaluatorFlags
+	model, tasks, db, data, logSamples string
+	limit                              int
+	quiet, dryRun, compare             bool
 }
 
 func newEvalCmd() *cobra.Command {
@@ -87,75 +84,16 @@ or llama-server they fail before their first item.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "model directory to evaluate (required)")
 	fl.StringVar(&f.tasks, "tasks", "", "task files, task-set files or built-in tasks, comma-separated (required): x.yml, x.yml@tune (a part of a split file), gsm8k, arc_easy, toy:<task>; mergetune tasks lists the built-ins")
-	fl.StringVar(&f.host, "host", "", "Ollama server address (default: OLLAMA_HOST when --backend ollama)")
-	fl.StringVar(&f.backend, "backend", "auto", "auto (ollama when --host is set, openai when --base-url is, else builtin), builtin, ollama or openai")
-	fl.StringVar(&f.baseURL, "base-url", "", "openai: the OpenAI-compatible server (vLLM, llama-server, SGLang, Ollama's /v1), e.g. http://127.0.0.1:8000")
-	fl.StringVar(&f.servedName, "served-name", "", "openai: the name the server serves the model under (vLLM's --served-model-name, llama-server's --alias)")
-	fl.StringVar(&f.apiKeyEnv, "api-key-env", "", "openai: environment variable holding the API key (sent as a bearer token)")
-	fl.StringVar(&f.candidateDir, "candidate-dir", "", "openai: path the server loads its model from; replaced by a link to --model before evaluating")
-	fl.StringVar(&f.reload, "reload-command", "", "openai: shell command run with the model directory as $1 before evaluating, to make the server serve it (bounded by --timeouts import=)")
 	fl.StringVar(&f.db, "db", "mergetune.db", "results database (SQLite)")
 	fl.StringVar(&f.data, "data", "", "directory of your own copies of the public benchmark files for the built-in tasks gsm8k, arc_easy, … (default: the copies built into mergetune)")
-	fl.StringVar(&f.timeouts, "timeouts", "", "Ollama and openai: time limits, e.g. probe=5s,request=1m,token=500ms,import=10m (health probe; per request: request + token × tokens asked; upload/create/load, or openai's reload command); unset keys keep these defaults, none means no limit")
-	fl.StringVar(&f.quantize, "quantize", "", "Ollama: quantize on import (q8_0, q4_K_M)")
-	fl.IntVar(&f.parallel, "parallel", 4, "requests in flight at once (match the server's OLLAMA_NUM_PARALLEL)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
-	fl.IntVar(&f.numCtx, "num-ctx", 0, "Ollama: context size of every request (0: the backend default)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
 	fl.StringVar(&f.logSamples, "log-samples", "", "also write one JSON record per item to this file (JSON lines; with --compare, model A's then B's)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print each item's rendered prompt and target; needs no model")
 	fl.BoolVar(&f.compare, "compare", false, "score the two model directories given as arguments on the same items and compare them (paired)")
+	addEvaluatorFlags(fl, &f.evaluatorFlags, 4)
 	cmd.MarkFlagRequired("tasks")
 	return cmd
-}
-
-// openBackend picks the evaluation backend the flags ask for.
-func openBackend(f evalFlags) (eval.Backend, string, error) {
-	timeouts, err := ollama.ParseTimeouts(f.timeouts)
-	if err != nil {
-		return nil, "", fmt.Errorf("--timeouts: %w", err)
-	}
-	kind := f.backend
-	if kind == "auto" {
-		kind = "builtin"
-		if f.host != "" {
-			kind = "ollama"
-		} else if f.baseURL != "" {
-			kind = "openai"
-		}
-	}
-	switch kind {
-	case "builtin":
-		return runner.New(runner.Options{}), "builtin", nil
-	case "ollama":
-		opt := ollama.Options{Host: f.host, Parallel: f.parallel, Quantize: f.quantize, NumCtx: f.numCtx, Timeouts: timeouts}
-		if bar := newBar(f.quiet, "importing"); bar != nil {
-			opt.Progress = func(p ollama.ImportProgress) {
-				bar.Describe("importing: " + p.Stage)
-				if p.Total > 0 {
-					bar.ChangeMax64(p.Total)
-					bar.Set64(p.Done)
-				}
-				if p.Stage == "load" {
-					bar.Finish()
-					fmt.Fprintln(os.Stderr)
-				}
-			}
-		}
-		b, err := ollama.New(opt)
-		if err != nil {
-			return nil, "", err
-		}
-		return b, b.Host(), nil
-	case "openai":
-		b, err := openai.New(openai.Options{BaseURL: f.baseURL, ServedName: f.servedName, APIKeyEnv: f.apiKeyEnv, Parallel: f.parallel,
-			CandidateDir: f.candidateDir, ReloadCommand: f.reload, Timeouts: timeouts})
-		if err != nil {
-			return nil, "", fmt.Errorf("--backend openai: %w (flags --base-url, --served-name, --api-key-env)", err)
-		}
-		return b, b.BaseURL(), nil
-	}
-	return nil, "", fmt.Errorf("--backend: unknown backend %q (want auto, builtin, ollama or openai)", f.backend)
 }
 
 // runEval scores one model; warnings (items longer than the context) go to
@@ -256,20 +194,10 @@ type evalSession struct {
 // openEvalSession opens the backend (probing an Ollama server) and the
 // results database the flags name.
 func openEvalSession(ctx context.Context, f evalFlags, errOut io.Writer) (*evalSession, error) {
-	backend, host, err := openBackend(f)
+	// Before any work: a server that does not answer fails in seconds.
+	backend, host, err := f.open(ctx, backends.All(), importProgress(f.quiet))
 	if err != nil {
 		return nil, err
-	}
-	if ob, ok := backend.(*ollama.Backend); ok {
-		// Before any work: a host that does not answer fails in seconds.
-		if _, err := ob.Probe(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if ob, ok := backend.(*openai.Backend); ok {
-		if _, err := ob.Models(ctx); err != nil {
-			return nil, err
-		}
 	}
 	if dir := filepath.Dir(f.db); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

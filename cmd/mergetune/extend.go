@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
@@ -15,8 +16,9 @@ import (
 
 // extendFlags are the settings of `mergetune extend`.
 type extendFlags struct {
+	evaluatorFlags
 	models, tasks, db, out, work string
-	limit, parallel              int
+	limit                        int
 	compare                      bool
 }
 
@@ -29,7 +31,12 @@ func newExtendCmd() *cobra.Command {
 "mergetune study freeze", evaluate each merge on the tasks of the models merged
 so far, and print the curve of mean and normalized accuracy against the number
 of merged models. --tasks lists one task per model, in the same order
-(toy:<task>, or a task file). Every evaluation is recorded in the database.`,
+(toy:<task>, or a task file). Every evaluation is recorded in the database.
+
+The models are evaluated as by "mergetune eval", with the same evaluator
+flags: the built-in runner by default, an Ollama server with --host (or
+--backend ollama), an OpenAI-compatible server with --base-url and
+--served-name (or --backend openai).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := search.LoadRecipe(args[0])
@@ -56,6 +63,12 @@ of merged models. --tasks lists one task per model, in the same order
 				}
 				models = append(models, search.ExtendModel{Path: abs, Tasks: ts})
 			}
+			// Before any work: a server that does not answer fails in
+			// seconds.
+			backend, host, err := f.open(cmd.Context(), backends.All(), nil)
+			if err != nil {
+				return err
+			}
 			dbPath := f.db
 			if dbPath == "" {
 				// the recipe's study storage; a PostgreSQL DSN is stored
@@ -78,7 +91,7 @@ of merged models. --tasks lists one task per model, in the same order
 				defer os.RemoveAll(work)
 			}
 			curve, err := search.Extend(cmd.Context(), r, models, search.ExtendOptions{
-				DB: db, WorkDir: work, Compare: f.compare, Parallel: f.parallel,
+				DB: db, WorkDir: work, Compare: f.compare, Parallel: f.parallel, Backend: backend, Host: host,
 			})
 			if err != nil {
 				return err
@@ -114,8 +127,8 @@ of merged models. --tasks lists one task per model, in the same order
 	fl.StringVar(&f.out, "out", "", "also write the curve as CSV to this file")
 	fl.StringVar(&f.work, "work", "", "directory for the merged models (default: a temporary one)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
-	fl.IntVar(&f.parallel, "parallel", 2, "requests in flight at once")
 	fl.BoolVar(&f.compare, "compare", false, "also merge task arithmetic (lambda 0.3) and TIES (density 0.5) at each size")
+	addEvaluatorFlags(fl, &f.evaluatorFlags, 2)
 	cmd.MarkFlagRequired("models")
 	cmd.MarkFlagRequired("tasks")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -56,7 +57,7 @@ func newStudyRunCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			live := !quiet && isTerminal(out)
-			opt := search.Options{Workers: workers}
+			opt := search.Options{Workers: workers, Backends: backends.All()}
 			switch {
 			case asNew && force:
 				return fmt.Errorf("--new and --force: give one (a new study beside the old one, or accept the change into it)")

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"github.com/mergetune/mergetune/results/pgtest"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +132,49 @@ func TestExtendArgs(t *testing.T) {
 			_, err := runCLI(t, append([]string{"extend", recipe}, tt.args...)...)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestExtendBackendFlags: extend takes eval's evaluator flags and opens
+// the backend they name through the backends table before any work: an
+// unknown --backend lists the known ones, a server that is not there
+// fails naming it, a missing openai setting names its flag's error, and
+// --timeouts is checked.
+func TestExtendBackendFlags(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now
+	dir := t.TempDir()
+	recipe := filepath.Join(dir, "r.yml")
+	os.WriteFile(recipe, []byte("trial: 0\nobjective: 1\nmethod: ties\nbase_model: /x\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown backend", []string{"--backend", "gpu"}, []string{`--backend: unknown backend "gpu" (known: auto, builtin, ollama, openai)`}},
+		{"ollama host", []string{"--host", closed, "--timeouts", "probe=2s"}, []string{"--backend ollama", closed}},
+		{"ollama backend", []string{"--backend", "ollama", "--host", closed}, []string{"--backend ollama", closed}},
+		{"openai", []string{"--base-url", "http://" + closed}, []string{"--backend openai", "served model name is required"}},
+		{"openai down", []string{"--base-url", "http://" + closed, "--served-name", "cand"}, []string{"--backend openai", closed}},
+		{"timeouts", []string{"--host", closed, "--timeouts", "probe=soon"}, []string{`--timeouts: timeouts "probe=soon"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"extend", recipe, "--models", "a,b", "--tasks", "toy:succ,toy:pred", "--db", filepath.Join(dir, "x.db")}, tt.args...)
+			_, err := runCLI(t, args...)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to contain %q", err, w)
+				}
+			}
+			if _, serr := os.Stat(filepath.Join(dir, "x.db")); serr == nil {
+				t.Errorf("the database was created before the backend was opened")
 			}
 		})
 	}

@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sort"
+
+	"github.com/mergetune/mergetune/eval/backends"
 )
 
 // DefinitionFields are the fields of a study's definition: everything a
@@ -63,14 +66,11 @@ func (s *Study) Definition() map[string]string {
 		sum := sha256.Sum256(content)
 		tasks[i] = task{Name: t.Name, Digest: hex.EncodeToString(sum[:])}
 	}
-	quantize := s.Quantize
-	if s.Evaluator != EvaluatorOllama {
-		quantize = ""
-	}
-	evaluator := map[string]any{"type": s.Evaluator, "quantize": quantize}
-	if s.Evaluator == EvaluatorOpenAI {
-		// The server and the name it serves the candidates under.
-		evaluator["base_url"], evaluator["model"] = s.OpenAI.BaseURL, s.OpenAI.Model
+	// The backend's settings that change its answers (its Identity);
+	// "quantize" is recorded, empty, for every backend, as it always was.
+	evaluator := map[string]any{"type": s.Evaluator, "quantize": ""}
+	if d, err := backends.All().Lookup(s.Evaluator); err == nil && d.Identity != nil {
+		maps.Copy(evaluator, d.Identity(s.EvaluatorConfig(0)))
 	}
 	values := map[string]any{
 		"base_model": rel(s.BaseModel),

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mergetune/mergetune/eval/backends"
 )
 
 // TestOpenAIEvaluator: an openai evaluator's fields are read (candidate_dir
@@ -23,7 +25,7 @@ func TestOpenAIEvaluator(t *testing.T) {
 	}
 	want := OpenAIEvaluator{BaseURL: "http://127.0.0.1:8000/v1", Model: "cand", APIKeyEnv: "VLLM_KEY",
 		CandidateDir: filepath.Join(dir, "serve", "current"), ReloadCommand: "./reload.sh", ReloadTimeout: 3 * time.Minute}
-	if s.Evaluator != EvaluatorOpenAI || s.OpenAI != want || s.Parallel != 8 {
+	if s.Evaluator != backends.OpenAI || s.OpenAI != want || s.Parallel != 8 {
 		t.Errorf("evaluator %s %+v parallel %d, want openai %+v parallel 8", s.Evaluator, s.OpenAI, s.Parallel, want)
 	}
 	if !strings.Contains(s.Definition()["evaluator"], `"model":"cand"`) {
@@ -34,8 +36,9 @@ func TestOpenAIEvaluator(t *testing.T) {
 		{"{type: openai, base_url: 'localhost:8000', model: cand}", `s.yml: evaluator.base_url: value "localhost:8000": want http://host:port`},
 		{"{type: openai, base_url: 'http://h:1'}", `s.yml: evaluator.model: required for the openai evaluator`},
 		{"{type: openai, base_url: 'http://h:1', model: m, reload_timeout: soon}", `s.yml: evaluator.reload_timeout: value "soon": want a positive duration`},
-		{"{type: openai, base_url: 'http://h:1', model: m, hosts: [a]}", `s.yml: evaluator.type: value "openai": hosts and quantize are for the ollama evaluator`},
-		{"{type: ollama, base_url: 'http://h:1'}", `s.yml: evaluator.type: value "ollama": base_url, model, api_key_env, candidate_dir, reload_command and reload_timeout are for the openai evaluator`},
+		{"{type: openai, base_url: 'http://h:1', model: m, hosts: [a]}", `s.yml: evaluator.type: value "openai": hosts is a setting of the ollama evaluator; openai takes base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout`},
+		{"{type: ollama, base_url: 'http://h:1'}", `s.yml: evaluator.type: value "ollama": base_url is a setting of the openai evaluator; ollama takes host, hosts, quantize`},
+		{"{type: builtin, quantize: q8_0}", `s.yml: evaluator.type: value "builtin": quantize is a setting of the ollama evaluator; builtin takes only parallel`},
 		{"{type: openai, base_url: 'http://h:1', model: m, served: x}", `s.yml: evaluator.served: unknown field; known: type, host, hosts, parallel, quantize, base_url, model`},
 		{"{type: openai, base_url: 'http://h:1', model: m, reload_command: x}\nworkers: 2", `s.yml: workers: value "2": the openai evaluator's candidate_dir and reload_command put one candidate at a time on the server: use workers: 1`},
 		{"{type: vllm}", `s.yml: evaluator.type: value "vllm": unknown evaluator; known: builtin, ollama, openai`},

@@ -48,9 +48,9 @@
 package study
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,6 +64,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval/backends"
+	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/optim"
@@ -93,18 +95,12 @@ const (
 	ScopePerLayer = "per_layer"
 )
 
-// Objectives and evaluators a study may name (the samplers and pruners
-// are those of package optim).
+// Objectives a study may name (the samplers and pruners are those of
+// package optim, the evaluators those of package eval/backends).
 const (
 	ObjectiveMean       = "mean"
 	ObjectiveNormalized = "normalized"
-	EvaluatorBuiltin    = "builtin"
-	EvaluatorOllama     = "ollama"
-	EvaluatorOpenAI     = "openai"
 )
-
-// Evaluators returns the evaluator types a study may name.
-func Evaluators() []string { return []string{EvaluatorBuiltin, EvaluatorOllama, EvaluatorOpenAI} }
 
 // Model is one task model of a study.
 type Model struct {
@@ -832,10 +828,12 @@ func (p *parser) pruner(f *file, s *Study) error {
 
 func (p *parser) evaluator(f *file, s *Study) error {
 	n := &f.Evaluator
-	s.Evaluator = EvaluatorBuiltin
+	s.Evaluator = backends.Builtin
 	s.Parallel = 2
 	known := "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
+	table := backends.All()
 	var reloadTimeout string
+	var given []string // the backend's own settings given in the file
 	switch n.Kind {
 	case 0:
 	case yaml.ScalarNode:
@@ -843,6 +841,11 @@ func (p *parser) evaluator(f *file, s *Study) error {
 	case yaml.MappingNode:
 		if k := checkKeys(n, strings.Split(known, ", ")...); k != "" {
 			return p.errf("evaluator."+k, "", "unknown field; known: %s", known)
+		}
+		for i := 0; i < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "type" && k != "parallel" {
+				given = append(given, k)
+			}
 		}
 		var o struct {
 			Type          string   `yaml:"type"`
@@ -860,7 +863,7 @@ func (p *parser) evaluator(f *file, s *Study) error {
 		if err := n.Decode(&o); err != nil {
 			return p.errf("evaluator", "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		s.Evaluator = cmpOr(o.Type, EvaluatorBuiltin)
+		s.Evaluator = cmpOr(o.Type, backends.Builtin)
 		if o.Host != "" {
 			s.Hosts = append(s.Hosts, o.Host)
 		}
@@ -876,53 +879,57 @@ func (p *parser) evaluator(f *file, s *Study) error {
 			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand}
 		reloadTimeout = o.ReloadTimeout
 	default:
-		return p.errf("evaluator", "", "want %s or {type, …}", strings.Join(Evaluators(), ", "))
+		return p.errf("evaluator", "", "want %s or {type, …}", strings.Join(table.Names(), ", "))
+	}
+	d, err := table.Lookup(s.Evaluator)
+	if err != nil {
+		return p.errf("evaluator.type", s.Evaluator, "unknown evaluator; known: %s", strings.Join(table.Names(), ", "))
+	}
+	for _, k := range given {
+		if slices.Contains(d.Settings, k) {
+			continue
+		}
+		for _, name := range table.Names() {
+			if slices.Contains(table[name].Settings, k) {
+				return p.errf("evaluator.type", s.Evaluator, "%s is a setting of the %s evaluator; %s takes %s", k, name, s.Evaluator, cmpOr(strings.Join(d.Settings, ", "), "only parallel"))
+			}
+		}
 	}
 	o := &s.OpenAI
-	if s.Evaluator != EvaluatorOpenAI && (*o != OpenAIEvaluator{} || reloadTimeout != "") {
-		return p.errf("evaluator.type", s.Evaluator, "base_url, model, api_key_env, candidate_dir, reload_command and reload_timeout are for the openai evaluator")
+	if o.CandidateDir != "" {
+		o.CandidateDir = p.abs(o.CandidateDir)
 	}
-	switch s.Evaluator {
-	case EvaluatorBuiltin:
-		if len(s.Hosts) > 0 || s.Quantize != "" {
-			return p.errf("evaluator.type", s.Evaluator, "hosts and quantize are for the ollama evaluator")
+	if reloadTimeout != "" {
+		dur, err := time.ParseDuration(reloadTimeout)
+		if err != nil || dur <= 0 {
+			return p.errf("evaluator.reload_timeout", reloadTimeout, "want a positive duration such as 10m")
 		}
-	case EvaluatorOllama:
-		switch s.Quantize {
-		case "", "q8_0", "q4_K_M":
-		default:
-			return p.errf("evaluator.quantize", s.Quantize, "want q8_0 or q4_K_M (or nothing to keep F16/BF16)")
-		}
-	case EvaluatorOpenAI:
-		if len(s.Hosts) > 0 || s.Quantize != "" {
-			return p.errf("evaluator.type", s.Evaluator, "hosts and quantize are for the ollama evaluator (the openai evaluator takes base_url)")
-		}
-		if o.BaseURL == "" {
-			return p.errf("evaluator.base_url", "", "required for the openai evaluator (e.g. http://127.0.0.1:8000)")
-		}
-		if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return p.errf("evaluator.base_url", o.BaseURL, "want http://host:port or https://host:port")
-		}
-		if o.Model == "" {
-			return p.errf("evaluator.model", "", "required for the openai evaluator: the name the server serves the candidate under (vLLM's --served-model-name, llama-server's --alias)")
-		}
-		if o.CandidateDir != "" {
-			o.CandidateDir = p.abs(o.CandidateDir)
-		}
-		if (o.CandidateDir != "" || o.ReloadCommand != "") && s.Workers > 1 {
-			return p.errf("workers", strconv.Itoa(s.Workers), "the openai evaluator's candidate_dir and reload_command put one candidate at a time on the server: use workers: 1")
-		}
-		if reloadTimeout != "" {
-			d, err := time.ParseDuration(reloadTimeout)
-			if err != nil || d <= 0 {
-				return p.errf("evaluator.reload_timeout", reloadTimeout, "want a positive duration such as 10m")
+		o.ReloadTimeout = dur
+	}
+	if d.Check != nil {
+		if err := d.Check(s.EvaluatorConfig(0)); err != nil {
+			var fe *backends.FieldError
+			if errors.As(err, &fe) {
+				return p.errf(fe.Field, fe.Value, "%s", fe.Msg)
 			}
-			o.ReloadTimeout = d
+			return p.errf("evaluator", "", "%v", err)
 		}
-	default:
-		return p.errf("evaluator.type", s.Evaluator, "unknown evaluator; known: %s", strings.Join(Evaluators(), ", "))
 	}
 	return nil
+}
+
+// EvaluatorConfig returns the setting of the study's evaluator for its
+// worker i (worker i uses Hosts[i%len]), to open through the backends
+// table.
+func (s *Study) EvaluatorConfig(i int) backends.Config {
+	host := ""
+	if len(s.Hosts) > 0 {
+		host = s.Hosts[i%len(s.Hosts)]
+	}
+	o := s.OpenAI
+	return backends.Config{Parallel: s.Parallel, Host: host, Quantize: s.Quantize, NamePrefix: "mergetune-" + s.Name,
+		Timeouts: ollama.Timeouts{Import: o.ReloadTimeout}, BaseURL: o.BaseURL, ServedName: o.Model, APIKeyEnv: o.APIKeyEnv,
+		CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand, Workers: s.Workers}
 }
 
 // checkKeys returns the first key of mapping n not among allowed, or "".
