@@ -377,17 +377,26 @@ func (p *parser) modelRef(n *yaml.Node, path string) (string, error) {
 	return ref, p.checkRef(n, path, ref)
 }
 
-// checkRef checks the LoRA form ("model+lora", CheckLoRARef) and that a
-// part with a revision ("@") is a Hugging Face id, org/name@revision.
+// checkRef checks a model reference (checkModelRef) at node n.
 func (p *parser) checkRef(n *yaml.Node, path, ref string) error {
-	if err := CheckLoRARef(ref); err != nil {
+	if err := checkModelRef(ref); err != nil {
 		return p.errf(n, path, "%s", err)
+	}
+	return nil
+}
+
+// checkModelRef checks the LoRA form ("model+lora", CheckLoRARef) and
+// that a part with a revision ("@") is a Hugging Face id,
+// org/name@revision.
+func checkModelRef(ref string) error {
+	if err := CheckLoRARef(ref); err != nil {
+		return err
 	}
 	model, lora := SplitLoRA(ref)
 	for _, part := range []string{model, lora} {
 		if strings.Contains(part, "@") {
 			if _, err := hub.ParseRef(part); err != nil {
-				return p.errf(n, path, "%v; a revision is given to a Hugging Face id, as org/name@revision", err)
+				return fmt.Errorf("%v; a revision is given to a Hugging Face id, as org/name@revision", err)
 			}
 		}
 	}
@@ -404,13 +413,23 @@ func (p *parser) dtype(n *yaml.Node, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d, err := normalizeDType(s)
+	if err != nil {
+		return "", p.errf(n, path, "%s", err)
+	}
+	return d, nil
+}
+
+// normalizeDType returns the dtype s names without its "torch." prefix,
+// or an error for a dtype mergetune does not write.
+func normalizeDType(s string) (string, error) {
 	switch d := strings.TrimPrefix(s, "torch."); d {
 	case "float32", "float16", "bfloat16":
 		return d, nil
 	case "int64":
-		return "", p.errf(n, path, "%q is not supported (allowed: %s)", s, allowedDTypes)
+		return "", fmt.Errorf("%q is not supported (allowed: %s)", s, allowedDTypes)
 	}
-	return "", p.errf(n, path, "unknown dtype %q (allowed: %s)", s, allowedDTypes)
+	return "", fmt.Errorf("unknown dtype %q (allowed: %s)", s, allowedDTypes)
 }
 
 // params parses a parameters mapping. A null value gives nil Params.
