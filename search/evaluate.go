@@ -258,12 +258,7 @@ func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error
 	for i, m := range h.s.Models {
 		paths[i] = m.Path
 	}
-	text, err := study.MergeYAML(r.Assignment(len(paths)), r.BaseModel, paths, r.Dtype,
-		fmt.Sprintf("frozen recipe of %s trial %d", h.s.Name, best.Number))
-	if err != nil {
-		return nil, fmt.Errorf("search: study %s: recipe: %w", h.s.Name, err)
-	}
-	cfg, err := config.Parse([]byte(text), h.s.Name+"-recipe.yml")
+	cfg, err := r.Config(paths, h.s.Name+"-recipe.yml", fmt.Sprintf("frozen recipe of %s trial %d", h.s.Name, best.Number))
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s: recipe config: %w", h.s.Name, err)
 	}

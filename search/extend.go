@@ -15,7 +15,6 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
-	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -39,9 +38,9 @@ type ExtendOptions struct {
 	// Host names it in the records.
 	Backend eval.Backend
 	Host    string
-	// Compare also merges task arithmetic (weight 1, lambda 0.3, the
-	// FusionBench default) and TIES (weight 1, density 0.5, lambda 1) at
-	// each size.
+	// Compare also merges task arithmetic (its start values, lambda
+	// 0.3: compareLambda) and TIES (its start values: weight 1, density
+	// 0.5, lambda 1 by default) at each size.
 	Compare bool
 	// Parallel is the evaluation's concurrent requests (0: 2).
 	Parallel int
@@ -130,11 +129,9 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 	if opt.Compare {
 		variants = append(variants,
 			variant{"task_arithmetic", func(n int) *study.Assignment {
-				return uniform("task_arithmetic", n, map[string]any{"lambda": 0.3}, map[string]any{"weight": 1.0})
+				return study.Start("task_arithmetic", n, map[string]any{"lambda": compareLambda})
 			}},
-			variant{"ties", func(n int) *study.Assignment {
-				return uniform("ties", n, map[string]any{"lambda": 1.0}, map[string]any{"weight": 1.0, "density": 0.5})
-			}})
+			variant{"ties", func(n int) *study.Assignment { return study.Start("ties", n, nil) }})
 	}
 	var curve []CurvePoint
 	for _, k := range Sizes(len(models)) {
@@ -164,23 +161,20 @@ type variant struct {
 	a    func(n int) *study.Assignment
 }
 
-func uniform(method string, n int, global, per map[string]any) *study.Assignment {
-	a := &study.Assignment{Method: method, Global: global, Models: make([]map[string]any, n)}
-	for i := range a.Models {
-		a.Models[i] = per
-	}
-	return a
-}
+// compareLambda is task arithmetic's lambda in the comparison: 0.3,
+// FusionBench's default for merging many task models, where the method's
+// own default (1) adds every task vector in full.
+const compareLambda = 0.3
 
 func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment, paths []string, tasks []*datasets.Task,
 	own map[string]float64, be eval.Backend, evOpts eval.Options, opt ExtendOptions) (CurvePoint, error) {
 	k := len(paths)
 	p := CurvePoint{Models: k, Method: name, Tasks: len(tasks)}
-	text, err := study.MergeYAML(a, r.BaseModel, paths, r.Dtype, fmt.Sprintf("extend: %s, %d models", name, k))
+	d, err := a.Document(r.BaseModel, paths, r.Dtype)
 	if err != nil {
 		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
-	cfg, err := config.Parse([]byte(text), fmt.Sprintf("extend-%s-%d.yml", name, k))
+	cfg, err := d.Config(fmt.Sprintf("extend-%s-%d.yml", name, k), fmt.Sprintf("extend: %s, %d models", name, k))
 	if err != nil {
 		return p, fmt.Errorf("extend %s, %d models: config: %w", name, k, err)
 	}

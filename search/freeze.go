@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 
+	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 
@@ -47,22 +48,14 @@ type Recipe struct {
 	Tuned map[string]map[string]any `yaml:"tuned,omitempty"`
 }
 
-// FreezeYAML derives a recipe from a trial's mergekit configuration.
+// FreezeYAML derives a recipe from a trial's recorded mergekit
+// configuration.
 func FreezeYAML(mergeYAML string) (*Recipe, error) {
-	var c struct {
-		MergeMethod string         `yaml:"merge_method"`
-		BaseModel   string         `yaml:"base_model"`
-		Dtype       string         `yaml:"dtype"`
-		Parameters  map[string]any `yaml:"parameters"`
-		Models      []struct {
-			Model      string         `yaml:"model"`
-			Parameters map[string]any `yaml:"parameters"`
-		} `yaml:"models"`
-	}
-	if err := yaml.Unmarshal([]byte(mergeYAML), &c); err != nil {
+	c, err := config.ReadDocument([]byte(mergeYAML), "trial configuration")
+	if err != nil {
 		return nil, fmt.Errorf("freeze: read merge configuration: %w", err)
 	}
-	r := &Recipe{Method: c.MergeMethod, BaseModel: c.BaseModel, Dtype: c.Dtype, Parameters: c.Parameters,
+	r := &Recipe{Method: c.MergeMethod, BaseModel: c.BaseModel, Dtype: c.DType, Parameters: c.Parameters,
 		ModelParameters: map[string]any{}, Rules: map[string]string{}, Tuned: map[string]map[string]any{}}
 	names := map[string]bool{}
 	for _, m := range c.Models {
@@ -214,6 +207,17 @@ func LoadRecipe(path string) (*Recipe, error) {
 		return nil, fmt.Errorf("recipe %s: method: required", path)
 	}
 	return &r, nil
+}
+
+// Config builds the merge configuration giving the recipe's settings to
+// the models at paths (Assignment), ready to merge; file and header as
+// for config.Document.Config.
+func (r *Recipe) Config(paths []string, file, header string) (*config.Config, error) {
+	d, err := r.Assignment(len(paths)).Document(r.BaseModel, paths, r.Dtype)
+	if err != nil {
+		return nil, err
+	}
+	return d.Config(file, header)
 }
 
 // Assignment gives the recipe's settings to n models.

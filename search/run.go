@@ -18,7 +18,6 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
-	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/study"
@@ -395,11 +394,12 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 		return 0, err
 	}
 	rec.Method = a.Method
-	text, err := h.s.MergeYAML(a, fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number))
+	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
+	cfg, err := h.s.MergeConfig(a, name, fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("merge config: %w", err)
 	}
-	rec.MergeYAML = text
+	rec.MergeYAML = string(cfg.Raw)
 	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
@@ -409,11 +409,6 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	}
 	if orig != nil {
 		return w.reuse(ctx, trial, rec, orig)
-	}
-	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
-	cfg, err := config.Parse([]byte(text), name)
-	if err != nil {
-		return 0, fmt.Errorf("merge config: %w", err)
 	}
 	dir := h.trialDir(rec.Number)
 	t0 := time.Now()

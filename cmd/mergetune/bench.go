@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/merge/synth"
 )
 
@@ -91,32 +93,18 @@ func benchShape(name string) (synth.Shape, error) {
 	return synth.Shape{}, fmt.Errorf("--shape %q: want tinyllama or pico", name)
 }
 
-// benchMethod describes how bench merge configures a method.
+// benchMethod is what bench merge needs to know of a method beyond its
+// declaration in merge/methods (its base use and start values).
 type benchMethod struct {
-	base     bool               // base_model is the base (else the fine-tunes alone)
-	one      bool               // exactly one fine-tune (slerp)
-	weight   bool               // models get weight 1/N
-	perModel map[string]float64 // other per-model parameters
-	global   map[string]float64 // global parameters
+	one bool // exactly one fine-tune (slerp)
 }
 
-// benchMethods returns the methods bench merge knows how to configure.
+// benchMethods returns the methods bench merge times.
 func benchMethods() map[string]benchMethod {
-	gta := func(per map[string]float64) benchMethod {
-		return benchMethod{base: true, weight: true, perModel: per, global: map[string]float64{"lambda": 1}}
-	}
 	return map[string]benchMethod{
-		"linear":           {weight: true},
-		"task_arithmetic":  gta(nil),
-		"ties":             gta(map[string]float64{"density": 0.5}),
-		"dare_ties":        gta(map[string]float64{"density": 0.5}),
-		"dare_linear":      gta(map[string]float64{"density": 0.5}),
-		"breadcrumbs":      gta(map[string]float64{"density": 0.9, "gamma": 0.01}),
-		"breadcrumbs_ties": gta(map[string]float64{"density": 0.9, "gamma": 0.01}),
-		"della":            gta(map[string]float64{"density": 0.5, "epsilon": 0.1}),
-		"della_linear":     gta(map[string]float64{"density": 0.5, "epsilon": 0.1}),
-		"model_stock":      {base: true},
-		"slerp":            {base: true, one: true, global: map[string]float64{"t": 0.5}},
+		"linear": {}, "task_arithmetic": {}, "ties": {}, "dare_ties": {}, "dare_linear": {},
+		"breadcrumbs": {}, "breadcrumbs_ties": {}, "della": {}, "della_linear": {},
+		"model_stock": {}, "slerp": {one: true},
 	}
 }
 
@@ -145,56 +133,49 @@ func parseBenchMethods(s string) ([]string, error) {
 	return out, nil
 }
 
-// benchConfig returns the mergekit YAML of method over base and fineTunes,
-// and the models it reads.
-func benchConfig(method string, bm benchMethod, base string, fineTunes []string) (string, []string) {
+// benchConfig returns the mergekit YAML of method over base and
+// fineTunes, and the models it reads. Every model gets the method's start
+// values (methods.Method.Start: the values a study starts from, e.g.
+// weight 1/N for linear, weight 1 and density 0.5 for ties), so the
+// benchmark merges what a user's first merge would; the base is given to
+// the methods that take one.
+func benchConfig(method string, bm benchMethod, base string, fineTunes []string) (string, []string, error) {
+	m, err := methods.All().Lookup(method)
+	if err != nil {
+		return "", nil, err
+	}
 	fts := fineTunes
 	if bm.one {
 		fts = fts[:1]
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# written by mergetune bench merge\nmerge_method: %s\n", method)
 	inputs := slices.Clone(fts)
-	if bm.base {
-		fmt.Fprintf(&b, "base_model: %s\n", strconv.Quote(base))
+	global, per := m.Start(len(fts))
+	d := config.Document{MergeMethod: method, DType: "bfloat16"}
+	if m.Base != methods.BaseNone {
+		d.BaseModel = base
 		inputs = append([]string{base}, inputs...)
 	}
-	b.WriteString("models:\n")
+	if len(global) > 0 {
+		d.Parameters = anyParams(global)
+	}
 	for _, ft := range fts {
-		fmt.Fprintf(&b, "  - model: %s\n", strconv.Quote(ft))
-		var params []string
-		if bm.weight {
-			params = append(params, "weight: "+formatParam(1/float64(len(fts))))
+		dm := config.DocumentModel{Model: ft}
+		if len(per) > 0 {
+			dm.Parameters = anyParams(per)
 		}
-		for _, k := range sortedKeys(bm.perModel) {
-			params = append(params, k+": "+formatParam(bm.perModel[k]))
-		}
-		if len(params) > 0 {
-			b.WriteString("    parameters:\n")
-			for _, p := range params {
-				fmt.Fprintf(&b, "      %s\n", p)
-			}
-		}
+		d.Models = append(d.Models, dm)
 	}
-	if len(bm.global) > 0 {
-		b.WriteString("parameters:\n")
-		for _, k := range sortedKeys(bm.global) {
-			fmt.Fprintf(&b, "  %s: %s\n", k, formatParam(bm.global[k]))
-		}
-	}
-	b.WriteString("dtype: bfloat16\n")
-	return b.String(), inputs
+	yml, err := d.Marshal("written by mergetune bench merge")
+	return string(yml), inputs, err
 }
 
-func formatParam(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-func sortedKeys(m map[string]float64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// anyParams converts method parameters to a Document's values.
+func anyParams(p methods.Params) map[string]any {
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		out[k] = v
 	}
-	slices.Sort(keys)
-	return keys
+	return out
 }
 
 // benchMarker is the file written into a generated model directory once the
@@ -445,7 +426,10 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 	}
 	var runs []benchRun
 	for _, m := range methodNames {
-		yml, inputs := benchConfig(m, known[m], baseDir, fineTunes)
+		yml, inputs, err := benchConfig(m, known[m], baseDir, fineTunes)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", m, err)
+		}
 		cfgPath := filepath.Join(cfgDir, m+".yml")
 		if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", cfgPath, err)

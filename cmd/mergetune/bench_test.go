@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/methods"
 )
 
 // execMainEnv, set to 1, makes the test binary behave as mergetune itself,
@@ -80,4 +83,63 @@ func TestBenchMergeBadFlags(t *testing.T) {
 			t.Errorf("no error for %v", args)
 		}
 	}
+}
+
+// TestBenchConfigStartValues checks that bench merge configures each
+// method with the method's own start values and defaults (della's
+// epsilon is its default 0.15, not a bench copy).
+func TestBenchConfigStartValues(t *testing.T) {
+	fts := []string{"ft1", "ft2", "ft3"}
+	cases := []struct {
+		method string
+		base   bool
+		models int
+		global map[string]string // parameter → value as written ("" absent)
+		per    map[string]string
+	}{
+		{"linear", false, 3, nil, map[string]string{"weight": "0.3333333333333333", "density": ""}},
+		{"ties", true, 3, map[string]string{"lambda": ""}, map[string]string{"weight": "1", "density": "0.5"}},
+		{"breadcrumbs", true, 3, nil, map[string]string{"density": "0.9", "gamma": ""}},
+		{"della", true, 3, nil, map[string]string{"density": "0.5", "epsilon": ""}},
+		{"slerp", true, 1, map[string]string{"t": "0.5"}, nil},
+		{"model_stock", true, 3, nil, map[string]string{"weight": ""}},
+	}
+	known := benchMethods()
+	for _, c := range cases {
+		yml, inputs, err := benchConfig(c.method, known[c.method], "base", fts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse([]byte(yml), c.method+".yml")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.method, err, yml)
+		}
+		if got := cfg.BaseModel == "base"; got != c.base || len(cfg.Models) != c.models || len(inputs) != c.models+btoi(c.base) {
+			t.Errorf("%s: base %q, %d models, inputs %v\n%s", c.method, cfg.BaseModel, len(cfg.Models), inputs, yml)
+		}
+		check := func(p config.Params, want map[string]string, where string) {
+			for k, w := range want {
+				s, ok := p[k]
+				if got := map[bool]string{true: s.String(), false: ""}[ok]; got != w {
+					t.Errorf("%s: %s %s = %q, want %q\n%s", c.method, where, k, got, w, yml)
+				}
+			}
+		}
+		check(cfg.Parameters, c.global, "global")
+		for _, m := range cfg.Models {
+			check(m.Parameters, c.per, m.Model)
+		}
+	}
+	if m, _ := methods.All().Lookup("della"); m != nil {
+		if d, _ := m.Param("epsilon"); d.Default != methods.DellaEpsilon {
+			t.Errorf("della epsilon default %v", d.Default)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

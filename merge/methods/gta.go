@@ -22,25 +22,43 @@ const (
 	sparsifyDella                  // keep with a probability growing with |δ|'s rank in its row (DELLA)
 )
 
+// DellaEpsilon is the default epsilon of della and della_linear
+// (mergekit's): keep probabilities spread over density ± epsilon.
+const DellaEpsilon = 0.15
+
 // gta builds one method of mergekit's generalized task arithmetic family:
 // base + λ · combine(w_i · sparsify(δ_i)), with an optional sign consensus.
 func gta(name string, kind sparsifyKind, consensus, normalize, rescale bool) *Method {
+	// A search starts density at 0.5, the value of mergekit's examples;
+	// breadcrumbs at 0.9, since its gamma removes another 1%; task
+	// arithmetic, which never thins, at its default (1).
+	densityStart := Search{Start: 0.5, HasStart: true, Low: 0.1, High: 1}
+	switch kind {
+	case sparsifyNone:
+		densityStart = Search{}
+	case sparsifyOutliers:
+		densityStart.Start = 0.9
+	}
 	params := []ParamDef{
 		{Name: "int8_mask", Default: 0, Range: boolean},
 		{Name: "normalize", Default: b2f(normalize), Range: boolean},
 		{Name: "rescale", Default: b2f(rescale), Range: boolean},
-		{Name: "lambda", Default: 1, Range: anyNumber},
-		{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
-		{Name: "density", PerModel: true, Default: 1, Range: density01},
+		{Name: "lambda", Default: 1, Range: anyNumber, Search: Search{Low: 0.1, High: 1.5}},
+		{Name: "weight", PerModel: true, Required: true, Range: anyNumber,
+			Search: Search{Start: 1, HasStart: true, Low: 0.2, High: 1}},
+		{Name: "density", PerModel: true, Default: 1, Range: density01,
+			Search: densityStart},
 	}
 	switch kind {
 	case sparsifyOutliers:
-		params = append(params, ParamDef{Name: "gamma", PerModel: true, Default: 0.01, Range: gammaRng})
+		params = append(params, ParamDef{Name: "gamma", PerModel: true, Default: 0.01, Range: gammaRng,
+			Search: Search{Low: 0.001, High: 0.05, Log: true}})
 	case sparsifyDella:
 		// density ± epsilon must stay inside (0, 1), so epsilon < 0.5;
 		// validate checks the pair.
-		params = append(params, ParamDef{Name: "epsilon", PerModel: true, Default: 0.15,
-			Range: Range{HasLo: true, HasHi: true, Hi: 0.5, HiOpen: true}})
+		params = append(params, ParamDef{Name: "epsilon", PerModel: true, Default: DellaEpsilon,
+			Range:  Range{HasLo: true, HasHi: true, Hi: 0.5, HiOpen: true},
+			Search: Search{Low: 0.01, High: 0.2}})
 	}
 	g := &gtaSpec{name: name, kind: kind, consensus: consensus}
 	return &Method{
@@ -76,7 +94,7 @@ func (g *gtaSpec) validate(j *Job) error {
 	for _, m := range j.Models {
 		d := m.Params.Get("density", 1)
 		if g.kind == sparsifyDella {
-			if err := sparsify.CheckDella(g.name, m.Name, d, m.Params.Get("epsilon", 0.15)); err != nil {
+			if err := sparsify.CheckDella(g.name, m.Name, d, m.Params.Get("epsilon", DellaEpsilon)); err != nil {
 				return err
 			}
 		}
@@ -584,7 +602,7 @@ func dellaMasks(j *Job, tvs []*taskVector, n int) error {
 		m := &j.Models[mi]
 		d := &dellaDraw{
 			stream: sparsify.NewStream(j.Seed, j.Tensor, mi),
-			thr:    dellaThresholds(length, m.Params.Get("density", 1), m.Params.Get("epsilon", 0.15)),
+			thr:    dellaThresholds(length, m.Params.Get("density", 1), m.Params.Get("epsilon", DellaEpsilon)),
 			bits:   make([]uint64, (n+63)/64),
 			before: make([]float64, outer),
 			after:  make([]float64, outer),

@@ -15,3 +15,7 @@ func interpMethods() []*Method {
 		passthroughMethod(),
 	}
 }
+
+// evenShare starts an interpolation weight at 1/n of n models and
+// suggests searching it over [0, 1].
+func evenShare() Search { return Search{Share: true, Low: 0, High: 1} }

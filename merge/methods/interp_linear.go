@@ -14,7 +14,7 @@ func linearMethod() *Method {
 		Name: "linear",
 		Params: []ParamDef{
 			{Name: "normalize", Default: 1, Range: boolean},
-			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber, Search: evenShare()},
 		},
 		Base:     BaseNone,
 		Rectify:  RectifyCommon,

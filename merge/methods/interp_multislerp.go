@@ -16,7 +16,7 @@ func multislerpMethod() *Method {
 	return &Method{
 		Name: "multislerp",
 		Params: []ParamDef{
-			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber, Search: evenShare()},
 			{Name: "normalize_weights", Default: 1, Range: boolean},
 			{Name: "eps", Default: 1e-8, Range: nonNeg},
 		},

@@ -14,7 +14,7 @@ import (
 func nearswapMethod() *Method {
 	return &Method{
 		Name:     "nearswap",
-		Params:   []ParamDef{{Name: "t", Required: true, Range: nonNeg}},
+		Params:   []ParamDef{{Name: "t", Required: true, Range: nonNeg, Search: Search{Start: 0.5, HasStart: true}}},
 		Base:     BaseRequired,
 		Rectify:  RectifyNone,
 		Validate: validateNearswap,

@@ -16,7 +16,7 @@ func nuslerpMethod() *Method {
 	return &Method{
 		Name: "nuslerp",
 		Params: []ParamDef{
-			{Name: "weight", PerModel: true, Required: true, Range: anyNumber},
+			{Name: "weight", PerModel: true, Required: true, Range: anyNumber, Search: evenShare()},
 			{Name: "nuslerp_row_wise", Default: 0, Range: boolean},
 			{Name: "nuslerp_flatten", Default: 1, Range: boolean},
 		},

@@ -14,7 +14,7 @@ import (
 func slerpMethod() *Method {
 	return &Method{
 		Name:     "slerp",
-		Params:   []ParamDef{{Name: "t", Required: true, Range: unitRange}},
+		Params:   []ParamDef{{Name: "t", Required: true, Range: unitRange, Search: Search{Start: 0.5, HasStart: true, Low: 0, High: 1}}},
 		Base:     BaseRequired,
 		Rectify:  RectifyCommon,
 		Validate: validateSlerp,

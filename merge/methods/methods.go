@@ -159,6 +159,48 @@ type ParamDef struct {
 	Optional bool    // no default either, but unset is fine: the name stays absent from Params
 	Default  float64 // used when neither Required nor Optional and unset
 	Range    Range   // the accepted values (the zero Range: any finite number)
+	// Search is where a search starts the parameter and the range it
+	// suggests for it (see StartValue and Suggested).
+	Search Search
+}
+
+// Search says what a study or a benchmark uses for a parameter the user
+// gives no value or range for. The zero Search starts from Default and
+// suggests no range.
+type Search struct {
+	// Start replaces Default as the starting value when HasStart is set:
+	// mergekit's documented examples (density 0.5, slerp's t 0.5), or a
+	// value for a parameter that has no default (a task-vector weight 1).
+	Start    float64
+	HasStart bool
+	// Share starts the parameter at 1/n for a merge of n models (an
+	// interpolation's weight); it wins over Start.
+	Share bool
+	// Low and High bound the suggested search range when Low < High; Log
+	// suggests a log scale.
+	Low, High float64
+	Log       bool
+}
+
+// StartValue is the value a search's first trial and `mergetune bench`
+// give the parameter in a merge of n models: 1/n when Search.Share,
+// Search.Start when set, else Default (0 for a Required or Optional
+// parameter).
+func (d ParamDef) StartValue(n int) float64 {
+	switch {
+	case d.Search.Share:
+		return 1 / float64(max(n, 1))
+	case d.Search.HasStart:
+		return d.Search.Start
+	}
+	return d.Default
+}
+
+// Suggested returns the suggested search range of the parameter; ok is
+// false when it has none.
+func (d ParamDef) Suggested() (low, high float64, log, ok bool) {
+	s := d.Search
+	return s.Low, s.High, s.Log, s.Low < s.High
 }
 
 // Method is one merge method.
@@ -186,6 +228,26 @@ func (m *Method) Param(name string) (ParamDef, bool) {
 		}
 	}
 	return ParamDef{}, false
+}
+
+// Start returns the settings a merge of n models starts from when the
+// user gives none (a search's reference point, a benchmark's merge):
+// every parameter that is Required or declares a Search start, at
+// StartValue(n), split into global and per-model ones. Parameters left
+// out take their Default in the merge.
+func (m *Method) Start(n int) (global, perModel Params) {
+	global, perModel = Params{}, Params{}
+	for _, d := range m.Params {
+		if !d.Required && !d.Search.HasStart && !d.Search.Share {
+			continue
+		}
+		if d.PerModel {
+			perModel[d.Name] = d.StartValue(n)
+		} else {
+			global[d.Name] = d.StartValue(n)
+		}
+	}
+	return global, perModel
 }
 
 // Registry maps method names to methods.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,98 @@ func TestKarcherCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("karcher still running 10 s after the cancel")
+	}
+}
+
+// TestStartValues checks the values a search starts from and the ranges
+// it suggests, for a merge of 4 models.
+func TestStartValues(t *testing.T) {
+	r := All()
+	cases := []struct {
+		method, param string
+		start         float64
+		low, high     float64 // 0, 0: no suggested range
+		log           bool
+	}{
+		{"ties", "weight", 1, 0.2, 1, false},
+		{"ties", "lambda", 1, 0.1, 1.5, false},
+		{"ties", "density", 0.5, 0.1, 1, false},
+		{"task_arithmetic", "int8_mask", 0, 0, 0, false},
+		{"task_arithmetic", "density", 1, 0, 0, false},
+		{"breadcrumbs", "density", 0.9, 0.1, 1, false},
+		{"breadcrumbs_ties", "gamma", 0.01, 0.001, 0.05, true},
+		{"della", "epsilon", DellaEpsilon, 0.01, 0.2, false},
+		{"della_linear", "rescale", 1, 0, 0, false},
+		{"linear", "weight", 0.25, 0, 1, false},
+		{"nuslerp", "weight", 0.25, 0, 1, false},
+		{"multislerp", "weight", 0.25, 0, 1, false},
+		{"slerp", "t", 0.5, 0, 1, false},
+		{"nearswap", "t", 0.5, 0, 0, false},
+		{"ram", "epsilon", 1e-5, 0, 0, false},
+		{"karcher", "max_iter", 10, 0, 0, false},
+	}
+	for _, c := range cases {
+		m, err := r.Lookup(c.method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := m.Param(c.param)
+		if !ok {
+			t.Fatalf("%s takes no %s", c.method, c.param)
+		}
+		if got := d.StartValue(4); got != c.start {
+			t.Errorf("%s %s: StartValue(4) = %v, want %v", c.method, c.param, got, c.start)
+		}
+		low, high, log, ok := d.Suggested()
+		if want := c.low < c.high; ok != want || ok && (low != c.low || high != c.high || log != c.log) {
+			t.Errorf("%s %s: Suggested() = %v, %v, log %v, %v; want %v, %v, log %v, %v", c.method, c.param, low, high, log, ok, c.low, c.high, c.log, want)
+		}
+	}
+}
+
+// TestStartValuesInRange checks that every declared start value and
+// suggested range lies inside the parameter's accepted values.
+func TestStartValuesInRange(t *testing.T) {
+	for name, m := range All() {
+		for _, d := range m.Params {
+			for _, n := range []int{1, 2, 3} {
+				if err := d.Check(d.StartValue(n)); err != nil {
+					t.Errorf("%s: start of %d models: %v", name, n, err)
+				}
+			}
+			if low, high, _, ok := d.Suggested(); ok {
+				if err := d.Check(low); err != nil {
+					t.Errorf("%s: suggested low: %v", name, err)
+				}
+				if err := d.Check(high); err != nil {
+					t.Errorf("%s: suggested high: %v", name, err)
+				}
+			}
+		}
+	}
+}
+
+// TestMethodStart checks the settings a merge starts from.
+func TestMethodStart(t *testing.T) {
+	cases := []struct {
+		method      string
+		global, per Params
+	}{
+		{"linear", Params{}, Params{"weight": 0.5}},
+		{"task_arithmetic", Params{}, Params{"weight": 1}},
+		{"ties", Params{}, Params{"weight": 1, "density": 0.5}},
+		{"breadcrumbs", Params{}, Params{"weight": 1, "density": 0.9}},
+		{"slerp", Params{"t": 0.5}, Params{}},
+		{"model_stock", Params{}, Params{}},
+	}
+	for _, c := range cases {
+		m, err := All().Lookup(c.method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, p := m.Start(2)
+		if !reflect.DeepEqual(g, c.global) || !reflect.DeepEqual(p, c.per) {
+			t.Errorf("%s: Start(2) = %v, %v; want %v, %v", c.method, g, p, c.global, c.per)
+		}
 	}
 }

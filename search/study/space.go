@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
 )
 
@@ -132,7 +130,7 @@ func (s *Study) Sample(sg Suggester) (*Assignment, error) {
 		if !d.Required {
 			continue
 		}
-		def := DefaultValue(method, d.Name, len(s.Models))
+		def := d.StartValue(len(s.Models))
 		if d.PerModel {
 			for i := range a.Models {
 				if _, set := a.Models[i][d.Name]; !set {
@@ -195,43 +193,45 @@ func choiceValue(c string) any {
 	return c
 }
 
-// DefaultValue is the starting value of a method parameter for a merge of
-// n models: mergekit's documented defaults where they exist (lambda 1,
-// epsilon 0.15, t 0.5), density 0.5 (0.9 for breadcrumbs, whose gamma
-// removes another 1%), gamma 0.01, and weight 1 for the task-vector
-// methods (they take lambda) or 1/n for the interpolations; otherwise the
-// method's own default (0 when it has none).
-func DefaultValue(method, param string, n int) float64 {
-	m := methods.All()[method]
-	switch param {
-	case "weight":
-		if _, tv := methodParam(m, "lambda"); tv {
-			return 1
-		}
-		return 1 / float64(max(n, 1))
-	case "lambda":
-		return 1
-	case "density":
-		if method == "breadcrumbs" || method == "breadcrumbs_ties" {
-			return 0.9
-		}
-		return 0.5
-	case "gamma":
-		return 0.01
-	case "epsilon":
-		return 0.15
-	case "t":
-		return 0.5
+// Start is the assignment merging n models with method's start settings
+// (methods.Method.Start), every model given the same per-model values;
+// global overrides or adds global parameters. An unknown method gives an
+// assignment without parameters, which building its configuration
+// refuses.
+func Start(method string, n int, global map[string]any) *Assignment {
+	a := &Assignment{Method: method, Global: map[string]any{}, Models: make([]map[string]any, n)}
+	var g, per methods.Params
+	if m := methods.All()[method]; m != nil {
+		g, per = m.Start(n)
 	}
-	if d, ok := methodParam(m, param); ok && !math.IsNaN(d.Default) {
-		return d.Default
+	for k, v := range g {
+		a.Global[k] = v
+	}
+	for k, v := range global {
+		a.Global[k] = v
+	}
+	for i := range a.Models {
+		a.Models[i] = map[string]any{}
+		for k, v := range per {
+			a.Models[i][k] = v
+		}
+	}
+	return a
+}
+
+// startValue is the value a search starts parameter param of method
+// from in a merge of n models: the method's declared start
+// (methods.ParamDef.StartValue), 0 for a parameter it does not take.
+func startValue(method, param string, n int) float64 {
+	if d, ok := methodParam(methods.All()[method], param); ok {
+		return d.StartValue(n)
 	}
 	return 0
 }
 
 // DefaultParams returns the first trial's parameters in goptuna's internal
 // representation (a categorical as its index, log-scale values raw): the
-// first method and DefaultValue of each searched parameter, brought inside
+// first method and the start value of each searched parameter, brought inside
 // its range (a value outside it would be silently re-sampled).
 func (s *Study) DefaultParams() map[string]float64 {
 	method := s.Methods[0]
@@ -244,7 +244,7 @@ func (s *Study) DefaultParams() map[string]float64 {
 		if _, ok := methodParam(m, prm.Name); !ok {
 			continue
 		}
-		d := DefaultValue(method, prm.Name, len(s.Models))
+		d := startValue(method, prm.Name, len(s.Models))
 		var v float64
 		switch prm.Type {
 		case "choice":
@@ -270,66 +270,45 @@ func (s *Study) DefaultParams() map[string]float64 {
 	return out
 }
 
-// mkConfig is the mergekit YAML a trial writes.
-type mkConfig struct {
-	MergeMethod string         `yaml:"merge_method"`
-	BaseModel   string         `yaml:"base_model,omitempty"`
-	Models      []mkModel      `yaml:"models"`
-	Parameters  map[string]any `yaml:"parameters,omitempty"`
-	Dtype       string         `yaml:"dtype,omitempty"`
-}
-
-type mkModel struct {
-	Model      string         `yaml:"model"`
-	Parameters map[string]any `yaml:"parameters,omitempty"`
-}
-
-// MergeYAML writes the mergekit configuration of an assignment: the
-// study's base model (omitted for methods that take none), its models with
-// their per-model parameters, the global parameters and the dtype. header,
-// when not empty, is written first as a comment.
-func (s *Study) MergeYAML(a *Assignment, header string) (string, error) {
+// MergeConfig builds the merge configuration of an assignment over the
+// study's models (Document), ready to merge; its Raw is the YAML a trial
+// records, with header as a comment. file names it in messages.
+func (s *Study) MergeConfig(a *Assignment, file, header string) (*config.Config, error) {
 	paths := make([]string, len(s.Models))
 	for i, m := range s.Models {
 		paths[i] = m.Path
 	}
-	return MergeYAML(a, s.BaseModel, paths, s.Dtype, header)
+	d, err := a.Document(s.BaseModel, paths, s.Dtype)
+	if err != nil {
+		return nil, err
+	}
+	return d.Config(file, header)
 }
 
-// MergeYAML writes the mergekit configuration merging the models at paths
-// onto base with the settings of a (a.Models[i] belongs to paths[i]).
-func MergeYAML(a *Assignment, base string, paths []string, dtype, header string) (string, error) {
+// Document is the mergekit configuration merging the models at paths
+// onto base with the settings of a (a.Models[i] belongs to paths[i]):
+// base is left out for a method that takes none.
+func (a *Assignment) Document(base string, paths []string, dtype string) (*config.Document, error) {
 	m := methods.All()[a.Method]
 	if m == nil {
-		return "", fmt.Errorf("merge yaml: unknown method %q", a.Method)
+		return nil, fmt.Errorf("merge config: unknown method %q", a.Method)
 	}
 	if len(a.Models) != len(paths) {
-		return "", fmt.Errorf("merge yaml: %d models but %d parameter sets", len(paths), len(a.Models))
+		return nil, fmt.Errorf("merge config: %d models but %d parameter sets", len(paths), len(a.Models))
 	}
-	c := mkConfig{MergeMethod: a.Method, Dtype: dtype}
+	d := &config.Document{MergeMethod: a.Method, DType: dtype}
 	if m.Base != methods.BaseNone {
-		c.BaseModel = base
+		d.BaseModel = base
 	}
 	if len(a.Global) > 0 {
-		c.Parameters = a.Global
+		d.Parameters = a.Global
 	}
 	for i, p := range paths {
-		mm := mkModel{Model: p}
+		dm := config.DocumentModel{Model: p}
 		if len(a.Models[i]) > 0 {
-			mm.Parameters = a.Models[i]
+			dm.Parameters = a.Models[i]
 		}
-		c.Models = append(c.Models, mm)
+		d.Models = append(d.Models, dm)
 	}
-	out, err := yaml.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("merge yaml: %w", err)
-	}
-	if header == "" {
-		return string(out), nil
-	}
-	var hdr []byte
-	for _, line := range strings.Split(header, "\n") {
-		hdr = append(hdr, "# "+line+"\n"...)
-	}
-	return string(hdr) + string(out), nil
+	return d, nil
 }

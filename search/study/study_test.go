@@ -139,10 +139,11 @@ func TestSpaceToYAML(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			y, err := s.MergeYAML(a, "")
+			cfg, err := s.MergeConfig(a, "trial.yml", "")
 			if err != nil {
 				t.Fatal(err)
 			}
+			y := string(cfg.Raw)
 			rest := y
 			for _, w := range tt.want {
 				i := strings.Index(rest, w)
