@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"cmp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,7 +50,7 @@ func TestBuiltinData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, dir := range []string{"", dataDir} {
-			t.Run(tc.name+"/"+cmpOrStr(dir, "embedded"), func(t *testing.T) {
+			t.Run(tc.name+"/"+cmp.Or(dir, "embedded"), func(t *testing.T) {
 				checkBuiltin(t, dir, tc)
 			})
 		}

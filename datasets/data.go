@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -224,11 +225,11 @@ func jsonList(path string, top any, records string) ([]any, error) {
 		for _, k := range strings.Split(records, ".") {
 			obj, ok := v.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("%s: records %q: %s is %s, not an object with key %q", path, records, cmpOrStr(walked, "the document"), jsonKind(v), k)
+				return nil, fmt.Errorf("%s: records %q: %s is %s, not an object with key %q", path, records, cmp.Or(walked, "the document"), jsonKind(v), k)
 			}
 			next, ok := obj[k]
 			if !ok {
-				return nil, fmt.Errorf("%s: records %q: %s has no key %q (its keys: %s)", path, records, cmpOrStr(walked, "the document"), k, strings.Join(sortedKeys(obj), ", "))
+				return nil, fmt.Errorf("%s: records %q: %s has no key %q (its keys: %s)", path, records, cmp.Or(walked, "the document"), k, strings.Join(sortedKeys(obj), ", "))
 			}
 			v = next
 			walked = join(walked, k)

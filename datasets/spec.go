@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -511,20 +512,13 @@ func (s *scorerSpec) merge(d scorerSpec) {
 	if s.preset == "" && s.pattern == "" {
 		s.preset, s.pattern = d.preset, d.pattern
 	}
-	s.strip = cmpOr(s.strip, d.strip)
-	s.ignoreCase = cmpOr(s.ignoreCase, d.ignoreCase)
-	s.ignorePunct = cmpOr(s.ignorePunct, d.ignorePunct)
-	s.numeric = cmpOr(s.numeric, d.numeric)
-	s.regexes = cmpOr(s.regexes, d.regexes)
-	s.groupSelect = cmpOr(s.groupSelect, d.groupSelect)
-	s.fallback = cmpOr(s.fallback, d.fallback)
-	s.listChoices = cmpOr(s.listChoices, d.listChoices)
-	s.answerPrefix = cmpOr(s.answerPrefix, d.answerPrefix)
-}
-
-func cmpOr[T any](a, b *T) *T {
-	if a != nil {
-		return a
-	}
-	return b
+	s.strip = cmp.Or(s.strip, d.strip)
+	s.ignoreCase = cmp.Or(s.ignoreCase, d.ignoreCase)
+	s.ignorePunct = cmp.Or(s.ignorePunct, d.ignorePunct)
+	s.numeric = cmp.Or(s.numeric, d.numeric)
+	s.regexes = cmp.Or(s.regexes, d.regexes)
+	s.groupSelect = cmp.Or(s.groupSelect, d.groupSelect)
+	s.fallback = cmp.Or(s.fallback, d.fallback)
+	s.listChoices = cmp.Or(s.listChoices, d.listChoices)
+	s.answerPrefix = cmp.Or(s.answerPrefix, d.answerPrefix)
 }

@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -132,8 +133,8 @@ func CutPart(ref string) (path, part string) { return cutPart(ref) }
 // whose role must match a part asked for.
 func buildParts(s *taskSpec, part string) ([]*Task, error) {
 	if s.hashSplit == nil {
-		if part != "" && cmpOrStr(s.split, SplitTune) != part {
-			return nil, fmt.Errorf("%s: task %q: @%s names a part of a split file, but the task has no split: {holdout: F, seed: S} (its role is %s)", at(s.file, &yaml.Node{Line: s.line}), s.name, part, cmpOrStr(s.split, SplitTune))
+		if part != "" && cmp.Or(s.split, SplitTune) != part {
+			return nil, fmt.Errorf("%s: task %q: @%s names a part of a split file, but the task has no split: {holdout: F, seed: S} (its role is %s)", at(s.file, &yaml.Node{Line: s.line}), s.name, part, cmp.Or(s.split, SplitTune))
 		}
 		t, err := build(s)
 		if err != nil {

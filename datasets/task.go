@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -321,7 +322,7 @@ func (b *builder) build() (*Task, error) {
 	}
 
 	// Templates and fields.
-	promptText := cmpOrStr(s.prompt, b.ad.prompt)
+	promptText := cmp.Or(s.prompt, b.ad.prompt)
 	if promptText == "" {
 		return nil, fmt.Errorf("%s: missing field \"prompt\" (or an adapter that supplies it)", b.where(""))
 	}
@@ -353,7 +354,7 @@ func (b *builder) build() (*Task, error) {
 			b.choiceTmpls = append(b.choiceTmpls, t)
 		}
 	}
-	b.gold = cmpOrStr(s.gold, b.ad.gold)
+	b.gold = cmp.Or(s.gold, b.ad.gold)
 	hasChoices := b.choiceField != "" || len(b.choiceTmpls) > 0
 	if b.choice && (!hasChoices || b.gold == "") {
 		return nil, b.errf("scorer", "the choice scorer needs choices and gold")
@@ -432,12 +433,12 @@ func (b *builder) build() (*Task, error) {
 	t := &Task{
 		Name:      s.name,
 		Data:      dataPath,
-		Split:     cmpOrStr(s.part, cmpOrStr(s.split, SplitTune)),
+		Split:     cmp.Or(s.part, cmp.Or(s.split, SplitTune)),
 		Scorer:    scorer,
 		Stop:      DefaultStop(),
 		MaxTokens: DefaultMaxTokens,
 		Fewshot:   len(shots),
-		LongItems: cmpOrStr(s.longItems, LongItemsTruncate),
+		LongItems: cmp.Or(s.longItems, LongItemsTruncate),
 		Chat:      s.chat,
 	}
 	if s.part != "" {
@@ -503,13 +504,6 @@ func same(a, b string) bool {
 	aa, err1 := filepath.Abs(a)
 	bb, err2 := filepath.Abs(b)
 	return err1 == nil && err2 == nil && filepath.Clean(aa) == filepath.Clean(bb)
-}
-
-func cmpOrStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // rows reads and adapts the records of a data file named in field.

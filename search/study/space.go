@@ -3,7 +3,11 @@ package study
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
@@ -311,4 +315,138 @@ func (a *Assignment) Document(base string, paths []string, dtype string) (*confi
 		d.Models = append(d.Models, dm)
 	}
 	return d, nil
+}
+
+func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
+	n := &f.Space
+	if n.Kind == 0 {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return p.errf("space", "", "want a mapping of parameter names to ranges")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name := n.Content[i].Value
+		field := "space." + name
+		var fp fileParam
+		dec := n.Content[i+1]
+		if dec.Kind != yaml.MappingNode {
+			return p.errf(field, "", "want a mapping such as {type: float, low: 0, high: 1}")
+		}
+		if err := checkKeys(dec, "type", "low", "high", "step", "log", "choices", "scope", "knots"); err != "" {
+			return p.errf(field+"."+err, "", "unknown field; known: type, low, high, step, log, choices, scope, knots")
+		}
+		if err := dec.Decode(&fp); err != nil {
+			return p.errf(field, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		def, ok := paramDef(reg, s.Methods, name)
+		if !ok && name != "method" {
+			return p.errf(field, "", "no method of %s takes this parameter", strings.Join(s.Methods, ", "))
+		}
+		if name == "method" {
+			return p.errf(field, "", "list the methods under method: to search over them")
+		}
+		if _, fixed := f.Parameters[name]; fixed {
+			return p.errf(field, "", "also fixed under parameters; keep one")
+		}
+		prm := Param{Name: name, Type: fp.Type, Step: fp.Step, Log: fp.Log, Scope: fp.Scope, Knots: fp.Knots, PerModel: def.PerModel}
+		switch fp.Type {
+		case "float", "int":
+			if fp.Low == nil && fp.High == nil {
+				low, high, log, ok := suggestedRange(reg, s.Methods, name)
+				if ok && (fp.Type == "float" || low == math.Trunc(low) && high == math.Trunc(high)) {
+					fp.Low, fp.High = &low, &high
+					fp.Log = fp.Log || log && fp.Type == "float" && fp.Step == 0
+					prm.Log = fp.Log
+				}
+			}
+			if fp.Low == nil || fp.High == nil {
+				return p.errf(field+".low", "", "a %s needs low and high (%s suggests no range for %s)", fp.Type, strings.Join(s.Methods, ", "), name)
+			}
+			prm.Low, prm.High = *fp.Low, *fp.High
+			if !(prm.Low < prm.High) {
+				return p.errf(field+".high", fmtNum(prm.High), "must be above low (%s)", fmtNum(prm.Low))
+			}
+			if fp.Type == "int" && (prm.Low != math.Trunc(prm.Low) || prm.High != math.Trunc(prm.High)) {
+				return p.errf(field+".low", fmtNum(prm.Low), "an int range needs whole bounds")
+			}
+			if fp.Log && fp.Type == "int" {
+				return p.errf(field+".log", "true", "log scale is for floats only")
+			}
+			if fp.Log && prm.Low <= 0 {
+				return p.errf(field+".low", fmtNum(prm.Low), "a log-scale range must be above 0")
+			}
+			if fp.Log && fp.Step != 0 {
+				return p.errf(field+".step", fmtNum(fp.Step), "a log-scale range cannot be stepped")
+			}
+			if fp.Step < 0 || (fp.Type == "int" && fp.Step != math.Trunc(fp.Step)) {
+				return p.errf(field+".step", fmtNum(fp.Step), "want a positive step (whole for an int)")
+			}
+			if len(fp.Choices) > 0 {
+				return p.errf(field+".choices", "", "only a choice has choices")
+			}
+		case "choice":
+			if len(fp.Choices) == 0 {
+				return p.errf(field+".choices", "", "a choice needs a non-empty list of choices")
+			}
+			for j, c := range fp.Choices {
+				v, err := fixedValue(c)
+				if _, isList := v.([]float64); err != nil || isList {
+					return p.errf(fmt.Sprintf("%s.choices[%d]", field, j), fmt.Sprint(c), "want a number or a boolean")
+				}
+				prm.Choices = append(prm.Choices, fmt.Sprint(c))
+			}
+			if fp.Low != nil || fp.High != nil || fp.Log || fp.Step != 0 {
+				return p.errf(field+".type", "choice", "a choice takes choices, not low/high/log/step")
+			}
+		case "":
+			return p.errf(field+".type", "", "required: float, int or choice")
+		default:
+			return p.errf(field+".type", fp.Type, "want float, int or choice")
+		}
+		if prm.Scope == "" {
+			prm.Scope = ScopeGlobal
+			if def.PerModel {
+				prm.Scope = ScopeShared
+			}
+		}
+		switch prm.Scope {
+		case ScopeGlobal:
+			if def.PerModel {
+				return p.errf(field+".scope", prm.Scope, "%s is a per-model parameter: use per_model, shared or per_layer", name)
+			}
+		case ScopePerModel, ScopeShared:
+			if !def.PerModel {
+				return p.errf(field+".scope", prm.Scope, "%s is a global parameter: use global or per_layer", name)
+			}
+		case ScopePerLayer:
+			if prm.Knots == 0 {
+				prm.Knots = 3
+			}
+			if prm.Knots < 2 {
+				return p.errf(field+".knots", strconv.Itoa(prm.Knots), "per_layer needs at least 2 knots")
+			}
+		default:
+			return p.errf(field+".scope", prm.Scope, "want global, per_model, shared or per_layer")
+		}
+		if prm.Scope != ScopePerLayer && fp.Knots != 0 {
+			return p.errf(field+".knots", strconv.Itoa(fp.Knots), "knots are for scope per_layer")
+		}
+		s.Space = append(s.Space, prm)
+	}
+	sort.Slice(s.Space, func(a, b int) bool { return s.Space[a].Name < s.Space[b].Name })
+	return nil
+}
+
+// suggestedRange is the search range the first of ms that suggests one
+// declares for parameter name (methods.ParamDef.Suggested).
+func suggestedRange(reg methods.Registry, ms []string, name string) (low, high float64, log, ok bool) {
+	for _, m := range ms {
+		if d, found := methodParam(reg[m], name); found {
+			if low, high, log, ok = d.Suggested(); ok {
+				return low, high, log, true
+			}
+		}
+	}
+	return 0, 0, false, false
 }

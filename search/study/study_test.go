@@ -58,6 +58,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad weight", "trials: 4", "trials: 4\nobjective: {type: mean, weights: {nosuch: 1}}", `s.yml: objective.weights.nosuch: value "1": no tune task has this name`},
 		{"unknown field", "trials: 4", "trials: 4\nbudget: 3", `s.yml: (document): line 9: field budget is not a study field`},
 		{"bad storage", "trials: 4", "trials: 4\nstorage: mysql://x", `s.yml: storage: value "mysql://x": want a SQLite file path or a postgres:// DSN`},
+		{"no range to suggest", "trials: 4", "trials: 4\nspace:\n  int8_mask: {type: int}", `s.yml: space.int8_mask.low: a int needs low and high (ties suggests no range for int8_mask)`},
+		{"half a range", "trials: 4", "trials: 4\nspace:\n  lambda: {type: float, low: 0.5}", `s.yml: space.lambda.low: a float needs low and high (ties suggests no range for lambda)`},
 		{"huge limit", "limit: 5", "limit: 400000000", `s.yml: limit: value "400000000": must be 0 (all items) to 10000`},
 		{"device task", "tasks: [toy:swapcase@tune, toy:rot1@tune]", "tasks: [/dev/zero, toy:rot1@tune]", `s.yml: tasks[0]: value "/dev/zero": /dev/zero is not a regular file or directory (Dc---------)`},
 		{"password in storage", "trials: 4", "trials: 4\nstorage: mysql://root:s3cret@db/x", `s.yml: storage: value "mysql://root:xxxxx@db/x": want a SQLite file path or a postgres:// DSN`},
@@ -187,5 +189,28 @@ func TestExampleStudyLoads(t *testing.T) {
 	}
 	if s.Name != "toy-breadcrumbs" || len(s.Models) != 4 || len(s.Tune) != 4 || len(s.Holdout) != 4 || s.Trials != 10 {
 		t.Errorf("example study: %+v", s)
+	}
+}
+
+// TestSuggestedRange checks that a searched parameter written without
+// low and high gets the range its method suggests.
+func TestSuggestedRange(t *testing.T) {
+	fam := family(t)
+	text := strings.Replace(base(fam), "method: ties", "method: [breadcrumbs, linear]", 1) + `space:
+  lambda: {type: float}
+  gamma: {type: float}
+  weight: {type: float, scope: per_model}
+`
+	s, err := Parse([]byte(text), filepath.Join(t.TempDir(), "s.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range s.Space {
+		got[p.Name] = fmt.Sprintf("%v..%v log %v", p.Low, p.High, p.Log)
+	}
+	want := map[string]string{"lambda": "0.1..1.5 log false", "gamma": "0.001..0.05 log true", "weight": "0.2..1 log false"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("space %v, want %v", got, want)
 	}
 }

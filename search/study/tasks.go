@@ -1,0 +1,166 @@
+package study
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mergetune/mergetune/datasets"
+)
+
+func (p *parser) tasks(f *file, s *Study) error {
+	if len(f.Tasks) == 0 {
+		return p.errf("tasks", "", "at least one tune task is required")
+	}
+	names := map[string]string{}
+	load := func(field, spec, role string) ([]*datasets.Task, error) {
+		var ts []*datasets.Task
+		if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
+			t, err := datasets.Builtin(spec, "", s.Limit)
+			if err != nil {
+				return nil, p.errf(field, spec, "%v", err)
+			}
+			ts = []*datasets.Task{t}
+		} else {
+			if err := checkTaskPath(p.abs(spec)); err != nil {
+				return nil, p.errf(field, spec, "%v", err)
+			}
+			all, err := datasets.LoadAll(p.abs(spec))
+			if err != nil {
+				return nil, p.errf(field, spec, "%v", err)
+			}
+			ts = all
+		}
+		for _, t := range ts {
+			if role == datasets.SplitTune && t.Split != datasets.SplitTune {
+				return nil, p.errf(field, spec, "task %s is a %s split; tune on a tune split (toy:<task>@tune, split: tune in the task file, or FILE@tune for a file with split: {holdout: F, seed: S})", t.Name, t.Split)
+			}
+			if prev, dup := names[t.Name]; dup {
+				return nil, p.errf(field, spec, "task %s is already listed (%s)", t.Name, prev)
+			}
+			names[t.Name] = field
+			if s.Limit > 0 && len(t.Items) > s.Limit {
+				t.Items = t.Items[:s.Limit]
+			}
+			if len(t.Items) == 0 {
+				return nil, p.errf(field, spec, "task %s has no items", t.Name)
+			}
+			t.Split = role
+		}
+		return ts, nil
+	}
+	for i, spec := range f.Tasks {
+		ts, err := load(fmt.Sprintf("tasks[%d]", i), spec, datasets.SplitTune)
+		if err != nil {
+			return err
+		}
+		s.Tune = append(s.Tune, ts...)
+	}
+	for i, spec := range f.Holdout {
+		ts, err := load(fmt.Sprintf("holdout[%d]", i), spec, datasets.SplitHoldout)
+		if err != nil {
+			return err
+		}
+		s.Holdout = append(s.Holdout, ts...)
+	}
+	for i, m := range s.Models {
+		for j, tag := range m.Tasks {
+			if s.TaskModel(tag) == "" && !s.knownTag(tag) {
+				return p.errf(fmt.Sprintf("models[%d].tasks[%d]", i, j), tag, "matches no task of tasks or holdout")
+			}
+		}
+	}
+	return nil
+}
+
+// MaxLimit bounds a study's limit (items per task; 0 keeps all): a
+// built-in toy task generates that many distinct items, which takes
+// seconds at this bound and would take hours at millions.
+const MaxLimit = 10000
+
+// checkTaskPath refuses a task path that is neither a regular file nor a
+// directory (a FIFO, a device such as /dev/zero), which reading would
+// block on or never finish. A missing path is left to the task loader's
+// own message.
+func checkTaskPath(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("%s is not a regular file or directory (%s)", path, fi.Mode().Type())
+}
+
+// TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; a part
+// of a split task file, "gsm8k@tune" or "gsm8k@holdout", → "gsm8k"; other
+// names are unchanged.
+func TaskKey(name string) string {
+	k := strings.TrimPrefix(name, "toy:")
+	if i := strings.IndexByte(k, '@'); i >= 0 && strings.HasPrefix(name, "toy:") {
+		k = k[:i]
+	}
+	for _, part := range []string{datasets.SplitTune, datasets.SplitHoldout} {
+		if base, ok := strings.CutSuffix(k, "@"+part); ok && base != "" {
+			return base
+		}
+	}
+	return k
+}
+
+func (s *Study) knownTag(tag string) bool {
+	for _, t := range append(append([]*datasets.Task{}, s.Tune...), s.Holdout...) {
+		if t.Name == tag || TaskKey(t.Name) == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// TaskModel returns the name of the model tagged with the task (by its
+// full name or TaskKey), or "" when no model is.
+func (s *Study) TaskModel(task string) string {
+	for _, m := range s.Models {
+		for _, tag := range m.Tasks {
+			if tag == task || tag == TaskKey(task) {
+				return m.Name
+			}
+		}
+	}
+	return ""
+}
+
+// LoadTasks loads a task spec as a study does: a built-in toy task
+// ("toy:swapcase", "toy:swapcase@tune"), a built-in task on a public file
+// ("gsm8k", a holdout task), or a task or task-set file (relative to dir;
+// "x.yml@tune" for a part of a split file), each cut to limit items (0:
+// all; a task file's own limit, when smaller, wins).
+func LoadTasks(spec, dir string, limit int) ([]*datasets.Task, error) {
+	var ts []*datasets.Task
+	if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
+		t, err := datasets.Builtin(spec, "", limit)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: %w", spec, err)
+		}
+		ts = []*datasets.Task{t}
+	} else {
+		p := spec
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := checkTaskPath(p); err != nil {
+			return nil, fmt.Errorf("task %s: %w", spec, err)
+		}
+		all, err := datasets.LoadAll(p)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: %w", spec, err)
+		}
+		ts = all
+	}
+	for _, t := range ts {
+		if limit > 0 && len(t.Items) > limit {
+			t.Items = t.Items[:limit]
+		}
+	}
+	return ts, nil
+}
