@@ -125,6 +125,12 @@ func CacheKey(m Model, it datasets.Item, req Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// DefaultParallel is the number of requests a study, extend and the demo
+// keep in flight when none is given: 2, a small server's parallelism
+// (OLLAMA_NUM_PARALLEL), and what the built-in runner's cores serve
+// without one request starving another.
+const DefaultParallel = 2
+
 // Options control Evaluate.
 type Options struct {
 	// Parallel is the number of concurrent requests (< 1: 1). Match it

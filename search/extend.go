@@ -42,7 +42,8 @@ type ExtendOptions struct {
 	// 0.3: compareLambda) and TIES (its start values: weight 1, density
 	// 0.5, lambda 1 by default) at each size.
 	Compare bool
-	// Parallel is the evaluation's concurrent requests (0: 2).
+	// Parallel is the evaluation's concurrent requests (0:
+	// eval.DefaultParallel).
 	Parallel int
 	// Seed seeds the random merge methods.
 	Seed uint64
@@ -99,7 +100,7 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 	}
 	parallel := opt.Parallel
 	if parallel < 1 {
-		parallel = 2
+		parallel = eval.DefaultParallel
 	}
 	evOpts := eval.Options{Parallel: parallel, Cache: eval.DBCache{DB: opt.DB}}
 	// Each task model's own score on its tasks.

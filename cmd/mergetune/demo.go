@@ -204,7 +204,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	}
 	name, cfg := backends.Builtin, backends.Config{}
 	if f.host != "" {
-		name, cfg = backends.Ollama, backends.Config{Host: f.host, Parallel: 2, NamePrefix: "mergetune-demo"}
+		name, cfg = backends.Ollama, backends.Config{Host: f.host, Parallel: eval.DefaultParallel, NamePrefix: "mergetune-demo"}
 	}
 	if d.be, d.host, err = d.backends.Open(ctx, name, cfg); err != nil {
 		return fmt.Errorf("--host %s: %w", f.host, err)
@@ -370,7 +370,7 @@ func (d *demo) baselines(ctx context.Context, db *results.DB) error {
 		var own string
 		for _, t := range todo {
 			for _, task := range loaded[t] {
-				r, err := eval.Evaluate(ctx, m, task, eval.Options{Parallel: 2, Cache: eval.DBCache{DB: db}})
+				r, err := eval.Evaluate(ctx, m, task, eval.Options{Parallel: eval.DefaultParallel, Cache: eval.DBCache{DB: db}})
 				if err != nil {
 					m.Close()
 					return fmt.Errorf("demo: baseline of %s on %s: %w", name, task.Name, err)
@@ -409,7 +409,7 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 		Storage:   d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: 1,
 	}
 	if d.f.host != "" {
-		f.Evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": 2}
+		f.Evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": eval.DefaultParallel}
 	}
 	for _, t := range d.tasks[:k] {
 		f.Models = append(f.Models, demoStudyModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
@@ -559,7 +559,7 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	t0 := time.Now()
-	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: 2,
+	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: eval.DefaultParallel,
 		Progress: func(p search.CurvePoint) {
 			d.progress("%s on %d models: normalized %.4f, mean %.4f (merge %.1fs, eval %.1fs)", method, p.Models, p.Normalized, p.Mean,
 				p.MergeTime.Seconds(), p.EvalTime.Seconds())

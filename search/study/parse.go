@@ -17,6 +17,7 @@ import (
 	"github.com/mergetune/mergetune/merge/config/yamllimit"
 	"gopkg.in/yaml.v3"
 
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/merge/methods"
@@ -444,7 +445,7 @@ func (p *parser) pruner(f *file, s *Study) error {
 func (p *parser) evaluator(f *file, s *Study) error {
 	n := &f.Evaluator
 	s.Evaluator = backends.Builtin
-	s.Parallel = 2
+	s.Parallel = eval.DefaultParallel
 	known := "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
 	table := backends.All()
 	var reloadTimeout string
