@@ -28,6 +28,12 @@ type evalFlags struct {
 	quiet, dryRun, compare             bool
 }
 
+// evalParallel is mergetune eval's default of requests in flight: above
+// eval.DefaultParallel, since eval scores one model at a time on a server
+// the user sized for it, where a study or extend share the server between
+// workers and candidates.
+const evalParallel = 4
+
 func newEvalCmd() *cobra.Command {
 	var f evalFlags
 	cmd := &cobra.Command{
@@ -91,7 +97,7 @@ or llama-server they fail before their first item.`,
 	fl.StringVar(&f.logSamples, "log-samples", "", "also write one JSON record per item to this file (JSON lines; with --compare, model A's then B's)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print each item's rendered prompt and target; needs no model")
 	fl.BoolVar(&f.compare, "compare", false, "score the two model directories given as arguments on the same items and compare them (paired)")
-	addEvaluatorFlags(fl, &f.evaluatorFlags, 4)
+	addEvaluatorFlags(fl, &f.evaluatorFlags, evalParallel)
 	cmd.MarkFlagRequired("tasks")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search"
@@ -128,7 +129,7 @@ flags: the built-in runner by default, an Ollama server with --host (or
 	fl.StringVar(&f.work, "work", "", "directory for the merged models (default: a temporary one)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
 	fl.BoolVar(&f.compare, "compare", false, "also merge task arithmetic (lambda 0.3) and TIES (density 0.5) at each size")
-	addEvaluatorFlags(fl, &f.evaluatorFlags, 2)
+	addEvaluatorFlags(fl, &f.evaluatorFlags, eval.DefaultParallel)
 	cmd.MarkFlagRequired("models")
 	cmd.MarkFlagRequired("tasks")
 	return cmd
