@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/mergetune/mergetune/merge/vec"
 )
 
 // linearMethod returns linear: the weighted average Σ w_i T_i, divided by
 // Σ w_i when normalize is on (mergekit linear.py). It streams: the kernel
-// reads each input chunk and accumulates in float64.
+// reads each input chunk and accumulates in float64 (vec.WeightedSum).
 func linearMethod() *Method {
 	return &Method{
 		Name: "linear",
@@ -37,6 +39,11 @@ func validateLinear(j *Job) error {
 	return nil
 }
 
+// linearStep is how many elements linear reads from each input at a
+// time: with 3 inputs the float32 pieces take 96 KiB, which stay in the
+// core's cache between the widening and the sum.
+const linearStep = 8192
+
 func prepareLinear(_ context.Context, j *Job) (Kernel, error) {
 	if err := validateLinear(j); err != nil {
 		return nil, err
@@ -51,13 +58,10 @@ func prepareLinear(_ context.Context, j *Job) (Kernel, error) {
 		if err := interpCheckChunk("linear", j, off, len(out)); err != nil {
 			return err
 		}
-		vals := rd.read(off, len(out))
-		for k := range out {
-			var s float64
-			for i, v := range vals {
-				s += w[i] * float64(v[k])
-			}
-			out[k] = float32(s / div)
+		// a piece at a time, so that the widened inputs stay in the cache
+		for s := 0; s < len(out); s += linearStep {
+			m := min(linearStep, len(out)-s)
+			vec.WeightedSum(out[s:s+m], rd.read(off+s, m), w, div)
 		}
 		return nil
 	}, nil

@@ -352,3 +352,30 @@ func Mix(z uint64) uint64 {
 
 // nonZero is all ones when the float bits b are not ±0, else 0.
 func nonZero(b uint32) uint32 { return uint32(int32(-int32(b&0x7fffffff)) >> 31) }
+
+// WeightedSum sets out[k] = float32((Σ_i w[i]·float64(x[i][k])) / div):
+// the products and the sum in float64, the sum started from +0 and taken
+// in input order, each product rounded before it is added (never fused),
+// then divided by div and rounded to float32 (linear's average). Each
+// x[i] must be at least as long as out, and len(w) == len(x).
+func WeightedSum(out []float32, x [][]float32, w []float64, div float64) {
+	if len(w) != len(x) {
+		panic("vec.WeightedSum: len(w) != len(x)")
+	}
+	for i := range x {
+		if len(x[i]) < len(out) {
+			panic("vec.WeightedSum: an input is shorter than out")
+		}
+	}
+	weightedSumGo(out, x, w, div, weightedSumFast(out, x, w, div))
+}
+
+func weightedSumGo(out []float32, x [][]float32, w []float64, div float64, from int) {
+	for k := from; k < len(out); k++ {
+		var s float64
+		for i, v := range x {
+			s += float64(w[i] * float64(v[k]))
+		}
+		out[k] = float32(s / div)
+	}
+}

@@ -259,3 +259,22 @@ func quantizeQ8_0Fast(dst []byte, src []float32) int {
 	}
 	return done
 }
+
+//go:noescape
+func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64)
+
+// weightedSumFast sums a multiple of 8 leading elements with AVX2 and
+// returns how many it did.
+func weightedSumFast(out []float32, x [][]float32, w []float64, div float64) int {
+	n := len(out) &^ 7
+	if !avx2 || n == 0 || len(x) == 0 {
+		return 0
+	}
+	var stack [8]*float32
+	ptrs := stack[:0]
+	for _, v := range x {
+		ptrs = append(ptrs, &v[0])
+	}
+	weightedSumAVX2(&out[0], &ptrs[0], &w[0], len(x), n, div)
+	return n
+}

@@ -801,3 +801,45 @@ DATA q8order<>+20(SB)/4, $6
 DATA q8order<>+24(SB)/4, $3
 DATA q8order<>+28(SB)/4, $7
 GLOBL q8order<>(SB), RODATA|NOPTR, $32
+
+// func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64)
+// n is a positive multiple of 8 and nx positive. Per element, in float64:
+// s = +0; s += w[i]·x[i][k] for each input in order (VMULPD then VADDPD,
+// never fused); out[k] = float32(s / div).
+TEXT ·weightedSumAVX2(SB), NOSPLIT, $0-48
+	MOVQ         out+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         w+16(FP), R8
+	MOVQ         nx+24(FP), R9
+	MOVQ         n+32(FP), CX
+	VBROADCASTSD div+40(FP), Y15
+	XORQ         DX, DX
+
+wsum:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	XORQ   R10, R10
+
+wsuminput:
+	MOVQ         (SI)(R10*8), R11
+	VBROADCASTSD (R8)(R10*8), Y2
+	VCVTPS2PD    (R11)(DX*4), Y3
+	VCVTPS2PD    16(R11)(DX*4), Y4
+	VMULPD       Y2, Y3, Y3
+	VMULPD       Y2, Y4, Y4
+	VADDPD       Y3, Y0, Y0
+	VADDPD       Y4, Y1, Y1
+	INCQ         R10
+	CMPQ         R10, R9
+	JLT          wsuminput
+	VDIVPD       Y15, Y0, Y0
+	VDIVPD       Y15, Y1, Y1
+	VCVTPD2PSY   Y0, X0
+	VCVTPD2PSY   Y1, X1
+	VMOVUPS      X0, (DI)(DX*4)
+	VMOVUPS      X1, 16(DI)(DX*4)
+	ADDQ         $8, DX
+	CMPQ         DX, CX
+	JLT          wsum
+	VZEROUPPER
+	RET

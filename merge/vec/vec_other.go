@@ -35,3 +35,5 @@ func collectFast(dst, src []uint32, value uint32) (done int, _ []uint32) { retur
 func addScaledFast(out, b []float32, lambda float32) int { return 0 }
 
 func quantizeQ8_0Fast(dst []byte, src []float32) int { return 0 }
+
+func weightedSumFast(out []float32, x [][]float32, w []float64, div float64) int { return 0 }
