@@ -38,7 +38,14 @@ type writerShard struct {
 	file      *os.File
 	dataStart int64
 	dataSize  int64
+	dirty     atomic.Int64 // bytes written since the last writeback kick
+	kicked    atomic.Bool  // its writeback is due
 }
+
+// writebackBytes is how many bytes written to a shard start the kernel's
+// writeback of its dirty pages: the disk then writes while the merge
+// computes, instead of all at the final fsync.
+const writebackBytes = 32 << 20
 
 // convChunk is the number of elements converted per WriteAt by WriteFloat32.
 const convChunk = 64 * 1024
@@ -52,6 +59,41 @@ type Writer struct {
 	byName  map[string]*writerEntry
 	closed  atomic.Bool
 	bufs    sync.Pool
+
+	kick     chan struct{} // some shard's writeback is due (buffer of 1)
+	stop     chan struct{} // closed to end the writeback goroutine
+	stopped  chan struct{} // closed when it has ended
+	stopOnce sync.Once
+	running  bool // the writeback goroutine was started (end of Create)
+}
+
+// writeback starts the kernel's writeback of the shards marked due, at
+// each kick, until stop is closed. A kick that finds one pending is
+// dropped: the pending one is taken later and sees every mark.
+func (w *Writer) writeback() {
+	defer close(w.stopped)
+	for {
+		select {
+		case <-w.kick:
+			for _, sh := range w.shards {
+				if sh.kicked.Swap(false) {
+					startWriteback(sh.file)
+				}
+			}
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// stopWriteback ends the writeback goroutine and waits for it.
+func (w *Writer) stopWriteback() {
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		if w.running {
+			<-w.stopped
+		}
+	})
 }
 
 // Create lays out specs, in the given order, into shards of at most
@@ -72,7 +114,8 @@ func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("create checkpoint in %s: not a directory", dir)
 	}
-	w := &Writer{dir: dir, byName: make(map[string]*writerEntry, len(specs))}
+	w := &Writer{dir: dir, byName: make(map[string]*writerEntry, len(specs)),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	w.bufs.New = func() any { b := make([]byte, 0, convChunk*4); return &b }
 
 	// Plan the layout.
@@ -176,6 +219,8 @@ func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
 			return nil, fmt.Errorf("size %s: %w", sh.path, err)
 		}
 	}
+	w.running = true
+	go w.writeback()
 	return w, nil
 }
 
@@ -243,6 +288,14 @@ func (w *Writer) writeAt(e *writerEntry, off int64, b []byte) error {
 		return fmt.Errorf("write tensor %s to %s: %w", e.spec.Name, sh.path, err)
 	}
 	e.written.Add(int64(len(b)))
+	if sh.dirty.Add(int64(len(b))) >= writebackBytes {
+		sh.dirty.Store(0)
+		sh.kicked.Store(true)
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -265,6 +318,7 @@ func (w *Writer) Close() error {
 				w.dir, e.spec.Name, what, got, e.size)
 		}
 	}
+	w.stopWriteback()
 	var errs []error
 	if len(w.shards) > 1 {
 		if err := w.writeIndex(); err != nil {
@@ -320,6 +374,7 @@ func (w *Writer) writeIndex() error {
 }
 
 func (w *Writer) closeFiles() {
+	w.stopWriteback()
 	for _, sh := range w.shards {
 		if sh.file != nil {
 			_ = sh.file.Close()
