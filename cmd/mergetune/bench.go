@@ -38,9 +38,12 @@ const defaultBenchMethods = "linear,task_arithmetic,ties,breadcrumbs,dare_ties,d
 
 // Targets of bench merge.
 const (
-	// targetIO bounds linear and task_arithmetic: this many times the time
-	// to read the inputs once and write one output once.
+	// targetIO bounds task_arithmetic: this many times the time to read
+	// every model once and write one output once.
 	targetIO = 1.5
+	// targetFloor bounds linear: this many times the larger of reading its
+	// inputs once and writing its output once (issue 16).
+	targetFloor = 1.25
 	// targetSparse bounds the sparsifying methods: this many times linear.
 	targetSparse = 3.0
 	// targetRSSMB bounds every method's peak resident memory.
@@ -271,6 +274,51 @@ func readFiles(ctx context.Context, paths []string, buf []byte) (int64, error) {
 	return total, nil
 }
 
+// catFiles reads paths once with `cat` into /dev/null and returns the
+// time and "cat"; without a cat on PATH it reads them in this process
+// ("sequential reads").
+func catFiles(ctx context.Context, paths []string, buf []byte) (time.Duration, string, error) {
+	if cat, err := exec.LookPath("cat"); err == nil {
+		c := exec.CommandContext(ctx, cat, paths...)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		start := time.Now()
+		if err := c.Run(); err != nil {
+			return 0, "", fmt.Errorf("read once: cat %s: %w: %s", strings.Join(paths, " "), err, stderr.String())
+		}
+		return time.Since(start), "cat", nil
+	}
+	start := time.Now()
+	if _, err := readFiles(ctx, paths, buf); err != nil {
+		return 0, "", err
+	}
+	return time.Since(start), "sequential reads", nil
+}
+
+// ddWrite writes n bytes to a new file at path with `dd conv=fsync` (GNU
+// dd: the count in bytes), removes it and returns the time and "dd";
+// where dd is missing or refuses the flags it writes them in this process
+// ("sequential writes + fsync").
+func ddWrite(ctx context.Context, path string, n int64, buf []byte) (time.Duration, string, error) {
+	if dd, err := exec.LookPath("dd"); err == nil {
+		c := exec.CommandContext(ctx, dd, "if=/dev/zero", "of="+path, "bs=16M", fmt.Sprintf("count=%d", n),
+			"iflag=count_bytes", "conv=fsync", "status=none")
+		start := time.Now()
+		err := c.Run()
+		elapsed := time.Since(start)
+		st, statErr := os.Stat(path)
+		os.Remove(path)
+		if ctx.Err() != nil {
+			return 0, "", ctx.Err()
+		}
+		if err == nil && statErr == nil && st.Size() == n {
+			return elapsed, "dd", nil
+		}
+	}
+	d, err := writeOnce(ctx, path, n, buf)
+	return d, "sequential writes + fsync", err
+}
+
 // writeOnce writes n bytes to a new file at path, syncs and removes it, and
 // returns the time until the sync returned.
 func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Duration, error) {
@@ -302,10 +350,11 @@ func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Dura
 
 // benchRun is the measure of one merge method.
 type benchRun struct {
-	method  string
-	seconds float64
-	inBytes int64
-	rssMB   float64
+	method    string
+	seconds   float64
+	inBytes   int64
+	rssMB     float64
+	readFloor float64 // seconds to read the method's inputs once
 }
 
 // runChild runs this executable with args in a child process and returns
@@ -383,31 +432,40 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 		}
 	}
 	sizes := map[string]int64{}
+	files := map[string][]string{}
 	var allFiles []string
 	for _, d := range append([]string{baseDir}, fineTunes...) {
 		paths, n, err := modelFiles(d)
 		if err != nil {
 			return err
 		}
-		sizes[d] = n
+		sizes[d], files[d] = n, paths
 		allFiles = append(allFiles, paths...)
 	}
 
-	// 2. Read once, write once.
+	// 2. The floors: each model's files read once (`cat`, from the page
+	// cache) and one output written once (`dd`, fsync included).
 	buf := make([]byte, ioBufSize)
 	fmt.Fprintln(log, "measuring read once (warm-up read first) ...")
 	if _, err := readFiles(ctx, allFiles, buf); err != nil {
 		return err
 	}
-	start := time.Now()
-	readBytes, err := readFiles(ctx, allFiles, buf)
-	if err != nil {
-		return err
+	readTimes := map[string]float64{}
+	var readOnce float64
+	var readBytes int64
+	var readTool string
+	for _, d := range append([]string{baseDir}, fineTunes...) {
+		dur, tool, err := catFiles(ctx, files[d], buf)
+		if err != nil {
+			return err
+		}
+		readTimes[d], readTool = dur.Seconds(), tool
+		readOnce += dur.Seconds()
+		readBytes += sizes[d]
 	}
-	readOnce := time.Since(start)
 	fmt.Fprintln(log, "measuring write once ...")
 	writeBytes := sizes[baseDir]
-	writeDur, err := writeOnce(ctx, filepath.Join(root, "write-once.tmp"), writeBytes, buf)
+	writeDur, writeTool, err := ddWrite(ctx, filepath.Join(root, "write-once.tmp"), writeBytes, buf)
 	if err != nil {
 		return err
 	}
@@ -449,6 +507,7 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 		r := benchRun{method: m, seconds: dur.Seconds(), rssMB: rss}
 		for _, in := range inputs {
 			r.inBytes += sizes[in]
+			r.readFloor += readTimes[in]
 		}
 		fmt.Fprintf(log, "  %.2f s, %.2f GB/s, %.0f MB peak RSS\n", r.seconds, float64(r.inBytes)/1e9/r.seconds, r.rssMB)
 		runs = append(runs, r)
@@ -456,8 +515,8 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 
 	report := benchReport(benchInfo{
 		shape: f.shape, params: shape.Params(), models: f.models,
-		readOnce: readOnce.Seconds(), readBytes: readBytes,
-		writeOnce: writeDur.Seconds(), writeBytes: writeBytes,
+		readOnce: readOnce, readBytes: readBytes, readTool: readTool,
+		writeOnce: writeDur.Seconds(), writeBytes: writeBytes, writeTool: writeTool,
 		floorMB: floorMB,
 	}, runs)
 	if _, err := io.WriteString(out, report); err != nil {
@@ -478,6 +537,7 @@ type benchInfo struct {
 	models                int
 	readOnce, writeOnce   float64 // seconds
 	readBytes, writeBytes int64
+	readTool, writeTool   string // what measured them: cat and dd, or this process
 	floorMB               float64
 }
 
@@ -492,22 +552,26 @@ func benchReport(info benchInfo, runs []benchRun) string {
 			linear = r.seconds
 		}
 	}
-	b.WriteString("| method | seconds | input GB/s | peak RSS MB | × linear |\n")
-	b.WriteString("|---|---:|---:|---:|---:|\n")
+	b.WriteString("| method | seconds | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range runs {
 		x := "-"
 		if linear > 0 {
 			x = fmt.Sprintf("%.2f", r.seconds/linear)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %.0f | %s |\n", r.method, fmtSec(r.seconds), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x)
+		floor := max(r.readFloor, info.writeOnce)
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.0f | %s | %s | %s | %.2f |\n", r.method, fmtSec(r.seconds), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x,
+			fmtSec(r.readFloor), fmtSec(info.writeOnce), r.seconds/floor)
 	}
 	ioTime := info.readOnce + info.writeOnce
-	fmt.Fprintf(&b, "\nread once: %s s (%.2f GB, %.2f GB/s, from page cache)\n", fmtSec(info.readOnce), float64(info.readBytes)/1e9, float64(info.readBytes)/1e9/info.readOnce)
-	fmt.Fprintf(&b, "write once: %s s (%.2f GB, %.2f GB/s, fsync included)\n", fmtSec(info.writeOnce), float64(info.writeBytes)/1e9, float64(info.writeBytes)/1e9/info.writeOnce)
-	if linear > 0 {
-		fmt.Fprintf(&b, "linear / (read+write): %.2f\n", linear/ioTime)
+	fmt.Fprintf(&b, "\nread once (%s): %s s (%.2f GB, %.2f GB/s, from page cache)\n", info.readTool, fmtSec(info.readOnce), float64(info.readBytes)/1e9, float64(info.readBytes)/1e9/info.readOnce)
+	fmt.Fprintf(&b, "write once (%s): %s s (%.2f GB, %.2f GB/s, fsync included)\n", info.writeTool, fmtSec(info.writeOnce), float64(info.writeBytes)/1e9, float64(info.writeBytes)/1e9/info.writeOnce)
+	for _, r := range runs {
+		if r.method == "linear" {
+			fmt.Fprintf(&b, "linear / max(read, write): %.2f\n", r.seconds/max(r.readFloor, info.writeOnce))
+		}
 	}
-	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
+	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing one output's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
 
 	b.WriteString("\ntargets:\n")
 	mark := func(ok bool) string {
@@ -518,7 +582,11 @@ func benchReport(info benchInfo, runs []benchRun) string {
 	}
 	for _, r := range runs {
 		switch r.method {
-		case "linear", "task_arithmetic":
+		case "linear":
+			floor := max(r.readFloor, info.writeOnce)
+			limit := targetFloor * floor
+			fmt.Fprintf(&b, "- linear ≤ %.2f × max(read once, write once) = %s s: %s s (%.2f×) %s\n", targetFloor, fmtSec(limit), fmtSec(r.seconds), r.seconds/floor, mark(r.seconds <= limit))
+		case "task_arithmetic":
 			limit := targetIO * ioTime
 			fmt.Fprintf(&b, "- %s ≤ %.1f × (read once + write once) = %s s: %s s %s\n", r.method, targetIO, fmtSec(limit), fmtSec(r.seconds), mark(r.seconds <= limit))
 		case "ties", "breadcrumbs", "dare_ties", "della":
