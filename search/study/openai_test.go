@@ -2,6 +2,7 @@ package study
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,20 @@ func TestOpenAIEvaluator(t *testing.T) {
 		_, err := Parse([]byte(base(fam)+"evaluator: "+c.evaluator+"\n"), file)
 		if err == nil || !strings.HasPrefix(strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), ""), c.want) {
 			t.Errorf("evaluator %s: %v, want %s…", c.evaluator, err, c.want)
+		}
+	}
+}
+
+// TestEvaluatorKeysCoverBackends: every setting a backend of the table
+// reads is a field the parser decodes, so none is silently dropped.
+func TestEvaluatorKeysCoverBackends(t *testing.T) {
+	keys := strings.Split(evaluatorKeys, ", ")
+	table := backends.All()
+	for _, name := range table.Names() {
+		for _, k := range table[name].Settings {
+			if !slices.Contains(keys, k) {
+				t.Errorf("backend %s reads %s, which the study parser does not decode (evaluatorKeys)", name, k)
+			}
 		}
 	}
 }

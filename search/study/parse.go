@@ -442,11 +442,15 @@ func (p *parser) pruner(f *file, s *Study) error {
 	return nil
 }
 
+// evaluatorKeys are the fields of a study's evaluator section: type,
+// parallel, and the settings of the backends (their Driver.Settings).
+const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
+
 func (p *parser) evaluator(f *file, s *Study) error {
 	n := &f.Evaluator
 	s.Evaluator = backends.Builtin
 	s.Parallel = eval.DefaultParallel
-	known := "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
+	known := evaluatorKeys
 	table := backends.All()
 	var reloadTimeout string
 	var given []string // the backend's own settings given in the file
