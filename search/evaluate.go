@@ -52,7 +52,7 @@ func (w *worker) evaluate(ctx context.Context, m eval.Model, trial goptuna.Trial
 		}
 		res = res[:0]
 		for i, t := range h.s.Tune {
-			res = append(res, combine(t, items[i]))
+			res = append(res, eval.NewTaskResult(t, items[i]))
 		}
 		value, err := h.objectiveValue(ctx, res)
 		if err != nil {
@@ -71,49 +71,22 @@ func (w *worker) evaluate(ctx context.Context, m eval.Model, trial goptuna.Trial
 	return res, 0, nil
 }
 
-// combine builds a task's result from its items' outcomes.
-func combine(t *datasets.Task, items []eval.ItemResult) *eval.TaskResult {
-	return eval.NewTaskResult(t, items)
-}
-
-// objectiveValue is the study's objective over task results: the weighted
-// mean accuracy, or the weighted mean of accuracy divided by the tagged
-// task model's own baseline accuracy (normalized; a task whose model scores
-// 0 contributes its raw accuracy).
+// objectiveValue is the study's objective over task results (see
+// Scoring).
 func (h *harness) objectiveValue(ctx context.Context, res []*eval.TaskResult) (float64, error) {
-	return ObjectiveValue(ctx, h.s, h.st.Results, res)
+	v, err := Scoring(h.s, eval.BaselineDB(h.st.Results, h.s.Name)).Objective(ctx, eval.Accuracies(res))
+	if err != nil {
+		return 0, fmt.Errorf("objective: %w", err)
+	}
+	return v, nil
 }
 
-// ObjectiveValue computes a study's objective over task results; the
-// normalized objective reads the baselines from db.
-func ObjectiveValue(ctx context.Context, s *study.Study, db *results.DB, res []*eval.TaskResult) (float64, error) {
-	var sum, wsum float64
-	for _, r := range res {
-		wt := s.Weights[r.Task]
-		if wt == 0 {
-			wt = 1
-		}
-		v := r.Accuracy
-		if s.Objective == study.ObjectiveNormalized {
-			model := s.TaskModel(r.Task)
-			b, ok, err := db.Baseline(ctx, s.Name, model, r.Task)
-			if err != nil {
-				return 0, fmt.Errorf("objective: baseline of %s on %s: %w", model, r.Task, err)
-			}
-			if !ok {
-				return 0, fmt.Errorf("objective: no baseline of %s on %s", model, r.Task)
-			}
-			if b.Accuracy > 0 {
-				v /= b.Accuracy
-			}
-		}
-		sum += wt * v
-		wsum += wt
-	}
-	if wsum == 0 {
-		return 0, nil
-	}
-	return sum / wsum, nil
+// Scoring is a study's scoring rule: its objective (mean or normalized
+// accuracy), its task weights and its task models, with its baselines
+// looked up by baseline (eval.BaselineDB or eval.BaselineList).
+func Scoring(s *study.Study, baseline func(context.Context, string, string) (results.Baseline, bool, error)) eval.Scoring {
+	return eval.Scoring{Normalize: s.Objective == study.ObjectiveNormalized, Weights: s.Weights,
+		TaskModel: s.TaskModel, Baseline: baseline}
 }
 
 // baselines evaluates the base model and every task model on every task

@@ -103,8 +103,9 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 		parallel = eval.DefaultParallel
 	}
 	evOpts := eval.Options{Parallel: parallel, Cache: eval.DBCache{DB: opt.DB}}
-	// Each task model's own score on its tasks.
-	own := map[string]float64{}
+	// Each task model's own score on its tasks: the baselines of the
+	// normalized score.
+	own := extendScoring{model: map[string]string{}}
 	for _, m := range models {
 		mm, err := be.Open(ctx, m.Path)
 		if err != nil {
@@ -117,7 +118,8 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 				mm.Close()
 				return nil, fmt.Errorf("extend: evaluate %s on %s: %w", m.Path, t.Name, err)
 			}
-			own[t.Name] = tr.Accuracy
+			own.model[t.Name] = m.Path
+			own.baselines = append(own.baselines, results.Baseline{Model: m.Path, Task: t.Name, Accuracy: tr.Accuracy})
 			res = append(res, tr)
 		}
 		_, err = eval.Record(ctx, opt.DB, mm, m.Path, opt.Host, res, nil)
@@ -156,6 +158,20 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 	return curve, nil
 }
 
+// extendScoring holds each task's model (by task name) and the task
+// models' scores on their own tasks.
+type extendScoring struct {
+	model     map[string]string
+	baselines []results.Baseline
+}
+
+// scoring is the rule extend scores a merge by: unweighted, normalized by
+// each task's own model.
+func (e extendScoring) scoring() eval.Scoring {
+	return eval.Scoring{Normalize: true, TaskModel: func(task string) string { return e.model[task] },
+		Baseline: eval.BaselineList(e.baselines)}
+}
+
 // variant is one merge recipe of the extension curve.
 type variant struct {
 	name string
@@ -168,7 +184,7 @@ type variant struct {
 const compareLambda = 0.3
 
 func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment, paths []string, tasks []*datasets.Task,
-	own map[string]float64, be eval.Backend, evOpts eval.Options, opt ExtendOptions) (CurvePoint, error) {
+	own extendScoring, be eval.Backend, evOpts eval.Options, opt ExtendOptions) (CurvePoint, error) {
 	k := len(paths)
 	p := CurvePoint{Models: k, Method: name, Tasks: len(tasks)}
 	d, err := a.Document(r.BaseModel, paths, r.Dtype)
@@ -199,17 +215,12 @@ func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment,
 			return p, fmt.Errorf("extend %s, %d models: evaluate %s: %w", name, k, t.Name, err)
 		}
 		res = append(res, tr)
-		p.Mean += tr.Accuracy
-		norm := tr.Accuracy
-		if o := own[t.Name]; o > 0 {
-			norm /= o
-		}
-		p.Normalized += norm
 	}
 	p.EvalTime = time.Since(t0)
-	if n := float64(len(tasks)); n > 0 {
-		p.Mean /= n
-		p.Normalized /= n
+	sc := own.scoring()
+	p.Mean = sc.Mean(eval.Accuracies(res))
+	if p.Normalized, err = sc.Normalized(ctx, eval.Accuracies(res)); err != nil {
+		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
 	if _, err := eval.Record(ctx, opt.DB, m, dir, opt.Host, res, nil); err != nil {
 		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)

@@ -228,11 +228,11 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	var curve []report.CurvePoint
 	recipes := map[string]*search.Recipe{}
 	for _, m := range demoMethods() {
-		s, sum, err := d.study(ctx, m, len(demoTuned))
+		s, _, err := d.study(ctx, m, len(demoTuned))
 		if err != nil {
 			return err
 		}
-		curve = append(curve, d.tunedPoint(s, sum))
+		curve = append(curve, d.tunedPoint(s))
 		r, err := search.Freeze(ctx, s)
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -260,11 +260,11 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	if f.full {
 		for _, k := range []int{8, 16} {
 			for _, m := range demoMethods() {
-				s, sum, err := d.study(ctx, m, k)
+				s, _, err := d.study(ctx, m, k)
 				if err != nil {
 					return err
 				}
-				curve = append(curve, d.tunedPoint(s, sum))
+				curve = append(curve, d.tunedPoint(s))
 				if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
 					return fmt.Errorf("demo: %w", err)
 				}
@@ -465,7 +465,9 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
 	}
 	win := demoWinner{study: name, method: m.name, tasks: k, trial: st.Best.Number, objective: *st.Best.Objective, settings: recipeSettings(r)}
-	win.holdoutNorm, win.holdoutMean = holdoutScores(s, st)
+	if win.holdoutNorm, win.holdoutMean, err = holdoutScores(ctx, s, st); err != nil {
+		return nil, nil, err
+	}
 	d.winners = append(d.winners, win)
 	d.phase("study %s done in %s: best trial %d, objective %.4f (%s); holdout normalized %.4f, mean %.4f",
 		name, time.Since(t0).Round(100*time.Millisecond), win.trial, win.objective, win.settings, win.holdoutNorm, win.holdoutMean)
@@ -515,32 +517,32 @@ func recipeSettings(r *search.Recipe) string {
 	return strings.Join(parts, " ")
 }
 
-// holdoutScores are a study's best trial's holdout scores: normalized by
-// the task models' own baselines, and the plain mean.
-func holdoutScores(s *study.Study, st *search.Status) (norm, mean float64) {
+// holdoutScores are a study's best trial's holdout scores, by the study's
+// scoring rule (search.Scoring): normalized by the task models' own
+// baselines, and the mean.
+func holdoutScores(ctx context.Context, s *study.Study, st *search.Status) (norm, mean float64, err error) {
 	if len(st.Holdout) == 0 {
-		return 0, 0
+		return 0, 0, nil
 	}
-	for _, h := range st.Holdout {
-		mean += h.Accuracy
-		v := h.Accuracy
-		model := s.TaskModel(h.Task)
-		for _, b := range st.Baselines {
-			if b.Model == model && b.Task == h.Task && b.Accuracy > 0 {
-				v /= b.Accuracy
-			}
-		}
-		norm += v
+	sc := search.Scoring(s, eval.BaselineList(st.Baselines))
+	accs := eval.ScoreAccuracies(st.Holdout)
+	if norm, err = sc.Normalized(ctx, accs); err != nil {
+		return 0, 0, fmt.Errorf("demo: study %s: holdout: %w", s.Name, err)
 	}
-	n := float64(len(st.Holdout))
-	return norm / n, mean / n
+	return norm, sc.Mean(accs), nil
 }
 
-// tunedPoint is a study winner's point on the curve.
-func (d *demo) tunedPoint(s *study.Study, sum *search.Summary) report.CurvePoint {
-	norm, mean := holdoutScores(s, sum.Status)
-	return report.CurvePoint{Method: s.Methods[0], Variant: report.VariantTuned, Study: s.Name, Models: len(s.Models),
-		Tasks: len(s.Holdout), Mean: mean, Normalized: norm}
+// tunedPoint is a study winner's point on the curve: its holdout scores
+// (see holdoutScores).
+func (d *demo) tunedPoint(s *study.Study) report.CurvePoint {
+	p := report.CurvePoint{Method: s.Methods[0], Variant: report.VariantTuned, Study: s.Name, Models: len(s.Models),
+		Tasks: len(s.Holdout)}
+	for _, w := range d.winners {
+		if w.study == s.Name {
+			p.Mean, p.Normalized = w.holdoutMean, w.holdoutNorm
+		}
+	}
+	return p
 }
 
 // extend merges 2, 4, 8 and 16 models with a frozen recipe.

@@ -11,6 +11,7 @@ import (
 	"github.com/c-bata/goptuna"
 
 	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search"
@@ -62,6 +63,9 @@ type Trial struct {
 	Intermediate map[int]float64 // pruner steps → objective so far
 	Tune         []results.TaskScore
 	Holdout      []results.TaskScore
+	// TuneScore and HoldoutScore reduce Tune and Holdout by the
+	// study's scoring rule (Study.Scoring).
+	TuneScore, HoldoutScore Score
 }
 
 // Cause says why a failed or pruned trial stopped.
@@ -248,6 +252,10 @@ func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, fil
 	}
 	if s.Baselines, err = rdb.Baselines(ctx, name); err != nil {
 		return nil, err
+	}
+	for i := range s.Trials {
+		t := &s.Trials[i]
+		t.TuneScore, t.HoldoutScore = s.score(ctx, t.Tune), s.score(ctx, t.Holdout)
 	}
 	if s.Paired, err = loadPaired(ctx, db, rdb, s); err != nil {
 		return nil, fmt.Errorf("paired comparisons: %w", err)
@@ -455,21 +463,39 @@ func (s *Study) Models() []string {
 	return out
 }
 
-// Normalized is the mean over scores of accuracy divided by the task
-// model's own accuracy (raw accuracy where that is unknown or 0), and
-// the plain mean accuracy.
-func (s *Study) Normalized(scores []results.TaskScore) (norm, mean float64) {
-	if len(scores) == 0 {
-		return 0, 0
+// Scoring is the study's scoring rule (eval.Scoring) over its recorded
+// baselines: its task weights and task models.
+func (s *Study) Scoring() eval.Scoring {
+	sc := eval.Scoring{TaskModel: s.TaskModel, Baseline: eval.BaselineList(s.Baselines)}
+	if s.Config != nil {
+		sc.Weights = s.Config.Weights
 	}
-	for _, sc := range scores {
-		mean += sc.Accuracy
-		v := sc.Accuracy
-		if b, ok := s.Baseline(s.TaskModel(sc.Task), sc.Task); ok && b.Accuracy > 0 {
-			v /= b.Accuracy
-		}
-		norm += v
+	return sc
+}
+
+// Score is a set of task scores reduced by the study's scoring rule.
+type Score struct {
+	Mean       float64 // weighted mean accuracy
+	Normalized float64 // normalized accuracy, valid when NormErr is ""
+	NormErr    string  // why there is no normalized accuracy (a task without a baseline)
+}
+
+// score reduces task scores by the study's scoring rule.
+func (s *Study) score(ctx context.Context, scores []results.TaskScore) Score {
+	sc := s.Scoring()
+	accs := eval.ScoreAccuracies(scores)
+	out := Score{Mean: sc.Mean(accs)}
+	var err error
+	if out.Normalized, err = sc.Normalized(ctx, accs); err != nil {
+		out.NormErr = err.Error()
 	}
-	n := float64(len(scores))
-	return norm / n, mean / n
+	return out
+}
+
+// fmtNorm renders a normalized accuracy, or "-" without one.
+func (sc Score) fmtNorm() string {
+	if sc.NormErr != "" {
+		return "-"
+	}
+	return fmt.Sprintf("%.4f", sc.Normalized)
 }

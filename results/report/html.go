@@ -177,10 +177,10 @@ section.study { margin-top: 10px; }
 
 <h3 id="{{.ID}}-best">Best trials</h3>
 {{if .Top}}
-<p class="note">{{.BestSummary}} Per-task accuracy on the tune items, with 95% Wilson score intervals.</p>
+<p class="note">{{.BestSummary}} Normalized and mean accuracy on the tune items by the study's scoring rule (task weights applied; the objective is one of them), and per-task accuracy with 95% Wilson score intervals.</p>
 <table>
-<tr><th>trial</th><th>objective</th><th>settings</th>{{range .Tasks}}<th>{{.}}</th>{{end}}</tr>
-{{range .Top}}<tr{{if .Best}} class="best"{{end}}><td class="num">{{.Number}}</td><td class="num">{{.Objective}}</td><td>{{.Params}}</td>{{range .Scores}}<td class="num {{.Class}}">{{.Text}}</td>{{end}}</tr>
+<tr><th>trial</th><th>objective</th><th>settings</th><th>normalized</th><th>mean</th>{{range .Tasks}}<th>{{.}}</th>{{end}}</tr>
+{{range .Top}}<tr{{if .Best}} class="best"{{end}}><td class="num">{{.Number}}</td><td class="num">{{.Objective}}</td><td>{{.Params}}</td><td class="num">{{.Normalized}}</td><td class="num">{{.Mean}}</td>{{range .Scores}}<td class="num {{.Class}}">{{.Text}}</td>{{end}}</tr>
 {{end}}</table>
 <h3 id="{{.ID}}-holdout">Holdout</h3>
 <p class="note">{{.HoldoutNote}}</p>

@@ -90,13 +90,13 @@ func writeMarkdown(w io.Writer, d *Data) error {
 			fmt.Fprintf(ew, "%s\n\n", s.BestSummary)
 			rows = nil
 			for _, t := range s.Top {
-				row := []string{strconv.Itoa(t.Number), t.Objective, t.Params}
+				row := []string{strconv.Itoa(t.Number), t.Objective, t.Params, t.Normalized, t.Mean}
 				for _, c := range t.Scores {
 					row = append(row, c.Text)
 				}
 				rows = append(rows, row)
 			}
-			head := []string{"trial", "objective", "settings"}
+			head := []string{"trial", "objective", "settings", "normalized", "mean"}
 			for _, t := range s.Tasks {
 				head = append(head, taskLabel(t))
 			}
@@ -172,7 +172,7 @@ func writeCSV(w io.Writer, d *Data) error {
 		}
 	}
 	pn, tn, cn := sortedSet(params), sortedSet(tasks), sortedSet(cmps)
-	head := []string{"study", "trial", "state", "method", "objective", "best", "merge_s", "eval_s", "failure"}
+	head := []string{"study", "trial", "state", "method", "objective", "normalized", "mean", "best", "merge_s", "eval_s", "failure"}
 	for _, p := range pn {
 		head = append(head, "param:"+p)
 	}
@@ -195,7 +195,14 @@ func writeCSV(w io.Writer, d *Data) error {
 				obj = strconv.FormatFloat(*t.Objective, 'f', 6, 64)
 			}
 			best := strconv.FormatBool(s.Best != nil && s.Best.Number == t.Number)
-			row := []string{s.Name, strconv.Itoa(t.Number), string(t.State), t.Method, obj, best,
+			norm, mean := "", ""
+			if len(t.Tune) > 0 {
+				mean = strconv.FormatFloat(t.TuneScore.Mean, 'f', 6, 64)
+				if t.TuneScore.NormErr == "" {
+					norm = strconv.FormatFloat(t.TuneScore.Normalized, 'f', 6, 64)
+				}
+			}
+			row := []string{s.Name, strconv.Itoa(t.Number), string(t.State), t.Method, obj, norm, mean, best,
 				strconv.FormatFloat(t.MergeTime.Seconds(), 'f', 3, 64), strconv.FormatFloat(t.EvalTime.Seconds(), 'f', 3, 64), t.Cause()}
 			for _, p := range pn {
 				v, ok := t.Params[p]

@@ -107,7 +107,10 @@ type trialRow struct {
 	Number    int
 	Objective string
 	Params    string
-	Scores    []scoreCell
+	// Normalized and Mean reduce the tune scores by the study's
+	// scoring rule (the objective is one of them).
+	Normalized, Mean string
+	Scores           []scoreCell
 	Best      bool
 }
 
@@ -212,8 +215,8 @@ func buildView(d *Data, generated string) view {
 			row.Best = fmtObj(s.Best.Objective)
 			row.Settings = fmtParams(s.Best.Params)
 			if len(s.Best.Holdout) > 0 {
-				n, m := s.Normalized(s.Best.Holdout)
-				row.HoldoutNorm, row.HoldMn = fmt.Sprintf("%.4f", n), fmt.Sprintf("%.4f", m)
+				h := s.Best.HoldoutScore
+				row.HoldoutNorm, row.HoldMn = h.fmtNorm(), fmt.Sprintf("%.4f", h.Mean)
 			}
 		}
 		v.Compare = append(v.Compare, row)
@@ -327,6 +330,7 @@ func buildStudy(s *Study) studyView {
 	}
 	for _, t := range top {
 		row := trialRow{Number: t.Number, Objective: fmtObj(t.Objective), Params: fmtParams(t.Params),
+			Normalized: t.TuneScore.fmtNorm(), Mean: fmt.Sprintf("%.4f", t.TuneScore.Mean),
 			Best: s.Best != nil && t.Number == s.Best.Number}
 		for _, task := range sv.Tasks {
 			cell := scoreCell{Text: "-"}
@@ -350,8 +354,12 @@ func buildStudy(s *Study) studyView {
 			sv.Holdout = append(sv.Holdout, kv{sc.Task, fmt.Sprintf("%s (task model %s)", fmtScore(sc), base)})
 		}
 		if len(s.Best.Holdout) > 0 {
-			n, m := s.Normalized(s.Best.Holdout)
-			sv.HoldoutNote = fmt.Sprintf("Holdout of the best trial: mean accuracy %.4f, normalized %.4f over %d tasks.", m, n, len(s.Best.Holdout))
+			h := s.Best.HoldoutScore
+			norm := "normalized " + h.fmtNorm()
+			if h.NormErr != "" {
+				norm = "no normalized accuracy (" + h.NormErr + ")"
+			}
+			sv.HoldoutNote = fmt.Sprintf("Holdout of the best trial: mean accuracy %.4f, %s over %d tasks.", h.Mean, norm, len(s.Best.Holdout))
 		} else {
 			sv.HoldoutNote = "The best trial has no holdout scores (no holdout tasks, or the study has not finished)."
 		}
