@@ -71,7 +71,9 @@ func TestScoring(t *testing.T) {
 	t.Run("lookup error", func(t *testing.T) {
 		boom := errors.New("boom")
 		sc := base
-		sc.Baseline = func(context.Context, string, string) (results.Baseline, bool, error) { return results.Baseline{}, false, boom }
+		sc.Baseline = func(context.Context, string, string) (results.Baseline, bool, error) {
+			return results.Baseline{}, false, boom
+		}
 		if _, err := sc.Normalized(context.Background(), accs); !errors.Is(err, boom) {
 			t.Fatalf("error = %v, want it to wrap the lookup's", err)
 		}

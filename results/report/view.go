@@ -111,7 +111,7 @@ type trialRow struct {
 	// scoring rule (the objective is one of them).
 	Normalized, Mean string
 	Scores           []scoreCell
-	Best      bool
+	Best             bool
 }
 
 // failRow is a failed or pruned trial.
