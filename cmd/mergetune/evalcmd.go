@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -309,25 +308,13 @@ func loadTasks(spec, dataDir string) ([]*datasets.Task, error) {
 	return tasks, nil
 }
 
-// loadTaskRef reads one entry of --tasks.
+// loadTaskRef reads one entry of --tasks (datasets.Resolve).
 func loadTaskRef(ref, dataDir string) ([]*datasets.Task, error) {
-	if path, _ := datasets.CutPart(ref); fileExists(path) {
-		return datasets.LoadAll(ref)
+	ts, err := datasets.Resolve(ref, "", dataDir, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--tasks %s: %w", ref, err)
 	}
-	if strings.HasPrefix(ref, "toy:") || slices.Contains(datasets.BuiltinNames(), ref) {
-		t, err := datasets.Builtin(ref, dataDir, 0)
-		if err != nil {
-			return nil, fmt.Errorf("--tasks %s: %w", ref, err)
-		}
-		return []*datasets.Task{t}, nil
-	}
-	return nil, fmt.Errorf("--tasks %s: no such task file, and no built-in task of that name (built-ins: %s, toy:<task>[@tune]; mergetune tasks lists them with an example each)", ref, strings.Join(datasets.BuiltinNames(), ", "))
-}
-
-// fileExists reports whether path names something on disk.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	return ts, nil
 }
 
 // printScores prints one row per task: accuracy with its interval, and the

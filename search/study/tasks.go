@@ -2,9 +2,6 @@ package study
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/mergetune/mergetune/datasets"
@@ -16,22 +13,9 @@ func (p *parser) tasks(f *file, s *Study) error {
 	}
 	names := map[string]string{}
 	load := func(field, spec, role string) ([]*datasets.Task, error) {
-		var ts []*datasets.Task
-		if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
-			t, err := datasets.Builtin(spec, "", s.Limit)
-			if err != nil {
-				return nil, p.errf(field, spec, "%v", err)
-			}
-			ts = []*datasets.Task{t}
-		} else {
-			if err := checkTaskPath(p.abs(spec)); err != nil {
-				return nil, p.errf(field, spec, "%v", err)
-			}
-			all, err := datasets.LoadAll(p.abs(spec))
-			if err != nil {
-				return nil, p.errf(field, spec, "%v", err)
-			}
-			ts = all
+		ts, err := datasets.Resolve(spec, p.abs("."), "", 0)
+		if err != nil {
+			return nil, p.errf(field, spec, "%v", err)
 		}
 		for _, t := range ts {
 			if role == datasets.SplitTune && t.Split != datasets.SplitTune {
@@ -80,18 +64,6 @@ func (p *parser) tasks(f *file, s *Study) error {
 // seconds at this bound and would take hours at millions.
 const MaxLimit = 10000
 
-// checkTaskPath refuses a task path that is neither a regular file nor a
-// directory (a FIFO, a device such as /dev/zero), which reading would
-// block on or never finish. A missing path is left to the task loader's
-// own message.
-func checkTaskPath(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
-		return nil
-	}
-	return fmt.Errorf("%s is not a regular file or directory (%s)", path, fi.Mode().Type())
-}
-
 // TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; a part
 // of a split task file, "gsm8k@tune" or "gsm8k@holdout", → "gsm8k"; other
 // names are unchanged.
@@ -130,37 +102,13 @@ func (s *Study) TaskModel(task string) string {
 	return ""
 }
 
-// LoadTasks loads a task spec as a study does: a built-in toy task
-// ("toy:swapcase", "toy:swapcase@tune"), a built-in task on a public file
-// ("gsm8k", a holdout task), or a task or task-set file (relative to dir;
-// "x.yml@tune" for a part of a split file), each cut to limit items (0:
-// all; a task file's own limit, when smaller, wins).
+// LoadTasks loads a task spec as a study does (datasets.Resolve, relative
+// to dir, built-in files from the copies built into mergetune), each cut
+// to limit items (0: all).
 func LoadTasks(spec, dir string, limit int) ([]*datasets.Task, error) {
-	var ts []*datasets.Task
-	if strings.HasPrefix(spec, "toy:") || slices.Contains(datasets.BuiltinNames(), spec) {
-		t, err := datasets.Builtin(spec, "", limit)
-		if err != nil {
-			return nil, fmt.Errorf("task %s: %w", spec, err)
-		}
-		ts = []*datasets.Task{t}
-	} else {
-		p := spec
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if err := checkTaskPath(p); err != nil {
-			return nil, fmt.Errorf("task %s: %w", spec, err)
-		}
-		all, err := datasets.LoadAll(p)
-		if err != nil {
-			return nil, fmt.Errorf("task %s: %w", spec, err)
-		}
-		ts = all
-	}
-	for _, t := range ts {
-		if limit > 0 && len(t.Items) > limit {
-			t.Items = t.Items[:limit]
-		}
+	ts, err := datasets.Resolve(spec, dir, "", limit)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", spec, err)
 	}
 	return ts, nil
 }
