@@ -98,44 +98,13 @@ func (h *harness) baselines(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, mdl := range models {
-		var todo []*datasets.Task
-		for _, t := range tasks {
-			_, ok, err := h.st.Results.Baseline(ctx, h.s.Name, mdl.Name, t.Name)
-			if err != nil {
-				return fmt.Errorf("search: study %s: baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
-			}
-			if !ok {
-				todo = append(todo, t)
-			}
-		}
-		if len(todo) == 0 {
-			continue
-		}
-		m, err := be.Open(ctx, mdl.Path)
-		if err != nil {
-			return fmt.Errorf("search: study %s: baseline model %s (%s): %w", h.s.Name, mdl.Name, mdl.Path, err)
-		}
-		var res []*eval.TaskResult
-		for _, t := range todo {
-			r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
-			if err != nil {
-				m.Close()
-				return fmt.Errorf("search: study %s: baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
-			}
-			res = append(res, r)
-			if err := h.st.Results.PutBaseline(ctx, results.Baseline{Study: h.s.Name, Model: mdl.Name, Task: t.Name,
-				Accuracy: r.Accuracy, N: r.N, CILo: r.CI95[0], CIHi: r.CI95[1], ModelDigest: m.Digest()}); err != nil {
-				m.Close()
-				return fmt.Errorf("search: study %s: record baseline %s on %s: %w", h.s.Name, mdl.Name, t.Name, err)
-			}
-		}
-		if _, err := eval.Record(ctx, h.st.Results, m, mdl.Path, host, res, nil); err != nil {
-			m.Close()
-			return fmt.Errorf("search: study %s: record baseline run of %s: %w", h.s.Name, mdl.Name, err)
-		}
-		m.Close()
-		h.logf("baselines of %s: %d tasks", mdl.Name, len(res))
+	err = Baselines(ctx, BaselineMatrix{DB: h.st.Results, Set: h.s.Name, Models: models, Tasks: tasks, Backend: be, Host: host,
+		Options: eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}},
+		Done: func(_ int, m study.Model, res []*eval.TaskResult) {
+			h.logf("baselines of %s: %d tasks", m.Name, len(res))
+		}})
+	if err != nil {
+		return fmt.Errorf("search: study %s: %w", h.s.Name, err)
 	}
 	return nil
 }
@@ -159,36 +128,17 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 		return have, nil
 	}
 	dir := h.trialDir(best.Number)
+	var cfg *config.Config // nil: the kept merge
 	if _, err := os.Stat(dir); err != nil {
 		dir += "-holdout"
-		cfg, err := config.Parse([]byte(best.MergeYAML), fmt.Sprintf("%s-trial-%d.yml", h.s.Name, best.Number))
+		cfg, err = config.Parse([]byte(best.MergeYAML), fmt.Sprintf("%s-trial-%d.yml", h.s.Name, best.Number))
 		if err != nil {
 			return nil, fmt.Errorf("search: study %s: trial %d config: %w", h.s.Name, best.Number, err)
 		}
-		if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
-			return nil, fmt.Errorf("search: study %s: merge trial %d for holdout: %w", h.s.Name, best.Number, err)
-		}
 		defer os.RemoveAll(dir)
 	}
-	be, host, err := h.backend(ctx, 0)
-	if err != nil {
-		return nil, err
-	}
-	m, err := be.Open(ctx, dir)
-	if err != nil {
-		return nil, fmt.Errorf("search: study %s: open trial %d for holdout: %w", h.s.Name, best.Number, err)
-	}
-	defer m.Close()
-	res, err := h.scoreHoldout(ctx, m, "holdout")
-	if err != nil {
-		return nil, err
-	}
 	key := best.Key()
-	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, &key)
-	if err != nil {
-		return nil, fmt.Errorf("search: study %s: record holdout: %w", h.s.Name, err)
-	}
-	return h.st.Results.TaskScores(ctx, runID)
+	return h.scoreHoldout(ctx, cfg, dir, &key, fmt.Sprintf("holdout of trial %d", best.Number))
 }
 
 // BestTrial returns the complete trial with the highest objective (the
@@ -237,38 +187,30 @@ func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error
 	}
 	dir := filepath.Join(h.s.WorkDir, "recipe-holdout")
 	defer os.RemoveAll(dir)
-	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
-		return nil, fmt.Errorf("search: study %s: merge the recipe: %w", h.s.Name, err)
-	}
+	return h.scoreHoldout(ctx, cfg, dir, nil, "holdout of the frozen recipe")
+}
+
+// scoreHoldout scores a candidate (merged from cfg into dir, or the merge
+// dir holds when cfg is nil) on the study's holdout tasks, records the
+// evaluation (tied to trial when it is not nil) and returns the recorded
+// scores.
+func (h *harness) scoreHoldout(ctx context.Context, cfg *config.Config, dir string, trial *results.TrialKey, what string) ([]results.TaskScore, error) {
 	be, host, err := h.backend(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	m, err := be.Open(ctx, dir)
+	c, err := openCandidate(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}, be)
 	if err != nil {
-		return nil, fmt.Errorf("search: study %s: open the recipe's merge: %w", h.s.Name, err)
+		return nil, fmt.Errorf("search: study %s: %s: %w", h.s.Name, what, err)
 	}
-	defer m.Close()
-	res, err := h.scoreHoldout(ctx, m, "recipe holdout")
+	defer c.Close()
+	res, err := evalTasks(ctx, c, h.s.Holdout, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("search: study %s: %s: %w", h.s.Name, what, err)
 	}
-	runID, err := eval.Record(ctx, h.st.Results, m, dir, host, res, nil)
+	runID, err := c.record(ctx, h.st.Results, host, res, trial)
 	if err != nil {
-		return nil, fmt.Errorf("search: study %s: record the recipe's holdout: %w", h.s.Name, err)
+		return nil, fmt.Errorf("search: study %s: %s: %w", h.s.Name, what, err)
 	}
 	return h.st.Results.TaskScores(ctx, runID)
-}
-
-// scoreHoldout evaluates a model on the study's holdout tasks.
-func (h *harness) scoreHoldout(ctx context.Context, m eval.Model, what string) ([]*eval.TaskResult, error) {
-	var res []*eval.TaskResult
-	for _, t := range h.s.Holdout {
-		r, err := eval.Evaluate(ctx, m, t, eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}})
-		if err != nil {
-			return nil, fmt.Errorf("search: study %s: %s %s: %w", h.s.Name, what, t.Name, err)
-		}
-		res = append(res, r)
-	}
-	return res, nil
 }

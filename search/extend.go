@@ -107,25 +107,21 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 	// normalized score.
 	own := extendScoring{model: map[string]string{}}
 	for _, m := range models {
-		mm, err := be.Open(ctx, m.Path)
+		c, err := openCandidate(ctx, nil, m.Path, merge.Options{}, be)
 		if err != nil {
-			return nil, fmt.Errorf("extend: open %s: %w", m.Path, err)
+			return nil, fmt.Errorf("extend: %s: %w", m.Path, err)
 		}
-		var res []*eval.TaskResult
-		for _, t := range m.Tasks {
-			tr, err := eval.Evaluate(ctx, mm, t, evOpts)
-			if err != nil {
-				mm.Close()
-				return nil, fmt.Errorf("extend: evaluate %s on %s: %w", m.Path, t.Name, err)
-			}
-			own.model[t.Name] = m.Path
-			own.baselines = append(own.baselines, results.Baseline{Model: m.Path, Task: t.Name, Accuracy: tr.Accuracy})
-			res = append(res, tr)
+		res, err := evalTasks(ctx, c, m.Tasks, evOpts)
+		if err == nil {
+			_, err = c.record(ctx, opt.DB, opt.Host, res, nil)
 		}
-		_, err = eval.Record(ctx, opt.DB, mm, m.Path, opt.Host, res, nil)
-		mm.Close()
+		c.Close()
 		if err != nil {
-			return nil, fmt.Errorf("extend: %w", err)
+			return nil, fmt.Errorf("extend: %s: %w", m.Path, err)
+		}
+		for _, r := range res {
+			own.model[r.Task] = m.Path
+			own.baselines = append(own.baselines, results.Baseline{Model: m.Path, Task: r.Task, Accuracy: r.Accuracy})
 		}
 	}
 	variants := []variant{{"recipe", r.Assignment}}
@@ -197,24 +193,16 @@ func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment,
 	}
 	dir := filepath.Join(opt.WorkDir, fmt.Sprintf("extend-%s-%d", name, k))
 	defer os.RemoveAll(dir)
-	t0 := time.Now()
-	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: opt.Seed, Force: true}); err != nil {
-		return p, fmt.Errorf("extend %s, %d models: merge: %w", name, k, err)
-	}
-	p.MergeTime = time.Since(t0)
-	m, err := be.Open(ctx, dir)
+	c, err := openCandidate(ctx, cfg, dir, merge.Options{Seed: opt.Seed, Force: true}, be)
 	if err != nil {
-		return p, fmt.Errorf("extend %s, %d models: open merge: %w", name, k, err)
+		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
-	defer m.Close()
-	t0 = time.Now()
-	var res []*eval.TaskResult
-	for _, t := range tasks {
-		tr, err := eval.Evaluate(ctx, m, t, evOpts)
-		if err != nil {
-			return p, fmt.Errorf("extend %s, %d models: evaluate %s: %w", name, k, t.Name, err)
-		}
-		res = append(res, tr)
+	defer c.Close()
+	p.MergeTime = c.mergeTime
+	t0 := time.Now()
+	res, err := evalTasks(ctx, c, tasks, evOpts)
+	if err != nil {
+		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
 	p.EvalTime = time.Since(t0)
 	sc := own.scoring()
@@ -222,7 +210,7 @@ func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment,
 	if p.Normalized, err = sc.Normalized(ctx, eval.Accuracies(res)); err != nil {
 		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
-	if _, err := eval.Record(ctx, opt.DB, m, dir, opt.Host, res, nil); err != nil {
+	if _, err := c.record(ctx, opt.DB, opt.Host, res, nil); err != nil {
 		return p, fmt.Errorf("extend %s, %d models: %w", name, k, err)
 	}
 	return p, nil

@@ -410,22 +410,15 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	if orig != nil {
 		return w.reuse(ctx, trial, rec, orig)
 	}
-	dir := h.trialDir(rec.Number)
-	t0 := time.Now()
-	if _, err := merge.Run(ctx, cfg, dir, merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}); err != nil {
-		return 0, fmt.Errorf("merge: %w", err)
-	}
-	rec.MergeTime = time.Since(t0)
-	t0 = time.Now()
-	m, err := w.be.Open(ctx, dir)
+	c, err := openCandidate(ctx, cfg, h.trialDir(rec.Number), merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}, w.be)
 	if err != nil {
-		return 0, fmt.Errorf("import %s: %w", dir, err)
+		return 0, err
 	}
-	defer m.Close()
-	rec.ImportTime = time.Since(t0)
-	rec.ModelDigest = m.Digest()
-	t0 = time.Now()
-	res, value, evalErr := w.evaluate(ctx, m, trial)
+	defer c.Close()
+	rec.MergeTime, rec.ImportTime = c.mergeTime, c.openTime
+	rec.ModelDigest = c.Digest()
+	t0 := time.Now()
+	res, value, evalErr := w.evaluate(ctx, c, trial)
 	rec.EvalTime = time.Since(t0)
 	if evalErr != nil && !errors.Is(evalErr, goptuna.ErrTrialPruned) {
 		return 0, evalErr
@@ -434,8 +427,8 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
-	if _, err := eval.Record(ctx, h.st.Results, m, dir, w.host, res, &key); err != nil {
-		return 0, fmt.Errorf("record evaluation: %w", err)
+	if _, err := c.record(ctx, h.st.Results, w.host, res, &key); err != nil {
+		return 0, err
 	}
 	return value, evalErr
 }

@@ -341,57 +341,30 @@ func (d *demo) baselines(ctx context.Context, db *results.DB) error {
 	models := append([]string{search.BaseName}, d.tasks...)
 	d.phase("baselines: the base model and %d fine-tunes on %d tasks", len(d.tasks), len(d.tasks))
 	t0 := time.Now()
-	loaded := make(map[string][]*datasets.Task, len(d.tasks))
+	var tasks []*datasets.Task
 	for _, t := range d.tasks {
 		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		loaded[t] = ts
+		tasks = append(tasks, ts...)
 	}
-	for i, name := range models {
-		var todo []string
-		for _, t := range d.tasks {
-			if _, ok, err := db.Baseline(ctx, DemoBaselines, name, "toy:"+t); err != nil {
-				return fmt.Errorf("demo: %w", err)
-			} else if !ok {
-				todo = append(todo, t)
-			}
-		}
-		if len(todo) == 0 {
-			continue
-		}
-		path := filepath.Join(d.family, name)
-		m, err := d.be.Open(ctx, path)
-		if err != nil {
-			return fmt.Errorf("demo: baselines: open %s: %w", path, err)
-		}
-		var res []*eval.TaskResult
-		var own string
-		for _, t := range todo {
-			for _, task := range loaded[t] {
-				r, err := eval.Evaluate(ctx, m, task, eval.Options{Parallel: eval.DefaultParallel, Cache: eval.DBCache{DB: db}})
-				if err != nil {
-					m.Close()
-					return fmt.Errorf("demo: baseline of %s on %s: %w", name, task.Name, err)
-				}
-				res = append(res, r)
-				if err := db.PutBaseline(ctx, results.Baseline{Study: DemoBaselines, Model: name, Task: task.Name,
-					Accuracy: r.Accuracy, N: r.N, CILo: r.CI95[0], CIHi: r.CI95[1], ModelDigest: m.Digest()}); err != nil {
-					m.Close()
-					return fmt.Errorf("demo: %w", err)
-				}
-				if t == name {
+	matrix := search.BaselineMatrix{DB: db, Set: DemoBaselines, Tasks: tasks, Backend: d.be, Host: d.host,
+		Options: eval.Options{Parallel: eval.DefaultParallel, Cache: eval.DBCache{DB: db}},
+		Done: func(i int, m study.Model, res []*eval.TaskResult) {
+			own := ""
+			for _, r := range res {
+				if r.Task == "toy:"+m.Name {
 					own = fmt.Sprintf(", own task %.3f", r.Accuracy)
 				}
 			}
-		}
-		_, err = eval.Record(ctx, db, m, path, d.host, res, nil)
-		m.Close()
-		if err != nil {
-			return fmt.Errorf("demo: record baselines of %s: %w", name, err)
-		}
-		d.progress("%d/%d %s%s", i+1, len(models), name, own)
+			d.progress("%d/%d %s%s", i+1, len(models), m.Name, own)
+		}}
+	for _, name := range models {
+		matrix.Models = append(matrix.Models, study.Model{Name: name, Path: filepath.Join(d.family, name)})
+	}
+	if err := search.Baselines(ctx, matrix); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	d.phase("baselines done in %s", time.Since(t0).Round(100*time.Millisecond))
 	return nil
