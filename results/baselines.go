@@ -83,3 +83,49 @@ func (db *DB) Baselines(ctx context.Context, study string) ([]Baseline, error) {
 	}
 	return out, nil
 }
+
+// BaseName is the name baselines of a study's base model are recorded
+// under.
+const BaseName = "base"
+
+// BaselineSets returns the names baselines are recorded under (studies,
+// and sets such as the demo's matrix), sorted.
+func (db *DB) BaselineSets(ctx context.Context) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT study FROM mt_baselines ORDER BY study`)
+	if err != nil {
+		return nil, fmt.Errorf("results: list baseline sets: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("results: list baseline sets: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("results: list baseline sets: %w", err)
+	}
+	return out, nil
+}
+
+// BaselineRun finds the latest evaluation run of a baseline's model (by
+// its digest) on its task that is no trial's. The bool is false when
+// there is none (or the baseline has no digest).
+func (db *DB) BaselineRun(ctx context.Context, b Baseline) (int64, bool, error) {
+	if b.ModelDigest == "" {
+		return 0, false, nil
+	}
+	var id int64
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT s.run_id FROM mt_task_scores s JOIN mt_eval_runs r ON r.id = s.run_id
+WHERE r.model_digest = ? AND s.task = ? AND s.trial_id IS NULL ORDER BY s.run_id DESC LIMIT 1`),
+		b.ModelDigest, b.Task).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("results: the run of baseline %s on %s: %w", b.Model, b.Task, err)
+	}
+	return id, true, nil
+}

@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -437,6 +437,34 @@ func migrations() [][]string {
 			`ALTER TABLE mt_item_outcomes ADD COLUMN target TEXT NOT NULL DEFAULT ''`,
 			`ALTER TABLE mt_item_outcomes ADD COLUMN choices TEXT NOT NULL DEFAULT ''`,
 			`ALTER TABLE mt_item_outcomes ADD COLUMN overlong TEXT NOT NULL DEFAULT ''`,
+		},
+		// Version 4: each study's settings as it was created (task
+		// models, weights, objective, the study file's text), so a
+		// report needs only the database; and the extension curve,
+		// which the report used to create outside the migrations (IF
+		// NOT EXISTS: a database of version 3 may hold it already, with
+		// this schema).
+		{
+			`CREATE TABLE mt_study_settings (
+	study      TEXT PRIMARY KEY,
+	settings   TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+)`,
+			`CREATE TABLE IF NOT EXISTS mt_report_curve (
+	id            INTEGER PRIMARY KEY,
+	method        TEXT    NOT NULL,
+	variant       TEXT    NOT NULL,
+	study         TEXT    NOT NULL,
+	models        INTEGER NOT NULL,
+	tasks         INTEGER NOT NULL,
+	mean          REAL    NOT NULL,
+	normalized    REAL    NOT NULL,
+	merge_seconds REAL    NOT NULL,
+	eval_seconds  REAL    NOT NULL,
+	created_at    TEXT    NOT NULL,
+	UNIQUE (method, variant, study, models)
+)`,
 		},
 	}
 }

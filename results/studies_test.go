@@ -184,8 +184,8 @@ func TestMigrateV2ItemOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 3 {
-		t.Fatalf("version %d %v, want 3", v, err)
+	if v, err := db.Version(ctx); err != nil || v != SchemaVersion {
+		t.Fatalf("version %d %v, want %d", v, err, SchemaVersion)
 	}
 	added := ItemOutcome{RunID: 1, Task: "qa", ItemID: "q:2", Prompt: "Q: 2+2?\nA:", Target: "4", Response: " 5", Extracted: "5"}
 	if err := db.AddItemOutcomes(ctx, []ItemOutcome{added}); err != nil {

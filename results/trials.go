@@ -197,3 +197,19 @@ func (db *DB) Trial(ctx context.Context, study string, number int) (TrialRecord,
 	}
 	return r, true, nil
 }
+
+// BestTrial returns the complete trial with the highest objective among
+// recs (the first in recs on ties; Trials lists them by number). The bool
+// is false when none has completed.
+func BestTrial(recs []TrialRecord) (TrialRecord, bool) {
+	best, ok := TrialRecord{}, false
+	for _, r := range recs {
+		if r.State != TrialComplete || r.Objective == nil {
+			continue
+		}
+		if !ok || *r.Objective > *best.Objective {
+			best, ok = r, true
+		}
+	}
+	return best, ok
+}

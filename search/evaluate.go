@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/c-bata/goptuna"
 
@@ -20,7 +19,7 @@ import (
 )
 
 // BaseName is the name baselines of the base model are recorded under.
-const BaseName = "base"
+const BaseName = results.BaseName
 
 // evaluate scores m on the tune tasks and returns the results and the
 // objective. With a pruner the tune set is scored in chunks; after each
@@ -142,23 +141,18 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 }
 
 // BestTrial returns the complete trial with the highest objective (the
-// lowest number on ties), or nil when none has completed.
+// lowest number on ties; results.BestTrial), or nil when none has
+// completed.
 func BestTrial(ctx context.Context, db *results.DB, name string) (*results.TrialRecord, error) {
 	recs, err := db.Trials(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s: list records: %w", name, err)
 	}
-	var done []results.TrialRecord
-	for _, r := range recs {
-		if r.State == results.TrialComplete && r.Objective != nil {
-			done = append(done, r)
-		}
-	}
-	if len(done) == 0 {
+	best, ok := results.BestTrial(recs)
+	if !ok {
 		return nil, nil
 	}
-	sort.SliceStable(done, func(a, b int) bool { return *done[a].Objective > *done[b].Objective })
-	return &done[0], nil
+	return &best, nil
 }
 
 // recipeHoldout freezes the best trial into a recipe, merges the recipe

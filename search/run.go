@@ -88,6 +88,9 @@ func Run(ctx context.Context, s *study.Study, opt Options) (_ *Summary, err erro
 	if _, err := st.ensureStudy(s); err != nil {
 		return nil, err
 	}
+	if err := st.recordSettings(ctx, s); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("search: %s: work_dir %s: %w", s.File, s.WorkDir, err)
 	}
