@@ -71,3 +71,19 @@ func checkTaskPath(path string) error {
 	}
 	return fmt.Errorf("%s is not a regular file or directory (%s)", path, fi.Mode().Type())
 }
+
+// TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; a part
+// of a split task file, "gsm8k@tune" or "gsm8k@holdout", → "gsm8k"; other
+// names are unchanged.
+func TaskKey(name string) string {
+	k := strings.TrimPrefix(name, "toy:")
+	if i := strings.IndexByte(k, '@'); i >= 0 && strings.HasPrefix(name, "toy:") {
+		k = k[:i]
+	}
+	for _, part := range []string{SplitTune, SplitHoldout} {
+		if base, ok := strings.CutSuffix(k, "@"+part); ok && base != "" {
+			return base
+		}
+	}
+	return k
+}

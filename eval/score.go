@@ -7,6 +7,13 @@ import (
 	"github.com/mergetune/mergetune/results"
 )
 
+// Objectives a study may maximise (a study file's objective type):
+// Scoring.Mean or Scoring.Normalized.
+const (
+	ObjectiveMean       = "mean"
+	ObjectiveNormalized = "normalized"
+)
+
 // TaskAccuracy is one task's accuracy, the input of a Scoring.
 type TaskAccuracy struct {
 	Task     string

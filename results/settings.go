@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// AttrStudyFile is the goptuna study user attribute where the search
+// keeps the study file's path (read by reports of databases that predate
+// StudySettings).
+const AttrStudyFile = "mergetune:study_file"
+
 // StudySettings are what a study was created with, recorded (schema
 // version 4) so that a report needs only the database: no study file,
 // models or task files on the machine that makes it.

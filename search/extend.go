@@ -216,6 +216,22 @@ func extendOne(ctx context.Context, r *Recipe, name string, a *study.Assignment,
 	return p, nil
 }
 
+// CurveRecords converts Extend's curve of a recipe from study s (method
+// m) into frozen curve points for the records (results.PutCurve). Points
+// of Extend's comparison variants keep their own method name.
+func CurveRecords(s, m string, pts []CurvePoint) []results.CurvePoint {
+	out := make([]results.CurvePoint, 0, len(pts))
+	for _, p := range pts {
+		method := m
+		if p.Method != "recipe" {
+			method = p.Method
+		}
+		out = append(out, results.CurvePoint{Method: method, Variant: results.VariantFrozen, Study: s, Models: p.Models, Tasks: p.Tasks,
+			Mean: p.Mean, Normalized: p.Normalized, MergeTime: p.MergeTime, EvalTime: p.EvalTime})
+	}
+	return out
+}
+
 // WriteCurveCSV writes the curve as CSV: models, method, tasks, mean,
 // normalized, merge_s, eval_s.
 func WriteCurveCSV(w io.Writer, curve []CurvePoint) error {

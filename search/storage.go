@@ -203,7 +203,7 @@ func (st *Store) ensureStudy(s *study.Study) (bool, error) {
 		return false, nil
 	}
 	st.StudyID = gs.ID
-	if err := gs.SetUserAttr("mergetune:study_file", truncate(s.File, 1000)); err != nil {
+	if err := gs.SetUserAttr(results.AttrStudyFile, truncate(s.File, 1000)); err != nil {
 		return created, fmt.Errorf("search: study %s: %w", s.Name, err)
 	}
 	if err := gs.EnqueueTrial(s.DefaultParams()); err != nil {

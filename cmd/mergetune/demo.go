@@ -21,7 +21,7 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
-	"github.com/mergetune/mergetune/results/report"
+	"github.com/mergetune/mergetune/report"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/optim"
 	"github.com/mergetune/mergetune/search/study"
@@ -225,7 +225,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	if err := d.baselines(ctx, db); err != nil {
 		return err
 	}
-	var curve []report.CurvePoint
+	var curve []results.CurvePoint
 	recipes := map[string]*search.Recipe{}
 	for _, m := range demoMethods() {
 		s, _, err := d.study(ctx, m, len(demoTuned))
@@ -253,7 +253,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 			return err
 		}
 		curve = append(curve, pts...)
-		if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+		if err := db.PutCurve(ctx, curve); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -265,13 +265,13 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 					return err
 				}
 				curve = append(curve, d.tunedPoint(s))
-				if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+				if err := db.PutCurve(ctx, curve); err != nil {
 					return fmt.Errorf("demo: %w", err)
 				}
 			}
 		}
 	}
-	if err := report.SaveCurve(ctx, d.dbPath, curve); err != nil {
+	if err := db.PutCurve(ctx, curve); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	d.summary(curve)
@@ -507,8 +507,8 @@ func holdoutScores(ctx context.Context, s *study.Study, st *search.Status) (norm
 
 // tunedPoint is a study winner's point on the curve: its holdout scores
 // (see holdoutScores).
-func (d *demo) tunedPoint(s *study.Study) report.CurvePoint {
-	p := report.CurvePoint{Method: s.Methods[0], Variant: report.VariantTuned, Study: s.Name, Models: len(s.Models),
+func (d *demo) tunedPoint(s *study.Study) results.CurvePoint {
+	p := results.CurvePoint{Method: s.Methods[0], Variant: results.VariantTuned, Study: s.Name, Models: len(s.Models),
 		Tasks: len(s.Holdout)}
 	for _, w := range d.winners {
 		if w.study == s.Name {
@@ -519,7 +519,7 @@ func (d *demo) tunedPoint(s *study.Study) report.CurvePoint {
 }
 
 // extend merges 2, 4, 8 and 16 models with a frozen recipe.
-func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *search.Recipe) ([]report.CurvePoint, error) {
+func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *search.Recipe) ([]results.CurvePoint, error) {
 	d.phase("extend %s: the frozen settings of study %s (%s) on 2, 4, 8 and %d task models", method, r.Study, recipeSettings(r), len(d.tasks))
 	var models []search.ExtendModel
 	for _, t := range d.tasks {
@@ -547,11 +547,11 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 		parts = append(parts, fmt.Sprintf("%d: %.3f", p.Models, p.Normalized))
 	}
 	d.phase("extend %s done in %s: normalized %s", method, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
-	return report.FromExtend(r.Study, method, curve), nil
+	return search.CurveRecords(r.Study, method, curve), nil
 }
 
 // summary prints the winners and the curve.
-func (d *demo) summary(curve []report.CurvePoint) {
+func (d *demo) summary(curve []results.CurvePoint) {
 	if d.f.quiet {
 		return
 	}
@@ -566,7 +566,7 @@ func (d *demo) summary(curve []report.CurvePoint) {
 	tw = tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "    METHOD\tVARIANT\tMODELS\tNORMALIZED\tMEAN")
 	sorted := slices.Clone(curve)
-	slices.SortStableFunc(sorted, func(a, b report.CurvePoint) int {
+	slices.SortStableFunc(sorted, func(a, b results.CurvePoint) int {
 		if c := strings.Compare(a.Method, b.Method); c != 0 {
 			return c
 		}

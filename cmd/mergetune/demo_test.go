@@ -10,14 +10,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mergetune/mergetune/datasets/toy/family"
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
+	"github.com/mergetune/mergetune/report"
 	"github.com/mergetune/mergetune/results"
-	"github.com/mergetune/mergetune/results/report"
 	"github.com/mergetune/mergetune/search"
 )
 
@@ -65,8 +66,9 @@ func TestDemo(t *testing.T) {
 		}
 		for _, s := range d.Studies {
 			method := strings.TrimSuffix(s.Name, "-4")
-			if s.Config == nil || s.Config.Objective != "normalized" || s.Config.Sampler != "tpe" || len(s.Config.Tune) != 4 {
-				t.Errorf("study %s: configuration %+v (%s)", s.Name, s.Config, s.ConfigErr)
+			if s.Settings == nil || s.Settings.Objective != "normalized" || len(s.Settings.Tune) != 4 ||
+				!slices.Contains(s.Settings.Summary, results.Setting{Key: "sampler", Value: "tpe (seed 1)"}) {
+				t.Errorf("study %s: recorded settings %+v (%s)", s.Name, s.Settings, s.SettingsErr)
 			}
 			if c := s.Counts(); c.Complete != demoTrials {
 				t.Errorf("study %s: %+v, want %d complete trials", s.Name, c, demoTrials)
@@ -88,9 +90,9 @@ func TestDemo(t *testing.T) {
 		frozen, tuned := 0, 0
 		for _, p := range d.Curve {
 			switch p.Variant {
-			case report.VariantFrozen:
+			case results.VariantFrozen:
 				frozen++
-			case report.VariantTuned:
+			case results.VariantTuned:
 				tuned++
 				if p.Models != 4 {
 					t.Errorf("tuned point at %d models without --full", p.Models)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mergetune/mergetune/results/report"
+	"github.com/mergetune/mergetune/report"
 )
 
 // newReportCmd builds `mergetune report`.

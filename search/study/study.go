@@ -57,6 +57,7 @@ import (
 	"time"
 
 	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/results/dsn"
 )
 
@@ -87,8 +88,8 @@ const (
 // Objectives a study may name (the samplers and pruners are those of
 // package optim, the evaluators those of package eval/backends).
 const (
-	ObjectiveMean       = "mean"
-	ObjectiveNormalized = "normalized"
+	ObjectiveMean       = eval.ObjectiveMean
+	ObjectiveNormalized = eval.ObjectiveNormalized
 )
 
 // Model is one task model of a study.

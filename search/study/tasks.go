@@ -2,7 +2,6 @@ package study
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/mergetune/mergetune/datasets"
 )
@@ -64,21 +63,8 @@ func (p *parser) tasks(f *file, s *Study) error {
 // seconds at this bound and would take hours at millions.
 const MaxLimit = 10000
 
-// TaskKey is a task's short name: "toy:swapcase@tune" → "swapcase"; a part
-// of a split task file, "gsm8k@tune" or "gsm8k@holdout", → "gsm8k"; other
-// names are unchanged.
-func TaskKey(name string) string {
-	k := strings.TrimPrefix(name, "toy:")
-	if i := strings.IndexByte(k, '@'); i >= 0 && strings.HasPrefix(name, "toy:") {
-		k = k[:i]
-	}
-	for _, part := range []string{datasets.SplitTune, datasets.SplitHoldout} {
-		if base, ok := strings.CutSuffix(k, "@"+part); ok && base != "" {
-			return base
-		}
-	}
-	return k
-}
+// TaskKey is a task's short name (datasets.TaskKey).
+func TaskKey(name string) string { return datasets.TaskKey(name) }
 
 func (s *Study) knownTag(tag string) bool {
 	for _, t := range append(append([]*datasets.Task{}, s.Tune...), s.Holdout...) {

@@ -2,14 +2,11 @@ package report
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/results"
-	"github.com/mergetune/mergetune/search"
 )
 
 // Paired is the best trial against one unmerged model (the base model or
@@ -29,7 +26,7 @@ type Paired struct {
 
 // loadPaired compares the study's best trial with the base model and each
 // task model on each of its tune and holdout tasks.
-func loadPaired(ctx context.Context, db *conn, rdb *results.DB, s *Study) ([]Paired, error) {
+func loadPaired(ctx context.Context, rdb *results.DB, s *Study) ([]Paired, error) {
 	if s.Best == nil {
 		return nil, nil
 	}
@@ -51,7 +48,7 @@ func loadPaired(ctx context.Context, db *conn, rdb *results.DB, s *Study) ([]Pai
 		}
 		return r, nil
 	}
-	models := append([]string{search.BaseName}, s.Models()...)
+	models := append([]string{results.BaseName}, s.Models()...)
 	var out []Paired
 	for _, sc := range append(append([]results.TaskScore{}, s.Best.Tune...), s.Best.Holdout...) {
 		best, err := items(sc.RunID, sc.Task)
@@ -60,7 +57,7 @@ func loadPaired(ctx context.Context, db *conn, rdb *results.DB, s *Study) ([]Pai
 		}
 		for _, m := range models {
 			p := Paired{Split: sc.Split, Task: sc.Task, Model: m}
-			if p.Cmp, p.Note, err = pairWith(ctx, db, s, best, m, sc.Task, items); err != nil {
+			if p.Cmp, p.Note, err = pairWith(ctx, rdb, s, best, m, sc.Task, items); err != nil {
 				return nil, err
 			}
 			out = append(out, p)
@@ -71,7 +68,7 @@ func loadPaired(ctx context.Context, db *conn, rdb *results.DB, s *Study) ([]Pai
 
 // pairWith compares the best trial's items on task with model's, or
 // says why it cannot.
-func pairWith(ctx context.Context, db *conn, s *Study, best *eval.TaskResult, model, task string,
+func pairWith(ctx context.Context, rdb *results.DB, s *Study, best *eval.TaskResult, model, task string,
 	items func(int64, string) (*eval.TaskResult, error)) (eval.Comparison, string, error) {
 	if len(best.Items) == 0 {
 		return eval.Comparison{}, fmt.Sprintf("no item records of trial %d", s.Best.Number), nil
@@ -80,7 +77,7 @@ func pairWith(ctx context.Context, db *conn, s *Study, best *eval.TaskResult, mo
 	if !ok {
 		return eval.Comparison{}, "no baseline of " + model, nil
 	}
-	runID, ok, err := baselineRun(ctx, db, b)
+	runID, ok, err := rdb.BaselineRun(ctx, b)
 	if err != nil {
 		return eval.Comparison{}, "", fmt.Errorf("baseline run of %s on %s: %w", model, task, err)
 	}
@@ -101,25 +98,6 @@ func pairWith(ctx context.Context, db *conn, s *Study, best *eval.TaskResult, mo
 // noCommon is the note of a pair whose item records share no answered
 // item.
 const noCommon = "no common items"
-
-// baselineRun finds the latest evaluation run of a baseline's model (by
-// its digest) on its task that is no trial's.
-func baselineRun(ctx context.Context, db *conn, b results.Baseline) (int64, bool, error) {
-	if b.ModelDigest == "" {
-		return 0, false, nil
-	}
-	var id int64
-	err := db.QueryRowContext(ctx, `SELECT s.run_id FROM mt_task_scores s JOIN mt_eval_runs r ON r.id = s.run_id
-WHERE r.model_digest = ? AND s.task = ? AND s.trial_id IS NULL ORDER BY s.run_id DESC LIMIT 1`,
-		b.ModelDigest, b.Task).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	return id, true, nil
-}
 
 // pairedRow is one row of a study's paired comparison table.
 type pairedRow struct {

@@ -11,9 +11,8 @@ import (
 
 	"github.com/c-bata/goptuna"
 
+	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/results"
-	"github.com/mergetune/mergetune/search"
-	"github.com/mergetune/mergetune/search/study"
 )
 
 // TopN is how many of the best trials a report lists per study.
@@ -190,7 +189,7 @@ type view struct {
 }
 
 // taskLabel shortens toy task names for plots and headers.
-func taskLabel(name string) string { return study.TaskKey(name) }
+func taskLabel(name string) string { return datasets.TaskKey(name) }
 
 // buildView computes the page's contents from the data.
 func buildView(d *Data, generated string) view {
@@ -206,8 +205,8 @@ func buildView(d *Data, generated string) view {
 		row := compareRow{ID: sv.ID, Name: s.Name, Methods: sv.Methods,
 			Done: fmt.Sprintf("%d complete, %d pruned, %d failed", c.Complete, c.Pruned, c.Failed),
 			Best: "-", Settings: "-", HoldoutNorm: "-", HoldMn: "-"}
-		if s.Config != nil {
-			row.Tasks = len(s.Config.Tune)
+		if s.Settings != nil {
+			row.Tasks = len(s.Settings.Tune)
 		} else if s.Best != nil {
 			row.Tasks = len(s.Best.Tune)
 		}
@@ -268,8 +267,8 @@ func style(all []*Study, s *Study) (string, string) {
 
 // size is a study's number of tune tasks (0 when unknown).
 func (s *Study) size() int {
-	if s.Config != nil {
-		return len(s.Config.Tune)
+	if s.Settings != nil {
+		return len(s.Settings.Tune)
 	}
 	if s.Best != nil {
 		return len(s.Best.Tune)
@@ -306,7 +305,10 @@ func bestSoFar(s *Study) []point {
 // buildStudy computes one study's section.
 func buildStudy(s *Study) studyView {
 	sv := studyView{ID: "study-" + slug(s.Name), Name: s.Name, Methods: strings.Join(s.Methods(), ", "),
-		ConfigText: s.ConfigText, ConfigErr: s.ConfigErr}
+		ConfigErr: s.SettingsErr}
+	if s.Settings != nil {
+		sv.ConfigText = s.Settings.Text
+	}
 	c := s.Counts()
 	sv.CountsText = fmt.Sprintf("%d trials: %d complete, %d pruned, %d failed", len(s.Trials), c.Complete, c.Pruned, c.Failed)
 	if c.Running > 0 {
@@ -457,7 +459,7 @@ func taskBars(s *Study, id string) (template.HTML, string) {
 	}
 	models := s.Models()
 	few := len(models) <= 6
-	series := []string{"best merge (trial " + strconv.Itoa(s.Best.Number) + ")", search.BaseName}
+	series := []string{"best merge (trial " + strconv.Itoa(s.Best.Number) + ")", results.BaseName}
 	note := "Bars are accuracies on the tune items with 95% Wilson score intervals."
 	if few {
 		series = append(series, models...)
@@ -469,8 +471,8 @@ func taskBars(s *Study, id string) (template.HTML, string) {
 	for _, sc := range s.Best.Tune {
 		g := barGroup{Name: taskLabel(sc.Task)}
 		g.Bars = append(g.Bars, bar{Label: series[0], Value: sc.Accuracy, Lo: sc.CILo, Hi: sc.CIHi, Interval: true})
-		if b, ok := s.Baseline(search.BaseName, sc.Task); ok {
-			g.Bars = append(g.Bars, bar{Label: search.BaseName, Value: b.Accuracy, Lo: b.CILo, Hi: b.CIHi, Interval: true})
+		if b, ok := s.Baseline(results.BaseName, sc.Task); ok {
+			g.Bars = append(g.Bars, bar{Label: results.BaseName, Value: b.Accuracy, Lo: b.CILo, Hi: b.CIHi, Interval: true})
 		}
 		own := s.TaskModel(sc.Task)
 		var others []float64
@@ -501,84 +503,26 @@ func taskBars(s *Study, id string) (template.HTML, string) {
 		YLabel: "accuracy", Width: 1000, Height: 340, Groups: groups, Series: series}.render()), note
 }
 
-// configRows summarises the study file.
+// configRows lists the study's recorded settings (or, for a study
+// recorded before schema version 4, what its trials say).
 func configRows(s *Study) []kv {
-	c := s.Config
-	if c == nil {
+	if s.Settings == nil {
 		rows := []kv{{"methods", strings.Join(s.Methods(), ", ")}}
 		if s.File != "" {
 			rows = append(rows, kv{"study file", s.File})
 		}
 		return rows
 	}
-	var models []string
-	for _, m := range c.Models {
-		models = append(models, fmt.Sprintf("%s (%s)", m.Name, strings.Join(m.Tasks, ", ")))
-	}
-	names := func(ts []string) string { return strings.Join(ts, ", ") }
-	var tune, hold []string
-	for _, t := range c.Tune {
-		tune = append(tune, t.Name)
-	}
-	for _, t := range c.Holdout {
-		hold = append(hold, t.Name)
-	}
-	var fixed []string
-	for k, v := range c.Fixed {
-		fixed = append(fixed, k+"="+fmtValue(v))
-	}
-	sort.Strings(fixed)
-	var space []string
-	for _, p := range c.Space {
-		r := fmt.Sprintf("%s: %s [%g, %g]", p.Name, p.Type, p.Low, p.High)
-		if p.Type == "choice" {
-			r = fmt.Sprintf("%s: choice {%s}", p.Name, strings.Join(p.Choices, ", "))
-		}
-		if p.Log {
-			r += " log"
-		}
-		r += ", " + p.Scope
-		space = append(space, r)
-	}
-	limit := "all items"
-	if c.Limit > 0 {
-		limit = fmt.Sprintf("%d items per task", c.Limit)
-	}
-	eval := c.Evaluator
-	if len(c.Hosts) > 0 {
-		eval += " (" + strings.Join(c.Hosts, ", ") + ")"
-	}
-	rows := []kv{
-		{"study file", c.File},
-		{"methods", names(c.Methods)},
-		{"base model", c.BaseModel},
-		{"task models", names(models)},
-		{"search space", strings.Join(space, "; ")},
-		{"fixed parameters", cmpOr(strings.Join(fixed, ", "), "none")},
-		{"dtype", cmpOr(c.Dtype, "as the base model")},
-		{"tune tasks", names(tune)},
-		{"holdout tasks", cmpOr(names(hold), "none")},
-		{"items", limit},
-		{"objective", c.Objective},
-		{"sampler", fmt.Sprintf("%s (seed %d)", c.Sampler, c.SamplerSeed)},
-		{"trial budget", fmt.Sprintf("%d, %d workers", c.Trials, c.Workers)},
-		{"pruner", c.Pruner},
-		{"evaluator", eval},
-		{"storage", results.RedactDSN(c.Storage)},
+	rows := make([]kv, len(s.Settings.Summary))
+	for i, c := range s.Settings.Summary {
+		rows[i] = kv{c.Key, c.Value}
 	}
 	return rows
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // curveView draws the extension curve: one line per method for frozen
 // recipes, dashed markers for studies tuned at that size.
-func curveView(pts []CurvePoint) (template.HTML, []curveRow) {
+func curveView(pts []results.CurvePoint) (template.HTML, []curveRow) {
 	type key struct{ method, variant string }
 	bySeries := map[key][]point{}
 	var order []key
@@ -616,7 +560,7 @@ func curveView(pts []CurvePoint) (template.HTML, []curveRow) {
 		p := bySeries[k]
 		sort.Slice(p, func(a, b int) bool { return p[a].X < p[b].X })
 		ss = append(ss, series{Name: k.method + " (" + k.variant + ")", Colour: colour(methods[k.method]), Points: p,
-			Line: true, Markers: true, Dashed: k.variant != VariantFrozen})
+			Line: true, Markers: true, Dashed: k.variant != results.VariantFrozen})
 	}
 	plot := xyPlot{ID: "plot-extend", Title: "Normalized accuracy against the number of merged tasks",
 		XLabel: "task models merged", YLabel: "normalized accuracy", Series: ss, XTicks: sizes, Width: 1000, Height: 360,
@@ -626,7 +570,7 @@ func curveView(pts []CurvePoint) (template.HTML, []curveRow) {
 
 // fmtTimes renders a curve point's merge and evaluation times ("-" for
 // points that were not merged here, such as tuned studies' winners).
-func fmtTimes(p CurvePoint) string {
+func fmtTimes(p results.CurvePoint) string {
 	if p.MergeTime == 0 && p.EvalTime == 0 {
 		return "-"
 	}
@@ -670,11 +614,11 @@ func matrix(name string, bs []results.Baseline) matrixView {
 }
 
 func rank(model string, tasks []string) int {
-	if model == search.BaseName {
+	if model == results.BaseName {
 		return -1
 	}
 	for i, t := range tasks {
-		if study.TaskKey(t) == model {
+		if datasets.TaskKey(t) == model {
 			return i
 		}
 	}

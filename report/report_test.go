@@ -38,21 +38,21 @@ func TestCurveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	defer db.Close()
 	if _, err := Load(ctx, path); err == nil || !strings.Contains(err.Error(), "holds no study") {
 		t.Fatalf("Load of an empty database: %v", err)
 	}
-	pts := FromExtend("ties-4", "ties", []search.CurvePoint{
+	pts := search.CurveRecords("ties-4", "ties", []search.CurvePoint{
 		{Models: 2, Method: "recipe", Tasks: 2, Mean: 1, Normalized: 1, MergeTime: time.Second},
 		{Models: 4, Method: "recipe", Tasks: 4, Mean: 0.5, Normalized: 0.6},
 		{Models: 4, Method: "task_arithmetic", Tasks: 4, Mean: 0.4, Normalized: 0.45},
 	})
-	pts = append(pts, CurvePoint{Method: "ties", Variant: VariantTuned, Study: "ties-4", Models: 4, Tasks: 4, Mean: 0.7, Normalized: 0.7})
-	if err := SaveCurve(ctx, path, pts); err != nil {
+	pts = append(pts, results.CurvePoint{Method: "ties", Variant: results.VariantTuned, Study: "ties-4", Models: 4, Tasks: 4, Mean: 0.7, Normalized: 0.7})
+	if err := db.PutCurve(ctx, pts); err != nil {
 		t.Fatal(err)
 	}
 	pts[1].Normalized = 0.65 // saved again: replaced, not added
-	if err := SaveCurve(ctx, path, pts); err != nil {
+	if err := db.PutCurve(ctx, pts); err != nil {
 		t.Fatal(err)
 	}
 	d, err := Load(ctx, path)
@@ -64,7 +64,7 @@ func TestCurveRoundTrip(t *testing.T) {
 	}
 	var found bool
 	for _, p := range d.Curve {
-		if p.Method == "ties" && p.Variant == VariantFrozen && p.Models == 4 {
+		if p.Method == "ties" && p.Variant == results.VariantFrozen && p.Models == 4 {
 			found = p.Normalized == 0.65
 		}
 		if p.Method == "task_arithmetic" && p.Study != "ties-4" {

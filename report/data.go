@@ -3,8 +3,6 @@ package report
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -14,20 +12,14 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/dsn"
-	"github.com/mergetune/mergetune/search"
-	"github.com/mergetune/mergetune/search/study"
 )
-
-// studyFileAttr is the goptuna study attribute where the search harness
-// keeps the study file's path.
-const studyFileAttr = "mergetune:study_file"
 
 // Data is everything a report shows, read from one database.
 type Data struct {
 	Path    string
 	Studies []*Study
-	// Curve is the extension curve (mt_report_curve), when stored.
-	Curve []CurvePoint
+	// Curve is the extension curve (results.DB.Curve), when stored.
+	Curve []results.CurvePoint
 	// BaselineSets are baselines recorded under a name that is not a
 	// study (the demo's matrix of every model on every task), by name.
 	BaselineSets map[string][]results.Baseline
@@ -37,16 +29,15 @@ type Data struct {
 type Study struct {
 	Name      string
 	Direction string
-	// File is the study file's path as the harness recorded it; Config
-	// is the file loaded (nil when it cannot be read any more, see
-	// ConfigErr) and ConfigText its text.
-	File       string
-	Config     *study.Study
-	ConfigText string
-	ConfigErr  string
-	Trials     []Trial // by number
-	Baselines  []results.Baseline
-	Best       *Trial // the best complete trial, or nil
+	// File is the study file's path as the harness recorded it.
+	File string
+	// Settings are the study's recorded settings (nil for a study
+	// recorded before schema version 4; SettingsErr says so).
+	Settings    *results.StudySettings
+	SettingsErr string
+	Trials      []Trial // by number
+	Baselines   []results.Baseline
+	Best        *Trial // the best complete trial, or nil
 	// Paired compares the best trial with the base model and each task
 	// model on each of its tasks, item by item.
 	Paired []Paired
@@ -91,53 +82,44 @@ func (t Trial) Cause() string {
 	return ""
 }
 
-// Load reads a study database.
+// Load reads a study database: opened once, read-only (results.OpenReadOnly;
+// nothing is created, migrated or written), goptuna's tables through
+// goptuna's storage (rdb.v2) and mergetune's records through package
+// results. A database of schema version 3 or older is read as it is: its
+// studies have no recorded settings (see Study.SettingsErr).
 func Load(ctx context.Context, path string) (_ *Data, err error) {
 	defer func(storage string) { err = dsn.RedactError(err, storage) }(path)
-	db, rdb, err := openSQLReadOnly(ctx, path)
+	rdb, err := results.OpenReadOnly(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("report: %w", err)
 	}
-	defer db.Close()
 	defer rdb.Close()
 	path = results.RedactDSN(path) // for messages from here on
 	d := &Data{Path: path, BaselineSets: map[string][]results.Baseline{}}
-	ok, err := hasTable(ctx, db, "studies")
+	ok, err := rdb.HasTable(ctx, "studies")
 	if err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
 	}
 	names := map[string]bool{}
 	if ok {
-		if d.Studies, err = loadStudies(ctx, db, rdb); err != nil {
+		if d.Studies, err = loadStudies(ctx, rdb); err != nil {
 			return nil, fmt.Errorf("report: %s: %w", path, err)
 		}
 		for _, s := range d.Studies {
 			names[s.Name] = true
 		}
 	}
-	if d.Curve, err = loadCurve(ctx, db); err != nil {
+	if d.Curve, err = rdb.Curve(ctx); err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT study FROM mt_baselines ORDER BY study`)
+	sets, err := rdb.BaselineSets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("report: %s: list baselines: %w", path, err)
-	}
-	var sets []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("report: %s: list baselines: %w", path, err)
-		}
-		if !names[n] {
-			sets = append(sets, n)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report: %s: list baselines: %w", path, err)
+		return nil, fmt.Errorf("report: %s: %w", path, err)
 	}
 	for _, n := range sets {
+		if names[n] {
+			continue
+		}
 		if d.BaselineSets[n], err = rdb.Baselines(ctx, n); err != nil {
 			return nil, fmt.Errorf("report: %s: %w", path, err)
 		}
@@ -148,71 +130,58 @@ func Load(ctx context.Context, path string) (_ *Data, err error) {
 	return d, nil
 }
 
-// loadStudies reads every study in goptuna's tables, with mergetune's
+// loadStudies reads every study in goptuna's storage, with mergetune's
 // records of them.
-func loadStudies(ctx context.Context, db *conn, rdb *results.DB) ([]*Study, error) {
-	rows, err := db.QueryContext(ctx, `SELECT s.study_id, s.study_name, s.direction,
-	COALESCE((SELECT value FROM study_user_attributes a WHERE a.study_id = s.study_id AND a.key = ?), '')
-FROM studies s ORDER BY s.study_id`, studyFileAttr)
+func loadStudies(ctx context.Context, rdb *results.DB) ([]*Study, error) {
+	storage, err := rdb.Goptuna()
+	if err != nil {
+		return nil, err
+	}
+	sums, err := storage.GetAllStudySummaries()
 	if err != nil {
 		return nil, fmt.Errorf("list studies: %w", err)
 	}
-	type row struct {
-		id   int
-		name string
-		dir  string
-		file string
-	}
-	var list []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.name, &r.dir, &r.file); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list studies: %w", err)
-		}
-		list = append(list, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list studies: %w", err)
-	}
+	sort.Slice(sums, func(a, b int) bool { return sums[a].ID < sums[b].ID })
 	var out []*Study
-	for _, r := range list {
-		s, err := loadStudy(ctx, db, rdb, r.id, r.name, findStudyFile(r.file, rdb.Path()))
+	for _, sum := range sums {
+		trials, err := storage.GetAllTrials(sum.ID)
 		if err != nil {
-			return nil, fmt.Errorf("study %s: %w", r.name, err)
+			return nil, fmt.Errorf("study %s: read trials: %w", sum.Name, err)
 		}
-		s.Direction = strings.ToLower(r.dir)
+		s, err := loadStudy(ctx, rdb, sum.Name, trials)
+		if err != nil {
+			return nil, fmt.Errorf("study %s: %w", sum.Name, err)
+		}
+		s.Direction = strings.ToLower(string(sum.Direction))
+		if s.File == "" {
+			s.File = sum.UserAttrs[results.AttrStudyFile]
+		}
 		out = append(out, s)
 	}
 	return out, nil
 }
 
-func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, file string) (*Study, error) {
-	s := &Study{Name: name, File: file, Distributions: map[string]any{}}
-	if file != "" {
-		if text, err := os.ReadFile(file); err != nil {
-			s.ConfigErr = fmt.Sprintf("the study file %s cannot be read: %v", file, err)
-		} else {
-			s.ConfigText = string(text)
-			if cfg, err := study.Load(file); err != nil {
-				s.ConfigErr = err.Error()
-			} else {
-				s.Config = cfg
-			}
-		}
+// loadStudy reads one study's records; trials are goptuna's.
+func loadStudy(ctx context.Context, rdb *results.DB, name string, trials []goptuna.FrozenTrial) (*Study, error) {
+	s := &Study{Name: name, Distributions: map[string]any{}}
+	set, ok, err := rdb.StudySettings(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		s.Settings, s.File = &set, set.File
 	} else {
-		s.ConfigErr = "the database does not name the study file"
+		s.SettingsErr = "The database holds no settings of this study: it was last run by a mergetune older than schema version 4 (running it again records them)."
+	}
+	params := map[int64]map[string]any{}
+	inter := map[int64]map[int]float64{}
+	for _, ft := range trials {
+		params[int64(ft.ID)], inter[int64(ft.ID)] = ft.Params, ft.IntermediateValues
+		for n, d := range ft.Distributions {
+			s.Distributions[n] = d
+		}
 	}
 	recs, err := rdb.Trials(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	params, err := trialParams(ctx, db, id, s.Distributions)
-	if err != nil {
-		return nil, err
-	}
-	inter, err := intermediate(ctx, db, id)
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +208,7 @@ func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, fil
 		}
 		s.Trials = append(s.Trials, t)
 	}
-	best, err := search.BestTrial(ctx, rdb, name)
-	if err != nil {
-		return nil, err
-	}
-	if best != nil {
+	if best, ok := results.BestTrial(recs); ok {
 		for i := range s.Trials {
 			if s.Trials[i].Number == best.Number {
 				s.Best = &s.Trials[i]
@@ -257,97 +222,10 @@ func loadStudy(ctx context.Context, db *conn, rdb *results.DB, id int, name, fil
 		t := &s.Trials[i]
 		t.TuneScore, t.HoldoutScore = s.score(ctx, t.Tune), s.score(ctx, t.Holdout)
 	}
-	if s.Paired, err = loadPaired(ctx, db, rdb, s); err != nil {
+	if s.Paired, err = loadPaired(ctx, rdb, s); err != nil {
 		return nil, fmt.Errorf("paired comparisons: %w", err)
 	}
 	return s, nil
-}
-
-// findStudyFile resolves a study file path the harness recorded (as it
-// was given, so possibly relative to another working directory): as it
-// is, else beside the database or one folder up (a study's default
-// storage is results/<name>.db beside its file).
-func findStudyFile(file, dbPath string) string {
-	if file == "" || filepath.IsAbs(file) {
-		return file
-	}
-	dir := filepath.Dir(dbPath)
-	for _, c := range []string{file, filepath.Join(dir, file), filepath.Join(dir, "..", filepath.Base(file))} {
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	return file
-}
-
-// trialParams reads the study's trial parameters in their external
-// representation, by goptuna trial id, and fills dists with each
-// parameter's distribution.
-func trialParams(ctx context.Context, db *conn, studyID int, dists map[string]any) (map[int64]map[string]any, error) {
-	rows, err := db.QueryContext(ctx, `SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json
-FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ?`, studyID)
-	if err != nil {
-		return nil, fmt.Errorf("read trial parameters: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64]map[string]any{}
-	for rows.Next() {
-		var (
-			id    int64
-			name  string
-			value float64
-			dj    string
-		)
-		if err := rows.Scan(&id, &name, &value, &dj); err != nil {
-			return nil, fmt.Errorf("read trial parameters: %w", err)
-		}
-		dist, err := goptuna.JSONToDistribution([]byte(dj))
-		if err != nil {
-			return nil, fmt.Errorf("parameter %s of trial %d: distribution %s: %w", name, id, dj, err)
-		}
-		v, err := goptuna.ToExternalRepresentation(dist, value)
-		if err != nil {
-			return nil, fmt.Errorf("parameter %s of trial %d: %w", name, id, err)
-		}
-		if out[id] == nil {
-			out[id] = map[string]any{}
-		}
-		out[id][name] = v
-		dists[name] = dist
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read trial parameters: %w", err)
-	}
-	return out, nil
-}
-
-// intermediate reads the pruner's intermediate values, by goptuna trial id.
-func intermediate(ctx context.Context, db *conn, studyID int) (map[int64]map[int]float64, error) {
-	rows, err := db.QueryContext(ctx, `SELECT v.trial_id, v.step, v.value
-FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = ?`, studyID)
-	if err != nil {
-		return nil, fmt.Errorf("read intermediate values: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64]map[int]float64{}
-	for rows.Next() {
-		var (
-			id   int64
-			step int
-			v    float64
-		)
-		if err := rows.Scan(&id, &step, &v); err != nil {
-			return nil, fmt.Errorf("read intermediate values: %w", err)
-		}
-		if out[id] == nil {
-			out[id] = map[int]float64{}
-		}
-		out[id][step] = v
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read intermediate values: %w", err)
-	}
-	return out, nil
 }
 
 // ParamNames returns the study's searched parameter names, sorted.
@@ -363,8 +241,8 @@ func (s *Study) ParamNames() []string {
 // Methods are the merge methods the study's trials used, in first use
 // order (or as configured).
 func (s *Study) Methods() []string {
-	if s.Config != nil {
-		return s.Config.Methods
+	if s.Settings != nil {
+		return s.Settings.Methods
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -425,15 +303,14 @@ func (s *Study) Baseline(model, task string) (results.Baseline, bool) {
 	return results.Baseline{}, false
 }
 
-// TaskModel names the model tuned for a task: from the study file, else
-// the toy convention (the model named after the task), else "".
+// TaskModel names the model tuned for a task: from the recorded settings,
+// else (a study recorded before schema version 4) the toy convention (the
+// model named after the task), else "".
 func (s *Study) TaskModel(task string) string {
-	if s.Config != nil {
-		if m := s.Config.TaskModel(task); m != "" {
-			return m
-		}
+	if s.Settings != nil {
+		return s.Settings.TaskModels[task]
 	}
-	key := study.TaskKey(task)
+	key := datasets.TaskKey(task)
 	for _, b := range s.Baselines {
 		if b.Model == key {
 			return key
@@ -445,15 +322,15 @@ func (s *Study) TaskModel(task string) string {
 // Models are the study's task models in order (from the study file,
 // else from its baselines), without the base model.
 func (s *Study) Models() []string {
-	if s.Config != nil {
-		out := make([]string, len(s.Config.Models))
-		for i, m := range s.Config.Models {
+	if s.Settings != nil {
+		out := make([]string, len(s.Settings.Models))
+		for i, m := range s.Settings.Models {
 			out[i] = m.Name
 		}
 		return out
 	}
 	var out []string
-	seen := map[string]bool{search.BaseName: true}
+	seen := map[string]bool{results.BaseName: true}
 	for _, b := range s.Baselines {
 		if !seen[b.Model] {
 			seen[b.Model] = true
@@ -464,11 +341,12 @@ func (s *Study) Models() []string {
 }
 
 // Scoring is the study's scoring rule (eval.Scoring) over its recorded
-// baselines: its task weights and task models.
+// baselines: its objective, task weights and task models, as recorded.
 func (s *Study) Scoring() eval.Scoring {
 	sc := eval.Scoring{TaskModel: s.TaskModel, Baseline: eval.BaselineList(s.Baselines)}
-	if s.Config != nil {
-		sc.Weights = s.Config.Weights
+	if s.Settings != nil {
+		sc.Weights = s.Settings.Weights
+		sc.Normalize = s.Settings.Objective == eval.ObjectiveNormalized
 	}
 	return sc
 }
