@@ -35,7 +35,7 @@ func TestPairedComparisonPostgres(t *testing.T) { checkPaired(t, pgtest.Schema(t
 // storage (a path relative to the study file, or a PostgreSQL DSN).
 func checkPaired(t *testing.T, storage string) {
 	ctx := context.Background()
-	fam, err := filepath.Abs("../../datasets/toy/family")
+	fam, err := filepath.Abs("../datasets/toy/family")
 	if err != nil {
 		t.Fatal(err)
 	}
