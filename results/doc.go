@@ -11,9 +11,14 @@
 //   - evaluation runs (mt_eval_runs) with their per-task scores
 //     (mt_task_scores) and per-item outcomes (mt_item_outcomes), written by
 //     `mergetune eval` and by the search harness;
-//   - a study's own records (mt_trials, mt_baselines), which sit beside
-//     goptuna's rdb.v2 tables (studies, trials, ...) in the same file. Every
-//     mergetune table is prefixed "mt_" so the two never clash.
+//   - a study's own records (mt_trials, mt_baselines, its definition in
+//     mt_studies and its settings in mt_study_settings: task models,
+//     objective, task weights, the study file's text, so a report needs
+//     only the database), which sit beside goptuna's rdb.v2 tables
+//     (studies, trials, ...) in the same file (DB.Goptuna reads those
+//     through goptuna's storage over the same connections). Every
+//     mergetune table is prefixed "mt_" so the two never clash;
+//   - the extension curve (mt_report_curve; DB.PutCurve, DB.Curve).
 //
 // The schema is versioned in the mergetune_schema table and migrated by
 // Open inside one immediate transaction, so several processes may open

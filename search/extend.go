@@ -57,7 +57,7 @@ type CurvePoint struct {
 	Method     string  // "recipe", "task_arithmetic" or "ties"
 	Tasks      int     // tasks evaluated (those of the merged models)
 	Mean       float64 // mean accuracy over the tasks
-	Normalized float64 // mean of accuracy / the task model's own accuracy
+	Normalized float64 // normalized accuracy (eval.Scoring, unweighted): each task by its model's own accuracy
 	MergeTime  time.Duration
 	EvalTime   time.Duration
 }

@@ -26,7 +26,11 @@ the best trial with the base and each task model on the same items
 stored, failed and pruned trials), or the same tables as markdown, or every
 trial with its parameters and per-task scores as CSV (the best trial's row
 also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns). A database holding
-several studies gives one report with a section per study and a comparison.`,
+several studies gives one report with a section per study and a comparison.
+The database is all it reads: each study records its settings (task models,
+objective, task weights, the study file's text) when it runs, so the study
+file, the models and the task files need not be on this machine. The
+normalized columns use the study's own scoring rule, task weights included.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format = strings.ToLower(format)
