@@ -106,6 +106,11 @@ func (w *Writer) stopWriteback() {
 // With one shard the file is model.safetensors and no index is written.
 // With N > 1 shards they are model-0000i-of-0000N.safetensors and Close
 // writes model.safetensors.index.json.
+//
+// Every writebackBytes written to a shard, a goroutine of the Writer asks
+// the kernel to start writing the shard's dirty pages, so that the disk
+// works while the caller computes; Close or Abort ends it, and one of them
+// must be called.
 func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
 	st, err := os.Stat(dir)
 	if err != nil {

@@ -261,7 +261,7 @@ func quantizeQ8_0Fast(dst []byte, src []float32) int {
 }
 
 //go:noescape
-func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64)
+func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64, divide bool)
 
 // weightedSumFast sums a multiple of 8 leading elements with AVX2 and
 // returns how many it did.
@@ -275,6 +275,6 @@ func weightedSumFast(out []float32, x [][]float32, w []float64, div float64) int
 	for _, v := range x {
 		ptrs = append(ptrs, &v[0])
 	}
-	weightedSumAVX2(&out[0], &ptrs[0], &w[0], len(x), n, div)
+	weightedSumAVX2(&out[0], &ptrs[0], &w[0], len(x), n, div, div != 1)
 	return n
 }

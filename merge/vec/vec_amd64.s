@@ -802,17 +802,19 @@ DATA q8order<>+24(SB)/4, $3
 DATA q8order<>+28(SB)/4, $7
 GLOBL q8order<>(SB), RODATA|NOPTR, $32
 
-// func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64)
+// func weightedSumAVX2(out *float32, x **float32, w *float64, nx, n int, div float64, divide bool)
 // n is a positive multiple of 8 and nx positive. Per element, in float64:
 // s = +0; s += w[i]·x[i][k] for each input in order (VMULPD then VADDPD,
-// never fused); out[k] = float32(s / div).
-TEXT ·weightedSumAVX2(SB), NOSPLIT, $0-48
+// never fused); out[k] = float32(s / div). The caller clears divide when
+// div is 1, where s / div is s bit for bit and the division is skipped.
+TEXT ·weightedSumAVX2(SB), NOSPLIT, $0-49
 	MOVQ         out+0(FP), DI
 	MOVQ         x+8(FP), SI
 	MOVQ         w+16(FP), R8
 	MOVQ         nx+24(FP), R9
 	MOVQ         n+32(FP), CX
 	VBROADCASTSD div+40(FP), Y15
+	MOVBQZX      divide+48(FP), R12
 	XORQ         DX, DX
 
 wsum:
@@ -832,8 +834,12 @@ wsuminput:
 	INCQ         R10
 	CMPQ         R10, R9
 	JLT          wsuminput
+	TESTQ        R12, R12
+	JZ           wsumround
 	VDIVPD       Y15, Y0, Y0
 	VDIVPD       Y15, Y1, Y1
+
+wsumround:
 	VCVTPD2PSY   Y0, X0
 	VCVTPD2PSY   Y1, X1
 	VMOVUPS      X0, (DI)(DX*4)
