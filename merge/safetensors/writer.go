@@ -65,22 +65,28 @@ type Writer struct {
 	stopped  chan struct{} // closed when it has ended
 	stopOnce sync.Once
 	running  bool // the writeback goroutine was started (end of Create)
+
+	startWriteback func(*os.File) // startWriteback, or a test's probe
 }
 
 // writeback starts the kernel's writeback of the shards marked due, at
-// each kick, until stop is closed. A kick that finds one pending is
-// dropped: the pending one is taken later and sees every mark.
+// each kick and once more when stop is closed. A kick that finds one
+// pending is dropped: the pending one is taken later and sees every mark.
 func (w *Writer) writeback() {
 	defer close(w.stopped)
+	marked := func() {
+		for _, sh := range w.shards {
+			if sh.kicked.Swap(false) {
+				w.startWriteback(sh.file)
+			}
+		}
+	}
 	for {
 		select {
 		case <-w.kick:
-			for _, sh := range w.shards {
-				if sh.kicked.Swap(false) {
-					startWriteback(sh.file)
-				}
-			}
+			marked()
 		case <-w.stop:
+			marked() // a kick left pending: Close's fsync follows anyway
 			return
 		}
 	}
@@ -112,6 +118,11 @@ func (w *Writer) stopWriteback() {
 // works while the caller computes; Close or Abort ends it, and one of them
 // must be called.
 func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
+	return create(dir, specs, maxShardBytes, startWriteback)
+}
+
+// create is Create with the function that starts a shard's writeback.
+func create(dir string, specs []Spec, maxShardBytes int64, writeback func(*os.File)) (*Writer, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("create checkpoint in %s: %w", dir, err)
@@ -120,7 +131,8 @@ func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
 		return nil, fmt.Errorf("create checkpoint in %s: not a directory", dir)
 	}
 	w := &Writer{dir: dir, byName: make(map[string]*writerEntry, len(specs)),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+		startWriteback: writeback}
 	w.bufs.New = func() any { b := make([]byte, 0, convChunk*4); return &b }
 
 	// Plan the layout.
