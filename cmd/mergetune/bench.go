@@ -355,11 +355,19 @@ type benchRun struct {
 	inBytes   int64
 	rssMB     float64
 	readFloor float64 // seconds to read the method's inputs once
+	cpu       float64 // user + system seconds of the child
+}
+
+// childUsage is what a child process used.
+type childUsage struct {
+	wall  time.Duration
+	rssMB float64 // peak resident set size
+	cpu   float64 // user + system seconds
 }
 
 // runChild runs this executable with args in a child process and returns
-// its wall time and peak resident set size in MB.
-func runChild(ctx context.Context, exe string, args ...string) (time.Duration, float64, error) {
+// what it used.
+func runChild(ctx context.Context, exe string, args ...string) (childUsage, error) {
 	var out bytes.Buffer
 	c := exec.CommandContext(ctx, exe, args...)
 	c.Stdout = &out
@@ -369,15 +377,15 @@ func runChild(ctx context.Context, exe string, args ...string) (time.Duration, f
 	elapsed := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, 0, ctx.Err()
+			return childUsage{}, ctx.Err()
 		}
-		return 0, 0, fmt.Errorf("%s %s: %w\n%s", exe, strings.Join(args, " "), err, tail(out.String(), 4000))
+		return childUsage{}, fmt.Errorf("%s %s: %w\n%s", exe, strings.Join(args, " "), err, tail(out.String(), 4000))
 	}
-	var rss float64
+	u := childUsage{wall: elapsed, cpu: (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds()}
 	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = float64(ru.Maxrss) * 1024 / 1e6 // KiB on Linux
+		u.rssMB = float64(ru.Maxrss) * 1024 / 1e6 // KiB on Linux
 	}
-	return elapsed, rss, nil
+	return u, nil
 }
 
 func tail(s string, n int) string {
@@ -478,10 +486,11 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 	}
 	// Linux carries the peak RSS of a vfork'ed parent into its child's
 	// count: measure it with a child that does next to nothing.
-	_, floorMB, err := runChild(ctx, exe, "--help")
+	help, err := runChild(ctx, exe, "--help")
 	if err != nil {
 		return err
 	}
+	floorMB := help.rssMB
 	var runs []benchRun
 	for _, m := range methodNames {
 		yml, inputs, err := benchConfig(m, known[m], baseDir, fineTunes)
@@ -497,14 +506,14 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 			return fmt.Errorf("clear %s: %w", outDir, err)
 		}
 		fmt.Fprintf(log, "merging with %s ...\n", m)
-		dur, rss, err := runChild(ctx, exe, "merge", cfgPath, outDir, "--force", "--quiet")
+		u, err := runChild(ctx, exe, "merge", cfgPath, outDir, "--force", "--quiet")
 		if rmErr := os.RemoveAll(outDir); rmErr != nil && err == nil {
 			err = fmt.Errorf("remove %s: %w", outDir, rmErr)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", m, err)
 		}
-		r := benchRun{method: m, seconds: dur.Seconds(), rssMB: rss}
+		r := benchRun{method: m, seconds: u.wall.Seconds(), rssMB: u.rssMB, cpu: u.cpu}
 		for _, in := range inputs {
 			r.inBytes += sizes[in]
 			r.readFloor += readTimes[in]
@@ -552,15 +561,15 @@ func benchReport(info benchInfo, runs []benchRun) string {
 			linear = r.seconds
 		}
 	}
-	b.WriteString("| method | seconds | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| method | seconds | CPU s | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range runs {
 		x := "-"
 		if linear > 0 {
 			x = fmt.Sprintf("%.2f", r.seconds/linear)
 		}
 		floor := max(r.readFloor, info.writeOnce)
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %.0f | %s | %s | %s | %.2f |\n", r.method, fmtSec(r.seconds), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x,
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %.0f | %s | %s | %s | %.2f |\n", r.method, fmtSec(r.seconds), fmtSec(r.cpu), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x,
 			fmtSec(r.readFloor), fmtSec(info.writeOnce), r.seconds/floor)
 	}
 	ioTime := info.readOnce + info.writeOnce
@@ -571,7 +580,7 @@ func benchReport(info benchInfo, runs []benchRun) string {
 			fmt.Fprintf(&b, "linear / max(read, write): %.2f\n", r.seconds/max(r.readFloor, info.writeOnce))
 		}
 	}
-	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing one output's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
+	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; CPU s: its user + system time (steadier than the wall time on a busy machine); read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing one output's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
 
 	b.WriteString("\ntargets:\n")
 	mark := func(ok bool) string {

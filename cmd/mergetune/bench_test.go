@@ -45,7 +45,7 @@ func TestBenchMergePico(t *testing.T) {
 			t.Errorf("no row for %s in\n%s", m, first)
 		}
 	}
-	for _, want := range []string{"| method | seconds | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |", "read once (cat): ", "write once (dd): ", "linear / max(read, write): ", "- linear ≤ 1.25 × max(read once, write once)", "peak RSS ≤ 1024 MB: ", "generating the pico base model"} {
+	for _, want := range []string{"| method | seconds | CPU s | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |", "read once (cat): ", "write once (dd): ", "linear / max(read, write): ", "- linear ≤ 1.25 × max(read once, write once)", "peak RSS ≤ 1024 MB: ", "generating the pico base model"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("no %q in\n%s", want, first)
 		}
