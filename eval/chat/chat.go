@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nikolalohinski/gonja/v2"
@@ -65,8 +66,11 @@ const (
 	// MaxRangeItems bounds the numbers all range() calls of one
 	// rendering yield together.
 	MaxRangeItems = 100000
-	// MaxRenderTime bounds a rendering's duration.
-	MaxRenderTime = 2 * time.Second
+	// MaxRenderTime is a last resort against renderer paths the bounds
+	// above do not cover; it is far above what a bounded rendering takes
+	// even on a loaded machine, so a template's result does not depend on
+	// the machine's load.
+	MaxRenderTime = 20 * time.Second
 )
 
 // boundedRange is Jinja's range([start, ]stop[, step]) with a budget of
@@ -184,11 +188,12 @@ func (t *Template) Render(msgs []eval.Message) (string, error) {
 				done <- result{err: fmt.Errorf("the renderer failed: %v", r)}
 			}
 		}()
-		out, err := t.tpl.ExecuteToString(ctx)
-		if err == nil && len(out) > MaxRendered {
-			out, err = "", fmt.Errorf("the rendered prompt exceeds %d bytes", MaxRendered)
+		w := &boundedWriter{max: MaxRendered}
+		err := t.tpl.Execute(w, ctx)
+		if w.over {
+			err = fmt.Errorf("the rendered prompt exceeds %d bytes", MaxRendered)
 		}
-		done <- result{out, err}
+		done <- result{w.buf.String(), err}
 	}()
 	timer := time.NewTimer(MaxRenderTime)
 	defer timer.Stop()
@@ -291,4 +296,21 @@ func specialToken(raw json.RawMessage) (string, error) {
 		return "", errors.New("want a string or an object with content")
 	}
 	return o.Content, nil
+}
+
+// boundedWriter collects a rendering and fails the write that would take
+// it past max bytes, so that the renderer stops there instead of building
+// the whole oversized prompt first.
+type boundedWriter struct {
+	buf  strings.Builder
+	max  int
+	over bool
+}
+
+func (w *boundedWriter) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > w.max {
+		w.over = true
+		return 0, fmt.Errorf("the rendered prompt exceeds %d bytes", w.max)
+	}
+	return w.buf.Write(p)
 }
