@@ -114,7 +114,7 @@ func (h *harness) holdout(ctx context.Context) ([]results.TaskScore, error) {
 	if len(h.s.Holdout) == 0 {
 		return nil, nil
 	}
-	best, err := BestTrial(ctx, h.st.Results, h.s.Name)
+	best, err := bestOf(ctx, h.s, h.st.Results)
 	if err != nil || best == nil {
 		return nil, err
 	}
@@ -160,10 +160,13 @@ func BestTrial(ctx context.Context, db *results.DB, name string) (*results.Trial
 // the settings that extend will reuse are checked on data the search never
 // saw. The run is recorded (not linked to a trial).
 func (h *harness) recipeHoldout(ctx context.Context) ([]results.TaskScore, error) {
-	if len(h.s.Holdout) == 0 {
+	// A greedy soup's best is a subset of the models, which a recipe
+	// (settings for every model) cannot say: its holdout is the best
+	// trial's own.
+	if len(h.s.Holdout) == 0 || h.s.Search == study.SearchGreedySoup {
 		return nil, nil
 	}
-	best, err := BestTrial(ctx, h.st.Results, h.s.Name)
+	best, err := bestOf(ctx, h.s, h.st.Results)
 	if err != nil || best == nil {
 		return nil, err
 	}

@@ -156,7 +156,7 @@ func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe
 	if derr != nil && !opt.Force {
 		return nil, derr
 	}
-	best, err := BestTrial(ctx, st.Results, s.Name)
+	best, err := bestOf(ctx, s, st.Results)
 	if err != nil {
 		return nil, err
 	}

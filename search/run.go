@@ -18,6 +18,7 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/dsn"
 	"github.com/mergetune/mergetune/search/study"
@@ -108,12 +109,18 @@ func Run(ctx context.Context, s *study.Study, opt Options) (_ *Summary, err erro
 	if opt.Workers > 0 {
 		workers = opt.Workers
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range workers {
-		g.Go(func() error { return h.work(gctx, i) })
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	if s.Search == study.SearchGreedySoup {
+		if err := h.greedy(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		for i := range workers {
+			g.Go(func() error { return h.work(gctx, i) })
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -295,6 +302,11 @@ type worker struct {
 	host string
 	name string
 	ctx  context.Context
+	// soup, when set, are the models (indices) the next trial averages
+	// uniformly, a greedy soup step (soupNote says which); the trial
+	// then samples nothing.
+	soup     []int
+	soupNote string
 }
 
 var (
@@ -392,26 +404,40 @@ func (w *worker) objective(trial goptuna.Trial) (float64, error) {
 // record's fields as they become known.
 func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.TrialRecord) (float64, error) {
 	h := w.h
-	a, err := h.s.Sample(trialSuggester{trial})
-	if err != nil {
-		return 0, err
-	}
-	rec.Method = a.Method
 	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
-	cfg, err := h.s.MergeConfig(a, name, fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number))
-	if err != nil {
-		return 0, fmt.Errorf("merge config: %w", err)
+	header := fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number)
+	var cfg *config.Config
+	if w.soup != nil {
+		rec.Method = "linear"
+		c, err := h.s.SoupConfig(w.soup, name, header+", "+w.soupNote)
+		if err != nil {
+			return 0, fmt.Errorf("merge config: %w", err)
+		}
+		cfg = c
+	} else {
+		a, err := h.s.Sample(trialSuggester{trial})
+		if err != nil {
+			return 0, err
+		}
+		rec.Method = a.Method
+		if cfg, err = h.s.MergeConfig(a, name, header); err != nil {
+			return 0, fmt.Errorf("merge config: %w", err)
+		}
 	}
 	rec.MergeYAML = string(cfg.Raw)
 	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
-	orig, err := w.duplicateOf(ctx, trial.ID)
-	if err != nil {
-		return 0, fmt.Errorf("look for duplicates: %w", err)
-	}
-	if orig != nil {
-		return w.reuse(ctx, trial, rec, orig)
+	// A greedy soup's steps sample no parameters, and each averages a
+	// different set of models: none repeats another.
+	if w.soup == nil {
+		orig, err := w.duplicateOf(ctx, trial.ID)
+		if err != nil {
+			return 0, fmt.Errorf("look for duplicates: %w", err)
+		}
+		if orig != nil {
+			return w.reuse(ctx, trial, rec, orig)
+		}
 	}
 	c, err := openCandidate(ctx, cfg, h.trialDir(rec.Number), merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}, w.be)
 	if err != nil {

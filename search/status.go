@@ -25,6 +25,9 @@ type Status struct {
 	Returned int // failures whose budget was returned (dead worker, interrupted)
 	Running  int
 	Best     *results.TrialRecord
+	// Notes say what each trial did, by trial number, where the search
+	// mode has more to say than the record (a greedy soup's steps).
+	Notes map[int]string
 	// Holdout are the best trial's holdout scores, when evaluated.
 	Holdout []results.TaskScore
 	// Baselines are the unmerged models' scores.
@@ -76,8 +79,13 @@ func StatusOf(ctx context.Context, s *study.Study, st *Store) (*Status, error) {
 			last = r.FinishedAt
 		}
 	}
-	if out.Best, err = BestTrial(ctx, st.Results, s.Name); err != nil {
+	if out.Best, err = bestOf(ctx, s, st.Results); err != nil {
 		return nil, err
+	}
+	if s.Search == study.SearchGreedySoup {
+		if out.Notes, err = soupNotes(ctx, s, st.Results, recs); err != nil {
+			return nil, err
+		}
 	}
 	if out.Best != nil {
 		scores, err := st.Results.TrialTaskScores(ctx, s.Name, out.Best.Number)
@@ -149,8 +157,11 @@ func (s *Status) Write(w io.Writer) error {
 		if r.DuplicateOf != nil {
 			note = fmt.Sprintf("parameters of trial %d: result reused", *r.DuplicateOf)
 		}
+		if n, ok := s.Notes[r.Number]; ok {
+			note = n
+		}
 		if s.Best != nil && r.Number == s.Best.Number {
-			note = "best"
+			note = strings.TrimSpace("best " + s.Notes[r.Number])
 		}
 		if len(note) > 60 {
 			note = note[:57] + "..."

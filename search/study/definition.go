@@ -85,6 +85,12 @@ func (s *Study) Definition() map[string]string {
 		"evaluator":  evaluator,
 		"seed":       s.Seed,
 	}
+	// A search mode other than sampling changes what a trial is (greedy
+	// soup's steps): it counts with the method, and only when set, so
+	// the definitions of sampling studies stay as they were.
+	if s.Search != SearchSample && s.Search != "" {
+		values["method"] = map[string]any{"search": s.Search, "method": s.Methods}
+	}
 	out := make(map[string]string, len(values))
 	for k, v := range values {
 		b, err := json.Marshal(v)

@@ -49,6 +49,7 @@ type file struct {
 	Seed       uint64         `yaml:"seed"`
 	Heartbeat  string         `yaml:"heartbeat"`
 	StaleAfter string         `yaml:"stale_after"`
+	Search     string         `yaml:"search"`
 }
 
 type fileModel struct {
@@ -66,6 +67,7 @@ type fileParam struct {
 	Choices []any    `yaml:"choices"`
 	Scope   string   `yaml:"scope"`
 	Knots   int      `yaml:"knots"`
+	Start   *float64 `yaml:"start"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -171,6 +173,14 @@ func (p *parser) study(f *file) (*Study, error) {
 		seen[name] = true
 		s.Models = append(s.Models, Model{Path: dir, Name: name, Tasks: m.Tasks})
 	}
+	s.Search = cmp.Or(f.Search, SearchSample)
+	modes := Modes()
+	if _, ok := modes[s.Search]; !ok {
+		return nil, p.errf("search", s.Search, "unknown search mode; known: %s", strings.Join(sortedKeys(modes), ", "))
+	}
+	if s.Search == SearchGreedySoup && f.Method.Kind == 0 {
+		f.Method = yaml.Node{Kind: yaml.ScalarNode, Value: "linear"}
+	}
 	if err := p.methods(f, s); err != nil {
 		return nil, err
 	}
@@ -203,6 +213,9 @@ func (p *parser) study(f *file) (*Study, error) {
 	if err := p.sampler(f, s); err != nil {
 		return nil, err
 	}
+	if s.Search == SearchGreedySoup && f.Trials == 0 {
+		f.Trials = len(s.Models)
+	}
 	if f.Trials < 1 {
 		return nil, p.errf("trials", strconv.Itoa(f.Trials), "the study's trial budget must be at least 1")
 	}
@@ -218,6 +231,9 @@ func (p *parser) study(f *file) (*Study, error) {
 		return nil, err
 	}
 	if err := p.evaluator(f, s); err != nil {
+		return nil, err
+	}
+	if err := p.greedy(f, s); err != nil {
 		return nil, err
 	}
 	switch {
@@ -252,6 +268,30 @@ func (p *parser) study(f *file) (*Study, error) {
 		return nil, p.errf("stale_after", f.StaleAfter, "must be longer than heartbeat (%s)", s.Heartbeat)
 	}
 	return s, nil
+}
+
+// greedy checks what a greedy soup study allows: a uniform linear average
+// of the models (no space, no parameters), one step per model, run in
+// order by one worker, each step scored whole.
+func (p *parser) greedy(f *file, s *Study) error {
+	if s.Search != SearchGreedySoup {
+		return nil
+	}
+	switch {
+	case len(s.Methods) != 1 || s.Methods[0] != "linear":
+		return p.errf("method", strings.Join(s.Methods, ", "), "greedy_soup averages models uniformly: method must be linear (or left out)")
+	case len(s.Space) > 0:
+		return p.errf("space", s.Space[0].Name, "greedy_soup searches no space: its steps are fixed by the models' own scores")
+	case len(s.Fixed) > 0:
+		return p.errf("parameters", sortedKeys(s.Fixed)[0], "greedy_soup takes no parameters: every soup is a uniform average")
+	case s.Trials != len(s.Models):
+		return p.errf("trials", strconv.Itoa(s.Trials), "greedy_soup takes one step per model (%d); leave trials out", len(s.Models))
+	case s.Workers != 1:
+		return p.errf("workers", strconv.Itoa(s.Workers), "greedy_soup's steps depend on each other: workers must be 1")
+	case s.Pruner != optim.NoPruner:
+		return p.errf("pruner", s.Pruner, "greedy_soup scores every step whole: pruner must be none")
+	}
+	return nil
 }
 
 func (p *parser) duration(field, v string, def time.Duration) (time.Duration, error) {

@@ -249,6 +249,9 @@ func (s *Study) DefaultParams() map[string]float64 {
 			continue
 		}
 		d := startValue(method, prm.Name, len(s.Models))
+		if prm.Start != nil {
+			d = *prm.Start
+		}
 		var v float64
 		switch prm.Type {
 		case "choice":
@@ -333,8 +336,8 @@ func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
 		if dec.Kind != yaml.MappingNode {
 			return p.errf(field, "", "want a mapping such as {type: float, low: 0, high: 1}")
 		}
-		if err := checkKeys(dec, "type", "low", "high", "step", "log", "choices", "scope", "knots"); err != "" {
-			return p.errf(field+"."+err, "", "unknown field; known: type, low, high, step, log, choices, scope, knots")
+		if err := checkKeys(dec, "type", "low", "high", "step", "log", "choices", "scope", "knots", "start"); err != "" {
+			return p.errf(field+"."+err, "", "unknown field; known: type, low, high, step, log, choices, scope, knots, start")
 		}
 		if err := dec.Decode(&fp); err != nil {
 			return p.errf(field, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -404,6 +407,13 @@ func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
 		default:
 			return p.errf(field+".type", fp.Type, "want float, int or choice")
 		}
+		if fp.Start != nil {
+			if err := p.start(field, prm, *fp.Start); err != nil {
+				return err
+			}
+			v := *fp.Start
+			prm.Start = &v
+		}
 		if prm.Scope == "" {
 			prm.Scope = ScopeGlobal
 			if def.PerModel {
@@ -438,6 +448,33 @@ func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
 	return nil
 }
 
+// start checks a parameter's start value (the first trial's, start: in
+// the space entry): inside a range, on its step, or one of the choices.
+func (p *parser) start(field string, prm Param, v float64) error {
+	switch prm.Type {
+	case "choice":
+		for _, c := range prm.Choices {
+			if toFloat(choiceValue(c)) == v {
+				return nil
+			}
+		}
+		return p.errf(field+".start", fmtNum(v), "not one of the choices (%s)", strings.Join(prm.Choices, ", "))
+	case "int":
+		if v != math.Trunc(v) {
+			return p.errf(field+".start", fmtNum(v), "an int parameter starts from a whole number")
+		}
+	}
+	if v < prm.Low || v > prm.High {
+		return p.errf(field+".start", fmtNum(v), "outside the range [%s, %s]", fmtNum(prm.Low), fmtNum(prm.High))
+	}
+	if prm.Step > 0 {
+		if k := (v - prm.Low) / prm.Step; math.Abs(k-math.Round(k)) > 1e-9 {
+			return p.errf(field+".start", fmtNum(v), "not on the range's step (%s from %s)", fmtNum(prm.Step), fmtNum(prm.Low))
+		}
+	}
+	return nil
+}
+
 // suggestedRange is the search range the first of ms that suggests one
 // declares for parameter name (methods.ParamDef.Suggested).
 func suggestedRange(reg methods.Registry, ms []string, name string) (low, high float64, log, ok bool) {
@@ -449,4 +486,28 @@ func suggestedRange(reg methods.Registry, ms []string, name string) (low, high f
 		}
 	}
 	return 0, 0, false, false
+}
+
+// SoupConfig builds the merge configuration of a uniform soup: a linear
+// average, with equal weights, of the study's models at indices members
+// (greedy soup's steps). Its Raw is the YAML a trial records, with header
+// as a comment; file names it in messages.
+func (s *Study) SoupConfig(members []int, file, header string) (*config.Config, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("soup config: no models")
+	}
+	a := &Assignment{Method: "linear", Global: map[string]any{}, Models: make([]map[string]any, len(members))}
+	paths := make([]string, len(members))
+	for i, m := range members {
+		if m < 0 || m >= len(s.Models) {
+			return nil, fmt.Errorf("soup config: no model %d (the study has %d)", m, len(s.Models))
+		}
+		paths[i] = s.Models[m].Path
+		a.Models[i] = map[string]any{"weight": 1.0}
+	}
+	d, err := a.Document(s.BaseModel, paths, s.Dtype)
+	if err != nil {
+		return nil, err
+	}
+	return d.Config(file, header)
 }

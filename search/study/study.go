@@ -11,6 +11,7 @@
 //	  - model: ../family/rot1
 //	    name: rot1                 # label in parameter names (default: base name)
 //	    tasks: [rot1, my-task]     # my-task: the name: in tasks/my-task.yml
+//	search: sample                 # or greedy_soup (Model Soups' recipe; method linear, no space)
 //	method: breadcrumbs            # or a list, searched as a categorical
 //	parameters: {normalize: false} # fixed parameters (global or per-model)
 //	dtype: bfloat16
@@ -19,6 +20,8 @@
 //	  weight:  {type: float, low: 0.2, high: 1, scope: per_model}
 //	  density: {type: float, low: 0.5, high: 1, scope: shared}
 //	  gamma:   {type: float, low: 0.001, high: 0.05, log: true, scope: per_layer, knots: 3}
+//	  # start: the first trial's value (default: the method's start value)
+//	  # lambda: {type: float, low: 0.01, high: 1, start: 0.2}
 //	tasks: [toy:swapcase@tune, toy:rot1@tune, tasks/my-task.yml]
 //	holdout: [toy:swapcase, toy:rot1]
 //	limit: 30                      # items per task (0: all; at most MaxLimit); a task file's smaller limit wins
@@ -92,6 +95,33 @@ const (
 	ObjectiveNormalized = eval.ObjectiveNormalized
 )
 
+// Search modes: how a study proposes its trials (search: in the file).
+const (
+	// SearchSample samples the space with the study's sampler (the
+	// default).
+	SearchSample = "sample"
+	// SearchGreedySoup is Model Soups' greedy soup (Wortsman et al.,
+	// arXiv 2203.05482, recipe 1): the models, sorted by their own score
+	// on the tune tasks, are added one by one to a uniform average, each
+	// kept only if the soup's tune score does not drop. Each step is a
+	// trial; the last soup kept is the best trial.
+	SearchGreedySoup = "greedy_soup"
+)
+
+// Mode is one search mode a study file may name.
+type Mode struct {
+	Name string
+	Help string // one line, for messages and the README
+}
+
+// Modes returns the search modes by name, built afresh on each call.
+func Modes() map[string]Mode {
+	return map[string]Mode{
+		SearchSample:     {SearchSample, "sample the space with the study's sampler (default)"},
+		SearchGreedySoup: {SearchGreedySoup, "Model Soups' greedy soup: add the models, best first, to a uniform average while its tune score does not drop"},
+	}
+}
+
 // Model is one task model of a study.
 type Model struct {
 	Path  string   // absolute model directory
@@ -111,12 +141,18 @@ type Param struct {
 	Scope    string
 	Knots    int  // per_layer only
 	PerModel bool // the method parameter is resolved per model
+	// Start is the value the study's first trial gives the parameter
+	// (start: in its space entry); nil: the method's start value
+	// (methods.ParamDef.StartValue). Left out of the definition's JSON
+	// when nil, so studies written before it keep their definition.
+	Start *float64 `json:",omitempty"`
 }
 
 // Study is a validated study file, with its tasks loaded.
 type Study struct {
 	File        string // the study file path
 	Name        string
+	Search      string // search mode: SearchSample or SearchGreedySoup
 	BaseModel   string // absolute
 	Models      []Model
 	Methods     []string

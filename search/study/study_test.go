@@ -63,6 +63,15 @@ func TestValidationErrors(t *testing.T) {
 		{"huge limit", "limit: 5", "limit: 400000000", `s.yml: limit: value "400000000": must be 0 (all items) to 10000`},
 		{"device task", "tasks: [toy:swapcase@tune, toy:rot1@tune]", "tasks: [/dev/zero, toy:rot1@tune]", `s.yml: tasks[0]: value "/dev/zero": /dev/zero is not a regular file or directory (Dc---------)`},
 		{"password in storage", "trials: 4", "trials: 4\nstorage: mysql://root:s3cret@db/x", `s.yml: storage: value "mysql://root:xxxxx@db/x": want a SQLite file path or a postgres:// DSN`},
+		{"unknown search mode", "trials: 4", "trials: 4\nsearch: grid", `s.yml: search: value "grid": unknown search mode; known: greedy_soup, sample`},
+		{"greedy soup of ties", "trials: 4", "trials: 2\nsearch: greedy_soup", `s.yml: method: value "ties": greedy_soup averages models uniformly: method must be linear (or left out)`},
+		{"greedy soup with a space", "method: ties", "method: linear\nsearch: greedy_soup\nspace:\n  weight: {type: float, low: 0.1, high: 1}", `s.yml: space: value "weight": greedy_soup searches no space: its steps are fixed by the models' own scores`},
+		{"greedy soup budget", "method: ties", "method: linear\nsearch: greedy_soup", `s.yml: trials: value "4": greedy_soup takes one step per model (2); leave trials out`},
+		{"greedy soup workers", "method: ties\ntasks: [toy:swapcase@tune, toy:rot1@tune]\nlimit: 5\ntrials: 4", "search: greedy_soup\ntasks: [toy:swapcase@tune, toy:rot1@tune]\nworkers: 2", `s.yml: workers: value "2": greedy_soup's steps depend on each other: workers must be 1`},
+		{"greedy soup pruner", "method: ties\ntasks: [toy:swapcase@tune, toy:rot1@tune]\nlimit: 5\ntrials: 4", "search: greedy_soup\ntasks: [toy:swapcase@tune, toy:rot1@tune]\npruner: median", `s.yml: pruner: value "median": greedy_soup scores every step whole: pruner must be none`},
+		{"start outside", "trials: 4", "trials: 4\nspace:\n  lambda: {type: float, low: 0.1, high: 1, start: 2}", `s.yml: space.lambda.start: value "2": outside the range [0.1, 1]`},
+		{"start off the step", "trials: 4", "trials: 4\nspace:\n  lambda: {type: float, low: 0.1, high: 1, step: 0.1, start: 0.25}", `s.yml: space.lambda.start: value "0.25": not on the range's step (0.1 from 0.1)`},
+		{"start not a choice", "trials: 4", "trials: 4\nspace:\n  lambda: {type: choice, choices: [0.3, 0.5], start: 0.4}", `s.yml: space.lambda.start: value "0.4": not one of the choices (0.3, 0.5)`},
 		{"untagged normalized", "  - {model: " + fam + "/rot1, tasks: [rot1]}", "  - {model: " + fam + "/rot1}", ""},
 	}
 	for _, tt := range tests {
@@ -177,6 +186,27 @@ func TestDefaultParams(t *testing.T) {
 	want := map[string]float64{"method": 0, "lambda": 0.8, "gamma": 0.01,
 		"density[swapcase][0]": 0.9, "density[swapcase][1]": 0.9, "density[rot1][0]": 0.9, "density[rot1][1]": 0.9,
 		"weight[swapcase]": 1, "weight[rot1]": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("DefaultParams\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestStartValues checks that start: in a space entry sets the first
+// trial's value (the breadcrumbs paper's start point), over the method's.
+func TestStartValues(t *testing.T) {
+	fam := family(t)
+	text := strings.Replace(base(fam), "method: ties", "method: breadcrumbs", 1) + `space:
+  lambda: {type: float, low: 0.01, high: 1, start: 0.2}
+  density: {type: float, low: 0.05, high: 0.2, start: 0.15}
+  gamma: {type: float, low: 0.001, high: 0.01, start: 0.006}
+  weight: {type: choice, choices: [0.5, 1], start: 0.5}
+`
+	s, err := Parse([]byte(text), filepath.Join(t.TempDir(), "s.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.DefaultParams()
+	want := map[string]float64{"lambda": 0.2, "density": 0.15, "gamma": 0.006, "weight": 0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("DefaultParams\n got %v\nwant %v", got, want)
 	}
