@@ -48,6 +48,10 @@ type Sampler struct {
 	// MinDimensions is the fewest numeric search dimensions the sampler
 	// works with; the parser refuses a space with fewer.
 	MinDimensions int
+	// Discrete is set for a sampler that needs every parameter of the
+	// space discrete (stepped floats, ints, choices); the parser
+	// refuses a continuous one.
+	Discrete bool
 	// Options returns the study options that install the sampler.
 	Options func(Settings) ([]goptuna.StudyOption, error)
 }

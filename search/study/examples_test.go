@@ -53,6 +53,10 @@ func TestEveryExampleLoads(t *testing.T) {
 			if len(s.Tune) == 0 {
 				t.Errorf("study %s: no tune task", path)
 			}
+			if filepath.Base(filepath.Dir(path)) == "papers" {
+				kinds["paper"]++
+				checkPaperSource(t, path, string(data))
+			}
 		case top["data"] != nil || top["tasks"] != nil:
 			kinds["task"]++
 			ts, err := datasets.LoadAll(path)
@@ -73,8 +77,25 @@ func TestEveryExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kinds["study"] < 2 || kinds["task"] < 3 || kinds["merge"] < 1 {
+	if kinds["study"] < 2 || kinds["task"] < 3 || kinds["merge"] < 1 || kinds["paper"] < 5 {
 		t.Errorf("examples found: %v", kinds)
+	}
+}
+
+// paperSourceRE finds a source line naming an arXiv paper, as each study
+// under examples/papers/ opens with ("# Source: ..., arXiv 2312.06795").
+var paperSourceRE = regexp.MustCompile(`(?m)^# Source: .*(\n# .*)*arXiv \d{4}\.\d{4,5}`)
+
+// checkPaperSource checks that a paper's study names its source (a
+// "# Source:" comment with the paper's arXiv id) and says what the paper's
+// numbers are, or that the docs hold none verified.
+func checkPaperSource(t *testing.T, path, text string) {
+	t.Helper()
+	if !paperSourceRE.MatchString(text) {
+		t.Errorf("paper study %s: no \"# Source: ... arXiv NNNN.NNNNN\" comment", path)
+	}
+	if !strings.Contains(text, "Paper's numbers") {
+		t.Errorf("paper study %s: no \"Paper's numbers\" comment (the paper's numbers for comparison, or that none are verified)", path)
 	}
 }
 

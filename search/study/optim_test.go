@@ -31,6 +31,17 @@ func TestSamplersAndPruners(t *testing.T) {
 		}
 	}
 	for _, name := range samplers.Names() {
+		e, _ := samplers.Lookup(name)
+		two, one := two, one
+		if e.Discrete {
+			// a discrete sampler refuses a continuous range, and takes
+			// the same space stepped
+			if _, err := Parse([]byte(base(fam)+two+"sampler: "+name+"\n"), file); err == nil || !strings.Contains(err.Error(), ".step") {
+				t.Errorf("sampler %s over continuous ranges: %v, want an error", name, err)
+			}
+			two = strings.ReplaceAll(two, "high: 1", "high: 1, step: 0.1")
+			one = strings.ReplaceAll(one, "high: 1", "high: 1, step: 0.1")
+		}
 		s, err := Parse([]byte(base(fam)+two+"sampler: {type: "+name+", seed: 3}\n"), file)
 		if err != nil {
 			t.Errorf("sampler %s: %v", name, err)
@@ -39,7 +50,6 @@ func TestSamplersAndPruners(t *testing.T) {
 		if s.Sampler != name || s.SamplerSeed != 3 {
 			t.Errorf("sampler %s: parsed %s seed %d", name, s.Sampler, s.SamplerSeed)
 		}
-		e, _ := samplers.Lookup(name)
 		_, err = Parse([]byte(base(fam)+one+"sampler: "+name+"\n"), file)
 		if e.MinDimensions > 1 && (err == nil || !strings.Contains(err.Error(), "sampler.type")) {
 			t.Errorf("sampler %s on one dimension: %v, want an error (it needs %d)", name, err, e.MinDimensions)

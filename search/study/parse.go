@@ -421,6 +421,13 @@ func (p *parser) sampler(f *file, s *Study) error {
 	if err != nil {
 		return p.errf("sampler.type", s.Sampler, "unknown sampler; known: %s", strings.Join(samplers.Names(), ", "))
 	}
+	if e.Discrete {
+		for _, prm := range s.Space {
+			if prm.Type == "float" && (prm.Step <= 0 || prm.Log) {
+				return p.errf("space."+prm.Name+".step", "", "the %s sampler needs every parameter discrete: give %s a step (or make it an int or a choice)", s.Sampler, prm.Name)
+			}
+		}
+	}
 	if d := s.dimensions(); d < e.MinDimensions {
 		return p.errf("sampler.type", s.Sampler, "the %s sampler needs at least %d numeric dimensions in space, this one has %d", s.Sampler, e.MinDimensions, d)
 	}

@@ -26,7 +26,7 @@
 //	holdout: [toy:swapcase, toy:rot1]
 //	limit: 30                      # items per task (0: all; at most MaxLimit); a task file's smaller limit wins
 //	objective: {type: normalized, weights: {toy:rot1@tune: 2}}   # or: mean
-//	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random, sobol (see package optim)
+//	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random, sobol, grid (see package optim)
 //	trials: 10                     # one budget for the whole study
 //	workers: 2
 //	pruner: {type: median, chunks: 3, startup: 5}   # none (default), median, asha (see package optim)
