@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mergetune/mergetune/eval/backends"
+	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -170,13 +172,20 @@ func newStudyStatusCmd() *cobra.Command {
 }
 
 func newStudyBestCmd() *cobra.Command {
-	var force bool
+	var force, replace bool
+	var out, format, typ string
 	cmd := &cobra.Command{
-		Use:   "best STUDY.yml",
-		Short: "Print the best trial's mergekit YAML, ready for mergetune merge",
-		Args:  cobra.ExactArgs(1),
+		Use:   "best STUDY.yml [--out OUT_DIR|OUT.gguf [--format safetensors|gguf] [--type T]]",
+		Short: "Print the best trial's mergekit YAML, ready for mergetune merge, or export its model",
+		Long: `Print the best trial's mergekit YAML, ready for mergetune merge. With
+--out, merge the best trial again (with the study's seed, so the weights
+are the trial's) and write the model to --out: a safetensors directory,
+or with --format gguf (the default for a path ending in .gguf) one GGUF
+file that Ollama serves, as mergetune merge writes them (--type: the
+GGUF storage of the weight matrices, f32, f16, bf16 or q8_0).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := loadStatus(cmd.Context(), args[0])
+			s, st, err := loadStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -186,11 +195,37 @@ func newStudyBestCmd() *cobra.Command {
 			if st.Best == nil {
 				return fmt.Errorf("study %s: no complete trial yet", st.Study)
 			}
-			_, err = io.WriteString(cmd.OutOrStdout(), st.Best.MergeYAML)
-			return err
+			if out == "" {
+				if format != "" || typ != "" {
+					return fmt.Errorf("--format and --type need --out")
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), st.Best.MergeYAML)
+				return err
+			}
+			if format == "" && strings.EqualFold(filepath.Ext(out), ".gguf") {
+				format = merge.FormatGGUF
+			}
+			if _, err := os.Stat(out); err == nil && !replace {
+				return fmt.Errorf("%s exists (use --replace to replace it)", out)
+			}
+			res, err := search.MergeTrial(cmd.Context(), s, *st.Best, out, merge.Options{
+				Format: format, GGUFType: typ, Force: replace,
+				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) },
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: trial %d (objective %.4f), %d tensors, %s, %.1fs\n",
+				res.Dir, st.Best.Number, *st.Best.Objective, res.Tensors, humanBytes(res.Bytes), res.Elapsed.Seconds())
+			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "print the recorded best trial even when the study file's definition changed since")
+	f := cmd.Flags()
+	f.BoolVar(&force, "force", false, "use the recorded best trial even when the study file's definition changed since")
+	f.StringVar(&out, "out", "", "write the best trial's merged model here instead of printing its YAML")
+	f.StringVar(&format, "format", "", "model format with --out: safetensors or gguf (default gguf for a path ending in .gguf)")
+	f.StringVar(&typ, "type", "", "GGUF storage of the weight matrices: f32, f16, bf16 or q8_0 (default: what Ollama's converter chooses)")
+	f.BoolVar(&replace, "replace", false, "replace an existing --out")
 	return cmd
 }
 

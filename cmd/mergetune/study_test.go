@@ -13,6 +13,7 @@ import (
 
 	"github.com/mergetune/mergetune/eval/runner"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search/study"
 )
 
 func TestStudyCommands(t *testing.T) {
@@ -74,6 +75,39 @@ objective: normalized
 	}
 	if !found {
 		t.Errorf("study best | merge gave digest %s, which no trial with that YAML has", m.Digest())
+	}
+
+	// study best --out exports the winner: as safetensors (the trial's
+	// weights), and as GGUF (what mergetune merge writes for the YAML).
+	exported := filepath.Join(dir, "exported")
+	mustRunCLI(t, "study", "best", studyFile, "--out", exported)
+	em, err := runner.New(runner.Options{}).Open(context.Background(), exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em.Close()
+	if em.Digest() != m.Digest() {
+		t.Errorf("study best --out: digest %s, the best trial's %s", em.Digest(), m.Digest())
+	}
+	s, err := study.Load(studyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportedGGUF := filepath.Join(dir, "best.gguf")
+	mustRunCLI(t, "study", "best", studyFile, "--out", exportedGGUF)
+	mergedGGUF := filepath.Join(dir, "merged.gguf")
+	mustRunCLI(t, "merge", bestFile, mergedGGUF, "--quiet", "--random-seed", fmt.Sprint(s.Seed))
+	a, errA := os.ReadFile(exportedGGUF)
+	b, errB := os.ReadFile(mergedGGUF)
+	if errA != nil || errB != nil || len(a) < 4 || string(a[:4]) != "GGUF" || string(a) != string(b) {
+		t.Errorf("study best --out best.gguf (%d bytes, %v) differs from mergetune merge best.yml merged.gguf (%d bytes, %v)", len(a), errA, len(b), errB)
+	}
+	if _, err := runCLI(t, "study", "best", studyFile, "--out", exportedGGUF); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Errorf("study best --out over an existing file: %v", err)
+	}
+	mustRunCLI(t, "study", "best", studyFile, "--out", exportedGGUF, "--replace", "--type", "f32")
+	if c, err := os.ReadFile(exportedGGUF); err != nil || len(c) <= len(a) {
+		t.Errorf("study best --replace --type f32: %d bytes, %v; want more than the bf16 file's %d", len(c), err, len(a))
 	}
 
 	recipe := filepath.Join(dir, "recipe.yml")
