@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ollama/ollama/convert"
 	"github.com/ollama/ollama/fs/ggml"
+	"golang.org/x/sys/unix"
 
 	"github.com/mergetune/mergetune/merge/gguf"
 	"github.com/mergetune/mergetune/merge/safetensors"
@@ -380,6 +382,12 @@ func TestGGUFBadOutputs(t *testing.T) {
 			t.Errorf("%+v: no error", opt)
 		}
 	}
+	// A tokenizer the converter rejects.
+	writeFile(t, filepath.Join(dir, "a", "tokenizer.json"), `{"model": {"type": "Unigram", "vocab": 7}}`)
+	os.Remove(filepath.Join(dir, "a", "tokenizer.model"))
+	if err := run(filepath.Join(dir, "out", "badtok.gguf"), Options{Format: FormatGGUF}); err == nil || !strings.Contains(err.Error(), "metadata") {
+		t.Errorf("rejected tokenizer: %v, want an error reading the metadata", err)
+	}
 	// An architecture Ollama's converter does not know.
 	m.config["architectures"] = []string{"MistralForCausalLM"}
 	writeArchModel(t, filepath.Join(dir, "a"), m, 0)
@@ -395,4 +403,43 @@ func TestGGUFBadOutputs(t *testing.T) {
 		}
 	}
 
+}
+
+// TestGGUFDiskFull runs a GGUF merge in a child process whose file size
+// limit (RLIMIT_FSIZE) is below the GGUF's size, as a disk that fills
+// would stop it: the merge must fail with an error saying so before any
+// tensor is merged, and leave nothing in the output directory.
+func TestGGUFDiskFull(t *testing.T) {
+	if cfg := os.Getenv("MERGETUNE_TEST_FSIZE_CONFIG"); cfg != "" {
+		lim := &unix.Rlimit{Cur: 256 << 10, Max: 256 << 10}
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, lim); err != nil {
+			t.Fatal(err)
+		}
+		_, err := RunFile(context.Background(), cfg, os.Getenv("MERGETUNE_TEST_FSIZE_OUT"), Options{Format: FormatGGUF})
+		fmt.Printf("MERGE ERROR: %v\n", err)
+		return
+	}
+	dir := t.TempDir()
+	family, err := filepath.Abs("../datasets/toy/family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "merge.yml")
+	writeFile(t, cfg, fmt.Sprintf("merge_method: task_arithmetic\nbase_model: %[1]s/base\nmodels:\n  - model: %[1]s/upper\n    parameters: {weight: 0.5}\n", family))
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGGUFDiskFull$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MERGETUNE_TEST_FSIZE_CONFIG="+cfg, "MERGETUNE_TEST_FSIZE_OUT="+filepath.Join(outDir, "m.gguf"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "MERGE ERROR: ") || strings.Contains(string(out), "MERGE ERROR: <nil>") ||
+		!strings.Contains(string(out), "reserve") || !strings.Contains(string(out), "file too large") {
+		t.Errorf("child output:\n%s\nwant an error reserving the file's space: file too large", out)
+	}
+	t.Logf("child: %s", strings.TrimSpace(string(out)))
+	if entries, _ := os.ReadDir(outDir); len(entries) != 0 {
+		t.Errorf("left in the output directory: %v", entries)
+	}
 }

@@ -131,9 +131,9 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := createFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("gguf: create %s: %w", path, err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -164,6 +164,15 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 	}
 	w.bufs.New = func() any { return new(buffers) }
 	return w, nil
+}
+
+// createFile creates the new file path.
+func createFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: create %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // reserve allocates the file's blocks up to size, so that a full disk is
