@@ -17,6 +17,16 @@ type Backend interface {
 	Open(ctx context.Context, dir string) (Model, error)
 }
 
+// CandidateFormatter is implemented by a backend that takes merged models
+// in another form than a safetensors directory, so that the merge writes
+// each candidate the way the backend serves it.
+type CandidateFormatter interface {
+	// CandidateFormat returns the merge output format ("gguf": one GGUF
+	// file, which Open is given) and, for GGUF, the storage type of the
+	// weight matrices ("": the converter's choice; "q8_0", …).
+	CandidateFormat() (format, typ string)
+}
+
 // GenerateOptions control a greedy generation.
 type GenerateOptions struct {
 	MaxTokens int      // at most this many new tokens (0: until the context is full)

@@ -24,20 +24,23 @@ type candidate struct {
 }
 
 // openCandidate merges cfg into dir (none when cfg is nil: dir already
-// holds the merge) and opens the merge with be.
+// holds the merge), in the form be takes (mergeCandidate), and opens the
+// merge with be.
 func openCandidate(ctx context.Context, cfg *config.Config, dir string, mopt merge.Options, be eval.Backend) (*candidate, error) {
 	c := &candidate{dir: dir}
+	path := keptCandidate(dir)
 	if cfg != nil {
 		t0 := time.Now()
-		if _, err := merge.Run(ctx, cfg, dir, mopt); err != nil {
+		var err error
+		if path, err = mergeCandidate(ctx, cfg, dir, be, mopt); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		c.mergeTime = time.Since(t0)
 	}
 	t0 := time.Now()
-	m, err := be.Open(ctx, dir)
+	m, err := be.Open(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("import %s: %w", dir, err)
+		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
 	c.openTime = time.Since(t0)
 	c.Model = m

@@ -188,7 +188,11 @@ func TestDirectQ8_0MatchesServerQuantize(t *testing.T) {
 			if dtype != "bfloat16" {
 				return
 			}
-			placed := open(t, backend(t, Options{NamePrefix: "q8-new", ModelsDir: server(t).Models}), direct)
+			// Quantize q8_0 as a study asks: the q8_0 file is not quantized again.
+			placed := open(t, backend(t, Options{NamePrefix: "q8-new", Quantize: "q8_0", ModelsDir: server(t).Models}), direct)
+			if placed.Digest() != digest {
+				t.Errorf("the direct q8_0 model has digest %s, its file %s (quantized again?)", placed.Digest(), digest)
+			}
 			opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
 			for _, task := range toy.Tasks()[:6] {
 				items, err := task.Items(toy.SplitTest, 5)

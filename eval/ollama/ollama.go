@@ -42,6 +42,7 @@ import (
 
 	"github.com/ollama/ollama/api"
 	"github.com/ollama/ollama/convert"
+	fsggml "github.com/ollama/ollama/fs/ggml"
 
 	"github.com/mergetune/mergetune/eval"
 )
@@ -218,6 +219,16 @@ func New(opt Options) (*Backend, error) {
 		}}
 	}
 	return &Backend{opt: opt, host: host, http: hc, client: api.NewClient(host, hc)}, nil
+}
+
+// CandidateFormat implements eval.CandidateFormatter: candidates are GGUF
+// files, written in q8_0 by the merge when Options.Quantize is q8_0 (so
+// the server need not quantize them).
+func (b *Backend) CandidateFormat() (format, typ string) {
+	if strings.EqualFold(b.opt.Quantize, "q8_0") {
+		return "gguf", "q8_0"
+	}
+	return "gguf", ""
 }
 
 // Host returns the server's base URL.
@@ -435,9 +446,15 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 	name += ":latest"
 	m := b.newModel(name, digest, version)
 
+	// A GGUF already in the asked-for quantization is not quantized
+	// again (the merge writes q8_0 itself).
+	quantize := b.opt.Quantize
+	if h, err := readGGUFHeader(f); err == nil && quantize != "" && fileTypes()[strings.ToLower(quantize)] == h.uint32s["general.file_type"] {
+		quantize = ""
+	}
 	start = time.Now()
 	b.report("create", 0, 0)
-	if err := b.create(ctx, name, digest); err != nil {
+	if err := b.create(ctx, name, digest, quantize); err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
 	st.Create = time.Since(start)
@@ -450,7 +467,7 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 		}
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
-	if b.opt.Quantize != "" {
+	if quantize != "" {
 		// The weights are the server's quantization of the GGUF: identify
 		// them by the digest the server reports.
 		d, err := b.listedDigest(ctx, name)
@@ -519,13 +536,13 @@ func (b *Backend) hasBlob(ctx context.Context, digest string) (bool, error) {
 
 // create creates the model name from the blob digest and waits for the
 // server's "success".
-func (b *Backend) create(ctx context.Context, name, digest string) error {
+func (b *Backend) create(ctx context.Context, name, digest, quantize string) error {
 	return b.retry(ctx, "create "+name, b.opt.Timeouts.Import, func(ctx context.Context) error {
 		var last string
 		err := b.client.Create(ctx, &api.CreateRequest{
 			Model:    name,
 			Files:    map[string]string{"model.gguf": digest},
-			Quantize: b.opt.Quantize,
+			Quantize: quantize,
 		}, func(p api.ProgressResponse) error {
 			last = p.Status
 			if p.Total > 0 {
@@ -542,6 +559,10 @@ func (b *Backend) create(ctx context.Context, name, digest string) error {
 		return nil
 	})
 }
+
+// fileTypes maps the quantizations a GGUF may already have to their
+// general.file_type (llama.cpp's LLAMA_FTYPE_MOSTLY_*).
+func fileTypes() map[string]uint32 { return map[string]uint32{"q8_0": uint32(fsggml.FileTypeQ8_0)} }
 
 // listedDigest returns the digest List reports for the model name.
 func (b *Backend) listedDigest(ctx context.Context, name string) (string, error) {
