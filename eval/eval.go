@@ -13,7 +13,9 @@ var ErrUnsupported = errors.New("not supported by this backend")
 // Backend opens models for evaluation.
 type Backend interface {
 	// Open readies the model in dir (a Hugging Face style directory:
-	// config.json, tokenizer files, safetensors) for requests.
+	// config.json, tokenizer files, safetensors; or, for a backend that
+	// says so with CandidateFormatter, a file of its format) for
+	// requests.
 	Open(ctx context.Context, dir string) (Model, error)
 }
 
