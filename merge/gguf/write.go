@@ -75,13 +75,18 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 	}
 	b := w.bufs.Get().(*buffers)
 	defer w.bufs.Put(b)
-	b.vals = grow(b.vals, n)
-	vals := b.vals
-	copy(vals, src)
-	safetensors.Round(e.dtype, vals)
-	if e.tr.adds {
-		for i := range vals {
-			vals[i] += e.tr.add
+	vals := src
+	if e.tr.adds || !sameType(e.dtype, e.kind) {
+		// Round to the merge's dtype first (encoding to the same type
+		// rounds the same way by itself); src stays the caller's.
+		b.vals = grow(b.vals, n)
+		vals = b.vals
+		copy(vals, src)
+		safetensors.Round(e.dtype, vals)
+		if e.tr.adds {
+			for i := range vals {
+				vals[i] += e.tr.add
+			}
 		}
 	}
 	if e.tr.perm == nil {
@@ -112,13 +117,20 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 	return nil
 }
 
+// sameType reports whether values of dtype d are stored in type k.
+func sameType(d safetensors.DType, k ggml.TensorType) bool {
+	return d == safetensors.F32 && k == ggml.TensorTypeF32 || d == safetensors.F16 && k == ggml.TensorTypeF16 ||
+		d == safetensors.BF16 && k == ggml.TensorTypeBF16
+}
+
 // put encodes vals and writes them as elements from off of e's GGUF data.
 func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
 	if e.kind == ggml.TensorTypeQ8_0 && off%vec.Q8_0Block != 0 {
 		return fmt.Errorf("gguf: write %s: element %d does not start a q8_0 block", e.name, off)
 	}
 	if e.quantized {
-		// The server quantizes the converter's 16-bit values.
+		// The server quantizes the converter's 16-bit values (vals is
+		// scratch space here: sameType is false).
 		safetensors.Round(e.from, vals)
 	}
 	nb, err := rowBytes(e.kind, len(vals))
