@@ -90,7 +90,10 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		}
 		fts = append(fts, d)
 	}
-	yaml, inputs := benchConfig("task_arithmetic", benchMethods()["task_arithmetic"], base, fts)
+	yaml, inputs, err := benchConfig("task_arithmetic", benchMethods()["task_arithmetic"], base, fts)
+	if err != nil {
+		return err
+	}
 	work := filepath.Join(f.dir, "trial")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
@@ -140,8 +143,8 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	mergeTo := func(dst string, args ...string) (time.Duration, error) {
 		os.RemoveAll(dst)
-		d, _, err := runChild(ctx, exe, append([]string{"merge", cfg, dst, "--quiet"}, args...)...)
-		return d, err
+		u, err := runChild(ctx, exe, append([]string{"merge", cfg, dst, "--quiet"}, args...)...)
+		return u.wall, err
 	}
 	open := func(be *ollama.Backend, path string) (ollama.ImportStats, error) {
 		m, err := be.OpenModel(ctx, path)
