@@ -17,8 +17,11 @@ const (
 	// MaxRenderedBytes bounds the text one rendering produces, and every
 	// string a template function returns on the way.
 	MaxRenderedBytes = 1 << 20
-	// MaxRenderTime bounds the time of one rendering.
-	MaxRenderTime = 2 * time.Second
+	// MaxRenderTime is a last resort against a rendering the bounds on
+	// bytes and steps do not stop; it is far above what a bounded
+	// rendering takes even on a loaded machine, so a task's result does
+	// not depend on the machine's load.
+	MaxRenderTime = 20 * time.Second
 	// MaxRenderSteps bounds the loop iterations and template calls of one
 	// rendering.
 	MaxRenderSteps = 100_000

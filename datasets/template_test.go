@@ -51,11 +51,7 @@ func TestTemplateBounds(t *testing.T) {
 			if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
 			_, err := Load(path)
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("took %v", d)
-			}
 			prefix := path + ":" + line + ": " + tc.field + ": record d.jsonl:1: "
 			if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v\nwant %s…%s…", err, prefix, tc.want)
