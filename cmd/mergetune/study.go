@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/search"
@@ -46,7 +47,7 @@ the change). status, best and freeze only read the database.`,
 
 func newStudyRunCmd() *cobra.Command {
 	var workers int
-	var quiet, asNew, force bool
+	var quiet, asNew, force, dryRun bool
 	var progressEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "run STUDY.yml",
@@ -58,6 +59,9 @@ func newStudyRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if dryRun {
+				return writeStudyPlan(out, s)
+			}
 			live := !quiet && isTerminal(out)
 			opt := search.Options{Workers: workers, Backends: backends.All()}
 			switch {
@@ -100,6 +104,7 @@ func newStudyRunCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the study file (models, tasks, space, sampler, evaluator) and print its plan and first trial's merge YAML; merges, evaluates and records nothing")
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers in this process (0: the study's workers)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	cmd.Flags().DurationVar(&progressEvery, "progress-every", 30*time.Second, "when stdout is not a terminal: a progress line when a trial ends, at most this often (0: every trial)")
@@ -279,4 +284,55 @@ func loadStatus(ctx context.Context, path string) (*study.Study, *search.Status,
 		return nil, nil, err
 	}
 	return s, st, nil
+}
+
+// writeStudyPlan prints what running a study would do (study run
+// --dry-run): its search, models, tasks, space and budget, and the first
+// trial's merge configuration.
+func writeStudyPlan(w io.Writer, s *study.Study) error {
+	fmt.Fprintf(w, "study %s (%s): search %s, method %s, %d trials, sampler %s, pruner %s, evaluator %s, %d workers\n",
+		s.Name, s.File, s.Search, strings.Join(s.Methods, ", "), s.Trials, s.Sampler, s.Pruner, s.Evaluator, s.Workers)
+	fmt.Fprintf(w, "base model %s\n", s.BaseModel)
+	for _, m := range s.Models {
+		fmt.Fprintf(w, "model %s: %s (tasks %s)\n", m.Name, m.Path, strings.Join(m.Tasks, ", "))
+	}
+	for _, set := range []struct {
+		what  string
+		tasks []*datasets.Task
+	}{{"tune", s.Tune}, {"holdout", s.Holdout}} {
+		for _, t := range set.tasks {
+			fmt.Fprintf(w, "%s task %s: %d items\n", set.what, t.Name, len(t.Items))
+		}
+	}
+	fmt.Fprintf(w, "objective %s\n", s.Objective)
+	for _, p := range s.Space {
+		rng := fmt.Sprintf("[%g, %g]", p.Low, p.High)
+		switch {
+		case p.Type == "choice":
+			rng = "{" + strings.Join(p.Choices, ", ") + "}"
+		case p.Step > 0:
+			rng += fmt.Sprintf(" step %g", p.Step)
+		case p.Log:
+			rng += " log"
+		}
+		start := ""
+		if p.Start != nil {
+			start = fmt.Sprintf(", start %g", *p.Start)
+		}
+		fmt.Fprintf(w, "space %s: %s %s, scope %s%s\n", p.Name, p.Type, rng, p.Scope, start)
+	}
+	if s.Search == study.SearchGreedySoup {
+		fmt.Fprintf(w, "greedy soup: %d steps; the order (each model's own tune score, best first) is known once the baselines are scored\n", len(s.Models))
+		return nil
+	}
+	a, err := s.FirstAssignment()
+	if err != nil {
+		return fmt.Errorf("%s: first trial: %w", s.File, err)
+	}
+	cfg, err := s.MergeConfig(a, s.Name+"-trial-0.yml", fmt.Sprintf("study %s, first trial (dry run)", s.Name))
+	if err != nil {
+		return fmt.Errorf("%s: first trial: %w", s.File, err)
+	}
+	fmt.Fprintf(w, "first trial:\n%s", cfg.Raw)
+	return nil
 }

@@ -55,7 +55,8 @@ func GridAxes(space map[string]interface{}) ([]string, [][]float64, error) {
 				if v > d.High+d.Q*1e-9 {
 					break
 				}
-				vals = append(vals, math.Min(v, d.High))
+				// low + k·q to 12 decimals: 0.3, not 0.30000000000000004
+				vals = append(vals, math.Min(math.Round(v*1e12)/1e12, d.High))
 			}
 		case goptuna.IntUniformDistribution:
 			for v := d.Low; v <= d.High; v++ {

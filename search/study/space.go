@@ -265,8 +265,8 @@ func (s *Study) DefaultParams() map[string]float64 {
 			v = math.Round(min(max(d, prm.Low), prm.High))
 		default:
 			v = min(max(d, prm.Low), prm.High)
-			if prm.Step > 0 {
-				v = prm.Low + math.Round((v-prm.Low)/prm.Step)*prm.Step
+			if k := (v - prm.Low) / prm.Step; prm.Step > 0 && math.Abs(k-math.Round(k)) > 1e-9 {
+				v = prm.Low + math.Round(k)*prm.Step
 				v = min(v, prm.High)
 			}
 		}
@@ -275,6 +275,39 @@ func (s *Study) DefaultParams() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// FirstAssignment is the assignment of the study's first trial: the
+// first method with each searched parameter at its start value
+// (DefaultParams), as the run enqueues it.
+func (s *Study) FirstAssignment() (*Assignment, error) {
+	return s.Sample(internalSuggester(s.DefaultParams()))
+}
+
+// internalSuggester answers from goptuna-internal values (a choice as its
+// index); a parameter it lacks takes the range's low end.
+type internalSuggester map[string]float64
+
+func (g internalSuggester) Float(name string, low, high float64, log bool, step float64) (float64, error) {
+	if v, ok := g[name]; ok {
+		return v, nil
+	}
+	return low, nil
+}
+
+func (g internalSuggester) Int(name string, low, high, step int) (int, error) {
+	if v, ok := g[name]; ok {
+		return int(math.Round(v)), nil
+	}
+	return low, nil
+}
+
+func (g internalSuggester) Choice(name string, choices []string) (string, error) {
+	i := int(g[name])
+	if i < 0 || i >= len(choices) {
+		return "", fmt.Errorf("choice %s: index %d of %d", name, i, len(choices))
+	}
+	return choices[i], nil
 }
 
 // MergeConfig builds the merge configuration of an assignment over the
