@@ -208,7 +208,7 @@ func loadStudy(ctx context.Context, rdb *results.DB, name string, trials []goptu
 		}
 		s.Trials = append(s.Trials, t)
 	}
-	if best, ok := results.BestTrial(recs); ok {
+	if best, ok := s.Settings.Best(recs); ok {
 		for i := range s.Trials {
 			if s.Trials[i].Number == best.Number {
 				s.Best = &s.Trials[i]

@@ -24,6 +24,9 @@ type StudySettings struct {
 	Text string `json:"text"`
 	// Methods are the merge methods searched.
 	Methods []string `json:"methods"`
+	// Search is the study's search mode when it is not sampling
+	// ("greedy_soup"); empty for a sampling study.
+	Search string `json:"search,omitempty"`
 	// Objective is "mean" or "normalized"; Weights are the tune tasks'
 	// weights by task name (a task not listed weighs 1).
 	Objective string             `json:"objective"`
@@ -95,3 +98,16 @@ func (db *DB) StudySettings(ctx context.Context, study string) (StudySettings, b
 	s.Study = study
 	return s, true, nil
 }
+
+// Best returns a study's best trial among its records: FinalBestTrial
+// for a greedy soup (its final soup), BestTrial otherwise.
+func (s *StudySettings) Best(recs []TrialRecord) (TrialRecord, bool) {
+	if s != nil && s.Search == SearchGreedySoup {
+		return FinalBestTrial(recs)
+	}
+	return BestTrial(recs)
+}
+
+// SearchGreedySoup is the Search of a greedy soup study (the study
+// file's search: greedy_soup).
+const SearchGreedySoup = "greedy_soup"

@@ -91,3 +91,35 @@ func TestCurveAndBestTrial(t *testing.T) {
 		}
 	}
 }
+
+// TestStudyBest: a sampling study's best is the first trial of the
+// highest objective; a greedy soup's the last (its final soup); failed
+// trials and trials without an objective never are.
+func TestStudyBest(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	recs := []TrialRecord{
+		{Number: 0, State: TrialComplete, Objective: f(0.5)},
+		{Number: 1, State: TrialComplete, Objective: f(0.9)},
+		{Number: 2, State: TrialComplete, Objective: f(0.4)},
+		{Number: 3, State: TrialComplete, Objective: f(0.9)},
+		{Number: 4, State: TrialFailed, Objective: f(1)},
+		{Number: 5, State: TrialComplete},
+	}
+	for _, c := range []struct {
+		name string
+		set  *StudySettings
+		want int
+	}{
+		{"no settings", nil, 1},
+		{"sampling", &StudySettings{}, 1},
+		{"greedy soup", &StudySettings{Search: SearchGreedySoup}, 3},
+	} {
+		best, ok := c.set.Best(recs)
+		if !ok || best.Number != c.want {
+			t.Errorf("%s: best trial %d (%v), want %d", c.name, best.Number, ok, c.want)
+		}
+		if _, ok := c.set.Best(recs[4:]); ok {
+			t.Errorf("%s: a best among no complete trial with an objective", c.name)
+		}
+	}
+}

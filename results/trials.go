@@ -213,3 +213,20 @@ func BestTrial(recs []TrialRecord) (TrialRecord, bool) {
 	}
 	return best, ok
 }
+
+// FinalBestTrial is BestTrial taking the last of recs on ties: the best
+// of a search whose later trials supersede earlier ones of equal score, a
+// greedy soup's (its final soup is the last step it kept, and each kept
+// step scores at least the soup before it).
+func FinalBestTrial(recs []TrialRecord) (TrialRecord, bool) {
+	best, ok := TrialRecord{}, false
+	for _, r := range recs {
+		if r.State != TrialComplete || r.Objective == nil {
+			continue
+		}
+		if !ok || *r.Objective >= *best.Objective {
+			best, ok = r, true
+		}
+	}
+	return best, ok
+}

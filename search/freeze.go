@@ -156,6 +156,9 @@ func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe
 	if derr != nil && !opt.Force {
 		return nil, derr
 	}
+	if s.Search == study.SearchGreedySoup {
+		return nil, fmt.Errorf("search: study %s is a greedy soup: its result is a subset of its models, not settings to reuse on more; take it with study best", s.Name)
+	}
 	best, err := bestOf(ctx, s, st.Results)
 	if err != nil {
 		return nil, err

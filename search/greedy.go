@@ -160,8 +160,10 @@ func (h *harness) soupNames(soup []int) string {
 
 // bestOf returns a study's best trial: the complete trial with the
 // highest objective (BestTrial), except for a greedy soup, whose best is
-// its final soup, the last step kept (a later step that ties an earlier
-// soup's score was kept, and is the soup the recipe ends with).
+// its final soup, the last step kept: kept steps never lose score and a
+// dropped step scores below the soup it was tried on, so the final soup
+// is the last trial of the highest objective (results.FinalBestTrial; a
+// later step that ties an earlier soup's score was kept).
 func bestOf(ctx context.Context, s *study.Study, db *results.DB) (*results.TrialRecord, error) {
 	if s.Search != study.SearchGreedySoup {
 		return BestTrial(ctx, db, s.Name)
@@ -170,26 +172,11 @@ func bestOf(ctx context.Context, s *study.Study, db *results.DB) (*results.Trial
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s: list records: %w", s.Name, err)
 	}
-	if _, ok := results.BestTrial(recs); !ok {
+	best, ok := results.FinalBestTrial(recs)
+	if !ok {
 		return nil, nil
 	}
-	order, _, err := SoupOrder(ctx, s, db)
-	if err != nil {
-		return nil, err
-	}
-	steps := SoupSteps(order, recs)
-	last := -1
-	for _, st := range steps {
-		if st.Kept {
-			last = st.Trial
-		}
-	}
-	for _, r := range recs {
-		if r.Number == last {
-			return &r, nil
-		}
-	}
-	return nil, nil
+	return &best, nil
 }
 
 // soupNotes says, for each step of a greedy soup study, what became of

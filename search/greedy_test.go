@@ -139,6 +139,16 @@ work_dir: work
 	if rs.Best == nil || rs.Best.Number != lastKept || rs.Best.MergeYAML != st.Best.MergeYAML {
 		t.Errorf("study best reads trial %v, want %d", rs.Best, lastKept)
 	}
+	if _, err := Freeze(ctx, s); err == nil || !strings.Contains(err.Error(), "greedy soup") {
+		t.Errorf("freeze of a greedy soup: %v, want an error saying it is one", err)
+	}
+	set, ok, err := rdb.StudySettings(ctx, "soup")
+	if err != nil || !ok || set.Search != study.SearchGreedySoup {
+		t.Fatalf("recorded settings: %+v, %v, %v; want search %s", set.Search, ok, err, study.SearchGreedySoup)
+	}
+	if rb, ok := set.Best(st.Trials); !ok || rb.Number != lastKept {
+		t.Errorf("the report's best (recorded settings) is trial %d, want the final soup %d", rb.Number, lastKept)
+	}
 	var b strings.Builder
 	rs.Write(&b)
 	if !strings.Contains(b.String(), "+pred dropped") {

@@ -33,6 +33,9 @@ func (st *Store) recordSettings(ctx context.Context, s *study.Study) error {
 func Settings(s *study.Study) (results.StudySettings, error) {
 	out := results.StudySettings{Study: s.Name, File: s.File, Methods: s.Methods, Objective: s.Objective,
 		Weights: s.Weights, TaskModels: map[string]string{}}
+	if s.Search != study.SearchSample {
+		out.Search = s.Search
+	}
 	if s.File != "" {
 		text, err := os.ReadFile(s.File)
 		if err != nil {

@@ -61,6 +61,7 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/results/dsn"
 )
 
@@ -105,7 +106,7 @@ const (
 	// on the tune tasks, are added one by one to a uniform average, each
 	// kept only if the soup's tune score does not drop. Each step is a
 	// trial; the last soup kept is the best trial.
-	SearchGreedySoup = "greedy_soup"
+	SearchGreedySoup = results.SearchGreedySoup
 )
 
 // Mode is one search mode a study file may name.
