@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -465,6 +465,45 @@ func migrations() [][]string {
 	created_at    TEXT    NOT NULL,
 	UNIQUE (method, variant, study, models)
 )`,
+		},
+		// Version 5: the extension curve by scale rule and subset of task
+		// models (search.Extend's protocol): a row per size, rule and
+		// subset, and the aggregate over the subsets (subset 0) with its
+		// interval across subsets; each row's items' interval, members
+		// and evaluation cost. The unique key changes, so the table is
+		// rebuilt; older points are the fixed rule's aggregate of one
+		// subset.
+		{
+			`CREATE TABLE mt_report_curve_v5 (
+	id            INTEGER PRIMARY KEY,
+	method        TEXT    NOT NULL,
+	variant       TEXT    NOT NULL,
+	study         TEXT    NOT NULL,
+	models        INTEGER NOT NULL,
+	rule          TEXT    NOT NULL,
+	subset        INTEGER NOT NULL,
+	subsets       INTEGER NOT NULL,
+	members       TEXT    NOT NULL,
+	tasks         INTEGER NOT NULL,
+	mean          REAL    NOT NULL,
+	normalized    REAL    NOT NULL,
+	subset_lo     REAL    NOT NULL,
+	subset_hi     REAL    NOT NULL,
+	item_lo       REAL    NOT NULL,
+	item_hi       REAL    NOT NULL,
+	merges        INTEGER NOT NULL,
+	items         INTEGER NOT NULL,
+	merge_seconds REAL    NOT NULL,
+	eval_seconds  REAL    NOT NULL,
+	created_at    TEXT    NOT NULL,
+	UNIQUE (method, variant, study, models, rule, subset)
+)`,
+			`INSERT INTO mt_report_curve_v5 (method, variant, study, models, rule, subset, subsets, members, tasks, mean,
+	normalized, subset_lo, subset_hi, item_lo, item_hi, merges, items, merge_seconds, eval_seconds, created_at)
+SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalized, normalized, normalized,
+	normalized, normalized, 1, 0, merge_seconds, eval_seconds, created_at FROM mt_report_curve`,
+			`DROP TABLE mt_report_curve`,
+			`ALTER TABLE mt_report_curve_v5 RENAME TO mt_report_curve`,
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -60,8 +61,11 @@ func TestCurveAndBestTrial(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pts := []CurvePoint{{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Tasks: 2, Mean: 0.5, Normalized: 0.6, MergeTime: time.Second},
-		{Method: "ties", Variant: VariantTuned, Study: "s", Models: 2, Tasks: 2, Mean: 0.7, Normalized: 0.8}}
+	pts := []CurvePoint{{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "fixed", Subsets: 1, Tasks: 2, Mean: 0.5, Normalized: 0.6, MergeTime: time.Second},
+		{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "fixed", Subset: 1, Subsets: 3, Members: "a,b", Tasks: 2, Mean: 0.5,
+			Normalized: 0.6, SubsetLo: 0.6, SubsetHi: 0.6, ItemLo: 0.4, ItemHi: 0.7, Merges: 1, Items: 12},
+		{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "mean", Subsets: 1, Tasks: 2, Mean: 0.5, Normalized: 0.61},
+		{Method: "ties", Variant: VariantTuned, Study: "s", Models: 2, Rule: "fixed", Subsets: 1, Tasks: 2, Mean: 0.7, Normalized: 0.8}}
 	if err := db.PutCurve(ctx, pts); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +74,7 @@ func TestCurveAndBestTrial(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := db.Curve(ctx)
-	if err != nil || len(got) != 2 || got[0] != pts[0] || got[1] != pts[1] {
+	if err != nil || len(got) != len(pts) || !slices.Equal(got, pts) {
 		t.Fatalf("curve: %+v %v", got, err)
 	}
 	f := func(v float64) *float64 { return &v }
