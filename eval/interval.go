@@ -100,3 +100,38 @@ func logChoose(n, k int) float64 {
 	c, _ := math.Lgamma(float64(n - k + 1))
 	return a - b - c
 }
+
+// t95 are Student's t quantiles of 0.975 for 1 to 30 degrees of freedom.
+var t95 = [...]float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+	2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+	2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+
+// MeanInterval returns the mean of xs and its 95% interval across them:
+// mean ± t·s/√n, with Student's t quantile of n−1 degrees of freedom (the
+// normal quantile Z95 past 30) and s the sample standard deviation. It is
+// the interval of a score averaged over random draws (extend's subsets of
+// task models). One value gives the value itself as both ends (nothing
+// measures the spread), none gives zeros.
+func MeanInterval(xs []float64) (mean, lo, hi float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(n)
+	if n == 1 {
+		return mean, mean, mean
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	t := Z95
+	if n-1 <= len(t95) {
+		t = t95[n-2]
+	}
+	half := t * math.Sqrt(ss/float64(n-1)/float64(n))
+	return mean, mean - half, mean + half
+}

@@ -90,3 +90,32 @@ func TestPairedDiff(t *testing.T) {
 		t.Errorf("all wrong: [%v, %v], want ±%v", lo, hi, w)
 	}
 }
+
+func TestMeanInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		xs           []float64
+		mean, lo, hi float64
+	}{
+		{"none", nil, 0, 0, 0},
+		{"one", []float64{0.4}, 0.4, 0.4, 0.4},
+		// sd 0.1, n 3: t(2) = 4.303, half 4.303 × 0.1/√3.
+		{"three", []float64{0.5, 0.6, 0.7}, 0.6, 0.6 - 4.303*0.1/math.Sqrt(3), 0.6 + 4.303*0.1/math.Sqrt(3)},
+		{"equal", []float64{0.5, 0.5}, 0.5, 0.5, 0.5},
+	} {
+		m, lo, hi := MeanInterval(tc.xs)
+		if math.Abs(m-tc.mean) > 1e-12 || math.Abs(lo-tc.lo) > 1e-12 || math.Abs(hi-tc.hi) > 1e-12 {
+			t.Errorf("%s: %v [%v, %v], want %v [%v, %v]", tc.name, m, lo, hi, tc.mean, tc.lo, tc.hi)
+		}
+	}
+	// Past 30 degrees of freedom: the normal quantile.
+	xs := make([]float64, 40)
+	for i := range xs {
+		xs[i] = float64(i % 2)
+	}
+	m, lo, _ := MeanInterval(xs)
+	sd := math.Sqrt(10.0 / 39)
+	if want := m - Z95*sd/math.Sqrt(40); math.Abs(lo-want) > 1e-12 {
+		t.Errorf("40 values: lo %v, want %v", lo, want)
+	}
+}

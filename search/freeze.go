@@ -46,6 +46,10 @@ type Recipe struct {
 	Rules map[string]string `yaml:"rules,omitempty"`
 	// Tuned are the tuned models' own per-model values, by model path.
 	Tuned map[string]map[string]any `yaml:"tuned,omitempty"`
+	// Scale is the scale rule extend gives the recipe to more models by
+	// (ScaleRules; freeze writes DefaultScaleRule, and a recipe without
+	// one follows it).
+	Scale string `yaml:"scale,omitempty"`
 }
 
 // FreezeYAML derives a recipe from a trial's recorded mergekit
@@ -56,7 +60,7 @@ func FreezeYAML(mergeYAML string) (*Recipe, error) {
 		return nil, fmt.Errorf("freeze: read merge configuration: %w", err)
 	}
 	r := &Recipe{Method: c.MergeMethod, BaseModel: c.BaseModel, Dtype: c.DType, Parameters: c.Parameters,
-		ModelParameters: map[string]any{}, Rules: map[string]string{}, Tuned: map[string]map[string]any{}}
+		ModelParameters: map[string]any{}, Rules: map[string]string{}, Tuned: map[string]map[string]any{}, Scale: DefaultScaleRule}
 	names := map[string]bool{}
 	for _, m := range c.Models {
 		r.Tuned[m.Model] = m.Parameters
@@ -186,7 +190,9 @@ func (r *Recipe) Marshal() ([]byte, error) {
 	hdr := fmt.Sprintf("# Frozen merge recipe: study %s, trial %d (objective %.4f).\n"+
 		"# parameters are the tuned global settings; model_parameters are given to\n"+
 		"# every model merged with it (rules: shared = the tuned value, mean = the\n"+
-		"# mean over the tuned models). Use it with: mergetune extend RECIPE.yml --models ... --tasks ...\n",
+		"# mean over the tuned models); scale is how extend gives them to more\n"+
+		"# models than were tuned (fixed, mean, sqrt, refit; none: fixed).\n"+
+		"# Use it with: mergetune extend RECIPE.yml --models ... --tasks ...\n",
 		r.Study, r.Trial, r.Objective)
 	return append([]byte(hdr), out...), nil
 }
@@ -208,6 +214,9 @@ func LoadRecipe(path string) (*Recipe, error) {
 	}
 	if r.Method == "" {
 		return nil, fmt.Errorf("recipe %s: method: required", path)
+	}
+	if _, err := LookupScaleRule(r.Scale); err != nil {
+		return nil, fmt.Errorf("recipe %s: scale: %w", path, err)
 	}
 	return &r, nil
 }
