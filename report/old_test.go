@@ -20,7 +20,8 @@ import (
 // outside the migrations): the report reads it read-only as it is, with
 // the trials, the study file's path from goptuna's attribute and a note
 // that the settings are missing; opening it for writing migrates it to
-// version 4, and the study's next run records its settings.
+// the current version (the curve's point kept through version 5's
+// rebuild), and the study's next run records its settings.
 func TestSchemaV3Database(t *testing.T) {
 	ctx := context.Background()
 	fam, err := filepath.Abs("../datasets/toy/family")
@@ -58,7 +59,21 @@ storage: %[2]s
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE mt_study_settings`, `DELETE FROM mt_report_curve`,
+	for _, q := range []string{`DROP TABLE mt_study_settings`, `DROP TABLE mt_report_curve`,
+		`CREATE TABLE mt_report_curve (
+	id            INTEGER PRIMARY KEY,
+	method        TEXT    NOT NULL,
+	variant       TEXT    NOT NULL,
+	study         TEXT    NOT NULL,
+	models        INTEGER NOT NULL,
+	tasks         INTEGER NOT NULL,
+	mean          REAL    NOT NULL,
+	normalized    REAL    NOT NULL,
+	merge_seconds REAL    NOT NULL,
+	eval_seconds  REAL    NOT NULL,
+	created_at    TEXT    NOT NULL,
+	UNIQUE (method, variant, study, models)
+)`,
 		`INSERT INTO mt_report_curve (method, variant, study, models, tasks, mean, normalized, merge_seconds, eval_seconds, created_at)
 VALUES ('ties', 'frozen', 'old', 2, 2, 0.5, 0.6, 1, 2, '')`,
 		`UPDATE mergetune_schema SET version = 3`} {
@@ -71,7 +86,7 @@ VALUES ('ties', 'frozen', 'old', 2, 2, 0.5, 0.6, 1, 2, '')`,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Studies) != 1 || len(d.Curve) != 1 || d.Curve[0].Normalized != 0.6 {
+	if len(d.Studies) != 1 || len(d.Curve) != 1 || d.Curve[0].Normalized != 0.6 || d.Curve[0].Rule != "fixed" || d.Curve[0].Subsets != 1 {
 		t.Fatalf("v3 database: %d studies, curve %+v", len(d.Studies), d.Curve)
 	}
 	old := d.Studies[0]
@@ -102,7 +117,10 @@ VALUES ('ties', 'frozen', 'old', 2, 2, 0.5, 0.6, 1, 2, '')`,
 		t.Fatal(err)
 	}
 	got := d.Studies[0].Settings
-	if got == nil || got.Objective != "normalized" || got.Weights["toy:rot1@tune"] != 2 || got.TaskModels["toy:rot1@tune"] != "rot1" || len(d.Curve) != 1 {
+	// The migration to version 5 kept the old curve point: the fixed
+	// rule's aggregate of one subset.
+	if got == nil || got.Objective != "normalized" || got.Weights["toy:rot1@tune"] != 2 || got.TaskModels["toy:rot1@tune"] != "rot1" ||
+		len(d.Curve) != 1 || d.Curve[0].Normalized != 0.6 || d.Curve[0].Rule != "fixed" || d.Curve[0].Subset != 0 || d.Curve[0].Subsets != 1 {
 		t.Fatalf("after a run: settings %+v, curve %+v", got, d.Curve)
 	}
 }

@@ -51,12 +51,14 @@ func writeMarkdown(w io.Writer, d *Data) error {
 		mdTable(ew, []string{"study", "method", "tasks", "trials", "best objective", "best settings", "holdout normalized", "holdout mean"}, rows)
 	}
 	if len(v.Curve) > 0 {
-		fmt.Fprintf(ew, "## Extend curve\n\nNormalized accuracy against the number of merged task models.\n\n")
+		fmt.Fprintf(ew, "## Extend curve\n\nNormalized accuracy against the number of merged task models: the mean over the random subsets of task models at each size, with Student's t 95%% interval across subsets and the items' 95%% interval (the normalized score of the tasks' Wilson interval ends). Each subset's point is in the CSV report.\n\n")
 		var rows [][]string
 		for _, c := range v.Curve {
-			rows = append(rows, []string{c.Method, c.Variant, c.Study, strconv.Itoa(c.Models), strconv.Itoa(c.Tasks), c.Mean, c.Normalized})
+			rows = append(rows, []string{c.Method, c.Variant, c.Rule, c.Study, strconv.Itoa(c.Models), strconv.Itoa(c.Subsets), strconv.Itoa(c.Tasks),
+				c.Mean, c.Normalized, c.SubsetCI, c.ItemCI, c.Cost})
 		}
-		mdTable(ew, []string{"method", "variant", "from study", "models", "tasks", "mean", "normalized"}, rows)
+		mdTable(ew, []string{"method", "variant", "rule", "from study", "models", "subsets", "tasks", "mean", "normalized",
+			"95% across subsets", "95% from items", "cost"}, rows)
 	}
 	for _, m := range v.Matrices {
 		fmt.Fprintf(ew, "## Baselines: %s\n\n", m.Name)
@@ -154,6 +156,9 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // searched parameter, every task's accuracy and interval, and on the best
 // trial's row its paired comparisons (cmp:<model>:<split>:<task>:<field>).
 func writeCSV(w io.Writer, d *Data) error {
+	if len(d.Studies) == 0 && len(d.Curve) > 0 {
+		return writeCurveCSV(w, d.Curve)
+	}
 	params, tasks := map[string]bool{}, map[string]bool{}
 	for _, s := range d.Studies {
 		for _, t := range s.Trials {
@@ -246,6 +251,38 @@ func writeCSV(w io.Writer, d *Data) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("report: write csv: %w", err)
+	}
+	if len(d.Curve) > 0 {
+		// A second table after a blank line: the extension curve.
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return fmt.Errorf("report: write csv: %w", err)
+		}
+		return writeCurveCSV(w, d.Curve)
+	}
+	return nil
+}
+
+// curveCSVFields are the columns of the CSV report's curve table.
+var curveCSVFields = []string{"curve_method", "variant", "rule", "study", "models", "subset", "subsets", "members", "tasks",
+	"mean", "normalized", "subset_lo", "subset_hi", "item_lo", "item_hi", "merges", "items", "merge_s", "eval_s"}
+
+// writeCurveCSV writes the extension curve as a CSV table, every point:
+// each subset's (subset 1…) and each size's aggregate (subset 0, its
+// subset_lo/hi the 95% interval across subsets); item_lo/hi are the
+// items' 95% interval.
+func writeCurveCSV(w io.Writer, pts []results.CurvePoint) error {
+	cw := csv.NewWriter(w)
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 6, 64) }
+	cw.Write(curveCSVFields)
+	for _, p := range pts {
+		cw.Write([]string{p.Method, p.Variant, p.Rule, p.Study, strconv.Itoa(p.Models), strconv.Itoa(p.Subset), strconv.Itoa(p.Subsets),
+			p.Members, strconv.Itoa(p.Tasks), f(p.Mean), f(p.Normalized), f(p.SubsetLo), f(p.SubsetHi), f(p.ItemLo), f(p.ItemHi),
+			strconv.Itoa(p.Merges), strconv.Itoa(p.Items), strconv.FormatFloat(p.MergeTime.Seconds(), 'f', 3, 64),
+			strconv.FormatFloat(p.EvalTime.Seconds(), 'f', 3, 64)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report: write csv curve: %w", err)
 	}
 	return nil
 }

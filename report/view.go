@@ -157,8 +157,12 @@ type compareRow struct {
 // curveRow is one point of the extension curve table.
 type curveRow struct {
 	Method, Variant, Study string
+	Rule                   string // scale rule of a frozen recipe
 	Models, Tasks          int
+	Subsets                int // subsets of task models averaged
 	Mean, Normalized       string
+	SubsetCI, ItemCI       string // 95% intervals across subsets and from the items ("-" when not measured)
+	Cost                   string // merges and items evaluated ("-" when not measured here)
 	Times                  string
 }
 
@@ -523,7 +527,7 @@ func configRows(s *Study) []kv {
 // curveView draws the extension curve: one line per method for frozen
 // recipes, dashed markers for studies tuned at that size.
 func curveView(pts []results.CurvePoint) (template.HTML, []curveRow) {
-	type key struct{ method, variant string }
+	type key struct{ method, variant, rule string }
 	bySeries := map[key][]point{}
 	var order []key
 	methods := map[string]int{}
@@ -531,7 +535,10 @@ func curveView(pts []results.CurvePoint) (template.HTML, []curveRow) {
 	seenSize := map[int]bool{}
 	var rows []curveRow
 	for _, p := range pts {
-		k := key{p.Method, p.Variant}
+		if p.Subset != 0 {
+			continue // a subset's point: in the CSV; the page shows the aggregates
+		}
+		k := key{p.Method, p.Variant, p.Rule}
 		if _, ok := bySeries[k]; !ok {
 			order = append(order, k)
 		}
@@ -539,27 +546,51 @@ func curveView(pts []results.CurvePoint) (template.HTML, []curveRow) {
 			methods[p.Method] = len(methods)
 		}
 		bySeries[k] = append(bySeries[k], point{X: float64(p.Models), Y: p.Normalized,
-			Tip: fmt.Sprintf("%s (%s, from %s): %d models, normalized %.4f, mean %.4f", p.Method, p.Variant, p.Study, p.Models, p.Normalized, p.Mean)})
+			Tip: fmt.Sprintf("%s (%s, %s, from %s): %d models, %d subsets, normalized %.4f, mean %.4f", p.Method, p.Variant, p.Rule, p.Study,
+				p.Models, p.Subsets, p.Normalized, p.Mean)})
 		if !seenSize[p.Models] {
 			seenSize[p.Models] = true
 			sizes = append(sizes, float64(p.Models))
 		}
-		rows = append(rows, curveRow{Method: p.Method, Variant: p.Variant, Study: p.Study, Models: p.Models, Tasks: p.Tasks,
-			Mean: fmt.Sprintf("%.4f", p.Mean), Normalized: fmt.Sprintf("%.4f", p.Normalized),
-			Times: fmtTimes(p)})
+		row := curveRow{Method: p.Method, Variant: p.Variant, Study: p.Study, Rule: p.Rule, Models: p.Models, Tasks: p.Tasks,
+			Subsets: p.Subsets, Mean: fmt.Sprintf("%.4f", p.Mean), Normalized: fmt.Sprintf("%.4f", p.Normalized),
+			SubsetCI: "-", ItemCI: "-", Cost: "-", Times: fmtTimes(p)}
+		if p.Subsets > 1 {
+			row.SubsetCI = fmt.Sprintf("[%.4f, %.4f]", p.SubsetLo, p.SubsetHi)
+		}
+		if p.ItemLo != p.ItemHi {
+			row.ItemCI = fmt.Sprintf("[%.4f, %.4f]", p.ItemLo, p.ItemHi)
+		}
+		if p.Items > 0 {
+			row.Cost = fmt.Sprintf("%d merges, %d items", p.Merges, p.Items)
+		}
+		rows = append(rows, row)
 	}
 	sort.Float64s(sizes)
 	sort.SliceStable(order, func(a, b int) bool {
 		if order[a].method != order[b].method {
 			return order[a].method < order[b].method
 		}
-		return order[a].variant < order[b].variant
+		if order[a].variant != order[b].variant {
+			return order[a].variant < order[b].variant
+		}
+		return order[a].rule < order[b].rule
 	})
+	rules := map[string]bool{}
+	for _, k := range order {
+		if k.variant == results.VariantFrozen {
+			rules[k.rule] = true
+		}
+	}
 	var ss []series
 	for _, k := range order {
 		p := bySeries[k]
 		sort.Slice(p, func(a, b int) bool { return p[a].X < p[b].X })
-		ss = append(ss, series{Name: k.method + " (" + k.variant + ")", Colour: colour(methods[k.method]), Points: p,
+		name := k.method + " (" + k.variant + ")"
+		if k.variant == results.VariantFrozen && len(rules) > 1 {
+			name = k.method + " (" + k.variant + ", " + k.rule + ")"
+		}
+		ss = append(ss, series{Name: name, Colour: colour(methods[k.method]), Points: p,
 			Line: true, Markers: true, Dashed: k.variant != results.VariantFrozen})
 	}
 	plot := xyPlot{ID: "plot-extend", Title: "Normalized accuracy against the number of merged tasks",
