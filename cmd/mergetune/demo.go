@@ -536,6 +536,9 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 	t0 := time.Now()
 	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: eval.DefaultParallel,
 		Progress: func(p search.CurvePoint) {
+			if p.Subset != 0 {
+				return // the demo merges one subset: its aggregate says it
+			}
 			d.progress("%s on %d models: normalized %.4f, mean %.4f (merge %.1fs, eval %.1fs)", method, p.Models, p.Normalized, p.Mean,
 				p.MergeTime.Seconds(), p.EvalTime.Seconds())
 		}})
@@ -544,6 +547,9 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 	}
 	var parts []string
 	for _, p := range curve {
+		if p.Subset != 0 {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%d: %.3f", p.Models, p.Normalized))
 	}
 	d.phase("extend %s done in %s: normalized %s", method, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
@@ -576,6 +582,9 @@ func (d *demo) summary(curve []results.CurvePoint) {
 		return a.Models - b.Models
 	})
 	for _, p := range sorted {
+		if p.Subset != 0 {
+			continue // one subset per size: the aggregate is the same point
+		}
 		fmt.Fprintf(tw, "    %s\t%s\t%d\t%.4f\t%.4f\n", p.Method, p.Variant, p.Models, p.Normalized, p.Mean)
 	}
 	tw.Flush()

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -21,6 +24,9 @@ type extendFlags struct {
 	models, tasks, db, out, work string
 	limit                        int
 	compare                      bool
+	subsets, refitTrials         int
+	seed                         uint64
+	rules                        string
 }
 
 func newExtendCmd() *cobra.Command {
@@ -28,11 +34,28 @@ func newExtendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "extend RECIPE.yml --models DIR,DIR,... --tasks TASK,TASK,...",
 		Short: "Merge 2, 4, 8, … models with a frozen recipe and record the score curve",
-		Long: `Merge the first 2, 4, 8, … of --models (and all of them) with a recipe from
-"mergetune study freeze", evaluate each merge on the tasks of the models merged
-so far, and print the curve of mean and normalized accuracy against the number
-of merged models. --tasks lists one task per model, in the same order
-(toy:<task>, or a task file). Every evaluation is recorded in the database.
+		Long: `Merge 2, 4, 8, … of --models (and all of them) with a recipe from
+"mergetune study freeze", evaluate each merge on the tasks of the models merged,
+and print and record the curve of mean and normalized accuracy against the
+number of merged models. --tasks lists one task per model, in the same order
+(toy:<task>, or a task file).
+
+The protocol is the Model Breadcrumbs paper's: with --subsets K, each size
+merges K random subsets of the task models (seeded by the recipe's study and
+trial and --seed: the same subsets on every run; one subset at the full size),
+and the curve gives each subset's point and their mean with a 95% interval
+across subsets (Student's t); every point also has the items' 95% interval
+(the normalized score of its tasks' Wilson interval ends). --subsets 1 (the
+default) merges the first k models in the given order.
+
+--rules puts scale rules side by side (default: the recipe's own, "scale:";
+fixed when it has none): fixed (the tuned λ/weights), mean (scaled by k/N, k
+the models tuned on), sqrt (by √(k/N)), refit (re-tune only the scale at each
+size and subset, --refit-trials merges, seeded; it picks on the items it is
+scored on, so its score is optimistic). Each rule's cost (merges, items
+evaluated, seconds) is printed. Every point (size × rule × subset, and the
+aggregates) is stored in the database's extension curve, which "mergetune
+report" shows; every evaluation is recorded too.
 
 The models are evaluated as by "mergetune eval", with the same evaluator
 flags: the built-in runner by default, an Ollama server with --host (or
@@ -43,6 +66,15 @@ flags: the built-in runner by default, an Ollama server with --host (or
 			r, err := search.LoadRecipe(args[0])
 			if err != nil {
 				return err
+			}
+			var rules []search.ScaleRule
+			if f.rules != "" {
+				if rules, err = search.ParseScaleRules(f.rules); err != nil {
+					return fmt.Errorf("--rules: %w", err)
+				}
+			}
+			if f.subsets < 0 || f.refitTrials < 0 {
+				return fmt.Errorf("--subsets %d, --refit-trials %d: want ≥ 0", f.subsets, f.refitTrials)
 			}
 			paths := search.ParseModelList(f.models)
 			specs := search.ParseModelList(f.tasks)
@@ -93,16 +125,19 @@ flags: the built-in runner by default, an Ollama server with --host (or
 			}
 			curve, err := search.Extend(cmd.Context(), r, models, search.ExtendOptions{
 				DB: db, WorkDir: work, Compare: f.compare, Parallel: f.parallel, Backend: backend, Host: host,
+				Rules: rules, Subsets: f.subsets, Seed: f.seed, RefitTrials: f.refitTrials,
 			})
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "MODELS\tMETHOD\tTASKS\tMEAN\tNORMALIZED\tMERGE\tEVAL")
-			for _, p := range curve {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%.4f\t%.4f\t%.2fs\t%.2fs\n", p.Models, p.Method, p.Tasks, p.Mean, p.Normalized, p.MergeTime.Seconds(), p.EvalTime.Seconds())
+			name := r.Study
+			if name == "" {
+				name = filepath.Base(args[0])
 			}
-			if err := tw.Flush(); err != nil {
+			if err := db.PutCurve(cmd.Context(), search.CurveRecords(name, r.Method, curve)); err != nil {
+				return fmt.Errorf("--db %s: %w", dbPath, err)
+			}
+			if err := printCurve(cmd.OutOrStdout(), curve); err != nil {
 				return err
 			}
 			if f.out != "" {
@@ -129,8 +164,55 @@ flags: the built-in runner by default, an Ollama server with --host (or
 	fl.StringVar(&f.work, "work", "", "directory for the merged models (default: a temporary one)")
 	fl.IntVar(&f.limit, "limit", 0, "score at most this many items per task (0: all)")
 	fl.BoolVar(&f.compare, "compare", false, "also merge task arithmetic (lambda 0.3) and TIES (density 0.5) at each size")
+	fl.IntVar(&f.subsets, "subsets", 1, "random subsets of the task models per size (1: the first k models, in order)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the subsets, refit's draws and random merge methods (with the recipe's study and trial)")
+	fl.StringVar(&f.rules, "rules", "", "comma-separated scale rules side by side: "+strings.Join(search.ScaleRuleNames(), ", ")+" (default: the recipe's scale, else fixed)")
+	fl.IntVar(&f.refitTrials, "refit-trials", search.DefaultRefitTrials, "the refit rule's merges per size and subset")
 	addEvaluatorFlags(fl, &f.evaluatorFlags, eval.DefaultParallel)
 	cmd.MarkFlagRequired("models")
 	cmd.MarkFlagRequired("tasks")
 	return cmd
+}
+
+// printCurve prints the curve's aggregates (each subset's points too with
+// more than one subset) and each rule's evaluation cost.
+func printCurve(w io.Writer, curve []search.CurvePoint) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODELS\tMETHOD\tRULE\tSUBSET\tFACTOR\tTASKS\tMEAN\tNORMALIZED\t95% SUBSETS\t95% ITEMS\tMERGES\tITEMS\tMERGE\tEVAL")
+	type cost struct {
+		merges, items int
+		secs          float64
+	}
+	costs := map[string]*cost{}
+	var order []string
+	for _, p := range curve {
+		if p.Subset != 0 && p.Subsets < 2 {
+			continue
+		}
+		sub := strconv.Itoa(p.Subset)
+		if p.Subset == 0 {
+			sub = fmt.Sprintf("mean of %d", p.Subsets)
+			key := p.Method + " " + p.Rule
+			if costs[key] == nil {
+				costs[key] = &cost{}
+				order = append(order, key)
+			}
+			c := costs[key]
+			c.merges, c.items, c.secs = c.merges+p.Merges, c.items+p.Items, c.secs+(p.MergeTime+p.EvalTime).Seconds()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.3g\t%d\t%.4f\t%.4f\t[%.4f, %.4f]\t[%.4f, %.4f]\t%d\t%d\t%.2fs\t%.2fs\n", p.Models, p.Method,
+			p.Rule, sub, p.Factor, p.Tasks, p.Mean, p.Normalized, p.SubsetLo, p.SubsetHi, p.ItemLo, p.ItemHi, p.Merges, p.Items,
+			p.MergeTime.Seconds(), p.EvalTime.Seconds())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nevaluation cost by rule (all sizes and subsets):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD RULE\tMERGES\tITEMS\tSECONDS")
+	for _, k := range order {
+		c := costs[k]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\n", k, c.merges, c.items, c.secs)
+	}
+	return tw.Flush()
 }

@@ -25,7 +25,9 @@ the best trial with the base and each task model on the same items
 (difference with its 95% interval, McNemar's p), the extend curve when
 stored, failed and pruned trials), or the same tables as markdown, or every
 trial with its parameters and per-task scores as CSV (the best trial's row
-also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns). A database holding
+also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns) followed,
+after a blank line, by every point of the extend curve (a database without
+studies: the curve's table alone). A database holding
 several studies gives one report with a section per study and a comparison.
 The database is all it reads: each study records its settings (task models,
 objective, task weights, the study file's text) when it runs, so the study

@@ -4,15 +4,17 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"github.com/mergetune/mergetune/results/pgtest"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mergetune/mergetune/eval/runner"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/results/pgtest"
 	"github.com/mergetune/mergetune/search/study"
 )
 
@@ -116,7 +118,7 @@ objective: normalized
 	if err != nil {
 		t.Fatalf("freeze wrote nothing: %v\n%s", err, out)
 	}
-	for _, want := range []string{"method: ties", "lambda:", "rules:", "model_parameters:\n    weight:"} {
+	for _, want := range []string{"method: ties", "lambda:", "rules:", "model_parameters:\n    weight:", "scale: fixed"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("recipe lacks %q:\n%s", want, data)
 		}
@@ -129,8 +131,9 @@ objective: normalized
 		tasks = append(tasks, "toy:"+n)
 	}
 	curveFile := filepath.Join(dir, "curve.csv")
+	extendDB := filepath.Join(dir, "extend.db")
 	out = mustRunCLI(t, "extend", recipe, "--models", strings.Join(models, ","), "--tasks", strings.Join(tasks, ","),
-		"--limit", "6", "--out", curveFile, "--db", filepath.Join(dir, "extend.db"))
+		"--limit", "6", "--out", curveFile, "--db", extendDB)
 	f, err := os.Open(curveFile)
 	if err != nil {
 		t.Fatal(err)
@@ -142,10 +145,42 @@ objective: normalized
 	}
 	var got []string
 	for _, r := range rows[1:] {
-		got = append(got, r[0]+"/"+r[1]+"/"+r[2])
+		got = append(got, strings.Join([]string{r[0], r[1], r[2], r[3], r[7]}, "/"))
 	}
-	if want := "2/recipe/2 4/recipe/4 8/recipe/8"; strings.Join(got, " ") != want {
+	// A plain extend: one nested subset per size (subset 1) and its
+	// aggregate (subset 0), the recipe's own rule (fixed).
+	if want := "2/recipe/fixed/1/2 2/recipe/fixed/0/2 4/recipe/fixed/1/4 4/recipe/fixed/0/4 8/recipe/fixed/1/8 8/recipe/fixed/0/8"; strings.Join(got, " ") != want {
 		t.Errorf("curve rows %v, want %s\n%s", got, want, out)
+	}
+	// The report of the extend's database alone has the curve, whoever
+	// ran extend.
+	reportFile := filepath.Join(dir, "extend-report.csv")
+	mustRunCLI(t, "report", extendDB, "--format", "csv", "--out", reportFile)
+	reportCSV, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = string(reportCSV)
+	cr := csv.NewReader(strings.NewReader(out))
+	cr.FieldsPerRecord = -1
+	table, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("report csv: %v\n%s", err, out)
+	}
+	if len(table) != 7 || table[0][0] != "curve_method" {
+		t.Fatalf("report csv: want the curve's header and 6 points:\n%s", out)
+	}
+	var curveRows []string
+	for _, r := range table[1:] {
+		curveRows = append(curveRows, strings.Join([]string{r[0], r[1], r[2], r[3], r[4], r[5], r[6]}, "/"))
+	}
+	if want := "ties/frozen/fixed/cli/2/0/1 ties/frozen/fixed/cli/2/1/1 ties/frozen/fixed/cli/4/0/1 ties/frozen/fixed/cli/4/1/1 ties/frozen/fixed/cli/8/0/1 ties/frozen/fixed/cli/8/1/1"; strings.Join(curveRows, " ") != want {
+		t.Errorf("report csv curve %v, want %s", curveRows, want)
+	}
+	stored, _ := strconv.ParseFloat(table[1][10], 64)
+	printed, _ := strconv.ParseFloat(rows[2][9], 64)
+	if math.Abs(stored-printed) > 1e-4 || stored <= 0 {
+		t.Errorf("report's normalized at 2 models %s, extend's %s", table[1][10], rows[2][9])
 	}
 }
 
@@ -157,6 +192,8 @@ func TestExtendArgs(t *testing.T) {
 	}{
 		{"mismatch", []string{"--models", "a,b", "--tasks", "toy:succ"}, "--tasks: 1 tasks for 2 models; give one task per model"},
 		{"no models", []string{"--models", ",", "--tasks", "toy:succ"}, "--models: no models"},
+		{"unknown rule", []string{"--models", "a", "--tasks", "toy:succ", "--rules", "fixed,half"},
+			`--rules: unknown scale rule "half" (known: fixed, mean, refit, sqrt)`},
 	}
 	dir := t.TempDir()
 	recipe := filepath.Join(dir, "r.yml")
@@ -385,5 +422,147 @@ func TestDSNNotPrinted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExtendSubsetsRules runs extend with the Breadcrumbs protocol (3
+// random subsets per size) and three scale rules on the toy family, and
+// checks the stored curve: a row per size × rule × subset plus each
+// size's aggregate, the subsets' members, the intervals present and
+// ordered, refit at least as good as the rules it tries first, and each
+// rule's cost.
+func TestExtendSubsetsRules(t *testing.T) {
+	fam, err := filepath.Abs("../../datasets/toy/family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	names := []string{"swapcase", "rot1", "succ", "rotleft", "parity", "swapends"}
+	var models, tasks []string
+	for _, n := range names {
+		models = append(models, filepath.Join(fam, n))
+		tasks = append(tasks, "toy:"+n)
+	}
+	// A recipe as freeze writes it, tuned on two models (k = 2).
+	recipe := filepath.Join(dir, "recipe.yml")
+	os.WriteFile(recipe, []byte(fmt.Sprintf(`study: tuned-on-2
+trial: 1
+objective: 0.8
+method: ties
+base_model: %[1]s/base
+parameters: {lambda: 0.9}
+model_parameters: {weight: 0.8, density: 0.5}
+rules: {weight: mean, density: shared}
+tuned:
+  %[1]s/swapcase: {weight: 0.7, density: 0.5}
+  %[1]s/rot1: {weight: 0.9, density: 0.5}
+scale: fixed
+`, fam)), 0o644)
+	dbPath := filepath.Join(dir, "x.db")
+	out := mustRunCLI(t, "extend", recipe, "--models", strings.Join(models, ","), "--tasks", strings.Join(tasks, ","),
+		"--limit", "4", "--subsets", "3", "--rules", "fixed,mean,refit", "--refit-trials", "4", "--seed", "7", "--db", dbPath)
+	for _, want := range []string{"evaluation cost by rule", "recipe fixed", "recipe mean", "recipe refit", "mean of 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("extend output lacks %q:\n%s", want, out)
+		}
+	}
+	db, err := results.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curve, err := db.Curve(context.Background())
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		rule           string
+		models, subset int
+	}
+	pts := map[key]results.CurvePoint{}
+	for _, p := range curve {
+		if p.Method != "ties" || p.Variant != results.VariantFrozen || p.Study != "tuned-on-2" {
+			t.Errorf("point %+v: want ties, frozen, study tuned-on-2", p)
+		}
+		pts[key{p.Rule, p.Models, p.Subset}] = p
+	}
+	// Sizes 2, 4 and 6 of 6 models: 3 subsets, 3 subsets, the one full
+	// set; each with its aggregate (subset 0).
+	wantSubsets := map[int]int{2: 3, 4: 3, 6: 1}
+	if n := 3 * (4 + 4 + 2); len(curve) != n || len(pts) != n {
+		t.Fatalf("%d points (%d distinct), want %d: 3 rules × (3+1, 3+1, 1+1)\n%s", len(curve), len(pts), n, out)
+	}
+	const eps = 1e-9
+	for _, rule := range []string{"fixed", "mean", "refit"} {
+		for size, n := range wantSubsets {
+			agg, ok := pts[key{rule, size, 0}]
+			if !ok {
+				t.Fatalf("no aggregate of %s at %d", rule, size)
+			}
+			if agg.Subsets != n || agg.Members != "" {
+				t.Errorf("%s at %d: aggregate of %d subsets (members %q), want %d", rule, size, agg.Subsets, agg.Members, n)
+			}
+			if !(agg.SubsetLo <= agg.Normalized+eps && agg.Normalized <= agg.SubsetHi+eps && agg.ItemLo <= agg.Normalized+eps && agg.Normalized <= agg.ItemHi+eps) {
+				t.Errorf("%s at %d: intervals out of order: %+v", rule, size, agg)
+			}
+			if n > 1 && agg.SubsetHi-agg.SubsetLo <= 0 && agg.ItemHi-agg.ItemLo <= 0 {
+				t.Errorf("%s at %d: no interval: %+v", rule, size, agg)
+			}
+			var sum float64
+			members := map[string]bool{}
+			merges := 0
+			for s := 1; s <= n; s++ {
+				p, ok := pts[key{rule, size, s}]
+				if !ok {
+					t.Fatalf("no point of %s at %d, subset %d", rule, size, s)
+				}
+				sum += p.Normalized
+				merges += p.Merges
+				members[p.Members] = true
+				if m := strings.Split(p.Members, ","); len(m) != size {
+					t.Errorf("%s at %d subset %d: members %q", rule, size, s, p.Members)
+				}
+				if !(p.ItemLo <= p.Normalized+eps && p.Normalized <= p.ItemHi+eps && p.ItemLo < p.ItemHi) {
+					t.Errorf("%s at %d subset %d: items' interval [%f, %f] around %f", rule, size, s, p.ItemLo, p.ItemHi, p.Normalized)
+				}
+				if p.Items != 4*size*p.Merges {
+					t.Errorf("%s at %d subset %d: %d items evaluated in %d merges, want %d a merge", rule, size, s, p.Items, p.Merges, 4*size)
+				}
+				wantMerges := 1
+				if rule == "refit" {
+					wantMerges = 4
+					// refit tries fixed's and mean's factors first: on
+					// the same subset it scores at least as well.
+					for _, other := range []string{"fixed", "mean"} {
+						if o := pts[key{other, size, s}]; o.Members != p.Members || p.Normalized < o.Normalized-eps {
+							t.Errorf("refit at %d subset %d: %f (%s) below %s's %f (%s)", size, s, p.Normalized, p.Members, other, o.Normalized, o.Members)
+						}
+					}
+				}
+				if p.Merges != wantMerges {
+					t.Errorf("%s at %d subset %d: %d merges, want %d", rule, size, s, p.Merges, wantMerges)
+				}
+			}
+			if len(members) != n {
+				t.Errorf("%s at %d: %d distinct subsets, want %d", rule, size, len(members), n)
+			}
+			if d := agg.Normalized - sum/float64(n); d > eps || d < -eps {
+				t.Errorf("%s at %d: aggregate %f, mean of subsets %f", rule, size, agg.Normalized, sum/float64(n))
+			}
+			if agg.Merges != merges {
+				t.Errorf("%s at %d: aggregate cost %d merges, subsets' %d", rule, size, agg.Merges, merges)
+			}
+		}
+	}
+	// mean scales differently from fixed past the tuned size (2): the
+	// merges differ, so some score does.
+	differ := false
+	for size, n := range wantSubsets {
+		for s := 1; s <= n && size > 2; s++ {
+			differ = differ || pts[key{"fixed", size, s}].Normalized != pts[key{"mean", size, s}].Normalized
+		}
+	}
+	if !differ {
+		t.Errorf("mean scored as fixed everywhere past 2 models: the rule changed nothing")
 	}
 }
