@@ -86,6 +86,46 @@ func TestCurveRoundTrip(t *testing.T) {
 	if err := Write(&html, d, "pdf"); err == nil {
 		t.Error("format pdf accepted")
 	}
+
+	// A second rule over 3 subsets: the page shows its aggregate with
+	// both intervals and its cost; the CSV every point.
+	more := []results.CurvePoint{
+		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Models: 4, Rule: "mean", Subsets: 3, Tasks: 4, Mean: 0.6,
+			Normalized: 0.6, SubsetLo: 0.5, SubsetHi: 0.7, ItemLo: 0.4, ItemHi: 0.8, Merges: 3, Items: 48},
+		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Models: 4, Rule: "mean", Subset: 2, Subsets: 3,
+			Members: "a,b,c,d", Tasks: 4, Mean: 0.55, Normalized: 0.55, SubsetLo: 0.55, SubsetHi: 0.55, ItemLo: 0.3, ItemHi: 0.7, Merges: 1, Items: 16},
+	}
+	if err := db.PutCurve(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = Load(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	html.Reset()
+	if err := Write(&html, d, FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ties (frozen, mean)", "ties (frozen, fixed)", "[0.5000, 0.7000]", "[0.4000, 0.8000]", "3 merges, 48 items"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	if strings.Contains(html.String(), "[0.3000, 0.7000]") {
+		t.Errorf("html shows a subset's own point; the page has the aggregates")
+	}
+	var md, csvOut bytes.Buffer
+	if err := Write(&md, d, FormatMarkdown); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| ties | frozen | mean | ties-4 | 4 | 3 | 4 | 0.6000 | 0.6000 | [0.5000, 0.7000] | [0.4000, 0.8000] | 3 merges, 48 items |") {
+		t.Errorf("markdown lacks the mean rule's aggregate:\n%s", md.String())
+	}
+	if err := Write(&csvOut, d, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csvOut.String(), "ties,frozen,mean,ties-4,4,2,3,\"a,b,c,d\",4,") {
+		t.Errorf("csv lacks the subset's point:\n%s", csvOut.String())
+	}
 }
 
 func TestBarsAndScatter(t *testing.T) {

@@ -18,7 +18,9 @@
 //     (studies, trials, ...) in the same file (DB.Goptuna reads those
 //     through goptuna's storage over the same connections). Every
 //     mergetune table is prefixed "mt_" so the two never clash;
-//   - the extension curve (mt_report_curve; DB.PutCurve, DB.Curve).
+//   - the extension curve (mt_report_curve; DB.PutCurve, DB.Curve): a
+//     point per size, scale rule and subset of task models, and each
+//     size's aggregate across subsets.
 //
 // The schema is versioned in the mergetune_schema table and migrated by
 // Open inside one immediate transaction, so several processes may open
