@@ -1,7 +1,7 @@
 // Package report turns a mergetune study database into a report: one
 // self-contained HTML page (inline SVG plots, inline CSS, no script and
-// no network), a markdown summary, or a CSV of the trials followed by
-// the extension curve's points.
+// no network), a markdown summary, or a CSV of the trials and one of the
+// extension curve's points.
 //
 // Load reads everything a report shows from the database alone (a SQLite
 // file or a PostgreSQL DSN, opened once and read-only): every study in

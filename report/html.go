@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,13 +31,40 @@ func Write(w io.Writer, d *Data, format string) error {
 	return fmt.Errorf("report: format %q: want html, md or csv", format)
 }
 
-// WriteFile loads the database at dbPath and writes its report to out,
-// through a temporary file renamed into place.
-func WriteFile(ctx context.Context, dbPath, out, format string) error {
+// WriteFile loads the database at dbPath and writes the report in the
+// format to out (a temporary file renamed into place), and returns the
+// paths written. A CSV report of a database holding studies and an
+// extension curve writes the trials to out and the curve to
+// CurveCSVPath(out), so each file is one table.
+func WriteFile(ctx context.Context, dbPath, out, format string) ([]string, error) {
 	d, err := Load(ctx, dbPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := writeAtomic(out, func(w io.Writer) error { return Write(w, d, format) }); err != nil {
+		return nil, err
+	}
+	written := []string{out}
+	if format == FormatCSV && len(d.Studies) > 0 && len(d.Curve) > 0 {
+		cp := CurveCSVPath(out)
+		if err := writeAtomic(cp, func(w io.Writer) error { return writeCurveCSV(w, d.Curve) }); err != nil {
+			return written, err
+		}
+		written = append(written, cp)
+	}
+	return written, nil
+}
+
+// CurveCSVPath is where a CSV report written to out puts the extension
+// curve when the database also holds studies: out without its extension,
+// then "-curve.csv".
+func CurveCSVPath(out string) string {
+	return strings.TrimSuffix(out, filepath.Ext(out)) + "-curve.csv"
+}
+
+// writeAtomic writes out through fn: a temporary file in its directory,
+// renamed into place.
+func writeAtomic(out string, fn func(io.Writer) error) error {
 	if dir := filepath.Dir(out); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("report: %s: %w", out, err)
@@ -47,7 +75,7 @@ func WriteFile(ctx context.Context, dbPath, out, format string) error {
 		return fmt.Errorf("report: %s: %w", out, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := Write(tmp, d, format); err != nil {
+	if err := fn(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("report: %s: %w", out, err)
 	}

@@ -155,6 +155,9 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // writeCSV writes one row per trial of every study: the record, every
 // searched parameter, every task's accuracy and interval, and on the best
 // trial's row its paired comparisons (cmp:<model>:<split>:<task>:<field>).
+// writeCSV writes the trials of every study as one CSV table, or, for a
+// database without studies, the extension curve (WriteFile writes a
+// database's curve beside its trials, to CurveCSVPath).
 func writeCSV(w io.Writer, d *Data) error {
 	if len(d.Studies) == 0 && len(d.Curve) > 0 {
 		return writeCurveCSV(w, d.Curve)
@@ -251,13 +254,6 @@ func writeCSV(w io.Writer, d *Data) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("report: write csv: %w", err)
-	}
-	if len(d.Curve) > 0 {
-		// A second table after a blank line: the extension curve.
-		if _, err := io.WriteString(w, "\n"); err != nil {
-			return fmt.Errorf("report: write csv: %w", err)
-		}
-		return writeCurveCSV(w, d.Curve)
 	}
 	return nil
 }

@@ -277,7 +277,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	d.summary(curve)
 	out := filepath.Join(dir, "report.html")
 	d.phase("writing the report")
-	if err := report.WriteFile(ctx, d.dbPath, out, report.FormatHTML); err != nil {
+	if _, err := report.WriteFile(ctx, d.dbPath, out, report.FormatHTML); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if !f.quiet {

@@ -209,6 +209,20 @@ func TestDemo(t *testing.T) {
 				t.Errorf("csv header lacks %q: %s", want, head)
 			}
 		}
+		// The curve beside the trials: 3 methods × 4 sizes, one subset
+		// and its aggregate each, and the 3 tuned points.
+		cf, err := os.Open(report.CurveCSVPath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cf.Close()
+		crows, err := csv.NewReader(cf).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(crows) != 1+3*4*2+3 || crows[0][0] != "curve_method" {
+			t.Errorf("curve csv: %d rows, want a header and %d points; header %v", len(crows), 3*4*2+3, crows[0])
+		}
 	})
 
 	t.Run("browser", func(t *testing.T) {

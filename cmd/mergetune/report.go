@@ -25,9 +25,9 @@ the best trial with the base and each task model on the same items
 (difference with its 95% interval, McNemar's p), the extend curve when
 stored, failed and pruned trials), or the same tables as markdown, or every
 trial with its parameters and per-task scores as CSV (the best trial's row
-also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns) followed,
-after a blank line, by every point of the extend curve (a database without
-studies: the curve's table alone). A database holding
+also holds the paired comparisons, in cmp:MODEL:SPLIT:TASK:* columns), and
+every point of the extend curve in a second file beside it (OUT-curve.csv; a
+database without studies: the curve alone in OUT). A database holding
 several studies gives one report with a section per study and a comparison.
 The database is all it reads: each study records its settings (task models,
 objective, task weights, the study file's text) when it runs, so the study
@@ -44,10 +44,11 @@ normalized columns use the study's own scoring rule, task weights included.`,
 			if out == "" {
 				out = strings.TrimSuffix(args[0], filepath.Ext(args[0])) + "-report." + format
 			}
-			if err := report.WriteFile(cmd.Context(), args[0], out, format); err != nil {
+			written, err := report.WriteFile(cmd.Context(), args[0], out, format)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "report written to %s\n", out)
+			fmt.Fprintf(cmd.OutOrStdout(), "report written to %s\n", strings.Join(written, " and "))
 			return nil
 		},
 	}
