@@ -2,8 +2,10 @@ package ollama
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,68 @@ import (
 
 	"github.com/mergetune/mergetune/eval"
 )
+
+// requestLog is an http.Client whose transport records each request it
+// sends (method and path) and the deadline its context carried, then
+// sends it on. Tests count attempts and read limits from it instead of
+// timing calls, which a busy machine makes unreliable.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []loggedRequest
+	next http.RoundTripper
+}
+
+// loggedRequest is one request seen by a requestLog: at is when the
+// transport got it, deadline its context's deadline (zero: none).
+type loggedRequest struct {
+	what         string // "GET /api/version"
+	at, deadline time.Time
+}
+
+func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	dl, _ := r.Context().Deadline()
+	l.mu.Lock()
+	l.reqs = append(l.reqs, loggedRequest{r.Method + " " + r.URL.Path, time.Now(), dl})
+	l.mu.Unlock()
+	return l.next.RoundTrip(r)
+}
+
+// newRequestLog returns a requestLog and an http.Client (for
+// Options.HTTPClient) that sends through it.
+func newRequestLog() (*requestLog, *http.Client) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	l := &requestLog{next: tr}
+	return l, &http.Client{Transport: l}
+}
+
+// take returns the requests logged since the last take, as "METHOD
+// /path" strings, and the requests themselves.
+func (l *requestLog) take() ([]string, []loggedRequest) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reqs := l.reqs
+	l.reqs = nil
+	whats := make([]string, len(reqs))
+	for i, r := range reqs {
+		whats[i] = r.what
+	}
+	return whats, reqs
+}
+
+// checkLimit reports whether r's context carried a limit of want, given
+// that the call that sent it began at start. The limit was set after
+// start and before the transport saw r, so it lies between
+// r.deadline-r.at and r.deadline-start whatever the machine's speed.
+func checkLimit(r loggedRequest, start time.Time, want time.Duration) error {
+	if r.deadline.IsZero() {
+		return fmt.Errorf("%s had no deadline, want a limit of %v", r.what, want)
+	}
+	if lo, hi := r.deadline.Sub(r.at), r.deadline.Sub(start); want < lo || want > hi {
+		return fmt.Errorf("%s had a limit between %v and %v, want %v", r.what, lo, hi, want)
+	}
+	return nil
+}
 
 // hungHost returns the address of a TCP listener that accepts connections
 // and never answers, as a hung server does.
@@ -60,16 +124,13 @@ func TestProbeHungHost(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := New(Options{Host: addr, Timeouts: tc.timeouts})
+			log, hc := newRequestLog()
+			b, err := New(Options{Host: addr, Timeouts: tc.timeouts, HTTPClient: hc})
 			if err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
 			_, err = b.Open(t.Context(), modelDir())
-			took := time.Since(start)
-			if took < tc.limit || took > tc.limit+3*time.Second {
-				t.Errorf("Open failed after %v, want about %v", took, tc.limit)
-			}
 			if !errors.Is(err, ErrNoAnswer) {
 				t.Fatalf("Open error = %v, want ErrNoAnswer", err)
 			}
@@ -78,12 +139,26 @@ func TestProbeHungHost(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, s)
 				}
 			}
+			// Open gave up after one probe, bounded by the probe limit:
+			// no retry, nothing sent after it.
+			whats, reqs := log.take()
+			if want := []string{"GET /api/version"}; !slices.Equal(whats, want) {
+				t.Fatalf("Open sent %q, want %q", whats, want)
+			}
+			if err := checkLimit(reqs[0], start, tc.limit); err != nil {
+				t.Error(err)
+			}
 			if tc.limit > time.Second {
 				return
 			}
 			start = time.Now()
-			if _, err := b.Probe(t.Context()); !errors.Is(err, ErrNoAnswer) || time.Since(start) > tc.limit+3*time.Second {
-				t.Errorf("Probe = %v after %v", err, time.Since(start))
+			if _, err := b.Probe(t.Context()); !errors.Is(err, ErrNoAnswer) {
+				t.Errorf("Probe = %v", err)
+			}
+			if whats, reqs := log.take(); len(whats) != 1 || whats[0] != "GET /api/version" {
+				t.Errorf("Probe sent %q, want one GET /api/version", whats)
+			} else if err := checkLimit(reqs[0], start, tc.limit); err != nil {
+				t.Error(err)
 			}
 		})
 	}
@@ -102,13 +177,16 @@ func TestProbeAnswers(t *testing.T) {
 	if v, err := m.b.Probe(t.Context()); err != nil || v != "0.17.4" {
 		t.Errorf("Probe = %q, %v", v, err)
 	}
-	b, err := New(Options{Host: closedAddr(t), Backoff: time.Second})
+	log, hc := newRequestLog()
+	b, err := New(Options{Host: closedAddr(t), Backoff: time.Second, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if _, err := b.Probe(t.Context()); !errors.Is(err, ErrUnreachable) || time.Since(start) > 900*time.Millisecond {
-		t.Errorf("Probe of a closed port = %v after %v (want ErrUnreachable at once, no retry)", err, time.Since(start))
+	if _, err := b.Probe(t.Context()); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Probe of a closed port = %v, want ErrUnreachable", err)
+	}
+	if whats, _ := log.take(); len(whats) != 1 {
+		t.Errorf("Probe of a closed port sent %q, want one attempt (no retry)", whats)
 	}
 }
 
@@ -119,7 +197,8 @@ func TestGenerateTimeoutScales(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	to := Timeouts{Request: 100 * time.Millisecond, PerToken: 40 * time.Millisecond}
-	m := fakeModel(t, Options{Retries: -1, Timeouts: to}, func(w http.ResponseWriter, r *http.Request) {
+	log, hc := newRequestLog()
+	m := fakeModel(t, Options{Retries: -1, Timeouts: to, HTTPClient: hc}, func(w http.ResponseWriter, r *http.Request) {
 		select { // hang until the client gives up
 		case <-r.Context().Done():
 		case <-release:
@@ -152,12 +231,15 @@ func TestGenerateTimeoutScales(t *testing.T) {
 			}
 			start := time.Now()
 			err := tc.run()
-			took := time.Since(start)
 			if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
 				t.Errorf("error %v, want a deadline", err)
 			}
-			if took < tc.want || took > tc.want+time.Second {
-				t.Errorf("gave up after %v, want %v", took, tc.want)
+			whats, reqs := log.take()
+			if len(reqs) != 1 {
+				t.Fatalf("sent %q, want one attempt", whats)
+			}
+			if err := checkLimit(reqs[0], start, tc.want); err != nil {
+				t.Error(err)
 			}
 		})
 	}
@@ -219,21 +301,25 @@ func TestParseTimeouts(t *testing.T) {
 // at once, instead of waiting out every attempt.
 func TestHungHostMidRun(t *testing.T) {
 	to := Timeouts{Probe: 200 * time.Millisecond, Request: 300 * time.Millisecond, PerToken: -1}
-	b, err := New(Options{Host: hungHost(t), Retries: 3, Backoff: time.Millisecond, Timeouts: to})
+	log, hc := newRequestLog()
+	b, err := New(Options{Host: hungHost(t), Retries: 3, Backoff: time.Millisecond, Timeouts: to, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := b.newModel("hung:latest", "sha256:00", "0.0.0")
-	start := time.Now()
 	_, err = m.Generate(t.Context(), "p", eval.GenerateOptions{MaxTokens: 4})
-	if took := time.Since(start); took > 900*time.Millisecond { // 4 attempts would take 1.2 s
-		t.Errorf("Generate gave up after %v", took)
-	}
 	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "attempt 1 ran past its limit of 300ms") {
 		t.Errorf("Generate error = %v", err)
 	}
-	start = time.Now()
-	if err := m.Close(); !errors.Is(err, ErrNoAnswer) || time.Since(start) > time.Second {
-		t.Errorf("Close = %v after %v", err, time.Since(start))
+	// One attempt and one probe, not 1+Retries attempts.
+	if whats, _ := log.take(); !slices.Equal(whats, []string{"POST /api/generate", "GET /api/version"}) {
+		t.Errorf("Generate sent %q, want one attempt and a probe", whats)
+	}
+	if err := m.Close(); !errors.Is(err, ErrNoAnswer) {
+		t.Errorf("Close = %v", err)
+	}
+	// Close probes once and sends nothing more (no unload, no delete).
+	if whats, _ := log.take(); !slices.Equal(whats, []string{"GET /api/version"}) {
+		t.Errorf("Close sent %q, want one probe", whats)
 	}
 }
