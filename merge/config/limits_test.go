@@ -48,16 +48,12 @@ func TestAliasBombRefused(t *testing.T) {
 					t.Fatalf("bomb of %d bytes", len(src))
 				}
 				done := make(chan error, 1)
-				start := time.Now()
 				go func() {
 					_, err := Parse([]byte(src), "bomb.yml")
 					done <- err
 				}()
 				select {
 				case err := <-done:
-					if d := time.Since(start); d > 500*time.Millisecond {
-						t.Errorf("Parse took %v", d)
-					}
 					var cerr *Error
 					if !errors.As(err, &cerr) || cerr.File != "bomb.yml" || !strings.HasPrefix(err.Error(), "bomb.yml") {
 						t.Fatalf("error %v does not name the file", err)
@@ -65,8 +61,11 @@ func TestAliasBombRefused(t *testing.T) {
 					if !errors.Is(err, yamllimit.ErrExcessiveAliasing) {
 						t.Errorf("error %v, want excessive aliasing", err)
 					}
-				case <-time.After(5 * time.Second):
-					t.Fatal("Parse still running after 5 s")
+				case <-time.After(time.Minute):
+					// Only a hang (the old expansion took minutes)
+					// reaches this; the cost of the alias check is
+					// counted, not timed, in yamllimit's tests.
+					t.Fatal("Parse still running after a minute")
 				}
 			})
 		}
@@ -91,8 +90,10 @@ func TestDescribeBounded(t *testing.T) {
 		if got != want {
 			t.Errorf("describe =\n%s\nwant\n%s", got, want)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("describe still running after 5 s")
+	case <-time.After(time.Minute):
+		// Only a hang (a walk of 9^21 nodes) reaches this; a generous
+		// limit, since a busy machine slows every call.
+		t.Fatal("describe still running after a minute")
 	}
 	// a long node written out: the same prefix rule
 	src := "merge_method: linear\nmodules: [" + strings.Repeat("[1, 2, 3, 4], ", 100_000) + "0]\n"

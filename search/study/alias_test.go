@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mergetune/mergetune/merge/config/yamllimit"
 )
@@ -41,11 +40,10 @@ func TestAliasBombRefused(t *testing.T) {
 				_, value, _ := strings.Cut(line, ": ")
 				b.WriteString("  - " + value + "\n")
 			}
-			start := time.Now()
+			// The refusal must be yamllimit's, made before any field is
+			// walked; its cost is counted (not timed) in yamllimit's
+			// tests. An expanding walk of 9^10 nodes would not return.
 			_, err := Parse([]byte(b.String()), "bomb.yml")
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %s", took)
-			}
 			if err == nil || !strings.Contains(err.Error(), yamllimit.ErrExcessiveAliasing.Error()) {
 				t.Fatalf("err = %v, want excessive aliasing refused", err)
 			}
