@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/results"
@@ -100,14 +99,16 @@ func TestEvalCommandHungHost(t *testing.T) {
 	}()
 	db := filepath.Join(t.TempDir(), "r.db")
 	model := filepath.Join("..", "..", "datasets", "toy", "family", "reverse")
-	start := time.Now()
 	_, err = runCLI(t, "eval", "--model", model, "--tasks", "toy:reverse", "--db", db, "-q",
 		"--host", l.Addr().String(), "--timeouts", "probe=500ms")
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("failed after %v", took)
-	}
 	if !errors.Is(err, ollama.ErrNoAnswer) || !strings.Contains(err.Error(), l.Addr().String()) {
 		t.Errorf("error %v, want ErrNoAnswer naming %s", err, l.Addr())
+	}
+	// The health probe gave up at the limit --timeouts set, before any
+	// request waited out its own limit. Checked on the error, not timed:
+	// a busy machine makes elapsed-time thresholds fail at random.
+	if err == nil || !strings.Contains(err.Error(), "health probe (GET /api/version) within 500ms") || strings.Contains(err.Error(), "ran past its limit") {
+		t.Errorf("error %v, want the health probe's, at the 500ms limit", err)
 	}
 	if _, err := runCLI(t, "eval", "--model", model, "--tasks", "toy:reverse", "--db", db, "--timeouts", "probe=soon"); err == nil ||
 		!strings.Contains(err.Error(), `--timeouts: timeouts "probe=soon": probe: want a duration`) {
