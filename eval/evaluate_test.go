@@ -22,7 +22,15 @@ type fakeModel struct {
 	digest, settings string
 	gen              func(prompt string) (string, error)
 	top              func(prompt string) ([]TokenLogprob, error)
-	delay            time.Duration
+	// gather, when positive, holds each call until gather calls have
+	// been in flight at once, so that a test sees the concurrency it
+	// allows without hoping that sleeps overlap on a busy machine.
+	// gathered must then be a fresh channel. A run that never gets
+	// there is let go after a minute (a hang guard only), and its peak
+	// shows it.
+	gather   int32
+	gathered chan struct{}
+	once     sync.Once
 
 	mu       sync.Mutex
 	calls    []string // "gen " or "top " + prompt
@@ -41,7 +49,16 @@ func (m *fakeModel) enter(kind, prompt string) func() {
 			break
 		}
 	}
-	time.Sleep(m.delay)
+	if m.gather > 0 {
+		if n >= m.gather {
+			m.once.Do(func() { close(m.gathered) })
+		}
+		select {
+		case <-m.gathered:
+		case <-time.After(time.Minute):
+			m.once.Do(func() { close(m.gathered) })
+		}
+	}
 	return func() { m.inflight.Add(-1) }
 }
 
@@ -215,15 +232,17 @@ func TestEvaluateParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, parallel := range []int{0, 1, 3, 8} {
-		m := &fakeModel{delay: 2 * time.Millisecond, gen: func(p string) (string, error) {
+		want := max(parallel, 1)
+		m := &fakeModel{gather: int32(want), gathered: make(chan struct{}), gen: func(p string) (string, error) {
 			return strings.ToUpper(strings.TrimSuffix(strings.TrimPrefix(p, "up "), "=")), nil
 		}}
 		res, err := Evaluate(context.Background(), m, task, Options{Parallel: parallel})
 		if err != nil {
 			t.Fatal(err)
 		}
-		peak, want := int(m.peak.Load()), max(parallel, 1)
-		if peak > want || (want > 1 && peak < 2) {
+		// The first calls wait for one another, so the peak is the
+		// concurrency Evaluate allows, whatever the machine's speed.
+		if peak := int(m.peak.Load()); peak != want {
 			t.Errorf("parallel %d: peak of %d concurrent requests", parallel, peak)
 		}
 		// 40 of 40: the Wilson interval does not collapse to [1, 1].
