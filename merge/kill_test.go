@@ -76,10 +76,11 @@ func child(t *testing.T, mode string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// waitFile waits up to 30 s for path to exist.
+// waitFile waits up to a minute for path to exist (only a child that
+// never gets there should reach the limit, even on a busy machine).
 func waitFile(t *testing.T, path string, cmd *exec.Cmd) {
 	t.Helper()
-	for range 3000 {
+	for range 6000 {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}

@@ -226,6 +226,12 @@ func TestRequest(t *testing.T) {
 // model are in flight.
 func TestParallelLimit(t *testing.T) {
 	var inFlight, peak atomic.Int32
+	// The first requests wait until two are in flight, so the peak is the
+	// limit whatever the machine's speed (a sleep hoped to overlap them
+	// could fail on a busy machine); the minute only ends a run that
+	// never has two in flight, whose peak then shows it.
+	two := make(chan struct{})
+	var once sync.Once
 	m := fakeModel(t, Options{Parallel: 2}, func(w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
@@ -235,7 +241,14 @@ func TestParallelLimit(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if n >= 2 {
+			once.Do(func() { close(two) })
+		}
+		select {
+		case <-two:
+		case <-time.After(time.Minute):
+			once.Do(func() { close(two) })
+		}
 		reply(w, api.GenerateResponse{Response: "x", Done: true})
 	})
 	var wg sync.WaitGroup
