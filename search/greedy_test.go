@@ -156,3 +156,65 @@ work_dir: work
 	}
 	t.Logf("status:\n%s", b.String())
 }
+
+// TestGreedySoupResumes stops a greedy soup after its second step and runs
+// it again: the run resumes at the third step (no step repeated, none
+// skipped) and ends with the same soup as an uninterrupted run.
+func TestGreedySoupResumes(t *testing.T) {
+	fam := family(t)
+	soupOf := func(t *testing.T, stopAfter int) (string, []string) {
+		dir := t.TempDir()
+		text := strings.ReplaceAll(`name: soup
+search: greedy_soup
+base_model: FAM/base
+models:
+  - model: FAM/upper
+  - model: FAM/pred
+  - model: FAM/succ
+tasks: [toy:succ@tune]
+limit: 12
+storage: study.db
+work_dir: work
+`, "FAM", fam)
+		path := filepath.Join(dir, "study.yml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := study.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stopAfter > 0 {
+			ctx, cancel := context.WithCancel(context.Background())
+			n := 0
+			_, err := Run(ctx, s, Options{Progress: func(Progress) {
+				if n++; n == stopAfter {
+					cancel()
+				}
+			}})
+			cancel()
+			if err == nil {
+				t.Fatal("the stopped run returned no error")
+			}
+		}
+		sum, err := Run(context.Background(), s, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var added []string
+		for _, r := range sum.Status.Trials {
+			if r.State == results.TrialComplete {
+				added = append(added, sum.Status.Notes[r.Number])
+			}
+		}
+		return sum.Status.Best.MergeYAML[strings.Index(sum.Status.Best.MergeYAML, "\n"):], added
+	}
+	want, wantSteps := soupOf(t, 0)
+	got, gotSteps := soupOf(t, 2)
+	if got != want {
+		t.Errorf("resumed soup:\n%s\nuninterrupted:\n%s", got, want)
+	}
+	if strings.Join(gotSteps, "|") != strings.Join(wantSteps, "|") || len(gotSteps) != 3 {
+		t.Errorf("resumed steps %q, uninterrupted %q", gotSteps, wantSteps)
+	}
+}
