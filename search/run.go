@@ -149,6 +149,10 @@ type harness struct {
 	mu       sync.Mutex // serialises Progress and the work-dir cleanup
 	finished int        // trials finished by this process
 	busy     time.Duration
+	// returned holds this process's trials whose objective has returned
+	// while goptuna may not have marked them finished yet (it does so in
+	// the worker after the objective returns, racing the next report).
+	returned map[int]bool
 }
 
 func newHarness(s *study.Study, st *Store, opt Options) (*harness, error) {
@@ -496,12 +500,23 @@ func (h *harness) finish(ctx context.Context, rec results.TrialRecord) error {
 	if err != nil {
 		return fmt.Errorf("search: study %s: list trials: %w", h.s.Name, err)
 	}
-	c := countTrials(trials)
-	// rec's goptuna trial is still running: goptuna finishes it after
-	// the objective returns.
-	done := c.counted - c.running
+	// A trial whose objective returned (rec's, and another worker's that
+	// goptuna has not marked finished yet) is done though still running
+	// in the storage.
+	if h.returned == nil {
+		h.returned = map[int]bool{}
+	}
 	if !returnedCause(rec) {
-		done++
+		h.returned[rec.Number] = true
+	}
+	c := countTrials(trials)
+	done := c.counted - c.running
+	for _, t := range trials {
+		if t.State != goptuna.TrialStateRunning {
+			delete(h.returned, t.Number)
+		} else if h.returned[t.Number] {
+			done++
+		}
 	}
 	p := Progress{Trial: rec, Done: done, Budget: h.s.Trials}
 	if len(best) > 0 {
