@@ -88,7 +88,7 @@ var paperSourceRE = regexp.MustCompile(`(?m)^# Source: .*(\n# .*)*arXiv \d{4}\.\
 
 // checkPaperSource checks that a paper's study names its source (a
 // "# Source:" comment with the paper's arXiv id) and says what the paper's
-// numbers are, or that the docs hold none verified.
+// numbers are, or that none are quoted.
 func checkPaperSource(t *testing.T, path, text string) {
 	t.Helper()
 	if !paperSourceRE.MatchString(text) {
