@@ -112,33 +112,6 @@ func demoMethods() []demoMethod {
 	}
 }
 
-// demoStudyFile is a study file the demo writes.
-type demoStudyFile struct {
-	Name       string                    `yaml:"name"`
-	BaseModel  string                    `yaml:"base_model"`
-	Models     []demoStudyModel          `yaml:"models"`
-	Method     string                    `yaml:"method"`
-	Parameters map[string]any            `yaml:"parameters,omitempty"`
-	Dtype      string                    `yaml:"dtype"`
-	Space      map[string]map[string]any `yaml:"space"`
-	Tasks      []string                  `yaml:"tasks"`
-	Holdout    []string                  `yaml:"holdout"`
-	Limit      int                       `yaml:"limit"`
-	Objective  string                    `yaml:"objective"`
-	Sampler    map[string]any            `yaml:"sampler"`
-	Trials     int                       `yaml:"trials"`
-	Workers    int                       `yaml:"workers"`
-	Evaluator  map[string]any            `yaml:"evaluator"`
-	Storage    string                    `yaml:"storage"`
-	WorkDir    string                    `yaml:"work_dir"`
-	KeepBest   int                       `yaml:"keep_best"`
-}
-
-type demoStudyModel struct {
-	Model string   `yaml:"model"`
-	Tasks []string `yaml:"tasks"`
-}
-
 // demo is one run of the demo.
 type demo struct {
 	f        demoFlags
@@ -374,18 +347,29 @@ func (d *demo) baselines(ctx context.Context, db *results.DB) error {
 // the first k tasks.
 func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *search.Summary, error) {
 	name := fmt.Sprintf("%s-%d", m.name, k)
-	f := demoStudyFile{
-		Name: name, BaseModel: filepath.Join(d.family, "base"), Method: m.name, Parameters: m.fixed,
-		Dtype: "bfloat16", Space: m.space, Limit: d.f.limit, Objective: study.ObjectiveNormalized,
-		Sampler: map[string]any{"type": optim.DefaultSampler, "seed": 1}, Trials: d.f.trials, Workers: d.f.workers,
-		Evaluator: map[string]any{"type": backends.Builtin},
-		Storage:   d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: 1,
-	}
+	evaluator := map[string]any{"type": backends.Builtin}
 	if d.f.host != "" {
-		f.Evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": eval.DefaultParallel}
+		evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": eval.DefaultParallel}
+	}
+	keep := 1
+	f := study.File{
+		Name: name, BaseModel: filepath.Join(d.family, "base"), Parameters: m.fixed,
+		Dtype: "bfloat16", Limit: d.f.limit, Trials: d.f.trials, Workers: d.f.workers,
+		Storage: d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: &keep,
+	}
+	for _, n := range []struct {
+		node *yaml.Node
+		v    any
+	}{
+		{&f.Method, m.name}, {&f.Space, m.space}, {&f.Objective, study.ObjectiveNormalized},
+		{&f.Sampler, map[string]any{"type": optim.DefaultSampler, "seed": 1}}, {&f.Evaluator, evaluator},
+	} {
+		if err := n.node.Encode(n.v); err != nil {
+			return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+		}
 	}
 	for _, t := range d.tasks[:k] {
-		f.Models = append(f.Models, demoStudyModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
+		f.Models = append(f.Models, study.FileModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
 		f.Tasks = append(f.Tasks, "toy:"+t+"@tune")
 		f.Holdout = append(f.Holdout, "toy:"+t)
 	}

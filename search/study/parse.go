@@ -25,49 +25,55 @@ import (
 	"github.com/mergetune/mergetune/search/optim"
 )
 
-// file mirrors the YAML document.
-type file struct {
-	Name       string         `yaml:"name"`
-	BaseModel  string         `yaml:"base_model"`
-	Models     []fileModel    `yaml:"models"`
-	Method     yaml.Node      `yaml:"method"`
-	Parameters map[string]any `yaml:"parameters"`
-	Dtype      string         `yaml:"dtype"`
-	Space      yaml.Node      `yaml:"space"`
-	Tasks      []string       `yaml:"tasks"`
-	Holdout    []string       `yaml:"holdout"`
-	Limit      int            `yaml:"limit"`
-	Objective  yaml.Node      `yaml:"objective"`
-	Sampler    yaml.Node      `yaml:"sampler"`
-	Trials     int            `yaml:"trials"`
-	Workers    int            `yaml:"workers"`
-	Pruner     yaml.Node      `yaml:"pruner"`
-	Evaluator  yaml.Node      `yaml:"evaluator"`
-	Storage    string         `yaml:"storage"`
-	WorkDir    string         `yaml:"work_dir"`
-	KeepBest   *int           `yaml:"keep_best"`
-	Seed       uint64         `yaml:"seed"`
-	Heartbeat  string         `yaml:"heartbeat"`
-	StaleAfter string         `yaml:"stale_after"`
-	Search     string         `yaml:"search"`
+// File is the study file's YAML document as written: the parser decodes
+// into it, and a program that writes a study file (the demo) fills and
+// marshals it, so the schema is declared once. The sections with a
+// shorthand form (method, space, objective, sampler, pruner, evaluator)
+// are yaml.Nodes; fill them with Node.Encode.
+type File struct {
+	Name       string         `yaml:"name,omitempty"`
+	BaseModel  string         `yaml:"base_model,omitempty"`
+	Models     []FileModel    `yaml:"models,omitempty"`
+	Method     yaml.Node      `yaml:"method,omitempty"`
+	Parameters map[string]any `yaml:"parameters,omitempty"`
+	Dtype      string         `yaml:"dtype,omitempty"`
+	Space      yaml.Node      `yaml:"space,omitempty"`
+	Tasks      []string       `yaml:"tasks,omitempty"`
+	Holdout    []string       `yaml:"holdout,omitempty"`
+	Limit      int            `yaml:"limit,omitempty"`
+	Objective  yaml.Node      `yaml:"objective,omitempty"`
+	Sampler    yaml.Node      `yaml:"sampler,omitempty"`
+	Trials     int            `yaml:"trials,omitempty"`
+	Workers    int            `yaml:"workers,omitempty"`
+	Pruner     yaml.Node      `yaml:"pruner,omitempty"`
+	Evaluator  yaml.Node      `yaml:"evaluator,omitempty"`
+	Storage    string         `yaml:"storage,omitempty"`
+	WorkDir    string         `yaml:"work_dir,omitempty"`
+	KeepBest   *int           `yaml:"keep_best,omitempty"`
+	Seed       uint64         `yaml:"seed,omitempty"`
+	Heartbeat  string         `yaml:"heartbeat,omitempty"`
+	StaleAfter string         `yaml:"stale_after,omitempty"`
+	Search     string         `yaml:"search,omitempty"`
 }
 
-type fileModel struct {
-	Model string   `yaml:"model"`
-	Name  string   `yaml:"name"`
-	Tasks []string `yaml:"tasks"`
+// FileModel is one entry of models:.
+type FileModel struct {
+	Model string   `yaml:"model,omitempty"`
+	Name  string   `yaml:"name,omitempty"`
+	Tasks []string `yaml:"tasks,omitempty"`
 }
 
-type fileParam struct {
-	Type    string   `yaml:"type"`
-	Low     *float64 `yaml:"low"`
-	High    *float64 `yaml:"high"`
-	Step    float64  `yaml:"step"`
-	Log     bool     `yaml:"log"`
-	Choices []any    `yaml:"choices"`
-	Scope   string   `yaml:"scope"`
-	Knots   int      `yaml:"knots"`
-	Start   *float64 `yaml:"start"`
+// FileParam is one entry of space: in its long form.
+type FileParam struct {
+	Type    string   `yaml:"type,omitempty"`
+	Low     *float64 `yaml:"low,omitempty"`
+	High    *float64 `yaml:"high,omitempty"`
+	Step    float64  `yaml:"step,omitempty"`
+	Log     bool     `yaml:"log,omitempty"`
+	Choices []any    `yaml:"choices,omitempty"`
+	Scope   string   `yaml:"scope,omitempty"`
+	Knots   int      `yaml:"knots,omitempty"`
+	Start   *float64 `yaml:"start,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -91,13 +97,13 @@ func Parse(data []byte, path string) (*Study, error) {
 	if err := yamllimit.CheckBytes(data); err != nil {
 		return nil, &Error{File: path, Field: "(document)", Msg: err.Error()}
 	}
-	var f file
+	var f File
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-		msg = strings.ReplaceAll(msg, " not found in type study.file", " is not a study field")
+		msg = strings.ReplaceAll(msg, " not found in type study.File", " is not a study field")
 		return nil, &Error{File: path, Field: "(document)", Msg: msg}
 	}
 	return p.study(&f)
@@ -137,7 +143,7 @@ func (p *parser) dirExists(field, rel string) (string, error) {
 	return a, nil
 }
 
-func (p *parser) study(f *file) (*Study, error) {
+func (p *parser) study(f *File) (*Study, error) {
 	s := &Study{File: p.file, Fixed: map[string]any{}, Weights: map[string]float64{}}
 	s.Name = f.Name
 	if s.Name == "" {
@@ -273,7 +279,7 @@ func (p *parser) study(f *file) (*Study, error) {
 // greedy checks what a greedy soup study allows: a uniform linear average
 // of the models (no space, no parameters), one step per model, run in
 // order by one worker, each step scored whole.
-func (p *parser) greedy(f *file, s *Study) error {
+func (p *parser) greedy(f *File, s *Study) error {
 	if s.Search != SearchGreedySoup {
 		return nil
 	}
@@ -305,7 +311,7 @@ func (p *parser) duration(field, v string, def time.Duration) (time.Duration, er
 	return d, nil
 }
 
-func (p *parser) methods(f *file, s *Study) error {
+func (p *parser) methods(f *File, s *Study) error {
 	n := &f.Method
 	reg := methods.All()
 	switch n.Kind {
@@ -337,7 +343,7 @@ func (p *parser) methods(f *file, s *Study) error {
 	return nil
 }
 
-func (p *parser) objective(f *file, s *Study) error {
+func (p *parser) objective(f *File, s *Study) error {
 	n := &f.Objective
 	s.Objective = ObjectiveMean
 	switch n.Kind {
@@ -393,7 +399,7 @@ func (s *Study) findTune(name string) string {
 	return ""
 }
 
-func (p *parser) sampler(f *file, s *Study) error {
+func (p *parser) sampler(f *File, s *Study) error {
 	n := &f.Sampler
 	s.Sampler = optim.DefaultSampler
 	switch n.Kind {
@@ -446,7 +452,7 @@ func (s *Study) dimensions() int {
 	return n
 }
 
-func (p *parser) pruner(f *file, s *Study) error {
+func (p *parser) pruner(f *File, s *Study) error {
 	n := &f.Pruner
 	s.Pruner = optim.NoPruner
 	s.Chunks = 3
@@ -493,7 +499,7 @@ func (p *parser) pruner(f *file, s *Study) error {
 // parallel, and the settings of the backends (their Driver.Settings).
 const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
 
-func (p *parser) evaluator(f *file, s *Study) error {
+func (p *parser) evaluator(f *File, s *Study) error {
 	n := &f.Evaluator
 	s.Evaluator = backends.Builtin
 	s.Parallel = eval.DefaultParallel

@@ -353,7 +353,7 @@ func (a *Assignment) Document(base string, paths []string, dtype string) (*confi
 	return d, nil
 }
 
-func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
+func (p *parser) space(f *File, s *Study, reg methods.Registry) error {
 	n := &f.Space
 	if n.Kind == 0 {
 		return nil
@@ -364,7 +364,7 @@ func (p *parser) space(f *file, s *Study, reg methods.Registry) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name := n.Content[i].Value
 		field := "space." + name
-		var fp fileParam
+		var fp FileParam
 		dec := n.Content[i+1]
 		if dec.Kind != yaml.MappingNode {
 			return p.errf(field, "", "want a mapping such as {type: float, low: 0, high: 1}")

@@ -6,7 +6,7 @@ import (
 	"github.com/mergetune/mergetune/datasets"
 )
 
-func (p *parser) tasks(f *file, s *Study) error {
+func (p *parser) tasks(f *File, s *Study) error {
 	if len(f.Tasks) == 0 {
 		return p.errf("tasks", "", "at least one tune task is required")
 	}
