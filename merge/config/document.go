@@ -155,7 +155,7 @@ func settingOf(v any) (Setting, error) {
 	case []any:
 		list = x
 	default:
-		val, err := valueOf(v)
+		val, err := valueOf(v, fmt.Sprint(v))
 		if err != nil {
 			return Setting{}, err
 		}
@@ -166,7 +166,7 @@ func settingOf(v any) (Setting, error) {
 	}
 	s := Setting{kind: kindGradient, list: make([]Value, len(list))}
 	for i, e := range list {
-		val, err := valueOf(e)
+		val, err := valueOf(e, fmt.Sprint(e))
 		if err != nil {
 			return Setting{}, fmt.Errorf("[%d]: %w", i, err)
 		}
@@ -178,8 +178,10 @@ func settingOf(v any) (Setting, error) {
 	return s, nil
 }
 
-// valueOf converts one scalar (number, boolean → 1/0, string) to a Value.
-func valueOf(v any) (Value, error) {
+// valueOf converts one scalar (number, boolean → 1/0, string) to a Value;
+// text is the value as written, for the error. The parser and the
+// Document builder share it, so both accept and refuse the same values.
+func valueOf(v any, text string) (Value, error) {
 	switch x := v.(type) {
 	case bool:
 		if x {
@@ -194,7 +196,7 @@ func valueOf(v any) (Value, error) {
 		return Value{Num: float64(x)}, nil
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return Value{}, fmt.Errorf("%v is not a finite number (every number of a merge config must be finite)", x)
+			return Value{}, fmt.Errorf("%s is not a finite number (every number of a merge config must be finite)", text)
 		}
 		return Value{Num: x}, nil
 	case string:
@@ -202,5 +204,5 @@ func valueOf(v any) (Value, error) {
 	case nil:
 		return Value{}, fmt.Errorf("missing value (null)")
 	}
-	return Value{}, fmt.Errorf("unsupported value %v (%T): want a number, boolean, string or a list of them", v, v)
+	return Value{}, fmt.Errorf("unsupported value %s (%T): want a number, boolean, string or a list of them", text, v)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
@@ -574,29 +573,11 @@ func (p *parser) scalarValue(n *yaml.Node, path string) (Value, error) {
 	if err := n.Decode(&x); err != nil {
 		return Value{}, p.errf(n, path, "invalid value %q: %v", n.Value, err)
 	}
-	switch x := x.(type) {
-	case nil:
-		return Value{}, p.errf(n, path, "missing value (null)")
-	case bool:
-		if x {
-			return Value{Num: 1}, nil
-		}
-		return Value{Num: 0}, nil
-	case int:
-		return Value{Num: float64(x)}, nil
-	case int64:
-		return Value{Num: float64(x)}, nil
-	case uint64:
-		return Value{Num: float64(x)}, nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return Value{}, p.errf(n, path, "%s is not a finite number (every number of a merge config must be finite)", n.Value)
-		}
-		return Value{Num: x}, nil
-	case string:
-		return Value{Str: x, IsStr: true}, nil
+	v, err := valueOf(x, n.Value)
+	if err != nil {
+		return Value{}, p.errf(n, path, "%s", err)
 	}
-	return Value{}, p.errf(n, path, "unsupported value %q (%s)", n.Value, n.Tag)
+	return v, nil
 }
 
 // number parses a numeric scalar.
