@@ -231,6 +231,13 @@ section.study { margin-top: 10px; }
 {{range .Paired}}<tr><td>{{.Split}}</td><td>{{.Task}}</td><td>{{.Model}}</td><td class="num">{{.N}}</td><td class="num">{{.AccBest}}</td><td class="num">{{.AccModel}}</td><td class="num">{{.Diff}}</td><td class="num">{{.Discordant}}</td><td class="num">{{.P}}</td></tr>
 {{end}}</table></div>{{else}}<p class="empty">No complete trial with task scores.</p>{{end}}
 
+{{if .Stages}}<h3 id="{{.ID}}-stages">Where the time goes</h3>
+<p class="note">{{.StagesNote}}</p>
+<table>
+<tr><th>stage</th><th>median</th><th>share</th><th>last trial</th></tr>
+{{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{.Median}}</td><td class="num">{{.Share}}</td><td class="num">{{.Last}}</td></tr>
+{{end}}</table>{{end}}
+
 <h3 id="{{.ID}}-failures">Failed and pruned trials</h3>
 {{if .Failures}}<table>
 <tr><th>trial</th><th>state</th><th>cause</th></tr>

@@ -120,6 +120,14 @@ func writeMarkdown(w io.Writer, d *Data) error {
 			}
 			mdTable(ew, pairedHead, rows)
 		}
+		if len(s.Stages) > 0 {
+			fmt.Fprintf(ew, "### Where the time goes\n\n%s\n\n", s.StagesNote)
+			rows = nil
+			for _, st := range s.Stages {
+				rows = append(rows, []string{st.Name, st.Median, st.Share, st.Last})
+			}
+			mdTable(ew, stageHead, rows)
+		}
 		fmt.Fprintf(ew, "### Failed and pruned trials\n\n")
 		if len(s.Failures) == 0 {
 			fmt.Fprintf(ew, "None: every trial completed.\n\n")
@@ -192,6 +200,10 @@ func writeCSV(w io.Writer, d *Data) error {
 			head = append(head, c+":"+f)
 		}
 	}
+	sn := stageNames(d)
+	for _, n := range sn {
+		head = append(head, "stage:"+n)
+	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("report: write csv: %w", err)
@@ -245,6 +257,13 @@ func writeCSV(w io.Writer, d *Data) error {
 				} else {
 					row = append(row, make([]string, len(pairedCSVFields))...)
 				}
+			}
+			for _, n := range sn {
+				v := ""
+				if d, ok := t.Stages.Get(n); ok {
+					v = strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+				}
+				row = append(row, v)
 			}
 			if err := cw.Write(row); err != nil {
 				return fmt.Errorf("report: write csv: %w", err)

@@ -143,6 +143,8 @@ type studyView struct {
 	Paired       []pairedRow
 	PairedHead   []string
 	PairedNote   string
+	Stages       []stageRow // where the time goes (none when not recorded)
+	StagesNote   string
 }
 
 // compareRow is one study in the comparison table.
@@ -409,6 +411,7 @@ func buildStudy(s *Study) studyView {
 	}
 	sv.TaskBars, sv.BaselineNote = taskBars(s, sv.ID)
 	sv.Paired, sv.PairedHead, sv.PairedNote = pairedRows(s.Paired), pairedHead, pairedNote
+	sv.Stages, sv.StagesNote = stageRows(s)
 	for _, t := range s.Trials {
 		if t.State == results.TrialFailed || t.State == results.TrialPruned {
 			sv.Failures = append(sv.Failures, failRow{t.Number, string(t.State), t.Cause()})

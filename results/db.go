@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -504,6 +504,18 @@ SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalize
 	normalized, normalized, 1, 0, merge_seconds, eval_seconds, created_at FROM mt_report_curve`,
 			`DROP TABLE mt_report_curve`,
 			`ALTER TABLE mt_report_curve_v5 RENAME TO mt_report_curve`,
+		},
+		// Version 6: where each trial's time went, stage by stage (merge,
+		// the backend's import stages, evaluate), in order.
+		{
+			`CREATE TABLE mt_trial_stages (
+	study        TEXT    NOT NULL,
+	trial_number INTEGER NOT NULL,
+	stage        TEXT    NOT NULL,
+	ord          INTEGER NOT NULL,
+	seconds      REAL    NOT NULL,
+	PRIMARY KEY (study, trial_number, stage)
+)`,
 		},
 	}
 }

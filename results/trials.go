@@ -52,6 +52,9 @@ type TrialRecord struct {
 	// repeated: it was not merged or evaluated again and took that
 	// trial's result. nil for a trial run in its own right.
 	DuplicateOf *int
+	// Stages is where the trial's time went, in order (SetTrialStages;
+	// filled by Trials and Trial, empty when none were recorded).
+	Stages Stages
 }
 
 // Key returns the trial's study and number.
@@ -181,6 +184,13 @@ func (db *DB) Trials(ctx context.Context, study string) ([]TrialRecord, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("results: read trials of study %q: %w", study, err)
 	}
+	stages, err := db.trialStages(ctx, study, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Stages = stages[out[i].Number]
+	}
 	return out, nil
 }
 
@@ -195,6 +205,11 @@ func (db *DB) Trial(ctx context.Context, study string, number int) (TrialRecord,
 	if err != nil {
 		return TrialRecord{}, false, fmt.Errorf("results: read trial %s#%d: %w", study, number, err)
 	}
+	stages, err := db.trialStages(ctx, study, &number)
+	if err != nil {
+		return TrialRecord{}, false, err
+	}
+	r.Stages = stages[number]
 	return r, true, nil
 }
 

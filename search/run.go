@@ -460,6 +460,9 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	if err := h.st.Results.UpsertTrial(ctx, *rec); err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
+	if err := h.st.Results.SetTrialStages(ctx, key, c.stages(rec.EvalTime)); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
 	if _, err := c.record(ctx, h.st.Results, w.host, res, &key); err != nil {
 		return 0, err
 	}

@@ -187,6 +187,7 @@ func (s *Status) Write(w io.Writer) error {
 	} else {
 		fmt.Fprintln(w, "best: no complete trial yet")
 	}
+	writeStages(w, s.Trials)
 	if s.Changed != nil {
 		fmt.Fprintf(w, "warning: the study file's definition differs from the one these trials were recorded with: %s\n", s.Changed.Detail)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/results"
 )
 
 // maxTopLogprobs is the most alternatives Ollama returns per position.
@@ -40,6 +41,11 @@ func (m *Model) Name() string { return m.name }
 
 // Stats returns the times Open spent importing the model.
 func (m *Model) Stats() ImportStats { return m.stats }
+
+// Stages implements eval.StageReporter: the import's stages.
+func (m *Model) Stages() results.Stages { return m.stats.Stages() }
+
+var _ eval.StageReporter = (*Model)(nil)
 
 // Digest implements eval.Model: the "sha256:<hex>" digest of the GGUF the
 // converter wrote or, for a quantized model, the digest the server lists

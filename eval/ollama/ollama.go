@@ -45,6 +45,7 @@ import (
 	fsggml "github.com/ollama/ollama/fs/ggml"
 
 	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/results"
 )
 
 // Defaults of Options.
@@ -596,4 +597,18 @@ func (b *Backend) listedDigest(ctx context.Context, name string) (string, error)
 func (b *Backend) newModel(name, digest, version string) *Model {
 	return &Model{b: b, name: name, digest: digest, version: version,
 		sem: make(chan struct{}, b.opt.Parallel), closed: make(chan struct{})}
+}
+
+// Stages returns the import's stages in order, as a trial records them:
+// convert (only for a safetensors candidate), hash, upload, create, load.
+func (s ImportStats) Stages() results.Stages {
+	var out results.Stages
+	if s.Convert > 0 {
+		out = append(out, results.Stage{Name: "convert", Time: s.Convert})
+	}
+	return append(out,
+		results.Stage{Name: "hash", Time: s.Hash},
+		results.Stage{Name: "upload", Time: s.Upload},
+		results.Stage{Name: "create", Time: s.Create},
+		results.Stage{Name: "load", Time: s.Load})
 }
