@@ -54,12 +54,13 @@ storage: %[2]s
 	if _, err := search.Run(ctx, s, search.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	// Back to version 3: no settings table; the old report's curve table.
+	// Back to version 3: no settings or trial stages tables; the old
+	// report's curve table.
 	raw, err := sql.Open("sqlite3", results.DSN(db))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE mt_study_settings`, `DROP TABLE mt_report_curve`,
+	for _, q := range []string{`DROP TABLE mt_study_settings`, `DROP TABLE mt_trial_stages`, `DROP TABLE mt_report_curve`,
 		`CREATE TABLE mt_report_curve (
 	id            INTEGER PRIMARY KEY,
 	method        TEXT    NOT NULL,
