@@ -80,6 +80,10 @@ workers: 2
 	if n := pgInt(t, dsn, `SELECT count(*) FROM mt_trials WHERE state = 'complete'`); n != trials {
 		t.Errorf("mergetune records %d complete trials, want %d", n, trials)
 	}
+	if n := pgInt(t, dsn, `SELECT count(*) FROM mt_trials t WHERE state = 'complete' AND (duplicate_of IS NOT NULL OR EXISTS
+	(SELECT 1 FROM mt_trial_stages s WHERE s.study = t.study AND s.trial_number = t.trial_number AND s.stage = 'evaluate' AND s.seconds > 0))`); n != trials {
+		t.Errorf("%d of %d complete trials recorded their stages", n, trials)
+	}
 	if n := pgInt(t, dsn, `SELECT count(DISTINCT split_part(worker, '/', 2)) FROM mt_trials`); n < 2 {
 		t.Logf("only %d of 3 processes ran trials", n)
 	}
