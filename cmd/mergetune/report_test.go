@@ -98,6 +98,11 @@ storage: %s
 			continue
 		}
 		complete++
+		for _, st := range []string{"merge", "load", "evaluate"} {
+			if v, err := strconv.ParseFloat(r[col["stage:"+st]], 64); err != nil || v <= 0 {
+				t.Errorf("trial %s: stage:%s %q", r[col["trial"]], st, r[col["stage:"+st]])
+			}
+		}
 		obj, err1 := strconv.ParseFloat(r[col["objective"]], 64)
 		norm, err2 := strconv.ParseFloat(r[col["normalized"]], 64)
 		if err1 != nil || err2 != nil || math.Abs(obj-norm) > 1e-6 {

@@ -45,7 +45,7 @@ objective: normalized
 		t.Errorf("study run output:\n%s", out)
 	}
 	out = mustRunCLI(t, "study", "status", studyFile)
-	for _, want := range []string{"TRIAL", "complete", "best: trial"} {
+	for _, want := range []string{"TRIAL", "complete", "best: trial", "time per trial, median of 3 finished: merge ", "last finished trial "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
