@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
@@ -33,6 +34,15 @@ evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 			}
 			if st := sum.Status; st.Complete != 1 || st.Failed != 0 {
 				t.Fatalf("%d complete, %d failed; want 1, 0", st.Complete, st.Failed)
+			}
+			// The trial records the merge (which writes the GGUF), the
+			// import's stages and the evaluation, in order.
+			var names []string
+			for _, x := range sum.Status.Trials[0].Stages {
+				names = append(names, x.Name)
+			}
+			if got := strings.Join(names, ","); got != "merge,hash,upload,create,load,evaluate" {
+				t.Errorf("stages %s, want merge,hash,upload,create,load,evaluate", got)
 			}
 			kept, err := filepath.Glob(filepath.Join(s.WorkDir, "trial-*"))
 			if err != nil || len(kept) != 1 {
