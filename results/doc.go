@@ -16,7 +16,10 @@
 //     objective, task weights, the study file's text, so a report needs
 //     only the database), which sit beside goptuna's rdb.v2 tables
 //     (studies, trials, ...) in the same file (DB.Goptuna reads those
-//     through goptuna's storage over the same connections). Every
+//     through goptuna's storage over the same connections), and where each
+//     trial's time went, stage by stage (mt_trial_stages: merge, the
+//     backend's import stages, evaluate; DB.SetTrialStages, read into
+//     TrialRecord.Stages). Every
 //     mergetune table is prefixed "mt_" so the two never clash;
 //   - the extension curve (mt_report_curve; DB.PutCurve, DB.Curve): a
 //     point per size, scale rule and subset of task models, and each
