@@ -14,17 +14,19 @@ const (
 	ObjectiveNormalized = "normalized"
 )
 
-// TaskAccuracy is one task's accuracy, the input of a Scoring.
+// TaskAccuracy is one task's accuracy, the input of a Scoring, with
+// its items' 95% interval (Wilson; both 0 when unknown).
 type TaskAccuracy struct {
 	Task     string
 	Accuracy float64
+	Lo, Hi   float64
 }
 
 // Accuracies lists task results' accuracies.
 func Accuracies(res []*TaskResult) []TaskAccuracy {
 	out := make([]TaskAccuracy, len(res))
 	for i, r := range res {
-		out[i] = TaskAccuracy{Task: r.Task, Accuracy: r.Accuracy}
+		out[i] = TaskAccuracy{Task: r.Task, Accuracy: r.Accuracy, Lo: r.CI95[0], Hi: r.CI95[1]}
 	}
 	return out
 }
@@ -33,7 +35,7 @@ func Accuracies(res []*TaskResult) []TaskAccuracy {
 func ScoreAccuracies(scores []results.TaskScore) []TaskAccuracy {
 	out := make([]TaskAccuracy, len(scores))
 	for i, s := range scores {
-		out[i] = TaskAccuracy{Task: s.Task, Accuracy: s.Accuracy}
+		out[i] = TaskAccuracy{Task: s.Task, Accuracy: s.Accuracy, Lo: s.CILo, Hi: s.CIHi}
 	}
 	return out
 }
@@ -111,6 +113,24 @@ func (s Scoring) Normalized(ctx context.Context, accs []TaskAccuracy) (float64, 
 		}
 	}
 	return s.Mean(norm), nil
+}
+
+// NormalizedInterval returns the items' 95% interval of the normalized
+// accuracy: the normalized score of the tasks' interval ends (Lo, Hi),
+// the tasks held fixed.
+func (s Scoring) NormalizedInterval(ctx context.Context, accs []TaskAccuracy) (lo, hi float64, err error) {
+	los, his := make([]TaskAccuracy, len(accs)), make([]TaskAccuracy, len(accs))
+	for i, a := range accs {
+		los[i] = TaskAccuracy{Task: a.Task, Accuracy: a.Lo}
+		his[i] = TaskAccuracy{Task: a.Task, Accuracy: a.Hi}
+	}
+	if lo, err = s.Normalized(ctx, los); err != nil {
+		return 0, 0, err
+	}
+	if hi, err = s.Normalized(ctx, his); err != nil {
+		return 0, 0, err
+	}
+	return lo, hi, nil
 }
 
 // Objective returns the normalized accuracy with Normalize, else the

@@ -24,7 +24,7 @@ func TestScoring(t *testing.T) {
 	base := Scoring{TaskModel: func(task string) string { return models[task] }, Baseline: BaselineList(bs)}
 	withW := base
 	withW.Weights = map[string]float64{"a": 3, "c": 0}
-	accs := []TaskAccuracy{{"a", 0.4}, {"b", 0.4}}
+	accs := []TaskAccuracy{{Task: "a", Accuracy: 0.4}, {Task: "b", Accuracy: 0.4}}
 	for _, tc := range []struct {
 		name      string
 		sc        Scoring
@@ -34,10 +34,10 @@ func TestScoring(t *testing.T) {
 	}{
 		{name: "unweighted", sc: base, accs: accs, mean: 0.4, nrm: (0.8 + 0.5) / 2},
 		{name: "weighted", sc: withW, accs: accs, mean: 0.4, nrm: (3*0.8 + 0.5) / 4},
-		{name: "weighted mean", sc: withW, accs: []TaskAccuracy{{"a", 1}, {"b", 0}}, mean: 0.75, nrm: 3 * 2.0 / 4},
-		{name: "zero baseline keeps the raw accuracy", sc: base, accs: []TaskAccuracy{{"c", 0.3}}, mean: 0.3, nrm: 0.3},
+		{name: "weighted mean", sc: withW, accs: []TaskAccuracy{{Task: "a", Accuracy: 1}, {Task: "b", Accuracy: 0}}, mean: 0.75, nrm: 3 * 2.0 / 4},
+		{name: "zero baseline keeps the raw accuracy", sc: base, accs: []TaskAccuracy{{Task: "c", Accuracy: 0.3}}, mean: 0.3, nrm: 0.3},
 		{name: "no tasks", sc: base, accs: nil, mean: 0, nrm: 0},
-		{name: "no model", sc: base, accs: []TaskAccuracy{{"d", 0.3}}, mean: 0.3, err: "no model is tagged with task d"},
+		{name: "no model", sc: base, accs: []TaskAccuracy{{Task: "d", Accuracy: 0.3}}, mean: 0.3, err: "no model is tagged with task d"},
 		{name: "no baseline", sc: Scoring{TaskModel: base.TaskModel, Baseline: BaselineList(nil)}, accs: accs, mean: 0.4,
 			err: "no baseline of ma on a"},
 	} {

@@ -174,6 +174,14 @@ section.study { margin-top: 10px; }
 <tr><th>method</th><th>variant</th><th>rule</th><th>from study</th><th>models</th><th>subsets</th><th>tasks</th><th>mean</th><th>normalized</th><th>95% across subsets</th><th>95% from items</th><th>cost</th><th>merge + eval</th></tr>
 {{range .Curve}}<tr><td>{{.Method}}</td><td>{{.Variant}}</td><td>{{.Rule}}</td><td>{{.Study}}</td><td class="num">{{.Models}}</td><td class="num">{{.Subsets}}</td><td class="num">{{.Tasks}}</td><td class="num">{{.Mean}}</td><td class="num">{{.Normalized}}</td><td class="num">{{.SubsetCI}}</td><td class="num">{{.ItemCI}}</td><td class="num">{{.Cost}}</td><td class="num">{{.Times}}</td></tr>
 {{end}}</table>
+{{if .Verdicts}}
+<h3 id="verdict">Transfer verdict</h3>
+<p class="note">{{.VerdictNote}}</p>
+<table>
+<tr><th>method</th><th>rule</th><th>models</th><th>frozen (from study)</th><th>re-tuned (study)</th><th>verdict</th><th>why</th></tr>
+{{range .Verdicts}}<tr><td>{{.Method}}</td><td>{{.Rule}}</td><td class="num">{{.Models}}</td><td class="num">{{.Frozen}} ({{.FrozenStudy}})</td><td class="num">{{.Tuned}} ({{.TunedStud}})</td><td>{{.Verdict}}</td><td>{{.Why}}</td></tr>
+{{end}}</table>
+{{end}}
 </section>
 {{end}}
 

@@ -145,3 +145,54 @@ func TestBarsAndScatter(t *testing.T) {
 		t.Errorf("one-point plot: %s", svg)
 	}
 }
+
+// TestCurveVerdicts: a database holding frozen and re-tuned points gets a
+// transfer verdict per method, rule and size in HTML and Markdown, with
+// both intervals; a size without a re-tuned point gets none.
+func TestCurveVerdicts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := results.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pts := []results.CurvePoint{
+		{Method: "ties", Variant: results.VariantTuned, Study: "ties-8", Models: 8, Tasks: 8, Normalized: 0.5, ItemLo: 0.45, ItemHi: 0.55},
+		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Rule: "fixed", Models: 8, Tasks: 8, Normalized: 0.3, ItemLo: 0.25, ItemHi: 0.35},
+		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Rule: "sqrt", Models: 8, Subsets: 3, Tasks: 8, Normalized: 0.42,
+			SubsetLo: 0.3, SubsetHi: 0.6, ItemLo: 0.4, ItemHi: 0.44},
+		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Rule: "fixed", Models: 16, Tasks: 16, Normalized: 0.2, ItemLo: 0.15, ItemHi: 0.25},
+	}
+	if err := db.PutCurve(ctx, pts); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html, md bytes.Buffer
+	if err := Write(&html, d, FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(&md, d, FormatMarkdown); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="verdict"`, "0.3000 [0.2500, 0.3500] (ties-4)", "0.5000 [0.4500, 0.5500] (ties-8)",
+		"transfer fails at 8", "keeps 60% of re-tuned (need 95%), intervals apart",
+		"0.4200 [0.3000, 0.6000] (ties-4)", "transfer holds at 8", "keeps 84% of re-tuned (need 95%), intervals overlap"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	for _, want := range []string{"### Transfer verdict",
+		"| ties | fixed | 8 | 0.3000 [0.2500, 0.3500] (ties-4) | 0.5000 [0.4500, 0.5500] (ties-8) | transfer fails at 8 | keeps 60% of re-tuned (need 95%), intervals apart |",
+		"| ties | sqrt | 8 | 0.4200 [0.3000, 0.6000] (ties-4) | 0.5000 [0.4500, 0.5500] (ties-8) | transfer holds at 8 |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "at 16") {
+		t.Errorf("a verdict at 16, where nothing was re-tuned:\n%s", md.String())
+	}
+}

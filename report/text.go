@@ -59,6 +59,15 @@ func writeMarkdown(w io.Writer, d *Data) error {
 		}
 		mdTable(ew, []string{"method", "variant", "rule", "from study", "models", "subsets", "tasks", "mean", "normalized",
 			"95% across subsets", "95% from items", "cost"}, rows)
+		if len(v.Verdicts) > 0 {
+			fmt.Fprintf(ew, "### Transfer verdict\n\n%s\n\n", v.VerdictNote)
+			rows = nil
+			for _, r := range v.Verdicts {
+				rows = append(rows, []string{r.Method, r.Rule, strconv.Itoa(r.Models), r.Frozen + " (" + r.FrozenStudy + ")",
+					r.Tuned + " (" + r.TunedStud + ")", r.Verdict, r.Why})
+			}
+			mdTable(ew, []string{"method", "rule", "models", "frozen (from study)", "re-tuned (study)", "verdict", "why"}, rows)
+		}
 	}
 	for _, m := range v.Matrices {
 		fmt.Fprintf(ew, "## Baselines: %s\n\n", m.Name)

@@ -12,6 +12,7 @@ import (
 	"github.com/c-bata/goptuna"
 
 	"github.com/mergetune/mergetune/datasets"
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/results"
 )
 
@@ -168,6 +169,32 @@ type curveRow struct {
 	Times                  string
 }
 
+// verdictRow is one transfer verdict (eval.CurveVerdicts): a method's
+// frozen settings against its re-tuned optimum at one size.
+type verdictRow struct {
+	Method, Rule           string
+	Models                 int
+	FrozenStudy, TunedStud string
+	Frozen, Tuned          string // normalized accuracy with its 95% interval
+	Verdict, Why           string
+}
+
+// verdictRows renders the curve's transfer verdicts.
+func verdictRows(pts []results.CurvePoint) []verdictRow {
+	var out []verdictRow
+	for _, v := range eval.CurveVerdicts(pts) {
+		out = append(out, verdictRow{Method: v.Method, Rule: v.Rule, Models: v.Models, FrozenStudy: v.FrozenStudy, TunedStud: v.TunedStudy,
+			Frozen: v.Frozen.String(), Tuned: v.Tuned.String(), Verdict: fmt.Sprintf("transfer %s at %d", v.Word(), v.Models), Why: v.Why()})
+	}
+	return out
+}
+
+// verdictNote explains the verdict's rule, for the page and the
+// Markdown.
+func verdictNote() string {
+	return fmt.Sprintf("Each method's frozen settings against the optimum re-tuned at the same number of task models (normalized accuracy with its 95%% interval: across subsets when several were merged, else from the items). Transfer holds at a size when the frozen settings keep at least %.0f%% of the re-tuned optimum, or when the two intervals overlap.", 100*eval.TransferKeep)
+}
+
 // matrixView is a baseline set shown as a table of models × tasks.
 type matrixView struct {
 	Name   string
@@ -191,6 +218,8 @@ type view struct {
 	CompareHist template.HTML
 	Curve       []curveRow
 	CurvePlot   template.HTML
+	Verdicts    []verdictRow
+	VerdictNote string
 	Matrices    []matrixView
 }
 
@@ -236,6 +265,7 @@ func buildView(d *Data, generated string) view {
 	}
 	if len(d.Curve) > 0 {
 		v.CurvePlot, v.Curve = curveView(d.Curve)
+		v.Verdicts, v.VerdictNote = verdictRows(d.Curve), verdictNote()
 	}
 	for _, name := range sortedSetNames(d.BaselineSets) {
 		v.Matrices = append(v.Matrices, matrix(name, d.BaselineSets[name]))

@@ -62,6 +62,9 @@ type ExtendOptions struct {
 	// RefitTrials is the refit rule's budget per size and subset (0:
 	// DefaultRefitTrials).
 	RefitTrials int
+	// Sizes are the numbers of models merged, ascending (nil: Sizes of
+	// the number of models); each must be 1 to the number of models.
+	Sizes []int
 	// Progress, when set, receives each curve point as it is measured
 	// (each subset's, then the size's aggregates).
 	Progress func(CurvePoint)
@@ -193,6 +196,15 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 			}},
 			variant{"ties", fixed, func(n int) *study.Assignment { return study.Start("ties", n, nil) }})
 	}
+	sizes := opt.Sizes
+	if sizes == nil {
+		sizes = Sizes(len(models))
+	}
+	for _, k := range sizes {
+		if k < 1 || k > len(models) {
+			return nil, fmt.Errorf("extend: size %d: want 1 to the %d models", k, len(models))
+		}
+	}
 	seed := opt.Seed ^ subsetSeed(r)
 	var curve []CurvePoint
 	emit := func(p CurvePoint) {
@@ -201,7 +213,7 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 			opt.Progress(p)
 		}
 	}
-	for _, k := range Sizes(len(models)) {
+	for _, k := range sizes {
 		subsets := drawSubsets(len(models), k, opt.Subsets, seed)
 		bySubset := make([][]CurvePoint, len(variants))
 		for si, idx := range subsets {
@@ -428,17 +440,11 @@ func (j extendJob) one(ctx context.Context, f float64, try int) (measured, error
 	}
 	// The items' interval: the normalized score of the tasks' Wilson
 	// interval ends.
-	los, his := make([]eval.TaskAccuracy, len(res)), make([]eval.TaskAccuracy, len(res))
-	for i, r := range res {
-		los[i] = eval.TaskAccuracy{Task: r.Task, Accuracy: r.CI95[0]}
-		his[i] = eval.TaskAccuracy{Task: r.Task, Accuracy: r.CI95[1]}
+	if m.lo, m.hi, err = sc.NormalizedInterval(ctx, accs); err != nil {
+		return m, err
+	}
+	for _, r := range res {
 		m.items += r.N
-	}
-	if m.lo, err = sc.Normalized(ctx, los); err != nil {
-		return m, err
-	}
-	if m.hi, err = sc.Normalized(ctx, his); err != nil {
-		return m, err
 	}
 	if _, err := c.record(ctx, j.opt.DB, j.opt.Host, res, nil); err != nil {
 		return m, err

@@ -107,40 +107,54 @@ func refitFactors(k, n, trials int, rng *rand.Rand) []float64 {
 }
 
 // ScaledAssignment gives the recipe's settings to n models with its λ
-// multiplied by factor: the recipe's global lambda, else the method's
-// starting lambda (its default) when it takes one, else every per-model
-// weight. A factor
-// of 1 is the recipe unchanged.
+// multiplied by factor (scaleAssignment). A factor of 1 is the recipe
+// unchanged.
 func (r *Recipe) ScaledAssignment(n int, factor float64) (*study.Assignment, error) {
 	a := r.Assignment(n)
+	if err := scaleAssignment(a, factor); err != nil {
+		return nil, fmt.Errorf("recipe %s: %w", r.Study, err)
+	}
+	return a, nil
+}
+
+// scaleAssignment multiplies an assignment's λ by factor, in place: its
+// global lambda, else the method's starting lambda (its default) when it
+// takes one, else every model's weight. A factor of 1 changes nothing.
+// It is the one rule by which a scale rule's factor reaches a merge
+// (extend's recipes, the transfer objective's subsets).
+func scaleAssignment(a *study.Assignment, factor float64) error {
 	if factor == 1 {
-		return a, nil
+		return nil
 	}
 	if v, ok := a.Global["lambda"]; ok {
 		s, err := scaleValue(v, factor)
 		if err != nil {
-			return nil, fmt.Errorf("recipe %s: lambda: %w", r.Study, err)
+			return fmt.Errorf("lambda: %w", err)
 		}
 		a.Global["lambda"] = s
-		return a, nil
+		return nil
 	}
-	if m := methods.All()[r.Method]; m != nil {
+	if m := methods.All()[a.Method]; m != nil {
 		if d, ok := m.Param("lambda"); ok && !d.PerModel {
-			a.Global["lambda"] = d.StartValue(n) * factor
-			return a, nil
+			a.Global["lambda"] = d.StartValue(len(a.Models)) * factor
+			return nil
 		}
 	}
-	if _, ok := r.ModelParameters["weight"]; !ok {
-		return nil, fmt.Errorf("recipe %s: method %s has neither a lambda nor per-model weights to scale", r.Study, r.Method)
-	}
-	for _, m := range a.Models {
-		s, err := scaleValue(m["weight"], factor)
+	for i, m := range a.Models {
+		w, ok := m["weight"]
+		if !ok {
+			return fmt.Errorf("method %s has neither a lambda nor per-model weights to scale", a.Method)
+		}
+		s, err := scaleValue(w, factor)
 		if err != nil {
-			return nil, fmt.Errorf("recipe %s: weight: %w", r.Study, err)
+			return fmt.Errorf("weight: %w", err)
 		}
-		m["weight"] = s
+		a.Models[i]["weight"] = s
 	}
-	return a, nil
+	if len(a.Models) == 0 {
+		return fmt.Errorf("method %s has neither a lambda nor per-model weights to scale", a.Method)
+	}
+	return nil
 }
 
 // scaleValue multiplies a number, or a gradient list element-wise.

@@ -32,9 +32,33 @@ import (
 // mt_baselines; it is not a study.
 const DemoBaselines = "demo-baselines"
 
-// demoTuned are the tasks the demo's first studies merge; the extension
-// adds the family's other tasks after them, in the family's order.
-var demoTuned = [...]string{"swapcase", "rot1", "succ", "rotleft"}
+// demoOrder are the tasks the demo takes first; the family's other tasks
+// follow, in the family's order. The first demoSizes().Tune of them are
+// tuned on.
+var demoOrder = [...]string{"swapcase", "rot1", "succ", "rotleft"}
+
+// demoSizing is how many task models the demo tunes on, and the larger
+// sizes it extends the frozen settings to and (--full) re-tunes at.
+type demoSizing struct {
+	Tune   int
+	Retune []int // ascending; the largest is the last size extended to
+}
+
+// demoSizes are the demo's sizes: the one line to change for another
+// family.
+func demoSizes() demoSizing { return demoSizing{Tune: 4, Retune: []int{8, 16}} }
+
+// largest is the most task models the demo merges.
+func (z demoSizing) largest() int { return max(z.Tune, slices.Max(z.Retune)) }
+
+// curve are the sizes the frozen settings are merged at: extend's powers
+// of two up to the largest size, and the tuned and re-tuned sizes.
+func (z demoSizing) curve() []int {
+	out := append(search.Sizes(z.largest()), z.Tune)
+	out = append(out, z.Retune...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // demoFlags are the settings of `mergetune demo`.
 type demoFlags struct {
@@ -46,27 +70,31 @@ type demoFlags struct {
 
 func newDemoCmd() *cobra.Command {
 	var f demoFlags
+	z := demoSizes()
+	retune := strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", " and "), "[]")
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR] [--host URL] [--trials N] [--full]",
 		Short: "Run the whole story on the tiny model family and write a report",
-		Long: `Run mergetune end to end on the tiny model family (a base model and 16
+		Long: fmt.Sprintf(`Run mergetune end to end on the tiny model family (a base model and
 fine-tunes, one per toy task) built into the binary from datasets/toy/family;
 it is extracted once into the user's cache directory (mergetune/family-HASH),
 or into --out where there is none, and --family DIR runs on another copy:
 
   1. evaluate the baselines: the base model and every fine-tune on every task;
-  2. tune Model Breadcrumbs (density, gamma, lambda, one shared weight) on 4
+  2. tune Model Breadcrumbs (density, gamma, lambda, one shared weight) on %d
      tasks with TPE, objective normalized accuracy, then TIES (density,
      lambda) and task arithmetic (lambda) with the same trial budget;
-  3. freeze each method's best settings and extend them to 8 and 16 task
-     models (with --full, also re-tune each method at 8 and 16 tasks with the
+  3. freeze each method's best settings and extend them to %s task
+     models (with --full, also re-tune each method at %s tasks with the
      same budget, to measure frozen against re-tuned settings);
-  4. score every winner on the holdout tasks, write report.html and print
-     where it is.
+  4. score every winner on the holdout tasks, judge at each size with a
+     re-tuned optimum whether transfer holds (the frozen settings keep at
+     least %.0f%% of it, or their 95%% intervals overlap), write report.html
+     and print where it is.
 
 Everything is written to --out (study files, recipes, mergetune.db, the
 report); running it again resumes where it stopped. The built-in runner
-evaluates by default; --host evaluates through an Ollama server instead.`,
+evaluates by default; --host evaluates through an Ollama server instead.`, z.Tune, retune, retune, 100*eval.TransferKeep),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), f)
@@ -79,7 +107,7 @@ evaluates by default; --host evaluates through an Ollama server instead.`,
 	fl.IntVar(&f.trials, "trials", 30, "trial budget of each study")
 	fl.IntVar(&f.limit, "limit", 40, "items scored per task")
 	fl.IntVar(&f.workers, "workers", 2, "trials run at once")
-	fl.BoolVar(&f.full, "full", false, "also re-tune every method at 8 and 16 tasks with the same budget")
+	fl.BoolVar(&f.full, "full", false, "also re-tune every method at "+retune+" tasks with the same budget")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only where the report is")
 	return cmd
 }
@@ -137,6 +165,8 @@ type demoWinner struct {
 	settings      string
 	holdoutMean   float64
 	holdoutNorm   float64
+	// holdoutLo, holdoutHi: the items' 95% interval of holdoutNorm.
+	holdoutLo, holdoutHi float64
 }
 
 func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
@@ -164,11 +194,14 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	}
 	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
 		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All()}
-	d.tasks = append(d.tasks, demoTuned[:]...)
+	d.tasks = append(d.tasks, demoOrder[:]...)
 	for _, t := range toy.Names() {
 		if !slices.Contains(d.tasks, t) {
 			d.tasks = append(d.tasks, t)
 		}
+	}
+	if n := demoSizes().largest(); n > len(d.tasks) {
+		return fmt.Errorf("demo: the family has %d tasks, the demo merges up to %d", len(d.tasks), n)
 	}
 	for _, t := range d.tasks {
 		if _, err := os.Stat(filepath.Join(fam, t, "config.json")); err != nil {
@@ -201,7 +234,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	var curve []results.CurvePoint
 	recipes := map[string]*search.Recipe{}
 	for _, m := range demoMethods() {
-		s, _, err := d.study(ctx, m, len(demoTuned))
+		s, _, err := d.study(ctx, m, demoSizes().Tune)
 		if err != nil {
 			return err
 		}
@@ -231,7 +264,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		}
 	}
 	if f.full {
-		for _, k := range []int{8, 16} {
+		for _, k := range demoSizes().Retune {
 			for _, m := range demoMethods() {
 				s, _, err := d.study(ctx, m, k)
 				if err != nil {
@@ -422,7 +455,7 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
 	}
 	win := demoWinner{study: name, method: m.name, tasks: k, trial: st.Best.Number, objective: *st.Best.Objective, settings: recipeSettings(r)}
-	if win.holdoutNorm, win.holdoutMean, err = holdoutScores(ctx, s, st); err != nil {
+	if win.holdoutNorm, win.holdoutMean, win.holdoutLo, win.holdoutHi, err = holdoutScores(ctx, s, st); err != nil {
 		return nil, nil, err
 	}
 	d.winners = append(d.winners, win)
@@ -476,17 +509,20 @@ func recipeSettings(r *search.Recipe) string {
 
 // holdoutScores are a study's best trial's holdout scores, by the study's
 // scoring rule (search.Scoring): normalized by the task models' own
-// baselines, and the mean.
-func holdoutScores(ctx context.Context, s *study.Study, st *search.Status) (norm, mean float64, err error) {
+// baselines with the items' 95% interval, and the mean.
+func holdoutScores(ctx context.Context, s *study.Study, st *search.Status) (norm, mean, lo, hi float64, err error) {
 	if len(st.Holdout) == 0 {
-		return 0, 0, nil
+		return 0, 0, 0, 0, nil
 	}
 	sc := search.Scoring(s, eval.BaselineList(st.Baselines))
 	accs := eval.ScoreAccuracies(st.Holdout)
 	if norm, err = sc.Normalized(ctx, accs); err != nil {
-		return 0, 0, fmt.Errorf("demo: study %s: holdout: %w", s.Name, err)
+		return 0, 0, 0, 0, fmt.Errorf("demo: study %s: holdout: %w", s.Name, err)
 	}
-	return norm, sc.Mean(accs), nil
+	if lo, hi, err = sc.NormalizedInterval(ctx, accs); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("demo: study %s: holdout: %w", s.Name, err)
+	}
+	return norm, sc.Mean(accs), lo, hi, nil
 }
 
 // tunedPoint is a study winner's point on the curve: its holdout scores
@@ -496,17 +532,21 @@ func (d *demo) tunedPoint(s *study.Study) results.CurvePoint {
 		Tasks: len(s.Holdout)}
 	for _, w := range d.winners {
 		if w.study == s.Name {
-			p.Mean, p.Normalized = w.holdoutMean, w.holdoutNorm
+			p.Mean, p.Normalized, p.ItemLo, p.ItemHi = w.holdoutMean, w.holdoutNorm, w.holdoutLo, w.holdoutHi
+			p.SubsetLo, p.SubsetHi = w.holdoutNorm, w.holdoutNorm
 		}
 	}
 	return p
 }
 
-// extend merges 2, 4, 8 and 16 models with a frozen recipe.
+// extend merges the first task models with a frozen recipe at each of
+// the demo's curve sizes.
 func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *search.Recipe) ([]results.CurvePoint, error) {
-	d.phase("extend %s: the frozen settings of study %s (%s) on 2, 4, 8 and %d task models", method, r.Study, recipeSettings(r), len(d.tasks))
+	z := demoSizes()
+	d.phase("extend %s: the frozen settings of study %s (%s) on %s task models", method, r.Study, recipeSettings(r),
+		strings.Trim(fmt.Sprint(z.curve()), "[]"))
 	var models []search.ExtendModel
-	for _, t := range d.tasks {
+	for _, t := range d.tasks[:z.largest()] {
 		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
 		if err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
@@ -519,7 +559,7 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 	}
 	t0 := time.Now()
 	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: eval.DefaultParallel,
-		Progress: func(p search.CurvePoint) {
+		Sizes: z.curve(), Progress: func(p search.CurvePoint) {
 			if p.Subset != 0 {
 				return // the demo merges one subset: its aggregate says it
 			}
@@ -570,6 +610,24 @@ func (d *demo) summary(curve []results.CurvePoint) {
 			continue // one subset per size: the aggregate is the same point
 		}
 		fmt.Fprintf(tw, "    %s\t%s\t%d\t%.4f\t%.4f\n", p.Method, p.Variant, p.Models, p.Normalized, p.Mean)
+	}
+	tw.Flush()
+	writeVerdicts(d.w, "    ", curve)
+}
+
+// writeVerdicts prints the transfer verdict of each method's frozen
+// settings at each size it was also re-tuned at (eval.CurveVerdicts),
+// with both scores' 95% intervals; nothing when no size has both.
+func writeVerdicts(w io.Writer, indent string, curve []results.CurvePoint) {
+	vs := eval.CurveVerdicts(curve)
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "==> transfer verdict: frozen against re-tuned normalized accuracy, 95%% intervals; transfer holds when the frozen settings keep %.0f%% of the re-tuned optimum or the intervals overlap\n", 100*eval.TransferKeep)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%sMETHOD\tRULE\tMODELS\tFROZEN\tRE-TUNED\tVERDICT\tWHY\n", indent)
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\ttransfer %s at %d\t%s\n", indent, v.Method, v.Rule, v.Models, v.Frozen, v.Tuned, v.Word(), v.Models, v.Why())
 	}
 	tw.Flush()
 }

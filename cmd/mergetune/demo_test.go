@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mergetune/mergetune/datasets/toy/family"
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 	"github.com/mergetune/mergetune/report"
 	"github.com/mergetune/mergetune/results"
@@ -40,7 +42,12 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(out, "report: "+htmlPath) {
 		t.Fatalf("demo output does not say where the report is:\n%s", out)
 	}
-	for _, want := range []string{"==> baselines", "==> study breadcrumbs-4", "==> study ties-4", "==> study task_arithmetic-4", "==> extend ties", "==> winners"} {
+	z := demoSizes()
+	k := z.Tune
+	sizes := len(z.curve())
+	for _, want := range []string{"==> baselines", fmt.Sprintf("==> study breadcrumbs-%d", k), fmt.Sprintf("==> study ties-%d", k),
+		fmt.Sprintf("==> study task_arithmetic-%d", k), "==> extend ties", "==> winners", "==> transfer verdict",
+		fmt.Sprintf("transfer holds at %d", k)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -65,8 +72,8 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("%d studies, want 3", len(d.Studies))
 		}
 		for _, s := range d.Studies {
-			method := strings.TrimSuffix(s.Name, "-4")
-			if s.Settings == nil || s.Settings.Objective != "normalized" || len(s.Settings.Tune) != 4 ||
+			method := strings.TrimSuffix(s.Name, fmt.Sprintf("-%d", k))
+			if s.Settings == nil || s.Settings.Objective != "normalized" || len(s.Settings.Tune) != k ||
 				!slices.Contains(s.Settings.Summary, results.Setting{Key: "sampler", Value: "tpe (seed 1)"}) {
 				t.Errorf("study %s: recorded settings %+v (%s)", s.Name, s.Settings, s.SettingsErr)
 			}
@@ -76,12 +83,12 @@ func TestDemo(t *testing.T) {
 			if got := strings.Join(s.ParamNames(), ","); got != strings.Join(methods[method], ",") {
 				t.Errorf("study %s searched %s, want %v", s.Name, got, methods[method])
 			}
-			if s.Best == nil || len(s.Best.Holdout) != 4 || len(s.Best.Tune) != 4 {
+			if s.Best == nil || len(s.Best.Holdout) != k || len(s.Best.Tune) != k {
 				t.Errorf("study %s: best trial %+v lacks tune or holdout scores", s.Name, s.Best)
 			}
-			// base + 4 task models on 4 tune and 4 holdout tasks
-			if len(s.Baselines) != 5*8 {
-				t.Errorf("study %s: %d baselines, want 40", s.Name, len(s.Baselines))
+			// base + k task models on k tune and k holdout tasks
+			if len(s.Baselines) != (k+1)*2*k {
+				t.Errorf("study %s: %d baselines, want %d", s.Name, len(s.Baselines), (k+1)*2*k)
 			}
 		}
 		if n := len(d.BaselineSets[DemoBaselines]); n != 17*16 {
@@ -97,7 +104,7 @@ func TestDemo(t *testing.T) {
 				frozen++
 			case results.VariantTuned:
 				tuned++
-				if p.Models != 4 {
+				if p.Models != k {
 					t.Errorf("tuned point at %d models without --full", p.Models)
 				}
 			}
@@ -105,19 +112,30 @@ func TestDemo(t *testing.T) {
 				t.Errorf("curve point %+v: normalized out of range", p)
 			}
 		}
-		if frozen != 3*4 || tuned != 3 {
-			t.Errorf("curve: %d frozen points (want 12: 3 methods at 2, 4, 8, 16), %d tuned (want 3)", frozen, tuned)
+		if frozen != 3*sizes || tuned != 3 {
+			t.Errorf("curve: %d frozen points (want 3 methods at %v), %d tuned (want 3)", frozen, z.curve(), tuned)
+		}
+		// Without --full the one size with a re-tuned point is the tuned
+		// one: a verdict per method there, with both intervals.
+		vs := eval.CurveVerdicts(d.Curve)
+		if len(vs) != 3 {
+			t.Errorf("%d transfer verdicts, want 3 (one per method at %d): %+v", len(vs), k, vs)
+		}
+		for _, v := range vs {
+			if v.Models != k || !(v.Tuned.Lo < v.Tuned.Hi) || !(v.Frozen.Lo < v.Frozen.Hi) {
+				t.Errorf("verdict %+v: want one at %d models with both items' intervals", v, k)
+			}
 		}
 		rdb, err := results.Open(ctx, dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rdb.Close()
-		best, err := search.BestTrial(ctx, rdb, "ties-4")
+		best, err := search.BestTrial(ctx, rdb, fmt.Sprintf("ties-%d", k))
 		if err != nil || best == nil {
-			t.Fatalf("best trial of ties-4: %v, %v", best, err)
+			t.Fatalf("best trial of ties-%d: %v, %v", k, best, err)
 		}
-		for _, f := range []string{"studies/ties-4.yml", "recipes/ties.yml", "recipes/breadcrumbs.yml", "recipes/task_arithmetic.yml"} {
+		for _, f := range []string{fmt.Sprintf("studies/ties-%d.yml", k), "recipes/ties.yml", "recipes/breadcrumbs.yml", "recipes/task_arithmetic.yml"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Error(err)
 			}
@@ -132,7 +150,7 @@ func TestDemo(t *testing.T) {
 	var ids []string
 	ids = append(ids, "comparison", "extend", "baselines", "plot-extend", "plot-compare-history")
 	for m, params := range methods {
-		s := "study-" + strings.ReplaceAll(m, "_", "-") + "-4"
+		s := "study-" + strings.ReplaceAll(m, "_", "-") + fmt.Sprintf("-%d", k)
 		ids = append(ids, s, s+"-config", s+"-best", s+"-holdout", s+"-history", s+"-params", s+"-tasks", s+"-failures",
 			s+"-plot-history", s+"-plot-tasks")
 		for _, p := range params {
@@ -180,7 +198,7 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"## Comparison of the studies", "## Extend curve", "## Study breadcrumbs-4", "### Configuration",
+		for _, want := range []string{"## Comparison of the studies", "## Extend curve", "### Transfer verdict", fmt.Sprintf("## Study breadcrumbs-%d", k), "### Configuration",
 			"### Best trials", "### Holdout", "### Failed and pruned trials", "| trial | objective | settings |"} {
 			if !strings.Contains(string(text), want) {
 				t.Errorf("markdown report lacks %q", want)
@@ -209,7 +227,7 @@ func TestDemo(t *testing.T) {
 				t.Errorf("csv header lacks %q: %s", want, head)
 			}
 		}
-		// The curve beside the trials: 3 methods × 4 sizes, one subset
+		// The curve beside the trials: 3 methods × the sizes, one subset
 		// and its aggregate each, and the 3 tuned points.
 		cf, err := os.Open(report.CurveCSVPath(path))
 		if err != nil {
@@ -220,8 +238,8 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(crows) != 1+3*4*2+3 || crows[0][0] != "curve_method" {
-			t.Errorf("curve csv: %d rows, want a header and %d points; header %v", len(crows), 3*4*2+3, crows[0])
+		if len(crows) != 1+3*sizes*2+3 || crows[0][0] != "curve_method" {
+			t.Errorf("curve csv: %d rows, want a header and %d points; header %v", len(crows), 3*sizes*2+3, crows[0])
 		}
 	})
 
@@ -335,7 +353,9 @@ func TestDemoThroughOllama(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, name := range []string{"breadcrumbs-4", "ties-4", "task_arithmetic-4"} {
+	k := demoSizes().Tune
+	for _, m := range []string{"breadcrumbs", "ties", "task_arithmetic"} {
+		name := fmt.Sprintf("%s-%d", m, k)
 		trials, err := db.Trials(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -350,7 +370,7 @@ func TestDemoThroughOllama(t *testing.T) {
 			t.Errorf("study %s: %d complete trials through Ollama, want 2", name, complete)
 		}
 	}
-	runs, err := db.Baselines(ctx, "breadcrumbs-4")
+	runs, err := db.Baselines(ctx, fmt.Sprintf("breadcrumbs-%d", k))
 	if err != nil || len(runs) == 0 {
 		t.Fatalf("no baselines recorded: %v", err)
 	}
