@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -515,6 +515,46 @@ SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalize
 	ord          INTEGER NOT NULL,
 	seconds      REAL    NOT NULL,
 	PRIMARY KEY (study, trial_number, stage)
+)`,
+		},
+		// Version 7: the paper claims checked on the tiny family
+		// (`mergetune reproduce`): one row per claim with its value,
+		// interval and verdict, and each claim's plot with its points.
+		{
+			`CREATE TABLE mt_claims (
+	id         TEXT    PRIMARY KEY,
+	ord        INTEGER NOT NULL,
+	paper      TEXT    NOT NULL,
+	statement  TEXT    NOT NULL,
+	measure    TEXT    NOT NULL,
+	value      REAL    NOT NULL,
+	lo         REAL    NOT NULL,
+	hi         REAL    NOT NULL,
+	threshold  REAL    NOT NULL,
+	units      INTEGER NOT NULL,
+	verdict    TEXT    NOT NULL,
+	plot       TEXT    NOT NULL,
+	run        TEXT    NOT NULL,
+	created_at TEXT    NOT NULL
+)`,
+			`CREATE TABLE mt_claim_plots (
+	name   TEXT    PRIMARY KEY,
+	title  TEXT    NOT NULL,
+	xlabel TEXT    NOT NULL,
+	ylabel TEXT    NOT NULL,
+	bars   INTEGER NOT NULL
+)`,
+			`CREATE TABLE mt_claim_points (
+	plot   TEXT    NOT NULL,
+	ord    INTEGER NOT NULL,
+	series TEXT    NOT NULL,
+	detail INTEGER NOT NULL,
+	x      REAL    NOT NULL,
+	label  TEXT    NOT NULL,
+	y      REAL    NOT NULL,
+	lo     REAL    NOT NULL,
+	hi     REAL    NOT NULL,
+	PRIMARY KEY (plot, ord)
 )`,
 		},
 	}

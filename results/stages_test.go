@@ -113,8 +113,8 @@ func TestMigrateV5TrialStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 6 {
-		t.Fatalf("version %d %v, want 6", v, err)
+	if v, err := db.Version(ctx); err != nil || v != SchemaVersion {
+		t.Fatalf("version %d %v, want %d", v, err, SchemaVersion)
 	}
 	st := Stages{{"merge", time.Second}, {"evaluate", 2 * time.Second}}
 	if err := db.SetTrialStages(ctx, TrialKey{"s", 0}, st); err != nil {

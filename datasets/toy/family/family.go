@@ -5,12 +5,13 @@
 //
 // The embedded copy holds only what a model needs (config.json,
 // model.safetensors, tokenizer.json and tokenizer_config.json of every model
-// directory) and README.md; the training script, results and fixtures stay
-// in the repository.
+// directory, the same-task fine-tunes under seeds/ included) and README.md;
+// the training scripts, results and fixtures stay in the repository.
 package family
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -21,15 +22,24 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 //go:embed README.md */config.json */model.safetensors */tokenizer.json */tokenizer_config.json
+//go:embed seeds/*/config.json seeds/*/model.safetensors seeds/*/tokenizer.json seeds/*/tokenizer_config.json
 var files embed.FS
 
 // Base is the name of the family's base model directory.
 const Base = "base"
+
+// SeedsDir is the directory holding the same-task fine-tunes from several
+// seeds, one directory per model named <task>-seed<N> (seeds.py writes
+// them).
+const SeedsDir = "seeds"
 
 // FS returns the embedded family: README.md and the model directories.
 func FS() fs.FS { return files }
@@ -43,11 +53,56 @@ func Models() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && e.Name() != SeedsDir {
 			names = append(names, e.Name())
 		}
 	}
 	return names, nil
+}
+
+// SeedModel is one same-task fine-tune of the family: Dir is its directory
+// relative to the family's root (seeds/<task>-seed<N>).
+type SeedModel struct {
+	Task string
+	Seed int
+	Dir  string
+}
+
+// seedName is a seeds directory entry's name: <task>-seed<N>.
+var seedName = regexp.MustCompile(`^([a-z0-9_]+)-seed([0-9]+)$`)
+
+// Seeds lists the same-task fine-tunes under fsys's seeds directory (the
+// embedded family's with FS(), a family on disk with os.DirFS) by task
+// name, each task's in seed order: whatever seeds.py wrote, no number of
+// tasks or seeds assumed. A family without the directory has none; an
+// entry not named <task>-seed<N> is an error naming it.
+func Seeds(fsys fs.FS) (map[string][]SeedModel, error) {
+	entries, err := fs.ReadDir(fsys, SeedsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string][]SeedModel{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model family: seeds: %w", err)
+	}
+	out := map[string][]SeedModel{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		m := seedName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("model family: %s/%s: want a directory named <task>-seed<N>", SeedsDir, e.Name())
+		}
+		n, err := strconv.Atoi(m[2])
+		if err != nil {
+			return nil, fmt.Errorf("model family: %s/%s: seed %q: %w", SeedsDir, e.Name(), m[2], err)
+		}
+		out[m[1]] = append(out[m[1]], SeedModel{Task: m[1], Seed: n, Dir: SeedsDir + "/" + e.Name()})
+	}
+	for _, ms := range out {
+		slices.SortFunc(ms, func(a, b SeedModel) int { return cmp.Compare(a.Seed, b.Seed) })
+	}
+	return out, nil
 }
 
 // paths returns every embedded file's slash-separated path, in the

@@ -7,10 +7,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/mergetune/mergetune/datasets/toy"
@@ -37,6 +40,21 @@ func TestEmbedded(t *testing.T) {
 	for _, m := range want {
 		for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
 			wantPaths = append(wantPaths, m+"/"+f)
+		}
+	}
+	// The same-task fine-tunes, whatever seeds.py wrote.
+	seeds, err := Seeds(os.DirFS("."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seeds) == 0 {
+		t.Fatalf("no same-task fine-tunes under %s/", SeedsDir)
+	}
+	for _, ms := range seeds {
+		for _, m := range ms {
+			for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
+				wantPaths = append(wantPaths, m.Dir+"/"+f)
+			}
 		}
 	}
 	wantPaths = append(wantPaths, "README.md")
@@ -263,5 +281,39 @@ func TestFS(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("FS serves a config.json that differs from the repository's")
+	}
+}
+
+// TestSeeds lists the same-task fine-tunes by task in seed order (seed 10
+// after seed 2), takes a family without them as having none, and refuses
+// a directory not named <task>-seed<N>.
+func TestSeeds(t *testing.T) {
+	model := &fstest.MapFile{Data: []byte("{}")}
+	for _, c := range []struct {
+		name  string
+		files fstest.MapFS
+		want  map[string][]SeedModel
+		err   string
+	}{
+		{"none", fstest.MapFS{"base/config.json": model}, map[string][]SeedModel{}, ""},
+		{"two tasks", fstest.MapFS{"seeds/rot1-seed10/config.json": model, "seeds/rot1-seed2/config.json": model,
+			"seeds/pred-seed1/config.json": model, "seeds/results.json": model},
+			map[string][]SeedModel{
+				"rot1": {{"rot1", 2, "seeds/rot1-seed2"}, {"rot1", 10, "seeds/rot1-seed10"}},
+				"pred": {{"pred", 1, "seeds/pred-seed1"}}}, ""},
+		{"bad name", fstest.MapFS{"seeds/rot1_s1/config.json": model}, nil, "seeds/rot1_s1: want a directory named <task>-seed<N>"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Seeds(c.files)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("Seeds = %v, %v; want %v", got, err, c.want)
+			}
+		})
 	}
 }
