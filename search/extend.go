@@ -263,6 +263,13 @@ func drawSubsets(n, k, want int, seed uint64) [][]int {
 		}
 		return [][]int{first}
 	}
+	return randomSubsets(n, k, want, seed)
+}
+
+// randomSubsets returns want distinct random subsets of k of n models
+// (indices, ascending) drawn with seed, all of them when there are no
+// more than want.
+func randomSubsets(n, k, want int, seed uint64) [][]int {
 	if c := choose(n, k, want); c < want {
 		want = c
 	}

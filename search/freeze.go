@@ -175,6 +175,10 @@ func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe
 		return nil, fmt.Errorf("search: study %s trial %d: %w", s.Name, best.Number, err)
 	}
 	r.Study, r.Trial, r.Objective, r.Storage = s.Name, best.Number, *best.Objective, results.RedactDSN(s.Storage)
+	if s.Transfer != nil && s.Transfer.Rule != "" {
+		// Tuned for transfer under a scale rule: extend by the same.
+		r.Scale = s.Transfer.Rule
+	}
 	if r.BaseModel == "" {
 		r.BaseModel = s.BaseModel
 	}

@@ -86,6 +86,9 @@ func Run(ctx context.Context, s *study.Study, opt Options) (_ *Summary, err erro
 	if s, err = st.resolveRun(ctx, s, opt.OnChange, logf); err != nil {
 		return nil, err
 	}
+	if _, err := checkTransfer(s); err != nil {
+		return nil, err
+	}
 	if _, err := st.ensureStudy(s); err != nil {
 		return nil, err
 	}
@@ -411,6 +414,7 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 	name := fmt.Sprintf("%s-trial-%d.yml", h.s.Name, rec.Number)
 	header := fmt.Sprintf("study %s, trial %d", h.s.Name, rec.Number)
 	var cfg *config.Config
+	var a *study.Assignment
 	if w.soup != nil {
 		rec.Method = "linear"
 		c, err := h.s.SoupConfig(w.soup, name, header+", "+w.soupNote)
@@ -419,8 +423,8 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 		}
 		cfg = c
 	} else {
-		a, err := h.s.Sample(trialSuggester{trial})
-		if err != nil {
+		var err error
+		if a, err = h.s.Sample(trialSuggester{trial}); err != nil {
 			return 0, err
 		}
 		rec.Method = a.Method
@@ -442,6 +446,9 @@ func (w *worker) run(ctx context.Context, trial goptuna.Trial, rec *results.Tria
 		if orig != nil {
 			return w.reuse(ctx, trial, rec, orig)
 		}
+	}
+	if h.s.Transfer != nil && a != nil {
+		return w.transfer(ctx, trial, a, rec)
 	}
 	c, err := openCandidate(ctx, cfg, h.trialDir(rec.Number), merge.Options{Seed: h.s.Seed, Force: true, Workers: h.opt.MergeWorkers}, w.be)
 	if err != nil {

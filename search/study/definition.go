@@ -85,6 +85,11 @@ func (s *Study) Definition() map[string]string {
 		"evaluator":  evaluator,
 		"seed":       s.Seed,
 	}
+	// The transfer objective counts with the objective, only when set,
+	// so the definitions of studies without it stay as they were.
+	if s.Transfer != nil {
+		values["objective"] = map[string]any{"type": s.Objective, "weights": s.Weights, "transfer": s.Transfer}
+	}
 	// A search mode other than sampling changes what a trial is (greedy
 	// soup's steps): it counts with the method, and only when set, so
 	// the definitions of sampling studies stay as they were.

@@ -236,6 +236,9 @@ func (p *parser) study(f *File) (*Study, error) {
 	if err := p.pruner(f, s); err != nil {
 		return nil, err
 	}
+	if s.Transfer != nil && s.Pruner != optim.NoPruner {
+		return nil, p.errf("pruner.type", s.Pruner, "objective.transfer scores each trial on several merges: pruner must be none")
+	}
 	if err := p.evaluator(f, s); err != nil {
 		return nil, err
 	}
@@ -296,6 +299,8 @@ func (p *parser) greedy(f *File, s *Study) error {
 		return p.errf("workers", strconv.Itoa(s.Workers), "greedy_soup's steps depend on each other: workers must be 1")
 	case s.Pruner != optim.NoPruner:
 		return p.errf("pruner", s.Pruner, "greedy_soup scores every step whole: pruner must be none")
+	case s.Transfer != nil:
+		return p.errf("objective.transfer", "", "greedy_soup merges subsets of the models by its own rule: leave transfer out")
 	}
 	return nil
 }
@@ -351,12 +356,13 @@ func (p *parser) objective(f *File, s *Study) error {
 	case yaml.ScalarNode:
 		s.Objective = n.Value
 	case yaml.MappingNode:
-		if k := checkKeys(n, "type", "weights"); k != "" {
-			return p.errf("objective."+k, "", "unknown field; known: type, weights")
+		if k := checkKeys(n, "type", "weights", "transfer"); k != "" {
+			return p.errf("objective."+k, "", "unknown field; known: type, weights, transfer")
 		}
 		var o struct {
-			Type    string             `yaml:"type"`
-			Weights map[string]float64 `yaml:"weights"`
+			Type     string             `yaml:"type"`
+			Weights  map[string]float64 `yaml:"weights"`
+			Transfer yaml.Node          `yaml:"transfer"`
 		}
 		if err := n.Decode(&o); err != nil {
 			return p.errf("objective", "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -373,8 +379,13 @@ func (p *parser) objective(f *File, s *Study) error {
 			}
 			s.Weights[t] = w
 		}
+		if o.Transfer.Kind != 0 {
+			if err := p.transfer(&o.Transfer, s); err != nil {
+				return err
+			}
+		}
 	default:
-		return p.errf("objective", "", "want mean, normalized or {type, weights}")
+		return p.errf("objective", "", "want mean, normalized or {type, weights, transfer}")
 	}
 	switch s.Objective {
 	case ObjectiveMean:

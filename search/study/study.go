@@ -26,6 +26,8 @@
 //	holdout: [toy:swapcase, toy:rot1]
 //	limit: 30                      # items per task (0: all; at most MaxLimit); a task file's smaller limit wins
 //	objective: {type: normalized, weights: {toy:rot1@tune: 2}}   # or: mean
+//	# objective: {type: normalized, transfer: {sizes: [k/2, k], subsets: 3, seed: 1}}: score each
+//	#   candidate on random subsets of the models at several sizes (see Transfer)
 //	sampler: {type: tpe, seed: 1}  # tpe (default), cmaes, random, sobol, grid (see package optim)
 //	trials: 10                     # one budget for the whole study
 //	workers: 2
@@ -151,20 +153,23 @@ type Param struct {
 
 // Study is a validated study file, with its tasks loaded.
 type Study struct {
-	File        string // the study file path
-	Name        string
-	Search      string // search mode: SearchSample or SearchGreedySoup
-	BaseModel   string // absolute
-	Models      []Model
-	Methods     []string
-	Fixed       map[string]any // fixed parameters: float64, bool or []float64
-	Dtype       string
-	Space       []Param // sorted by name
-	Tune        []*datasets.Task
-	Holdout     []*datasets.Task
-	Limit       int
-	Objective   string
-	Weights     map[string]float64 // task name → weight (1 when absent)
+	File      string // the study file path
+	Name      string
+	Search    string // search mode: SearchSample or SearchGreedySoup
+	BaseModel string // absolute
+	Models    []Model
+	Methods   []string
+	Fixed     map[string]any // fixed parameters: float64, bool or []float64
+	Dtype     string
+	Space     []Param // sorted by name
+	Tune      []*datasets.Task
+	Holdout   []*datasets.Task
+	Limit     int
+	Objective string
+	Weights   map[string]float64 // task name → weight (1 when absent)
+	// Transfer, when set, makes the objective extension-aware
+	// (objective.transfer; see Transfer).
+	Transfer    *Transfer
 	Sampler     string
 	SamplerSeed int64
 	Trials      int
