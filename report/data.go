@@ -44,6 +44,10 @@ type Study struct {
 	// Distributions are the searched parameters' ranges, by name, as
 	// goptuna recorded them.
 	Distributions map[string]any
+	// Confirmations are the best trials re-scored before freezing
+	// (results.DB.Confirmations), by tune rank; none when the study was
+	// not confirmed.
+	Confirmations []results.Confirmation
 }
 
 // Trial is one trial: mergetune's record, goptuna's parameters and
@@ -224,6 +228,9 @@ func loadStudy(ctx context.Context, rdb *results.DB, name string, trials []goptu
 	}
 	if s.Paired, err = loadPaired(ctx, rdb, s); err != nil {
 		return nil, fmt.Errorf("paired comparisons: %w", err)
+	}
+	if s.Confirmations, err = rdb.Confirmations(ctx, name); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

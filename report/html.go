@@ -246,6 +246,13 @@ section.study { margin-top: 10px; }
 {{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{.Median}}</td><td class="num">{{.Share}}</td><td class="num">{{.Last}}</td></tr>
 {{end}}</table>{{end}}
 
+{{if .Confirm}}<h3 id="{{.ID}}-confirm">Confirmed before freezing</h3>
+<p class="note">{{.ConfirmNote}}</p>
+<table>
+<tr><th>trial</th><th>tune rank</th><th>tune objective</th><th>confirmed</th><th>gap (tune − confirmed)</th><th>items</th><th>frozen</th></tr>
+{{range .Confirm}}<tr>{{range .}}<td class="num">{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
+
 <h3 id="{{.ID}}-failures">Failed and pruned trials</h3>
 {{if .Failures}}<table>
 <tr><th>trial</th><th>state</th><th>cause</th></tr>

@@ -54,13 +54,15 @@ storage: %[2]s
 	if _, err := search.Run(ctx, s, search.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	// Back to version 3: no settings or trial stages tables; the old
+	// Back to version 3: no settings, trial stages, claims or
+	// confirmations tables; the old
 	// report's curve table.
 	raw, err := sql.Open("sqlite3", results.DSN(db))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`DROP TABLE mt_study_settings`, `DROP TABLE mt_trial_stages`, `DROP TABLE mt_report_curve`,
+		`DROP TABLE mt_claims`, `DROP TABLE mt_claim_plots`, `DROP TABLE mt_claim_points`, `DROP TABLE mt_confirmations`,
 		`CREATE TABLE mt_report_curve (
 	id            INTEGER PRIMARY KEY,
 	method        TEXT    NOT NULL,

@@ -137,6 +137,10 @@ func writeMarkdown(w io.Writer, d *Data) error {
 			}
 			mdTable(ew, stageHead, rows)
 		}
+		if len(s.Confirm) > 0 {
+			fmt.Fprintf(ew, "### Confirmed before freezing\n\n%s\n\n", s.ConfirmNote)
+			mdTable(ew, confirmHead, s.Confirm)
+		}
 		fmt.Fprintf(ew, "### Failed and pruned trials\n\n")
 		if len(s.Failures) == 0 {
 			fmt.Fprintf(ew, "None: every trial completed.\n\n")

@@ -146,6 +146,25 @@ type studyView struct {
 	PairedNote   string
 	Stages       []stageRow // where the time goes (none when not recorded)
 	StagesNote   string
+	Confirm      [][]string // the trials re-scored before freezing (confirmHead's columns)
+	ConfirmNote  string
+}
+
+// confirmHead are the columns of a study's confirmation table.
+var confirmHead = []string{"trial", "tune rank", "tune objective", "confirmed", "gap (tune − confirmed)", "items", "frozen"}
+
+// confirmRows renders a study's confirmations.
+func confirmRows(cs []results.Confirmation) [][]string {
+	var out [][]string
+	for _, c := range cs {
+		frozen := ""
+		if c.Chosen {
+			frozen = "yes"
+		}
+		out = append(out, []string{strconv.Itoa(c.Trial), strconv.Itoa(c.TuneRank), fmt.Sprintf("%.4f", c.Tune), fmt.Sprintf("%.4f", c.Confirm),
+			fmt.Sprintf("%+.4f", c.Gap()), strconv.Itoa(c.Items), frozen})
+	}
+	return out
 }
 
 // compareRow is one study in the comparison table.
@@ -351,6 +370,10 @@ func buildStudy(s *Study) studyView {
 		sv.CountsText += fmt.Sprintf(", %d running", c.Running)
 	}
 	sv.HasComplete = c.Complete > 0
+	if len(s.Confirmations) > 0 {
+		sv.Confirm = confirmRows(s.Confirmations)
+		sv.ConfirmNote = "Before freezing, the best trials by tune objective were re-scored on more items (the study's objective, each task normalized by its model's score on the same items), and the one with the best confirmed score was frozen. The gap is how much the search's own items flattered each trial (the winner's curse)."
+	}
 	sv.Config = configRows(s)
 	for _, n := range s.ParamNames() {
 		sv.Space = append(sv.Space, kv{n, fmtDist(s.Distributions[n])})

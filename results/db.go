@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -555,6 +555,22 @@ SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalize
 	lo     REAL    NOT NULL,
 	hi     REAL    NOT NULL,
 	PRIMARY KEY (plot, ord)
+)`,
+		},
+		// Version 8: the confirmation of a study's best trials before
+		// freezing: each re-scored trial's tune objective and confirmed
+		// score on more items, and which one was frozen.
+		{
+			`CREATE TABLE mt_confirmations (
+	study        TEXT    NOT NULL,
+	trial_number INTEGER NOT NULL,
+	tune_rank    INTEGER NOT NULL,
+	objective    REAL    NOT NULL,
+	confirmed    REAL    NOT NULL,
+	items        INTEGER NOT NULL,
+	chosen       INTEGER NOT NULL,
+	created_at   TEXT    NOT NULL,
+	PRIMARY KEY (study, trial_number)
 )`,
 		},
 	}

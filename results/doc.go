@@ -23,7 +23,11 @@
 //     mergetune table is prefixed "mt_" so the two never clash;
 //   - the extension curve (mt_report_curve; DB.PutCurve, DB.Curve): a
 //     point per size, scale rule and subset of task models, and each
-//     size's aggregate across subsets.
+//     size's aggregate across subsets;
+//   - the confirmation of a study's best trials before freezing
+//     (mt_confirmations; DB.PutConfirmations, DB.Confirmations): each
+//     re-scored trial's tune objective, confirmed score and items, and the
+//     one frozen.
 //
 // The schema is versioned in the mergetune_schema table and migrated by
 // Open inside one immediate transaction, so several processes may open

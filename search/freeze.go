@@ -50,6 +50,13 @@ type Recipe struct {
 	// (ScaleRules; freeze writes DefaultScaleRule, and a recipe without
 	// one follows it).
 	Scale string `yaml:"scale,omitempty"`
+	// Confirmed is the trial's score on ConfirmItems items when the best
+	// trials were confirmed before freezing (Confirm), nil otherwise.
+	Confirmed    *float64 `yaml:"confirmed,omitempty"`
+	ConfirmItems int      `yaml:"confirm_items,omitempty"`
+	// Confirmations are the trials re-scored before freezing, by tune
+	// rank (not written to the file; the storage records them).
+	Confirmations []results.Confirmation `yaml:"-"`
 }
 
 // FreezeYAML derives a recipe from a trial's recorded mergekit
@@ -152,6 +159,16 @@ func Freeze(ctx context.Context, s *study.Study) (*Recipe, error) {
 // study's best trial even when the file's definition changed.
 func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe, err error) {
 	defer func(storage string) { err = dsn.RedactError(err, storage) }(s.Storage)
+	conf := opt.Confirm
+	if conf == nil {
+		conf = s.Confirm
+	}
+	var confirmed []results.Confirmation
+	if conf != nil {
+		if confirmed, err = Confirm(ctx, s, ConfirmOptions{Confirm: *conf, Force: opt.Force}); err != nil {
+			return nil, err
+		}
+	}
 	st, s, derr, err := openRead(ctx, s)
 	if err != nil {
 		return nil, err
@@ -170,11 +187,25 @@ func FreezeWith(ctx context.Context, s *study.Study, opt ReadOptions) (_ *Recipe
 	if best == nil {
 		return nil, fmt.Errorf("search: study %s: no complete trial to freeze", s.Name)
 	}
+	var chosen *results.Confirmation
+	for i, c := range confirmed {
+		if c.Chosen {
+			chosen = &confirmed[i]
+			rec, ok, err := st.Results.Trial(ctx, s.Name, c.Trial)
+			if err != nil || !ok {
+				return nil, fmt.Errorf("search: study %s: confirmed trial %d: %v", s.Name, c.Trial, err)
+			}
+			best = &rec
+		}
+	}
 	r, err := FreezeYAML(best.MergeYAML)
 	if err != nil {
 		return nil, fmt.Errorf("search: study %s trial %d: %w", s.Name, best.Number, err)
 	}
 	r.Study, r.Trial, r.Objective, r.Storage = s.Name, best.Number, *best.Objective, results.RedactDSN(s.Storage)
+	if chosen != nil {
+		r.Confirmed, r.ConfirmItems, r.Confirmations = &chosen.Confirm, chosen.Items, confirmed
+	}
 	if s.Transfer != nil && s.Transfer.Rule != "" {
 		// Tuned for transfer under a scale rule: extend by the same.
 		r.Scale = s.Transfer.Rule

@@ -143,6 +143,10 @@ type ReadOptions struct {
 	// Force reads the study's records even when the study file's
 	// definition differs from the recorded one.
 	Force bool
+	// Confirm, for FreezeWith, re-scores the best trials before freezing
+	// and freezes the one that holds (Confirm); nil: the study file's
+	// confirm:, or none.
+	Confirm *study.Confirm
 }
 
 // openRead opens a study's storage read-only and finds the recorded study

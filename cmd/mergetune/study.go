@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -237,21 +239,45 @@ GGUF storage of the weight matrices, f32, f16, bf16 or q8_0).`,
 func newStudyFreezeCmd() *cobra.Command {
 	var out string
 	var force bool
+	var confirmItems, confirmTop int
 	cmd := &cobra.Command{
 		Use:   "freeze STUDY.yml --out RECIPE.yml",
 		Short: "Freeze the best trial's settings into a recipe for more models",
 		Long: `Write a recipe: the best trial's global settings, and for each per-model
 parameter the value new models get (the tuned value when all models shared
-it, else the mean over the tuned models). Use it with mergetune extend.`,
+it, else the mean over the tuned models). Use it with mergetune extend.
+
+With --confirm N (or confirm: in the study file) the best --confirm-top
+trials are first re-scored on N items per tune task (0: the whole tune
+split), and the one with the best confirmed score is frozen; each one's
+tune objective, confirmed score and gap are printed and recorded for the
+report.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := study.Load(args[0])
 			if err != nil {
 				return err
 			}
-			r, err := search.FreezeWith(cmd.Context(), s, search.ReadOptions{Force: force})
+			ro := search.ReadOptions{Force: force}
+			if cmd.Flags().Changed("confirm") || cmd.Flags().Changed("confirm-top") {
+				c := study.Confirm{Top: confirmTop, Items: max(confirmItems, 0)}
+				if s.Confirm != nil && !cmd.Flags().Changed("confirm-top") {
+					c.Top = s.Confirm.Top
+				}
+				if s.Confirm != nil && !cmd.Flags().Changed("confirm") {
+					c.Items = s.Confirm.Items
+				}
+				if c.Top < 1 || confirmItems < 0 {
+					return fmt.Errorf("--confirm %d --confirm-top %d: want 0 (the whole tune split) or more items, and 1 or more trials", confirmItems, confirmTop)
+				}
+				ro.Confirm = &c
+			}
+			r, err := search.FreezeWith(cmd.Context(), s, ro)
 			if err != nil {
 				return err
+			}
+			if len(r.Confirmations) > 0 {
+				writeConfirmations(cmd.OutOrStdout(), r.Confirmations)
 			}
 			data, err := r.Marshal()
 			if err != nil {
@@ -269,8 +295,24 @@ it, else the mean over the tuned models). Use it with mergetune extend.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "recipe file to write (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "freeze the recorded best trial even when the study file's definition changed since")
+	cmd.Flags().IntVar(&confirmItems, "confirm", 0, "before freezing, re-score the best trials on N items per tune task (0: the whole tune split) and freeze the one that holds")
+	cmd.Flags().IntVar(&confirmTop, "confirm-top", study.DefaultConfirmTop, "how many of the best trials --confirm re-scores")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// writeConfirmations prints the trials re-scored before freezing.
+func writeConfirmations(w io.Writer, cs []results.Confirmation) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TRIAL\tTUNE RANK\tTUNE\tCONFIRMED\tGAP\tITEMS\tFROZEN")
+	for _, c := range cs {
+		frozen := ""
+		if c.Chosen {
+			frozen = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.4f\t%.4f\t%+.4f\t%d\t%s\n", c.Trial, c.TuneRank, c.Tune, c.Confirm, c.Gap(), c.Items, frozen)
+	}
+	tw.Flush()
 }
 
 // loadStatus reads a study file and its trials' status.

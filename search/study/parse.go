@@ -54,6 +54,13 @@ type File struct {
 	Heartbeat  string         `yaml:"heartbeat,omitempty"`
 	StaleAfter string         `yaml:"stale_after,omitempty"`
 	Search     string         `yaml:"search,omitempty"`
+	Confirm    *FileConfirm   `yaml:"confirm,omitempty"`
+}
+
+// FileConfirm is confirm: the best trials re-scored before freezing.
+type FileConfirm struct {
+	Top   *int `yaml:"top,omitempty"`
+	Items *int `yaml:"items,omitempty"`
 }
 
 // FileModel is one entry of models:.
@@ -88,9 +95,25 @@ func Load(path string) (*Study, error) {
 	return Parse(data, path)
 }
 
+// LoadLimit loads the study file at path as Load does, with limit items
+// per task instead of the file's limit (0: every item): the tasks a
+// confirmation re-scores the best trials on.
+func LoadLimit(path string, limit int) (*Study, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("study: read %s: %w", path, err)
+	}
+	return parse(data, path, &limit)
+}
+
 // Parse validates a study file's contents; path names the file in errors
 // and anchors its relative paths.
 func Parse(data []byte, path string) (*Study, error) {
+	return parse(data, path, nil)
+}
+
+// parse is Parse, with the limit replaced when limit is not nil.
+func parse(data []byte, path string, limit *int) (*Study, error) {
 	p := &parser{file: path, dir: filepath.Dir(path)}
 	// Aliases are bounded before any decode: fields decoded as yaml.Node
 	// (method, space, objective, ...) escape yaml.v3's own alias check.
@@ -105,6 +128,9 @@ func Parse(data []byte, path string) (*Study, error) {
 		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
 		msg = strings.ReplaceAll(msg, " not found in type study.File", " is not a study field")
 		return nil, &Error{File: path, Field: "(document)", Msg: msg}
+	}
+	if limit != nil {
+		f.Limit = *limit
 	}
 	return p.study(&f)
 }
@@ -264,6 +290,22 @@ func (p *parser) study(f *File) (*Study, error) {
 		s.KeepBest = *f.KeepBest
 	}
 	s.Seed = f.Seed
+	if f.Confirm != nil {
+		c := Confirm{Top: DefaultConfirmTop}
+		if f.Confirm.Top != nil {
+			c.Top = *f.Confirm.Top
+		}
+		if f.Confirm.Items != nil {
+			c.Items = *f.Confirm.Items
+		}
+		if c.Top < 1 {
+			return nil, p.errf("confirm.top", strconv.Itoa(c.Top), "re-score at least the best trial (1 or more)")
+		}
+		if c.Items < 0 || c.Items > MaxLimit {
+			return nil, p.errf("confirm.items", strconv.Itoa(c.Items), "must be 0 (the whole tune split) to %d", MaxLimit)
+		}
+		s.Confirm = &c
+	}
 	if s.Heartbeat, err = p.duration("heartbeat", f.Heartbeat, 10*time.Second); err != nil {
 		return nil, err
 	}

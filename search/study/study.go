@@ -42,6 +42,7 @@
 //	seed: 0                        # merge seed (DARE, DELLA)
 //	heartbeat: 10s                 # how often a running trial says it is alive
 //	stale_after: 2m                # when a silent running trial is declared dead
+//	confirm: {top: 3, items: 0}    # before freezing, re-score the 3 best trials on 0 (all) tune items each
 //
 // A float or int range written without low and high gets the range the
 // method suggests for the parameter (merge/methods declares it with the
@@ -167,6 +168,9 @@ type Study struct {
 	Limit     int
 	Objective string
 	Weights   map[string]float64 // task name → weight (1 when absent)
+	// Confirm, when set, re-scores the best trials on more items before
+	// freezing (confirm:; see Confirm).
+	Confirm *Confirm
 	// Transfer, when set, makes the objective extension-aware
 	// (objective.transfer; see Transfer).
 	Transfer    *Transfer
@@ -189,6 +193,19 @@ type Study struct {
 	Heartbeat   time.Duration
 	StaleAfter  time.Duration
 }
+
+// Confirm is a study's confirmation before freezing (confirm: in the
+// study file): the Top trials by tune objective are re-scored on Items
+// items per tune task (0: the whole tune split), and the one with the best
+// confirmed score is frozen. It is not part of the definition: it changes
+// no trial's value.
+type Confirm struct {
+	Top   int
+	Items int
+}
+
+// DefaultConfirmTop is confirm.top when left out.
+const DefaultConfirmTop = 3
 
 // OpenAIEvaluator is the setting of an evaluator of type openai: a
 // server with an OpenAI-compatible completions API (see package
