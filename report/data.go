@@ -23,6 +23,10 @@ type Data struct {
 	// BaselineSets are baselines recorded under a name that is not a
 	// study (the demo's matrix of every model on every task), by name.
 	BaselineSets map[string][]results.Baseline
+	// Claims are the paper claims checked on the tiny family (`mergetune
+	// reproduce`) and ClaimPlots their experiments' plots, when stored.
+	Claims     []results.Claim
+	ClaimPlots []results.ClaimPlot
 }
 
 // Study is one study's records.
@@ -128,8 +132,11 @@ func Load(ctx context.Context, path string) (_ *Data, err error) {
 			return nil, fmt.Errorf("report: %s: %w", path, err)
 		}
 	}
-	if len(d.Studies) == 0 && len(d.Curve) == 0 && len(d.BaselineSets) == 0 {
-		return nil, fmt.Errorf("report: %s holds no study, curve or baselines", path)
+	if d.Claims, d.ClaimPlots, err = rdb.Claims(ctx); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	if len(d.Studies) == 0 && len(d.Curve) == 0 && len(d.BaselineSets) == 0 && len(d.Claims) == 0 {
+		return nil, fmt.Errorf("report: %s holds no study, curve, baselines or claims", path)
 	}
 	return d, nil
 }

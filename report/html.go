@@ -148,6 +148,7 @@ section.study { margin-top: 10px; }
 <p class="meta">Database {{.Path}} · generated {{.Generated}}</p>
 <nav>
 {{if .Compare}}<a href="#comparison">Comparison</a>{{end}}
+{{if .Claims}}<a href="#claims">What the papers claim</a>{{end}}
 {{if .Curve}}<a href="#extend">Extend curve</a>{{end}}
 {{if .Matrices}}<a href="#baselines">Baselines</a>{{end}}
 {{range .Studies}}<a href="#{{.ID}}">{{.Name}}</a>{{end}}
@@ -162,6 +163,19 @@ section.study { margin-top: 10px; }
 {{range .Compare}}<tr><td><a href="#{{.ID}}">{{.Name}}</a></td><td>{{.Methods}}</td><td class="num">{{.Tasks}}</td><td>{{.Done}}</td><td class="num">{{.Best}}</td><td>{{.Settings}}</td><td class="num">{{.HoldoutNorm}}</td><td class="num">{{.HoldMn}}</td></tr>
 {{end}}</table>
 {{.CompareHist}}
+</section>
+{{end}}
+
+{{if .Claims}}
+<section id="claims">
+<h2>What the papers claim, and what the family shows</h2>
+<p class="note">{{.ClaimsNote}}</p>
+<table>
+<tr><th>paper</th><th>claim</th><th>measured</th><th>family shows</th><th>95% interval</th><th>units</th><th>claimed side</th><th>verdict</th><th>run</th></tr>
+{{range .Claims}}<tr><td>{{.Paper}}</td><td>{{.Statement}}</td><td>{{.Measure}}</td><td class="num">{{.Value}}</td><td class="num">{{.Interval}}</td><td class="num">{{.Units}}</td><td class="num">&gt; {{.Threshold}}</td><td>{{.Verdict}}</td><td>{{.Run}}</td></tr>
+{{end}}</table>
+{{range .ClaimPlots}}{{.SVG}}
+{{end}}
 </section>
 {{end}}
 

@@ -40,6 +40,9 @@ type series struct {
 	// Dash, when set, is the line's stroke-dasharray (Dashed uses "6 4").
 	Dash  string
 	Faint bool // drawn lighter (the cloud of trials under a best-so-far line)
+	// NoLegend leaves the series out of the legend (per-unit lines under
+	// their mean, named in their own tooltip).
+	NoLegend bool
 }
 
 // xyPlot is a line or scatter plot.
@@ -154,7 +157,7 @@ func (p xyPlot) render() string {
 	}
 	var entries []legendEntry
 	for i, s := range p.Series {
-		if s.Name == "" {
+		if s.Name == "" || s.NoLegend {
 			continue
 		}
 		c := s.Colour
@@ -261,8 +264,12 @@ func (p xyPlot) render() string {
 			if s.Dash != "" {
 				dash = ` stroke-dasharray="` + s.Dash + `"`
 			}
-			fmt.Fprintf(&b, `<path class="series line" d="%s" fill="none" stroke="%s" stroke-width="2.2" stroke-opacity="%s"%s><title>%s</title></path>`,
-				d.String(), c, opacity, dash, html.EscapeString(s.Name))
+			width, lineOpacity := "2.2", opacity
+			if s.Faint {
+				width, lineOpacity = "1.2", "0.3"
+			}
+			fmt.Fprintf(&b, `<path class="series line" d="%s" fill="none" stroke="%s" stroke-width="%s" stroke-opacity="%s"%s><title>%s</title></path>`,
+				d.String(), c, width, lineOpacity, dash, html.EscapeString(s.Name))
 		}
 		if s.Markers {
 			for _, pt := range s.Points {

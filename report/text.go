@@ -69,6 +69,14 @@ func writeMarkdown(w io.Writer, d *Data) error {
 			mdTable(ew, []string{"method", "rule", "models", "frozen (from study)", "re-tuned (study)", "verdict", "why"}, rows)
 		}
 	}
+	if len(v.Claims) > 0 {
+		fmt.Fprintf(ew, "## What the papers claim, and what the family shows\n\n%s\n\n", v.ClaimsNote)
+		var rows [][]string
+		for _, c := range v.Claims {
+			rows = append(rows, []string{c.Paper, c.Statement, c.Measure, c.Value, c.Interval, strconv.Itoa(c.Units), "> " + c.Threshold, c.Verdict, c.Run})
+		}
+		mdTable(ew, []string{"paper", "claim", "measured", "family shows", "95% interval", "units", "claimed side", "verdict", "run"}, rows)
+	}
 	for _, m := range v.Matrices {
 		fmt.Fprintf(ew, "## Baselines: %s\n\n", m.Name)
 		var rows [][]string

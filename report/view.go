@@ -239,6 +239,9 @@ type view struct {
 	CurvePlot   template.HTML
 	Verdicts    []verdictRow
 	VerdictNote string
+	Claims      []claimRow
+	ClaimsNote  string
+	ClaimPlots  []claimPlotView
 	Matrices    []matrixView
 }
 
@@ -285,6 +288,10 @@ func buildView(d *Data, generated string) view {
 	if len(d.Curve) > 0 {
 		v.CurvePlot, v.Curve = curveView(d.Curve)
 		v.Verdicts, v.VerdictNote = verdictRows(d.Curve), verdictNote()
+	}
+	v.Claims, v.ClaimPlots = claimsView(d.Claims, d.ClaimPlots)
+	if len(v.Claims) > 0 {
+		v.ClaimsNote = claimsNote
 	}
 	for _, name := range sortedSetNames(d.BaselineSets) {
 		v.Matrices = append(v.Matrices, matrix(name, d.BaselineSets[name]))

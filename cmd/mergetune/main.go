@@ -33,7 +33,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newMergeCmd())
 	root.AddCommand(newEvalCmd(), newTasksCmd())
 	root.AddCommand(newStudyCmd(), newExtendCmd())
-	root.AddCommand(newDemoCmd(), newReportCmd())
+	root.AddCommand(newDemoCmd(), newReproduceCmd(), newReportCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }
