@@ -29,6 +29,15 @@ type CandidateFormatter interface {
 	CandidateFormat() (format, typ string)
 }
 
+// DigestOpener is implemented by a backend that identifies a candidate file
+// by its content digest, so that a digest the merge computed while it wrote
+// the file need not be computed again.
+type DigestOpener interface {
+	// OpenDigest is Open of the file path, whose "sha256:<hex>" digest is
+	// digest.
+	OpenDigest(ctx context.Context, path, digest string) (Model, error)
+}
+
 // GenerateOptions control a greedy generation.
 type GenerateOptions struct {
 	MaxTokens int      // at most this many new tokens (0: until the context is full)

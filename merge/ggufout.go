@@ -49,6 +49,7 @@ func (e *engine) writeGGUF(ctx context.Context, tmp *tempDir, out string, slices
 			return nil, err
 		}
 		res.Bytes = w.Size()
+		res.Digest = w.Digest()
 	}
 	if err := os.Rename(file, out); err != nil {
 		return nil, fmt.Errorf("rename %s to %s: %w", file, out, err)

@@ -3,6 +3,8 @@ package merge
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -334,6 +336,9 @@ func TestGGUFMatchesConverter(t *testing.T) {
 					t.Errorf("files %q, want %q", res.Files, out)
 				}
 				assertNoTemp(t, dir)
+				if d := fileSHA256(t, out); res.Digest != d {
+					t.Errorf("digest computed while writing %s, the file's %s", res.Digest, d)
+				}
 				ref := filepath.Join(dir, "converter.gguf")
 				converterGGUF(t, st, ref)
 				compareGGUF(t, decodeGGUF(t, out), decodeGGUF(t, ref))
@@ -442,4 +447,15 @@ func TestGGUFDiskFull(t *testing.T) {
 	if entries, _ := os.ReadDir(outDir); len(entries) != 0 {
 		t.Errorf("left in the output directory: %v", entries)
 	}
+}
+
+// fileSHA256 returns the "sha256:<hex>" digest of the file path.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -90,10 +90,14 @@ type Progress struct {
 
 // Result describes a finished merge.
 type Result struct {
-	Dir      string // the output: a directory, or the GGUF file
-	Tensors  int
-	Bytes    int64 // output tensor bytes
-	Files    []string
+	Dir     string // the output: a directory, or the GGUF file
+	Tensors int
+	Bytes   int64 // output tensor bytes
+	Files   []string
+	// Digest is the "sha256:<hex>" digest of a GGUF output, computed
+	// while it was written (empty for safetensors, and for a GGUF
+	// written by Ollama's converter).
+	Digest   string
 	Layers   int // output layer count (0 without layers)
 	Warnings []string
 	Elapsed  time.Duration
@@ -395,6 +399,12 @@ type sink interface {
 	Files() []string
 }
 
+// placingSink is a sink that says where each tensor's data starts.
+type placingSink interface {
+	sink
+	Offset(name string) (int64, bool)
+}
+
 // write merges every task into w, and closes it (aborts it on error).
 func (e *engine) write(ctx context.Context, w sink, tasks []*task) (*Result, error) {
 	var total int64
@@ -403,20 +413,36 @@ func (e *engine) write(ctx context.Context, w sink, tasks []*task) (*Result, err
 	}
 	// Large tensors of a Parallel method are merged one at a time with
 	// every worker inside the tensor; the rest run side by side, biggest
-	// first so that no long tensor trails at the end.
+	// first so that no long tensor trails at the end. A sink that places
+	// tensors at offsets (a GGUF file, hashed as its written prefix grows)
+	// gets them in file order instead, every tensor of a Parallel method
+	// with every worker, so that the written prefix follows the merge.
+	from := bigTensor
+	if e.opt.parallelFrom > 0 {
+		from = e.opt.parallelFrom
+	}
+	smallOrder := func(a, b *task) bool { return a.len() > b.len() }
+	if o, ok := w.(placingSink); ok {
+		offset := func(t *task) int64 {
+			off, _ := o.Offset(t.name)
+			return off
+		}
+		tasks = slices.Clone(tasks)
+		sort.SliceStable(tasks, func(a, b int) bool { return offset(tasks[a]) < offset(tasks[b]) })
+		smallOrder = func(a, b *task) bool { return offset(a) < offset(b) }
+		if e.opt.parallelFrom == 0 {
+			from = 1
+		}
+	}
 	var big, small []*task
 	for _, t := range tasks {
-		from := bigTensor
-		if e.opt.parallelFrom > 0 {
-			from = e.opt.parallelFrom
-		}
 		if e.method.Parallel && e.opt.Workers > 1 && t.len() >= from {
 			big = append(big, t)
 		} else {
 			small = append(small, t)
 		}
 	}
-	sort.SliceStable(small, func(a, b int) bool { return small[a].len() > small[b].len() })
+	sort.SliceStable(small, func(a, b int) bool { return smallOrder(small[a], small[b]) })
 	var done atomic.Int64
 	var bytes atomic.Int64
 	finished := func(t *task) {

@@ -28,17 +28,24 @@ type candidate struct {
 // merge with be.
 func openCandidate(ctx context.Context, cfg *config.Config, dir string, mopt merge.Options, be eval.Backend) (*candidate, error) {
 	c := &candidate{dir: dir}
-	path := keptCandidate(dir)
+	path, digest := keptCandidate(dir), ""
 	if cfg != nil {
 		t0 := time.Now()
 		var err error
-		if path, err = mergeCandidate(ctx, cfg, dir, be, mopt); err != nil {
+		if path, digest, err = mergeCandidate(ctx, cfg, dir, be, mopt); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		c.mergeTime = time.Since(t0)
 	}
 	t0 := time.Now()
-	m, err := be.Open(ctx, path)
+	var m eval.Model
+	var err error
+	if do, ok := be.(eval.DigestOpener); ok && digest != "" {
+		// the GGUF was hashed while the merge wrote it
+		m, err = do.OpenDigest(ctx, path, digest)
+	} else {
+		m, err = be.Open(ctx, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}

@@ -2,6 +2,8 @@ package search
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,12 +55,23 @@ func TestMergeCandidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "trial-00001")
 			for range 2 { // the second time over the first (a retried trial)
-				p, err := mergeCandidate(context.Background(), cfg, dir, tt.be, merge.Options{Force: true})
+				p, digest, err := mergeCandidate(context.Background(), cfg, dir, tt.be, merge.Options{Force: true})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if want := filepath.Join(dir, "model.gguf"); tt.gguf != (p == want) {
 					t.Fatalf("path %s (gguf %v)", p, tt.gguf)
+				}
+				if tt.gguf {
+					b, err := os.ReadFile(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if sum := sha256.Sum256(b); digest != "sha256:"+hex.EncodeToString(sum[:]) {
+						t.Errorf("digest %q, not the file's", digest)
+					}
+				} else if digest != "" {
+					t.Errorf("safetensors candidate with digest %q", digest)
 				}
 				if keptCandidate(dir) != p {
 					t.Errorf("keptCandidate(%s) = %s, want %s", dir, keptCandidate(dir), p)

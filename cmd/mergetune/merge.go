@@ -65,6 +65,9 @@ merge, else f16).`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d tensors, %s in %d file(s), %.1fs\n",
 				res.Dir, res.Tensors, humanBytes(res.Bytes), len(res.Files), res.Elapsed.Seconds())
+			if res.Digest != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "digest %s\n", res.Digest)
+			}
 			return nil
 		},
 	}

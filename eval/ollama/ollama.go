@@ -76,6 +76,12 @@ type Options struct {
 	// the server's choice, the number of physical cores). One thread is
 	// fastest for tiny models, and steadier on a busy machine.
 	NumThread int
+	// NoMmap leaves the runner's use_mmap to the server. By default every
+	// request asks for use_mmap: the runner then maps the GGUF, which the
+	// merge has just written and the page cache holds, where a CPU-only
+	// server (v0.17.4) would otherwise read the whole file into memory at
+	// each load. It changes no answer.
+	NoMmap bool
 	// Seed is the sampling seed sent with every request (decoding is
 	// greedy, so it only pins the sampler's state).
 	Seed int
@@ -302,6 +308,9 @@ type ImportStats struct {
 	Load      time.Duration // loading the model into a runner
 	Uploaded  bool          // false when the blob was already there
 	Placed    bool          // the blob was put into the server's blob store directly
+	// DigestGiven: the digest came with the candidate (the merge computed
+	// it while writing the GGUF), so there was no hash stage.
+	DigestGiven bool
 }
 
 // Total is the whole import time.
@@ -327,8 +336,25 @@ func (b *Backend) Open(ctx context.Context, path string) (eval.Model, error) {
 	return b.OpenModel(ctx, path)
 }
 
+// OpenDigest implements eval.DigestOpener: it is Open of the GGUF file
+// path whose "sha256:<hex>" digest is known (the merge computed it while
+// writing the file), which is not hashed again. A wrong digest makes the
+// server refuse the upload.
+func (b *Backend) OpenDigest(ctx context.Context, path, digest string) (eval.Model, error) {
+	return b.OpenModelDigest(ctx, path, digest)
+}
+
 // OpenModel is Open with the concrete result type.
 func (b *Backend) OpenModel(ctx context.Context, path string) (*Model, error) {
+	return b.OpenModelDigest(ctx, path, "")
+}
+
+// OpenModelDigest is OpenDigest with the concrete result type; an empty
+// digest is computed.
+func (b *Backend) OpenModelDigest(ctx context.Context, path, digest string) (*Model, error) {
+	if digest != "" && !validDigest(digest) {
+		return nil, fmt.Errorf("ollama: open %s: digest %q is not sha256:<64 hex digits>", path, digest)
+	}
 	version, err := b.Probe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
@@ -338,13 +364,27 @@ func (b *Backend) OpenModel(ctx context.Context, path string) (*Model, error) {
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
 	}
 	if fi.Mode().IsRegular() {
-		return b.openGGUF(ctx, path, version)
+		return b.openGGUF(ctx, path, version, digest)
+	}
+	if digest != "" {
+		return nil, fmt.Errorf("ollama: open %s: a digest is only known for a GGUF file", path)
 	}
 	return b.openDir(ctx, path, version)
 }
 
-// openGGUF imports the GGUF file path.
-func (b *Backend) openGGUF(ctx context.Context, path, version string) (*Model, error) {
+// validDigest reports whether d is "sha256:" and 64 lower-case hex digits.
+func validDigest(d string) bool {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// openGGUF imports the GGUF file path, hashing it unless its digest is
+// given.
+func (b *Backend) openGGUF(ctx context.Context, path, version, digest string) (*Model, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
@@ -355,6 +395,15 @@ func (b *Backend) openGGUF(ctx context.Context, path, version string) (*Model, e
 		return nil, fmt.Errorf("ollama: open %s: not a GGUF file nor a model directory", path)
 	}
 	var st ImportStats
+	if digest != "" {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("ollama: open %s: %w", path, err)
+		}
+		st.GGUFBytes = fi.Size()
+		st.DigestGiven = true
+		return b.importGGUF(ctx, path, f, digest, version, st)
+	}
 	start := time.Now()
 	b.report("hash", 0, 0)
 	digest, size, err := fileDigest(f)
@@ -600,14 +649,17 @@ func (b *Backend) newModel(name, digest, version string) *Model {
 }
 
 // Stages returns the import's stages in order, as a trial records them:
-// convert (only for a safetensors candidate), hash, upload, create, load.
+// convert (only for a safetensors candidate), hash (unless the digest came
+// with the candidate), upload, create, load.
 func (s ImportStats) Stages() results.Stages {
 	var out results.Stages
 	if s.Convert > 0 {
 		out = append(out, results.Stage{Name: "convert", Time: s.Convert})
 	}
+	if !s.DigestGiven {
+		out = append(out, results.Stage{Name: "hash", Time: s.Hash})
+	}
 	return append(out,
-		results.Stage{Name: "hash", Time: s.Hash},
 		results.Stage{Name: "upload", Time: s.Upload},
 		results.Stage{Name: "create", Time: s.Create},
 		results.Stage{Name: "load", Time: s.Load})

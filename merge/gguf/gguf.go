@@ -106,6 +106,8 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
+	hash   *frontierHasher // nil: not hashed
+	digest string
 }
 
 // Arch returns the file's general.architecture.
@@ -163,8 +165,40 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 		return nil, fmt.Errorf("gguf: reserve %d bytes for %s: %w", w.size, path, err)
 	}
 	w.bufs.New = func() any { return new(buffers) }
+	w.hash = newFrontierHasher(f, w.size, w.holes())
 	return w, nil
 }
+
+// holes are the byte ranges of the merged tensors' data, in file order:
+// the rest of the file (header, padding, the converter's own tensors) is
+// written by Create.
+func (w *Writer) holes() [][2]int64 {
+	var hs [][2]int64
+	for _, e := range w.order {
+		size, err := rowBytes(e.kind, int(e.elems))
+		if err != nil || size == 0 {
+			continue // Close reports the type
+		}
+		hs = append(hs, [2]int64{e.off, e.off + size})
+	}
+	slices.SortFunc(hs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	return hs
+}
+
+// Offset returns where the merged tensor name's data starts in the file
+// (false for a name the file does not hold). The merge writes tensors in
+// this order, so that the hash follows the writes closely.
+func (w *Writer) Offset(name string) (int64, bool) {
+	e, ok := w.byName[name]
+	if !ok {
+		return 0, false
+	}
+	return e.off, true
+}
+
+// Digest returns the "sha256:<hex>" digest of the file, computed while it
+// was written; it is set by a successful Close.
+func (w *Writer) Digest() string { return w.digest }
 
 // createFile creates the new file path.
 func createFile(path string) (*os.File, error) {

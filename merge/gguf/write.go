@@ -149,11 +149,15 @@ func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
 		return fmt.Errorf("gguf: write %s to %s: %w", e.name, w.path, err)
 	}
 	e.written.Add(nb)
+	if w.hash != nil {
+		w.hash.mark(e.off+at, e.off+at+nb)
+	}
 	return nil
 }
 
 // Close checks that every byte of every merged tensor was written once (by
-// count), and syncs and closes the file. On error the file is removed.
+// count), finishes the file's digest (Digest), and syncs and closes the
+// file. On error the file is removed.
 func (w *Writer) Close() error {
 	if w.closed.Swap(true) {
 		return fmt.Errorf("gguf: close %s: already closed", w.path)
@@ -169,8 +173,20 @@ func (w *Writer) Close() error {
 			return fmt.Errorf("gguf: close %s: tensor %s: %d of %d bytes written", w.path, e.name, got, size)
 		}
 	}
+	// The sync runs while the hasher reads the tail.
+	synced := make(chan error, 1)
+	go func() { synced <- w.f.Sync() }()
+	if w.hash != nil {
+		d, err := w.hash.sum()
+		if err != nil {
+			<-synced
+			w.abort()
+			return fmt.Errorf("gguf: close %s: hash: %w", w.path, err)
+		}
+		w.digest = d
+	}
 	var errs []error
-	if err := w.f.Sync(); err != nil {
+	if err := <-synced; err != nil {
 		errs = append(errs, fmt.Errorf("gguf: sync %s: %w", w.path, err))
 	}
 	if err := w.f.Close(); err != nil {
@@ -191,6 +207,9 @@ func (w *Writer) Abort() {
 }
 
 func (w *Writer) abort() {
+	if w.hash != nil {
+		w.hash.abort()
+	}
 	w.f.Close()
 	os.Remove(w.path)
 }

@@ -6,10 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing f's dirty pages to disk
+// StartWriteback asks the kernel to start writing f's dirty pages to disk
 // (sync_file_range with SYNC_FILE_RANGE_WRITE: it does not wait for the
 // writes to finish), so that the final fsync finds little left to do.
-func startWriteback(f *os.File) {
+func StartWriteback(f *os.File) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return

@@ -4,6 +4,6 @@ package safetensors
 
 import "os"
 
-// startWriteback does nothing where sync_file_range is missing: the final
+// StartWriteback does nothing where sync_file_range is missing: the final
 // fsync writes everything.
-func startWriteback(*os.File) {}
+func StartWriteback(*os.File) {}

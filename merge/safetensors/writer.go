@@ -66,7 +66,7 @@ type Writer struct {
 	stopOnce sync.Once
 	running  bool // the writeback goroutine was started (end of Create)
 
-	startWriteback func(*os.File) // startWriteback, or a test's probe
+	startWriteback func(*os.File) // StartWriteback, or a test's probe
 }
 
 // writeback starts the kernel's writeback of the shards marked due, at
@@ -118,7 +118,7 @@ func (w *Writer) stopWriteback() {
 // works while the caller computes; Close or Abort ends it, and one of them
 // must be called.
 func Create(dir string, specs []Spec, maxShardBytes int64) (*Writer, error) {
-	return create(dir, specs, maxShardBytes, startWriteback)
+	return create(dir, specs, maxShardBytes, StartWriteback)
 }
 
 // create is Create with the function that starts a shard's writeback.
