@@ -363,6 +363,7 @@ type childUsage struct {
 	wall  time.Duration
 	rssMB float64 // peak resident set size
 	cpu   float64 // user + system seconds
+	out   string  // stdout and stderr
 }
 
 // runChild runs this executable with args in a child process and returns
@@ -381,7 +382,7 @@ func runChild(ctx context.Context, exe string, args ...string) (childUsage, erro
 		}
 		return childUsage{}, fmt.Errorf("%s %s: %w\n%s", exe, strings.Join(args, " "), err, tail(out.String(), 4000))
 	}
-	u := childUsage{wall: elapsed, cpu: (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds()}
+	u := childUsage{wall: elapsed, cpu: (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds(), out: out.String()}
 	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		u.rssMB = float64(ru.Maxrss) * 1024 / 1e6 // KiB on Linux
 	}

@@ -6,10 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/ollama/ollama/api"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/merge/synth"
@@ -24,6 +27,7 @@ type benchTrialFlags struct {
 	host      string
 	modelsDir string
 	out       string
+	loads     int
 }
 
 func newBenchTrialCmd() *cobra.Command {
@@ -40,10 +44,15 @@ task_arithmetic merge of them to a loaded model:
        server's OLLAMA_MODELS; or uploaded without it), create, load
 
 in bf16, and in q8_0 (old: the server's create --quantize q8_0; new: the
-merge writes q8_0), beside the merge alone and the floors measured in the
-same run: reading the inputs once (cat, page cache warm) and writing one
-output with fsync (dd). The report is a markdown table of stage times and
-ratios to the merge alone.`,
+merge writes q8_0, and the merge's digest is used: no hash stage), beside
+the merge alone and the floors measured in the same run: reading the inputs
+once (cat, page cache warm), writing one output with fsync (dd), and the
+upload of each new GGUF alone. Then the load alone: each new GGUF is
+reloaded --loads times with use_mmap left to the server and with use_mmap
+true (mergetune's default), and once more after evicting the file from the
+page cache. The report is markdown tables of stage times, ratios to the
+merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded ≤ merge
+alone + upload alone).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBenchTrial(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -57,6 +66,7 @@ ratios to the merge alone.`,
 	fl.StringVar(&f.host, "host", "", "the Ollama server (default OLLAMA_HOST)")
 	fl.StringVar(&f.modelsDir, "models-dir", "", "the server's models directory (its OLLAMA_MODELS), for the new path's blob placement; empty: upload")
 	fl.StringVar(&f.out, "out", "", "also write the markdown report to this file")
+	fl.IntVar(&f.loads, "loads", 3, "warm reloads of each new GGUF measured alone, per use_mmap setting")
 	return cmd
 }
 
@@ -134,25 +144,19 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	fmt.Fprintf(log, "floors: cat %.1f GB in %.2f s, dd %.1f GB in %.2f s\n", float64(inBytes)/1e9, cat.Seconds(), float64(outBytes)/1e9, dd.Seconds())
 
-	backend := func(modelsDir, quantize string) (*ollama.Backend, error) {
+	backend := func(modelsDir, quantize string, noMmap bool) (*ollama.Backend, error) {
 		if modelsDir == "" {
 			modelsDir = "-"
 		}
 		return ollama.New(ollama.Options{Host: f.host, ModelsDir: modelsDir, Quantize: quantize, NamePrefix: "mergetune-bench-trial",
-			Timeouts: ollama.Timeouts{Import: 30 * time.Minute}})
+			NoMmap: noMmap, Timeouts: ollama.Timeouts{Import: 30 * time.Minute}})
 	}
-	mergeTo := func(dst string, args ...string) (time.Duration, error) {
+	// mergeTo merges into dst in a child process and returns its wall
+	// time and, for a GGUF, the digest the merge computed while writing.
+	mergeTo := func(dst string, args ...string) (time.Duration, string, error) {
 		os.RemoveAll(dst)
 		u, err := runChild(ctx, exe, append([]string{"merge", cfg, dst, "--quiet"}, args...)...)
-		return u.wall, err
-	}
-	open := func(be *ollama.Backend, path string) (ollama.ImportStats, error) {
-		m, err := be.OpenModel(ctx, path)
-		if err != nil {
-			return ollama.ImportStats{}, err
-		}
-		st := m.Stats()
-		return st, m.Close() // unloads and deletes it (and its blob)
+		return u.wall, digestRE.FindString(u.out), err
 	}
 	stDir := filepath.Join(work, "merged")
 	gguf := filepath.Join(work, "merged.gguf")
@@ -179,22 +183,57 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 			way{name: "new bf16: GGUF → blob store", dst: gguf, modelsDir: f.modelsDir},
 			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, args: []string{"--type", "q8_0"}, modelsDir: f.modelsDir})
 	}
+	digests := map[string]string{}
 	for _, w := range ways {
 		fmt.Fprintf(log, "%s ...\n", w.name)
-		be, err := backend(w.modelsDir, w.quantize)
+		be, err := backend(w.modelsDir, w.quantize, false)
 		if err != nil {
 			return err
 		}
-		md, err := mergeTo(w.dst, w.args...)
+		md, digest, err := mergeTo(w.dst, w.args...)
 		if err != nil {
 			return err
 		}
-		st, err := open(be, w.dst)
+		digests[w.dst] = digest
+		m, err := be.OpenModelDigest(ctx, w.dst, digest)
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
-		rows = append(rows, trialRow{name: w.name, merge: md, st: st})
+		rows = append(rows, trialRow{name: w.name, merge: md, st: m.Stats()})
+		if err := m.Close(); err != nil { // unloads and deletes it (and its blob)
+			return err
+		}
 	}
+	// The upload of the same bytes alone, for the uploaded ways' target.
+	uploads := map[string]time.Duration{}
+	for _, p := range []string{gguf, q8} {
+		fmt.Fprintf(log, "upload %s alone ...\n", filepath.Base(p))
+		be, err := backend("", "", false)
+		if err != nil {
+			return err
+		}
+		if uploads[p], err = uploadAlone(ctx, be, p, digests[p]); err != nil {
+			return err
+		}
+	}
+	// The load alone, repeated: the server's own choice (a CPU-only
+	// server reads the GGUF into memory) beside use_mmap, warm, and once
+	// with the GGUF evicted from the page cache.
+	var loads []loadRow
+	for _, p := range []string{gguf, q8} {
+		for _, noMmap := range []bool{true, false} {
+			be, err := backend(f.modelsDir, "", noMmap)
+			if err != nil {
+				return err
+			}
+			r, err := measureLoads(ctx, log, be, p, digests[p], noMmap, f.loads)
+			if err != nil {
+				return err
+			}
+			loads = append(loads, r)
+		}
+	}
+
 	alone := rows[0].merge
 	if alone <= 0 {
 		alone = time.Nanosecond
@@ -202,18 +241,49 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	var b strings.Builder
 	fmt.Fprintf(&b, "bench trial: %s-shaped base + %d fine-tunes, task_arithmetic, bf16 inputs (%.1f GB read, %.1f GB written)\n\n",
 		f.shape, f.models, float64(inBytes)/1e9, float64(outBytes)/1e9)
-	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s; merge alone (safetensors) %.2f s\n\n",
-		cat.Seconds(), dd.Seconds(), rows[0].merge.Seconds())
-	b.WriteString("| way | merge | convert | hash | upload/place | create | load | params → loaded | × merge alone | GGUF GB |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rows {
+	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s; merge alone (safetensors) %.2f s; "+
+		"upload alone: bf16 GGUF %.2f s, q8_0 GGUF %.2f s\n\n",
+		cat.Seconds(), dd.Seconds(), rows[0].merge.Seconds(), uploads[gguf].Seconds(), uploads[q8].Seconds())
+	b.WriteString("| way | merge | convert | hash | upload/place | create | load | params → loaded | × merge alone | target | GGUF GB |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for i, r := range rows {
 		up := fmtSec(r.st.Upload.Seconds())
 		if r.st.Placed {
 			up += " (placed)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n", r.name, fmtSec(r.merge.Seconds()),
-			fmtSec(r.st.Convert.Seconds()), fmtSec(r.st.Hash.Seconds()), up, fmtSec(r.st.Create.Seconds()),
-			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), r.total().Seconds()/alone.Seconds(), float64(r.st.GGUFBytes)/1e9)
+		target := ""
+		switch {
+		case strings.HasPrefix(r.name, "old"):
+		case r.st.Placed:
+			target = fmt.Sprintf("≤ 1.5 × merge: %s", met(r.total() <= alone*3/2))
+		default:
+			lim := alone + uploads[ways[i].dst]
+			target = fmt.Sprintf("≤ merge + upload (%.2f s): %.2f×, %s", lim.Seconds(), r.total().Seconds()/lim.Seconds(), met(r.total() <= lim))
+		}
+		hash := fmtSec(r.st.Hash.Seconds())
+		if r.st.DigestGiven {
+			hash = "in merge"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", r.name, fmtSec(r.merge.Seconds()),
+			fmtSec(r.st.Convert.Seconds()), hash, up, fmtSec(r.st.Create.Seconds()),
+			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), r.total().Seconds()/alone.Seconds(), target, float64(r.st.GGUFBytes)/1e9)
+	}
+	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache):\n\n", f.loads)
+	b.WriteString("| GGUF | use_mmap | warm loads s | min | evicted s |\n|---|---|---|---:|---:|\n")
+	for _, l := range loads {
+		mode := "true (mergetune's default)"
+		if l.noMmap {
+			mode = "server's choice"
+		}
+		var ws []string
+		lo := time.Duration(0)
+		for i, d := range l.warm {
+			ws = append(ws, fmtSec(d.Seconds()))
+			if i == 0 || d < lo {
+				lo = d
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", filepath.Base(l.path), mode, strings.Join(ws, ", "), fmtSec(lo.Seconds()), fmtSec(l.cold.Seconds()))
 	}
 	fmt.Fprint(out, b.String())
 	if f.out != "" {
@@ -222,4 +292,89 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		}
 	}
 	return nil
+}
+
+// digestRE finds the digest `mergetune merge` prints for a GGUF output.
+var digestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+// loadRow is the load alone of one GGUF, repeated.
+type loadRow struct {
+	path   string
+	noMmap bool
+	warm   []time.Duration
+	cold   time.Duration
+}
+
+// measureLoads imports the GGUF path through be (whose NoMmap is noMmap) (its blob is placed or uploaded, and
+// created), then reloads it n times, and once more after evicting the
+// file from the page cache, and deletes it.
+func measureLoads(ctx context.Context, log io.Writer, be *ollama.Backend, path, digest string, noMmap bool, n int) (loadRow, error) {
+	r := loadRow{path: path, noMmap: noMmap}
+	m, err := be.OpenModelDigest(ctx, path, digest)
+	if err != nil {
+		return r, err
+	}
+	defer m.Close()
+	for range n {
+		d, err := m.Reload(ctx)
+		if err != nil {
+			return r, err
+		}
+		r.warm = append(r.warm, d)
+	}
+	if err := evict(path); err != nil {
+		return r, err
+	}
+	if r.cold, err = m.Reload(ctx); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(log, "load %s (no mmap %v): warm %v, evicted %v\n", filepath.Base(path), r.noMmap, r.warm, r.cold)
+	return r, m.Close()
+}
+
+// evict drops the file's pages from the page cache (they are clean: the
+// merge synced the file). A blob placed by a hard link shares them.
+func evict(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("evict %s from the page cache: %w", path, err)
+	}
+	return nil
+}
+
+// uploadAlone uploads the GGUF path as a blob to the server of be and
+// returns how long the upload took; the blob is then removed through a
+// model created from it and deleted (the server deletes a blob no model
+// uses), so that later runs upload it again.
+func uploadAlone(ctx context.Context, be *ollama.Backend, path, digest string) (time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	if err := be.Client().CreateBlob(ctx, digest, f); err != nil {
+		return 0, fmt.Errorf("upload %s alone: %w", path, err)
+	}
+	d := time.Since(start)
+	name := "mergetune-bench-upload-alone:latest"
+	err = be.Client().Create(ctx, &api.CreateRequest{Model: name, Files: map[string]string{"model.gguf": digest}}, func(api.ProgressResponse) error { return nil })
+	if err != nil {
+		return 0, fmt.Errorf("create a model of the uploaded %s (to delete its blob): %w", path, err)
+	}
+	if err := be.Client().Delete(ctx, &api.DeleteRequest{Model: name}); err != nil {
+		return 0, fmt.Errorf("delete the model of the uploaded %s: %w", path, err)
+	}
+	return d, nil
 }

@@ -80,6 +80,9 @@ func (m *Model) options(numPredict int, stop []string) map[string]any {
 	if m.b.opt.NumThread > 0 {
 		o["num_thread"] = m.b.opt.NumThread
 	}
+	if !m.b.opt.NoMmap {
+		o["use_mmap"] = true
+	}
 	if len(stop) > 0 {
 		o["stop"] = stop
 	}
@@ -248,6 +251,27 @@ func firstTop(lps []api.Logprob, k int) []eval.TokenLogprob {
 func (m *Model) load(ctx context.Context) error {
 	_, err := m.generate(ctx, "load "+m.name, m.b.opt.Timeouts.Import, &api.GenerateRequest{Options: m.options(1, nil)})
 	return err
+}
+
+// Reload unloads the model from the server's memory, waits until it is
+// unloaded, and loads it again, returning how long the load took (for
+// measuring the load alone).
+func (m *Model) Reload(ctx context.Context) (time.Duration, error) {
+	err := m.b.retry(ctx, "unload "+m.name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
+		return m.b.client.Generate(ctx, &api.GenerateRequest{Model: m.name, KeepAlive: &api.Duration{}},
+			func(api.GenerateResponse) error { return nil })
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := m.waitUnloaded(ctx); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := m.load(ctx); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 // waitUnloaded waits until the server no longer lists the model as
