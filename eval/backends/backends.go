@@ -38,6 +38,12 @@ type Config struct {
 	// Quantize is Ollama's quantization on import: "", "q8_0" or
 	// "q4_K_M".
 	Quantize string
+	// ModelsDir is the Ollama server's models directory (its
+	// OLLAMA_MODELS) when the server runs on this machine: GGUF
+	// candidates are put straight into its blob store, with no upload
+	// (empty: OLLAMA_MODELS for a loopback server; see
+	// ollama.Options.ModelsDir).
+	ModelsDir string
 	// NumCtx is Ollama's context size of every request (0: its default).
 	NumCtx int
 	// NamePrefix starts the names of the models created on an Ollama

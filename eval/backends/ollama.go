@@ -2,7 +2,9 @@ package backends
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
@@ -14,17 +16,27 @@ func (drivers) Ollama() Driver {
 	return Driver{
 		Name:     Ollama,
 		Help:     "an Ollama server (candidates are imported, optionally quantized)",
-		Settings: []string{"host", "hosts", "quantize"},
+		Settings: []string{"host", "hosts", "quantize", "models_dir"},
 		Check: func(c Config) error {
 			switch c.Quantize {
 			case "", "q8_0", "q4_K_M":
-				return nil
+			default:
+				return &FieldError{Field: "evaluator.quantize", Value: c.Quantize, Msg: "want q8_0 or q4_K_M (or nothing to keep F16/BF16)"}
 			}
-			return &FieldError{Field: "evaluator.quantize", Value: c.Quantize, Msg: "want q8_0 or q4_K_M (or nothing to keep F16/BF16)"}
+			if c.ModelsDir != "" {
+				st, err := os.Stat(c.ModelsDir)
+				switch {
+				case err != nil:
+					return &FieldError{Field: "evaluator.models_dir", Value: c.ModelsDir, Msg: "want the server's models directory (its OLLAMA_MODELS): " + errors.Unwrap(err).Error()}
+				case !st.IsDir():
+					return &FieldError{Field: "evaluator.models_dir", Value: c.ModelsDir, Msg: "not a directory; want the server's models directory (its OLLAMA_MODELS)"}
+				}
+			}
+			return nil
 		},
 		Identity: func(c Config) map[string]any { return map[string]any{"quantize": c.Quantize} },
 		Open: func(ctx context.Context, c Config) (eval.Backend, string, error) {
-			b, err := ollama.New(ollama.Options{Host: c.Host, Parallel: c.Parallel, Quantize: c.Quantize, NumCtx: c.NumCtx,
+			b, err := ollama.New(ollama.Options{Host: c.Host, Parallel: c.Parallel, Quantize: c.Quantize, NumCtx: c.NumCtx, ModelsDir: c.ModelsDir,
 				NamePrefix: c.NamePrefix, Timeouts: c.Timeouts, Progress: c.Progress})
 			if err != nil {
 				return nil, "", fmt.Errorf("host %q: %w", c.Host, err)

@@ -550,7 +550,7 @@ func (p *parser) pruner(f *File, s *Study) error {
 
 // evaluatorKeys are the fields of a study's evaluator section: type,
 // parallel, and the settings of the backends (their Driver.Settings).
-const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout"
+const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout, models_dir"
 
 func (p *parser) evaluator(f *File, s *Study) error {
 	n := &f.Evaluator
@@ -579,6 +579,7 @@ func (p *parser) evaluator(f *File, s *Study) error {
 			Hosts         []string `yaml:"hosts"`
 			Parallel      *int     `yaml:"parallel"`
 			Quantize      string   `yaml:"quantize"`
+			ModelsDir     string   `yaml:"models_dir"`
 			BaseURL       string   `yaml:"base_url"`
 			Model         string   `yaml:"model"`
 			APIKeyEnv     string   `yaml:"api_key_env"`
@@ -601,6 +602,9 @@ func (p *parser) evaluator(f *File, s *Study) error {
 			s.Parallel = *o.Parallel
 		}
 		s.Quantize = o.Quantize
+		if o.ModelsDir != "" {
+			s.ModelsDir = p.abs(o.ModelsDir)
+		}
 		s.OpenAI = OpenAIEvaluator{BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv,
 			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand}
 		reloadTimeout = o.ReloadTimeout
@@ -653,7 +657,7 @@ func (s *Study) EvaluatorConfig(i int) backends.Config {
 		host = s.Hosts[i%len(s.Hosts)]
 	}
 	o := s.OpenAI
-	return backends.Config{Parallel: s.Parallel, Host: host, Quantize: s.Quantize, NamePrefix: "mergetune-" + s.Name,
+	return backends.Config{Parallel: s.Parallel, Host: host, Quantize: s.Quantize, ModelsDir: s.ModelsDir, NamePrefix: "mergetune-" + s.Name,
 		Timeouts: ollama.Timeouts{Import: o.ReloadTimeout}, BaseURL: o.BaseURL, ServedName: o.Model, APIKeyEnv: o.APIKeyEnv,
 		CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand, Workers: s.Workers}
 }

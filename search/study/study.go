@@ -185,6 +185,7 @@ type Study struct {
 	Hosts       []string // ollama hosts; worker i uses Hosts[i%len]
 	Parallel    int
 	Quantize    string
+	ModelsDir   string          // evaluator.models_dir of an ollama evaluator (absolute; relative to the study file)
 	OpenAI      OpenAIEvaluator // the openai evaluator's settings
 	Storage     string          // absolute SQLite path, or a PostgreSQL DSN
 	WorkDir     string          // absolute

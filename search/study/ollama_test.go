@@ -1,0 +1,41 @@
+package study
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOllamaModelsDir: evaluator.models_dir is read relative to the study
+// file and handed to the backend; one that is missing or not a directory
+// is an error naming the file, the field and the value.
+func TestOllamaModelsDir(t *testing.T) {
+	fam := family(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yml")
+	if err := os.MkdirAll(filepath.Join(dir, "ollama", "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plain"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse([]byte(base(fam)+"evaluator: {type: ollama, models_dir: ollama/models}\n"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "ollama", "models")
+	if s.ModelsDir != want || s.EvaluatorConfig(0).ModelsDir != want {
+		t.Errorf("models dir %q (config %q), want %q", s.ModelsDir, s.EvaluatorConfig(0).ModelsDir, want)
+	}
+	for _, c := range []struct{ evaluator, want string }{
+		{"{type: ollama, models_dir: nowhere}", `s.yml: evaluator.models_dir: value "nowhere": want the server's models directory (its OLLAMA_MODELS): no such file or directory`},
+		{"{type: ollama, models_dir: plain}", `s.yml: evaluator.models_dir: value "plain": not a directory; want the server's models directory (its OLLAMA_MODELS)`},
+		{"{type: builtin, models_dir: ollama/models}", `s.yml: evaluator.type: value "builtin": models_dir is a setting of the ollama evaluator; builtin takes only parallel`},
+	} {
+		_, err := Parse([]byte(base(fam)+"evaluator: "+c.evaluator+"\n"), file)
+		if err == nil || strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "") != c.want {
+			t.Errorf("evaluator %s: %v, want %s", c.evaluator, err, c.want)
+		}
+	}
+}
