@@ -188,10 +188,35 @@ func (s *Status) Write(w io.Writer) error {
 		fmt.Fprintln(w, "best: no complete trial yet")
 	}
 	writeStages(w, s.Trials)
+	writeFailures(w, s.Trials)
 	if s.Changed != nil {
 		fmt.Fprintf(w, "warning: the study file's definition differs from the one these trials were recorded with: %s\n", s.Changed.Detail)
 	}
 	return nil
+}
+
+// shownFailures is how many of the latest failed trials the status prints
+// with their whole cause (the table's note column is cut short).
+const shownFailures = 5
+
+// writeFailures prints the whole recorded cause of the latest failed
+// trials.
+func writeFailures(w io.Writer, trials []results.TrialRecord) {
+	var failed []results.TrialRecord
+	for _, r := range trials {
+		if r.State == results.TrialFailed && r.Failure != "" {
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) > shownFailures {
+		fmt.Fprintf(w, "failures (the latest %d of %d):\n", shownFailures, len(failed))
+		failed = failed[len(failed)-shownFailures:]
+	} else if len(failed) > 0 {
+		fmt.Fprintln(w, "failures:")
+	}
+	for _, r := range failed {
+		fmt.Fprintf(w, "  trial %d: %s\n", r.Number, r.Failure)
+	}
 }
 
 // MeanAccuracy averages the accuracies of task scores (0 for none).

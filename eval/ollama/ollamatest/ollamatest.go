@@ -316,6 +316,14 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+// Kill kills the server and its runners at once (SIGKILL, as a crash or
+// the OOM killer would) and waits for the server to end; its directory
+// stays until Close.
+func (s *Server) Kill() {
+	killGroup(s.cmd, true)
+	<-s.done
+}
+
 // stop terminates the process group: SIGTERM, then SIGKILL after 10s.
 func (s *Server) stop() {
 	select {

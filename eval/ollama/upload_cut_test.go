@@ -1,0 +1,204 @@
+package ollama
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
+	"github.com/mergetune/mergetune/merge"
+)
+
+// cutProxy forwards TCP connections to a server and, once a blob upload's
+// body has passed cutAfter bytes, calls cut (which may kill the server)
+// and drops the connection: the server dies, or the network fails, while
+// the upload is in flight.
+type cutProxy struct {
+	ln       net.Listener
+	target   string
+	cutAfter int
+	cut      func()
+	once     sync.Once
+	cuts     chan struct{} // closed at the cut
+}
+
+func newCutProxy(t *testing.T, target string, cutAfter int, cut func()) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, cutAfter: cutAfter, cut: cut, cuts: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) serve(c net.Conn) {
+	defer c.Close()
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	go func() {
+		io.Copy(c, s)
+		c.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	upload, sent := false, 0
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if bytes.Contains(buf[:n], []byte("POST /api/blobs/")) {
+				upload = true
+			}
+			if upload {
+				sent += n
+				if sent > p.cutAfter {
+					p.once.Do(func() {
+						p.cut()
+						close(p.cuts)
+					})
+					return
+				}
+			}
+			if _, err := s.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestUploadCutMidway uploads a GGUF candidate through a connection that
+// breaks half-way through the blob's body — the real `ollama serve`
+// killed at that moment, or only the connection cut — and checks that
+// Open fails with an error naming the upload, that the server's blob store
+// holds no blob under the candidate's digest (nor any file of mergetune's),
+// that no model was created, and that the candidate file is untouched.
+// The killed server's own partial upload file (not under a digest's
+// name) is removed by the server when it starts again.
+func TestUploadCutMidway(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(familyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "merge.yml")
+	yml := fmt.Sprintf("merge_method: task_arithmetic\nbase_model: %[1]s/base\nmodels:\n  - model: %[1]s/upper\n    parameters: {weight: 0.7}\n", abs)
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cand := filepath.Join(dir, "cand.gguf")
+	res, err := merge.RunFile(t.Context(), cfg, cand, merge.Options{Format: merge.FormatGGUF, GGUFType: "f32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(cand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobName := regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
+	for _, kill := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server killed=%v", kill), func(t *testing.T) {
+			sdir := t.TempDir()
+			srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
+			cut := func() {}
+			if kill {
+				cut = srv.Kill
+			}
+			proxy := newCutProxy(t, srv.URL.Host, len(before)/2, cut)
+			b, err := New(Options{Host: "http://" + proxy.ln.Addr().String(), ModelsDir: "-", NamePrefix: "cut",
+				Retries: 1, Backoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = b.OpenModelDigest(t.Context(), cand, res.Digest)
+			select {
+			case <-proxy.cuts:
+			default:
+				t.Fatalf("the upload was never cut (open: %v)", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), "upload blob "+res.Digest) {
+				t.Fatalf("open through a cut upload: %v, want an error naming the blob upload", err)
+			}
+			t.Logf("error: %v", err)
+			if !kill {
+				// The live server drops its partial upload when the body
+				// breaks off; wait until it has (a hang is the watchdog's).
+				for {
+					if names := partials(t, srv.Models, blobName); len(names) == 0 {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				ms, err := srv.Client().List(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms.Models {
+					t.Errorf("model %s created from a cut upload", m.Name)
+				}
+			}
+			entries, _ := os.ReadDir(filepath.Join(srv.Models, "blobs"))
+			for _, e := range entries {
+				switch {
+				case e.Name() == strings.ReplaceAll(res.Digest, ":", "-"):
+					t.Errorf("the blob store holds the candidate's digest %s after a cut upload", e.Name())
+				case strings.HasPrefix(e.Name(), ".mergetune-"):
+					t.Errorf("mergetune left %s in the blob store", e.Name())
+				case !blobName.MatchString(e.Name()):
+					// The killed server's own temporary file (it cannot
+					// remove it); never under a digest's name.
+					t.Logf("server's partial file left by the kill: %s", e.Name())
+				}
+			}
+			if kill {
+				// The server removes such files when it starts again.
+				again := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
+				if names := partials(t, again.Models, blobName); len(names) != 0 {
+					t.Errorf("after a restart the blob store still holds %v", names)
+				}
+			}
+			after, err := os.ReadFile(cand)
+			if err != nil || !bytes.Equal(before, after) {
+				t.Errorf("the candidate changed (%v)", err)
+			}
+		})
+	}
+}
+
+// partials lists the files of the blob store that are not complete blobs
+// (the server's temporary upload files).
+func partials(t *testing.T, models string, blobName *regexp.Regexp) []string {
+	entries, err := os.ReadDir(filepath.Join(models, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !blobName.MatchString(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
