@@ -15,7 +15,6 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/eval/runner"
-	"github.com/mergetune/mergetune/search/study"
 )
 
 // ggufOnly is a backend that takes GGUF candidates (as Ollama does); the
@@ -145,14 +144,7 @@ keep_best: 3
 storage: study.db
 work_dir: work
 `, models)
-			path := filepath.Join(dir, "study.yml")
-			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			s, err := study.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := loadStudyText(t, dir, text)
 			s.Evaluator = "test"
 			be := tt.backend()
 			table := backends.Table{"test": backends.Driver{Name: "test",

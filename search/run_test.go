@@ -49,6 +49,12 @@ dtype: bfloat16
 storage: %[2]q
 work_dir: work
 `, fam, storage) + body
+	return loadStudyText(t, dir, text)
+}
+
+// loadStudyText writes text to dir/study.yml and loads it.
+func loadStudyText(t testing.TB, dir, text string) *study.Study {
+	t.Helper()
 	path := filepath.Join(dir, "study.yml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
