@@ -459,10 +459,7 @@ func (r *reproducer) ties(ctx context.Context) error {
 			continue
 		}
 		for si, idx := range drawSubsets(len(r.tasks), k, r.sc.Subsets, r.opt.Seed^uint64(k)) {
-			names := make([]string, len(idx))
-			for i, j := range idx {
-				names[i] = r.tasks[j]
-			}
+			names := r.names(idx)
 			got := map[string]float64{}
 			for _, v := range vs {
 				var cands []*study.Assignment
@@ -537,22 +534,24 @@ func (r *reproducer) breadcrumbs(ctx context.Context) error {
 	if r.opt.Quick {
 		k = 2
 	}
+	big := min(2*k, len(r.tasks))
 	c := newCurve()
-	var gain []float64
+	var gain, keep []float64
 	rng := rand.New(rand.NewPCG(r.opt.Seed, 0xb7ead))
 	uni := func(lo, hi float64) float64 { return lo + (hi-lo)*rng.Float64() }
-	for si, idx := range drawSubsets(len(r.tasks), k, r.sc.Subsets, r.opt.Seed^0xbc) {
-		names := make([]string, len(idx))
-		for i, j := range idx {
-			names[i] = r.tasks[j]
-		}
-		var bc, ta []*study.Assignment
+	settings := func(n int) (bc, ta []*study.Assignment) {
 		for range r.sc.Budget {
-			bc = append(bc, assignment("breadcrumbs", k, map[string]any{"lambda": uni(0.05, 1.5)},
+			bc = append(bc, assignment("breadcrumbs", n, map[string]any{"lambda": uni(0.05, 1.5)},
 				map[string]any{"weight": 1.0, "density": uni(0.5, 1), "gamma": 0.001 * math.Pow(50, rng.Float64())}))
-			ta = append(ta, assignment("task_arithmetic", k, map[string]any{"lambda": uni(0.05, 1.5)}, map[string]any{"weight": 1.0}))
+			ta = append(ta, assignment("task_arithmetic", n, map[string]any{"lambda": uni(0.05, 1.5)}, map[string]any{"weight": 1.0}))
 		}
-		b, _, err := r.tuneThenTest(ctx, bc, names, r.opt.Seed, "breadcrumbs on "+strings.Join(names, ","))
+		return bc, ta
+	}
+	bigSubsets := drawSubsets(len(r.tasks), big, r.sc.Subsets, r.opt.Seed^0xbd)
+	for si, idx := range drawSubsets(len(r.tasks), k, r.sc.Subsets, r.opt.Seed^0xbc) {
+		names := r.names(idx)
+		bc, ta := settings(k)
+		b, bi, err := r.tuneThenTest(ctx, bc, names, r.opt.Seed, "breadcrumbs on "+strings.Join(names, ","))
 		if err != nil {
 			return err
 		}
@@ -561,18 +560,54 @@ func (r *reproducer) breadcrumbs(ctx context.Context) error {
 			return err
 		}
 		gain = append(gain, b.norm-t.norm)
-		c.add("breadcrumbs", float64(si+1), b.norm)
-		c.add("task arithmetic", float64(si+1), t.norm)
-		r.opt.Log("Breadcrumbs: subset %d of %d tasks: breadcrumbs %.3f, task arithmetic %.3f", si+1, k, b.norm, t.norm)
+		c.add(fmt.Sprintf("breadcrumbs, %d tasks", k), float64(si+1), b.norm)
+		c.add(fmt.Sprintf("task arithmetic, %d tasks", k), float64(si+1), t.norm)
+		// Transfer: the settings chosen at k tasks, frozen (the fixed
+		// scale rule: as they are), on a subset of twice as many, against
+		// breadcrumbs re-tuned there with the same budget.
+		more := r.names(bigSubsets[si%len(bigSubsets)])
+		chosen := bc[bi]
+		frozen, err := r.scoreAssignment(ctx, assignment("breadcrumbs", big, chosen.Global, chosen.Models[0]), more, r.opt.Seed,
+			r.splits(more, false), "breadcrumbs frozen at "+strings.Join(more, ","))
+		if err != nil {
+			return err
+		}
+		rebc, _ := settings(big)
+		retuned, _, err := r.tuneThenTest(ctx, rebc, more, r.opt.Seed, "breadcrumbs re-tuned on "+strings.Join(more, ","))
+		if err != nil {
+			return err
+		}
+		if retuned.norm > 0 {
+			keep = append(keep, frozen.norm/retuned.norm)
+		}
+		c.add(fmt.Sprintf("breadcrumbs, %d tasks, frozen from %d", big, k), float64(si+1), frozen.norm)
+		c.add(fmt.Sprintf("breadcrumbs, %d tasks, re-tuned", big), float64(si+1), retuned.norm)
+		r.opt.Log("Breadcrumbs: subset %d of %d tasks: breadcrumbs %.3f, task arithmetic %.3f; at %d tasks frozen %.3f, re-tuned %.3f",
+			si+1, k, b.norm, t.norm, big, frozen.norm, retuned.norm)
 	}
 	const plot = "breadcrumbs"
-	r.claim(results.Claim{ID: "breadcrumbs-beats-ta", Paper: "Model Breadcrumbs (arXiv 2312.06795)", Plot: plot, Threshold: 0,
+	const paper = "Model Breadcrumbs (arXiv 2312.06795)"
+	r.claim(results.Claim{ID: "breadcrumbs-beats-ta", Paper: paper, Plot: plot, Threshold: 0,
 		Statement: "Breadcrumbs beats task arithmetic at an equal tuning budget",
 		Measure: fmt.Sprintf("breadcrumbs − task arithmetic, normalized accuracy of each method's best of %d random settings (tune split), %d tasks",
 			r.sc.Budget, k)}, gain)
-	r.plots = append(r.plots, results.ClaimPlot{Name: plot, Title: fmt.Sprintf("Breadcrumbs vs task arithmetic, %d random settings each, by subset of %d tasks", r.sc.Budget, k),
+	r.claim(results.Claim{ID: "breadcrumbs-transfer", Paper: paper, Plot: plot, Threshold: eval.TransferKeep,
+		Statement: "Settings found for a few tasks transfer to more tasks",
+		Measure: fmt.Sprintf("normalized accuracy at %d tasks with the settings chosen at %d ÷ breadcrumbs re-tuned at %d (same budget); holds above %g",
+			big, k, big, eval.TransferKeep)}, keep)
+	r.plots = append(r.plots, results.ClaimPlot{Name: plot,
+		Title:  fmt.Sprintf("Breadcrumbs vs task arithmetic (%d random settings each), and breadcrumbs' settings moved from %d to %d tasks, by subset", r.sc.Budget, k, big),
 		XLabel: "task subset", YLabel: "normalized accuracy", Points: c.points(false)})
 	return nil
+}
+
+// names are the tasks at indices idx of r.tasks.
+func (r *reproducer) names(idx []int) []string {
+	out := make([]string, len(idx))
+	for i, j := range idx {
+		out[i] = r.tasks[j]
+	}
+	return out
 }
 
 // della: DELLA's magnitude-ranked drop against DARE's uniform drop at

@@ -15,7 +15,8 @@ import (
 // reproduceClaims are the claims `mergetune reproduce` checks, by ID, and
 // the range the value lies in: differences of (normalized) accuracies in
 // [-2, 2] (a merge may beat its fine-tune, never by more than the
-// fine-tune's own accuracy), DARE's retention in [0, 2].
+// fine-tune's own accuracy), DARE's retention in [0, 2], breadcrumbs'
+// transfer ratio (frozen ÷ re-tuned) positive.
 var reproduceClaims = map[string][2]float64{
 	"dare-keep":            {0, 2},
 	"dare-rescale":         {-2, 2},
@@ -24,6 +25,7 @@ var reproduceClaims = map[string][2]float64{
 	"ties-trim":            {-2, 2},
 	"ties-elect":           {-2, 2},
 	"breadcrumbs-beats-ta": {-2, 2},
+	"breadcrumbs-transfer": {0, 10},
 	"della-beats-dare":     {-2, 2},
 	"soup-uniform":         {-1, 1},
 	"soup-greedy":          {-1, 1},
