@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
@@ -20,9 +23,9 @@ import (
 // ggufOnly is a backend that takes GGUF candidates (as Ollama does); the
 // studies below fail in the merge, before opening any. The unmerged
 // models (the study's baselines) get a model that answers nothing.
-type ggufOnly struct{}
+type ggufOnly struct{ typ string }
 
-func (ggufOnly) CandidateFormat() (string, string) { return "gguf", "" }
+func (g ggufOnly) CandidateFormat() (string, string) { return "gguf", g.typ }
 func (ggufOnly) Open(_ context.Context, dir string) (eval.Model, error) {
 	if strings.Contains(dir, "trial-") {
 		return nil, errors.New("a candidate was merged")
@@ -101,16 +104,22 @@ func copyModel(t *testing.T, dir, name string, config func(map[string]any), toke
 // is recorded as failed with its cause, that `study status` prints the
 // cause whole, that the study goes on to its next trials (which complete
 // where the input allows), and that no failed trial leaves anything in
-// the work directory.
+// the work directory. A disk that fills while the GGUF is written is a
+// file size limit (RLIMIT_FSIZE) above the study's database and below the
+// candidate's size, on a child process that runs the study.
 func TestTrialFailuresRecorded(t *testing.T) {
+	const childDir = "MERGETUNE_TEST_BAD_STUDY_DIR"
 	tests := []struct {
 		name      string
 		config    func(map[string]any)
 		tokenizer string
 		backend   func() eval.Backend
+		fsize     uint64 // run the study in a child with this file size limit
 		failed    []int  // trial numbers that fail
 		cause     string // in each failure
 	}{
+		{name: "disk fills while the GGUF is written", fsize: 1500 << 10,
+			backend: func() eval.Backend { return ggufOnly{typ: "f32"} }, failed: []int{0, 1, 2}, cause: "file too large"},
 		{name: "architecture Ollama cannot serve",
 			config:  func(m map[string]any) { m["architectures"] = []string{"MistralForCausalLM"} },
 			backend: func() eval.Backend { return ggufOnly{} }, failed: []int{0, 1, 2}, cause: "MistralForCausalLM"},
@@ -122,10 +131,16 @@ func TestTrialFailuresRecorded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := os.Getenv(childDir)
+			child := dir != ""
+			if !child {
+				dir = t.TempDir()
+			}
 			models := filepath.Join(dir, "models")
-			for _, m := range []string{"base", "swapcase", "rot1"} {
-				copyModel(t, models, m, tt.config, tt.tokenizer)
+			if !child {
+				for _, m := range []string{"base", "swapcase", "rot1"} {
+					copyModel(t, models, m, tt.config, tt.tokenizer)
+				}
 			}
 			text := fmt.Sprintf(`name: bad
 base_model: %[1]s/base
@@ -149,11 +164,34 @@ work_dir: work
 			be := tt.backend()
 			table := backends.Table{"test": backends.Driver{Name: "test",
 				Open: func(context.Context, backends.Config) (eval.Backend, string, error) { return be, "test-host", nil }}}
-			sum, err := Run(context.Background(), s, Options{Backends: table})
-			if err != nil {
-				t.Fatal(err)
+			var st *Status
+			switch {
+			case child:
+				lim := &unix.Rlimit{Cur: tt.fsize, Max: tt.fsize}
+				if err := unix.Setrlimit(unix.RLIMIT_FSIZE, lim); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Run(context.Background(), s, Options{Backends: table}); err != nil {
+					t.Fatal(err)
+				}
+				return
+			case tt.fsize > 0:
+				cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+				cmd.Env = append(os.Environ(), childDir+"="+dir)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("child: %v\n%s", err, out)
+				}
+				var err error
+				if st, err = ReadStatus(context.Background(), s); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				sum, err := Run(context.Background(), s, Options{Backends: table})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st = sum.Status
 			}
-			st := sum.Status
 			if st.Failed != len(tt.failed) || st.Complete != 3-len(tt.failed) || len(st.Trials) != 3 {
 				t.Fatalf("%d failed, %d complete of %d trials; want %d failed of 3", st.Failed, st.Complete, len(st.Trials), len(tt.failed))
 			}
