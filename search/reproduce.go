@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -319,6 +320,16 @@ func (c *curve) points(detail bool) []results.ClaimPoint {
 	return out
 }
 
+// bars are the series' means as bars grouped by x, each group labelled
+// label(x).
+func (c *curve) bars(label func(x float64) string) []results.ClaimPoint {
+	pts := c.points(false)
+	for i := range pts {
+		pts[i].Label = label(pts[i].X)
+	}
+	return pts
+}
+
 // seedOf is the merge seed of unit i.
 func (r *reproducer) seedOf(i int) uint64 { return r.opt.Seed + uint64(i) }
 
@@ -488,7 +499,10 @@ func (r *reproducer) ties(ctx context.Context) error {
 	// The margin's growth: the largest size's margins minus the
 	// smallest's, subset by subset (independent draws, so any pairing
 	// has the difference's mean and variance).
-	sizes := slices.Sorted(mapKeys(margins))
+	sizes := slices.Sorted(maps.Keys(margins))
+	if len(sizes) == 0 {
+		return fmt.Errorf("no size of %v fits the %d tasks", r.sc.Sizes, len(r.tasks))
+	}
 	var growth []float64
 	if len(sizes) > 1 {
 		lo, hi := margins[sizes[0]], margins[sizes[len(sizes)-1]]
@@ -513,17 +527,6 @@ func (r *reproducer) ties(ctx context.Context) error {
 	r.plots = append(r.plots, results.ClaimPlot{Name: plot, Title: "TIES ablation: normalized accuracy against the number of merged tasks (λ tuned per arm)",
 		XLabel: "task models merged", YLabel: "normalized accuracy", Points: c.points(false)})
 	return nil
-}
-
-// mapKeys lists m's keys.
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // breadcrumbs: Model Breadcrumbs against task arithmetic at an equal
@@ -597,7 +600,7 @@ func (r *reproducer) breadcrumbs(ctx context.Context) error {
 			big, k, big, eval.TransferKeep)}, keep)
 	r.plots = append(r.plots, results.ClaimPlot{Name: plot,
 		Title:  fmt.Sprintf("Breadcrumbs vs task arithmetic (%d random settings each), and breadcrumbs' settings moved from %d to %d tasks, by subset", r.sc.Budget, k, big),
-		XLabel: "task subset", YLabel: "normalized accuracy", Points: c.points(false)})
+		YLabel: "normalized accuracy", Bars: true, Points: c.bars(func(x float64) string { return fmt.Sprintf("subset %g", x) })})
 	return nil
 }
 
