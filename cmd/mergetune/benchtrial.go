@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
 	"github.com/mergetune/mergetune/merge/synth"
 )
@@ -45,7 +46,8 @@ task_arithmetic merge of them to a loaded model:
 
 in bf16, and in q8_0 (old: the server's create --quantize q8_0; new: the
 merge writes q8_0, and the merge's digest is used: no hash stage), beside
-the merge alone and the floors measured in the same run: reading the inputs
+the merge alone (at the start and at the end; the ratios take the faster)
+and the floors measured in the same run: reading the inputs
 once (cat, page cache warm), writing one output with fsync (dd), and the
 upload of each new GGUF alone. Then the load alone: each new GGUF is
 reloaded --loads times with use_mmap left to the server and with use_mmap
@@ -74,6 +76,7 @@ alone + upload alone).`,
 type trialRow struct {
 	name  string
 	merge time.Duration
+	cpu   float64 // the merge's user + system seconds
 	st    ollama.ImportStats
 }
 
@@ -153,10 +156,10 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	// mergeTo merges into dst in a child process and returns its wall
 	// time and, for a GGUF, the digest the merge computed while writing.
-	mergeTo := func(dst string, args ...string) (time.Duration, string, error) {
+	mergeTo := func(dst string, args ...string) (childUsage, string, error) {
 		os.RemoveAll(dst)
 		u, err := runChild(ctx, exe, append([]string{"merge", cfg, dst, "--quiet"}, args...)...)
-		return u.wall, digestRE.FindString(u.out), err
+		return u, digestRE.FindString(u.out), err
 	}
 	stDir := filepath.Join(work, "merged")
 	gguf := filepath.Join(work, "merged.gguf")
@@ -199,10 +202,17 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
-		rows = append(rows, trialRow{name: w.name, merge: md, st: m.Stats()})
+		rows = append(rows, trialRow{name: w.name, merge: md.wall, cpu: md.cpu, st: m.Stats()})
 		if err := m.Close(); err != nil { // unloads and deletes it (and its blob)
 			return err
 		}
+	}
+	// The merge alone once more, at the end: the machine's load drifts
+	// during a run, and the ratios take the faster of the two.
+	fmt.Fprintf(log, "merge alone again ...\n")
+	again, _, err := mergeTo(stDir)
+	if err != nil {
+		return err
 	}
 	// The upload of the same bytes alone, for the uploaded ways' target.
 	uploads := map[string]time.Duration{}
@@ -234,18 +244,20 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		}
 	}
 
-	alone := rows[0].merge
+	alone := min(rows[0].merge, again.wall)
 	if alone <= 0 {
 		alone = time.Nanosecond
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "bench trial: %s-shaped base + %d fine-tunes, task_arithmetic, bf16 inputs (%.1f GB read, %.1f GB written)\n\n",
 		f.shape, f.models, float64(inBytes)/1e9, float64(outBytes)/1e9)
-	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s; merge alone (safetensors) %.2f s; "+
+	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s; "+
+		"merge alone (safetensors) %.2f s at the start (%.2f CPU s), %.2f s at the end (%.2f CPU s), the ratios use %.2f s; "+
 		"upload alone: bf16 GGUF %.2f s, q8_0 GGUF %.2f s\n\n",
-		cat.Seconds(), dd.Seconds(), rows[0].merge.Seconds(), uploads[gguf].Seconds(), uploads[q8].Seconds())
-	b.WriteString("| way | merge | convert | hash | upload/place | create | load | params → loaded | × merge alone | target | GGUF GB |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+		cat.Seconds(), dd.Seconds(), rows[0].merge.Seconds(), rows[0].cpu, again.wall.Seconds(), again.cpu, alone.Seconds(),
+		uploads[gguf].Seconds(), uploads[q8].Seconds())
+	b.WriteString("| way | merge | merge CPU s | convert | hash | upload/place | create | load | params → loaded | × merge alone | target | GGUF GB |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for i, r := range rows {
 		up := fmtSec(r.st.Upload.Seconds())
 		if r.st.Placed {
@@ -264,26 +276,28 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		if r.st.DigestGiven {
 			hash = "in merge"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", r.name, fmtSec(r.merge.Seconds()),
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", r.name, fmtSec(r.merge.Seconds()), r.cpu,
 			fmtSec(r.st.Convert.Seconds()), hash, up, fmtSec(r.st.Create.Seconds()),
 			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), r.total().Seconds()/alone.Seconds(), target, float64(r.st.GGUFBytes)/1e9)
 	}
-	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache):\n\n", f.loads)
-	b.WriteString("| GGUF | use_mmap | warm loads s | min | evicted s |\n|---|---|---|---:|---:|\n")
+	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache; each followed by a one-token request):\n\n", f.loads)
+	b.WriteString("| GGUF | use_mmap | warm loads s | min | first requests s | evicted: load + first request s |\n|---|---|---|---:|---|---:|\n")
 	for _, l := range loads {
 		mode := "true (mergetune's default)"
 		if l.noMmap {
 			mode = "server's choice"
 		}
-		var ws []string
+		var ws, fs []string
 		lo := time.Duration(0)
 		for i, d := range l.warm {
 			ws = append(ws, fmtSec(d.Seconds()))
+			fs = append(fs, fmtSec(l.first[i].Seconds()))
 			if i == 0 || d < lo {
 				lo = d
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", filepath.Base(l.path), mode, strings.Join(ws, ", "), fmtSec(lo.Seconds()), fmtSec(l.cold.Seconds()))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s + %s |\n", filepath.Base(l.path), mode, strings.Join(ws, ", "), fmtSec(lo.Seconds()),
+			strings.Join(fs, ", "), fmtSec(l.cold[0].Seconds()), fmtSec(l.cold[1].Seconds()))
 	}
 	fmt.Fprint(out, b.String())
 	if f.out != "" {
@@ -304,17 +318,20 @@ func met(ok bool) string {
 	return "not met"
 }
 
-// loadRow is the load alone of one GGUF, repeated.
+// loadRow is the load alone of one GGUF, repeated, each load followed by
+// a first request (with use_mmap the weights are read in by the first
+// request, not by the load).
 type loadRow struct {
-	path   string
-	noMmap bool
-	warm   []time.Duration
-	cold   time.Duration
+	path        string
+	noMmap      bool
+	warm, first []time.Duration
+	cold        [2]time.Duration // load and first request after evicting
 }
 
-// measureLoads imports the GGUF path through be (whose NoMmap is noMmap) (its blob is placed or uploaded, and
-// created), then reloads it n times, and once more after evicting the
-// file from the page cache, and deletes it.
+// measureLoads imports the GGUF path through be (whose NoMmap is noMmap;
+// its blob is placed or uploaded, and created), then reloads it n times,
+// and once more after evicting the file from the page cache, timing each
+// load and the one-token request that follows it, and deletes it.
 func measureLoads(ctx context.Context, log io.Writer, be *ollama.Backend, path, digest string, noMmap bool, n int) (loadRow, error) {
 	r := loadRow{path: path, noMmap: noMmap}
 	m, err := be.OpenModelDigest(ctx, path, digest)
@@ -322,20 +339,30 @@ func measureLoads(ctx context.Context, log io.Writer, be *ollama.Backend, path, 
 		return r, err
 	}
 	defer m.Close()
+	once := func() (load, first time.Duration, err error) {
+		if load, err = m.Reload(ctx); err != nil {
+			return 0, 0, err
+		}
+		start := time.Now()
+		if _, err := m.Generate(ctx, "The capital of France is", eval.GenerateOptions{MaxTokens: 1}); err != nil {
+			return 0, 0, err
+		}
+		return load, time.Since(start), nil
+	}
 	for range n {
-		d, err := m.Reload(ctx)
+		load, first, err := once()
 		if err != nil {
 			return r, err
 		}
-		r.warm = append(r.warm, d)
+		r.warm, r.first = append(r.warm, load), append(r.first, first)
 	}
 	if err := evict(path); err != nil {
 		return r, err
 	}
-	if r.cold, err = m.Reload(ctx); err != nil {
+	if r.cold[0], r.cold[1], err = once(); err != nil {
 		return r, err
 	}
-	fmt.Fprintf(log, "load %s (no mmap %v): warm %v, evicted %v\n", filepath.Base(path), r.noMmap, r.warm, r.cold)
+	fmt.Fprintf(log, "load %s (no mmap %v): warm %v, first requests %v, evicted %v\n", filepath.Base(path), r.noMmap, r.warm, r.first, r.cold)
 	return r, m.Close()
 }
 
