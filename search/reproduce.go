@@ -71,8 +71,8 @@ type ReproduceScale struct {
 	Pairs     int // seed pairs per task for SLERP
 }
 
-// ReproduceScales are the two protocols: full (about a minute of
-// evaluation per claim on 2 quiet cores) and quick (a few seconds each).
+// ReproduceScales returns the full protocol, or with quick the small one
+// (the README gives the CPU time each took).
 func ReproduceScales(quick bool) ReproduceScale {
 	if quick {
 		return ReproduceScale{Name: "quick", Tasks: 4, Limit: 30, TuneLimit: 20, Seeds: 1, Subsets: 2, Sizes: []int{2, 4},
