@@ -29,7 +29,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the speed and memory of mergetune's parts",
 	}
-	cmd.AddCommand(newBenchMergeCmd(), newBenchTrialCmd())
+	cmd.AddCommand(newBenchMergeCmd(), newBenchTrialCmd(), newBenchSamplersCmd())
 	return cmd
 }
 

@@ -37,6 +37,84 @@ const DemoBaselines = "demo-baselines"
 // tuned on.
 var demoOrder = [...]string{"swapcase", "rot1", "succ", "rotleft"}
 
+// demoTasks are the family's tasks in the demo's order: demoOrder first,
+// then the others in the family's order.
+func demoTasks() []string {
+	tasks := slices.Clone(demoOrder[:])
+	for _, t := range toy.Names() {
+		if !slices.Contains(tasks, t) {
+			tasks = append(tasks, t)
+		}
+	}
+	return tasks
+}
+
+// familyStudy is a study of one merge method on tasks of the tiny family:
+// each task's fine-tune as a task model, tuned on the task's tune split
+// (limit items), objective normalized accuracy.
+type familyStudy struct {
+	name, family string
+	method       demoMethod
+	tasks        []string
+	holdout      bool // score the winner on each task's test split
+	limit        int
+	trials       int
+	workers      int
+	keep         int            // keep_best
+	sampler      map[string]any // sampler: {type, seed}
+	evaluator    any
+	confirm      *study.FileConfirm
+	storage      string
+	workDir      string
+}
+
+// write writes the study file to path (a temporary sibling renamed into
+// place), header first.
+func (sp familyStudy) write(path, header string) error {
+	keep := sp.keep
+	f := study.File{
+		Name: sp.name, BaseModel: filepath.Join(sp.family, family.Base), Parameters: sp.method.fixed,
+		Dtype: "bfloat16", Limit: sp.limit, Trials: sp.trials, Workers: sp.workers,
+		Storage: sp.storage, WorkDir: sp.workDir, KeepBest: &keep, Confirm: sp.confirm,
+	}
+	for _, n := range []struct {
+		node *yaml.Node
+		v    any
+	}{
+		{&f.Method, sp.method.name}, {&f.Space, sp.method.space}, {&f.Objective, study.ObjectiveNormalized},
+		{&f.Sampler, sp.sampler}, {&f.Evaluator, sp.evaluator},
+	} {
+		if err := n.node.Encode(n.v); err != nil {
+			return fmt.Errorf("study %s: %w", sp.name, err)
+		}
+	}
+	for _, t := range sp.tasks {
+		f.Models = append(f.Models, study.FileModel{Model: filepath.Join(sp.family, t), Tasks: []string{t}})
+		f.Tasks = append(f.Tasks, "toy:"+t+"@tune")
+		if sp.holdout {
+			f.Holdout = append(f.Holdout, "toy:"+t)
+		}
+	}
+	data, err := yaml.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("study %s: %w", sp.name, err)
+	}
+	if err := writeFileAtomic(path, append([]byte(header), data...)); err != nil {
+		return fmt.Errorf("study %s: %w", sp.name, err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary sibling of path and renames
+// it into place.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // demoSizing is how many task models the demo tunes on, and the larger
 // sizes it extends the frozen settings to and (--full) re-tunes at.
 type demoSizing struct {
@@ -194,12 +272,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	}
 	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
 		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All()}
-	d.tasks = append(d.tasks, demoOrder[:]...)
-	for _, t := range toy.Names() {
-		if !slices.Contains(d.tasks, t) {
-			d.tasks = append(d.tasks, t)
-		}
-	}
+	d.tasks = demoTasks()
 	if n := demoSizes().largest(); n > len(d.tasks) {
 		return fmt.Errorf("demo: the family has %d tasks, the demo merges up to %d", len(d.tasks), n)
 	}
@@ -384,36 +457,13 @@ func (d *demo) study(ctx context.Context, m demoMethod, k int) (*study.Study, *s
 	if d.f.host != "" {
 		evaluator = map[string]any{"type": backends.Ollama, "hosts": []string{d.f.host}, "parallel": eval.DefaultParallel}
 	}
-	keep := 1
-	f := study.File{
-		Name: name, BaseModel: filepath.Join(d.family, "base"), Parameters: m.fixed,
-		Dtype: "bfloat16", Limit: d.f.limit, Trials: d.f.trials, Workers: d.f.workers,
-		Storage: d.dbPath, WorkDir: filepath.Join(d.dir, "work", name), KeepBest: &keep,
-	}
-	for _, n := range []struct {
-		node *yaml.Node
-		v    any
-	}{
-		{&f.Method, m.name}, {&f.Space, m.space}, {&f.Objective, study.ObjectiveNormalized},
-		{&f.Sampler, map[string]any{"type": optim.DefaultSampler, "seed": 1}}, {&f.Evaluator, evaluator},
-	} {
-		if err := n.node.Encode(n.v); err != nil {
-			return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
-		}
-	}
-	for _, t := range d.tasks[:k] {
-		f.Models = append(f.Models, study.FileModel{Model: filepath.Join(d.family, t), Tasks: []string{t}})
-		f.Tasks = append(f.Tasks, "toy:"+t+"@tune")
-		f.Holdout = append(f.Holdout, "toy:"+t)
-	}
-	data, err := yaml.Marshal(f)
-	if err != nil {
-		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
-	}
+	spec := familyStudy{name: name, family: d.family, method: m, tasks: d.tasks[:k], holdout: true, limit: d.f.limit,
+		trials: d.f.trials, workers: d.f.workers, keep: 1, sampler: map[string]any{"type": optim.DefaultSampler, "seed": 1},
+		evaluator: evaluator, storage: d.dbPath, workDir: filepath.Join(d.dir, "work", name)}
 	hdr := fmt.Sprintf("# Written by mergetune demo: %s on %d tasks of the tiny family.\n# Run it again with: mergetune study run %s\n", m.name, k, name+".yml")
 	path := filepath.Join(d.dir, "studies", name+".yml")
-	if err := os.WriteFile(path, append([]byte(hdr), data...), 0o644); err != nil {
-		return nil, nil, fmt.Errorf("demo: study %s: %w", name, err)
+	if err := spec.write(path, hdr); err != nil {
+		return nil, nil, fmt.Errorf("demo: %w", err)
 	}
 	s, err := study.Load(path)
 	if err != nil {
