@@ -62,7 +62,8 @@ sampler, over the seeds (mean and Student-t 95% interval):
   frozen     the confirmed score of the trial the confirmation chose
   best@N     the best tune objective after N trials (a third and two
              thirds of the budget)
-  s/run      wall seconds of a run's search (confirmation apart)
+  s/run      wall seconds of a run's search (confirmation apart; a
+             resumed run counts only what it ran this time)
 
 Every run is a study in DIR/mergetune.db (named samplers-METHOD-kK-S-seedN,
 its file in DIR/studies), so mergetune report DIR/mergetune.db shows them
