@@ -27,6 +27,10 @@ type Model struct {
 	version string
 	stats   ImportStats
 	sem     chan struct{}
+	// source is the digest of the uploaded GGUF when the server
+	// quantized it: no layer of the model holds that blob, so deleting
+	// the model does not remove it (Close drops it).
+	source string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -253,6 +257,28 @@ func (m *Model) load(ctx context.Context) error {
 	return err
 }
 
+// dropSource removes the unquantized blob a quantized model was made from
+// from the server's store: the server deletes a blob when the last model
+// holding it is deleted, so a model is created from it and deleted (a blob
+// another model still holds stays).
+func (m *Model) dropSource(ctx context.Context) error {
+	name := strings.TrimSuffix(m.name, ":latest") + "-source:latest"
+	err := m.b.retry(ctx, "create "+name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
+		return m.b.client.Create(ctx, &api.CreateRequest{Model: name, Files: map[string]string{"model.gguf": m.source}},
+			func(api.ProgressResponse) error { return nil })
+	})
+	if err != nil {
+		return fmt.Errorf("ollama: drop the unquantized blob %s of %s: %w", m.source, m.name, err)
+	}
+	err = m.b.retry(ctx, "delete "+name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
+		return m.b.client.Delete(ctx, &api.DeleteRequest{Model: name})
+	})
+	if err != nil {
+		return fmt.Errorf("ollama: drop the unquantized blob %s of %s: %w", m.source, m.name, err)
+	}
+	return nil
+}
+
 // Reload unloads the model from the server's memory, waits until it is
 // unloaded, and loads it again, returning how long the load took (for
 // measuring the load alone).
@@ -336,6 +362,8 @@ func (m *Model) Close() error {
 			})
 			if err != nil {
 				errs = append(errs, err)
+			} else if m.source != "" {
+				errs = append(errs, m.dropSource(ctx))
 			}
 		}
 		m.closeErr = errors.Join(errs...)

@@ -525,6 +525,7 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 			return fail(err)
 		}
 		m.digest = d
+		m.source = digest
 	}
 
 	start = time.Now()

@@ -354,6 +354,44 @@ func TestQuantizeQ8(t *testing.T) {
 	}
 }
 
+// TestQuantizedCloseDropsSource: the server keeps the unquantized blob a
+// quantized model was created from after the model is deleted; Close
+// drops it, unless another model still holds it.
+func TestQuantizedCloseDropsSource(t *testing.T) {
+	dir := filepath.Join(familyDir, "succ")
+	plain := open(t, backend(t, Options{NamePrefix: "src-plain"}), dir)
+	m := open(t, backend(t, Options{NamePrefix: "src-q8", Quantize: "q8_0"}), dir)
+	if m.source != plain.Digest() {
+		t.Fatalf("quantized model's source %q, the plain model's digest %q", m.source, plain.Digest())
+	}
+	blob := filepath.Join(server(t).Models, "blobs", strings.ReplaceAll(m.source, ":", "-"))
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(blob); err != nil {
+		t.Errorf("the blob the plain model holds is gone after closing the quantized one: %v", err)
+	}
+	if err := plain.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q := open(t, backend(t, Options{NamePrefix: "src-q8-alone", Quantize: "q8_0"}), dir)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(blob); !os.IsNotExist(err) {
+		t.Errorf("the unquantized blob %s outlives the quantized model (%v)", blob, err)
+	}
+	ms, err := server(t).Client().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ms.Models {
+		if strings.HasPrefix(x.Name, "src-") {
+			t.Errorf("model %s left on the server", x.Name)
+		}
+	}
+}
+
 // TestOverlongPromptIsAnError checks that a prompt longer than the context
 // fails (truncate false) instead of being cut, and is not retried.
 func TestOverlongPromptIsAnError(t *testing.T) {
