@@ -344,7 +344,7 @@ func measureLoads(ctx context.Context, log io.Writer, be *ollama.Backend, path, 
 			return 0, 0, err
 		}
 		start := time.Now()
-		if _, err := m.Generate(ctx, "The capital of France is", eval.GenerateOptions{MaxTokens: 1}); err != nil {
+		if _, err := m.Generate(ctx, "Hi", eval.GenerateOptions{MaxTokens: 1}); err != nil {
 			return 0, 0, err
 		}
 		return load, time.Since(start), nil
