@@ -28,7 +28,7 @@ type cutProxy struct {
 	cutAfter int
 	cut      func()
 	once     sync.Once
-	cuts     chan struct{} // closed at the cut
+	cuts     chan struct{} // closed as the cut is made
 }
 
 func newCutProxy(t *testing.T, target string, cutAfter int, cut func()) *cutProxy {
@@ -73,8 +73,11 @@ func (p *cutProxy) serve(c net.Conn) {
 				sent += n
 				if sent > p.cutAfter {
 					p.once.Do(func() {
-						p.cut()
+						// Mark the cut before making it: killing the server
+						// resets the client's connection at once, and Open may
+						// return before a mark made afterwards.
 						close(p.cuts)
+						p.cut()
 					})
 					return
 				}
@@ -173,8 +176,9 @@ func TestUploadCutMidway(t *testing.T) {
 				}
 			}
 			if kill {
-				// The server removes such files when it starts again.
-				again := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
+				// The server removes such files when it starts again with
+				// pruning on (the harness turns it off by default).
+				again := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir, Env: []string{"OLLAMA_NOPRUNE=false"}})
 				if names := partials(t, again.Models, blobName); len(names) != 0 {
 					t.Errorf("after a restart the blob store still holds %v", names)
 				}
