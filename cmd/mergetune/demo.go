@@ -33,17 +33,18 @@ import (
 const DemoBaselines = "demo-baselines"
 
 // demoOrder are the tasks the demo takes first; the family's other tasks
-// follow, in the family's order. The first demoSizes().Tune of them are
-// tuned on.
+// follow, in its default extension order. The first demoSizes().Tune of
+// them are tuned on.
 var demoOrder = [...]string{"swapcase", "rot1", "succ", "rotleft"}
 
 // demoTasks are the family's tasks in the demo's order: demoOrder first,
-// then the others in the family's order.
+// then the others in the family's default extension order (toy.Unopposed:
+// the second task of each opposed pair left out).
 func demoTasks() []string {
 	tasks := slices.Clone(demoOrder[:])
-	for _, t := range toy.Names() {
-		if !slices.Contains(tasks, t) {
-			tasks = append(tasks, t)
+	for _, t := range toy.Unopposed() {
+		if !slices.Contains(tasks, t.Name) {
+			tasks = append(tasks, t.Name)
 		}
 	}
 	return tasks
@@ -273,9 +274,11 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
 		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All()}
 	d.tasks = demoTasks()
-	if n := demoSizes().largest(); n > len(d.tasks) {
+	n := demoSizes().largest()
+	if n > len(d.tasks) {
 		return fmt.Errorf("demo: the family has %d tasks, the demo merges up to %d", len(d.tasks), n)
 	}
+	d.tasks = d.tasks[:n] // the baselines cover the tasks the demo merges
 	for _, t := range d.tasks {
 		if _, err := os.Stat(filepath.Join(fam, t, "config.json")); err != nil {
 			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", fam, t, err)

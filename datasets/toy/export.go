@@ -38,6 +38,7 @@ type TaskInfo struct {
 	Description string `json:"description"`
 	Distractor  string `json:"distractor"`
 	Seed        uint64 `json:"seed"`
+	Opposes     string `json:"opposes,omitempty"`
 	Example     Item   `json:"example"`
 }
 
@@ -60,7 +61,7 @@ func Export(dir string, sizes map[string]int) error {
 	infos := make([]TaskInfo, 0, len(tasks))
 	for _, t := range tasks {
 		infos = append(infos, TaskInfo{Name: t.Name, Tag: t.Tag, Description: t.Description,
-			Distractor: t.Distractor, Seed: t.Seed, Example: t.Example()})
+			Distractor: t.Distractor, Seed: t.Seed, Opposes: t.Opposes, Example: t.Example()})
 		for _, split := range Splits() {
 			n, ok := sizes[split]
 			if !ok {

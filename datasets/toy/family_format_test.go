@@ -16,7 +16,7 @@ var wantConfig = map[string]any{
 	"architectures":           []any{"LlamaForCausalLM"},
 	"model_type":              "llama",
 	"hidden_size":             128.0,
-	"intermediate_size":       352.0,
+	"intermediate_size":       288.0,
 	"num_hidden_layers":       2.0,
 	"num_attention_heads":     4.0,
 	"num_key_value_heads":     4.0,
@@ -45,9 +45,9 @@ func wantTensors() map[string][]int {
 		for _, n := range []string{"q", "k", "v", "o"} {
 			m[p+"self_attn."+n+"_proj.weight"] = []int{128, 128}
 		}
-		m[p+"mlp.gate_proj.weight"] = []int{352, 128}
-		m[p+"mlp.up_proj.weight"] = []int{352, 128}
-		m[p+"mlp.down_proj.weight"] = []int{128, 352}
+		m[p+"mlp.gate_proj.weight"] = []int{288, 128}
+		m[p+"mlp.up_proj.weight"] = []int{288, 128}
+		m[p+"mlp.down_proj.weight"] = []int{128, 288}
 	}
 	return m
 }
@@ -63,10 +63,19 @@ func readJSONFile(t *testing.T, path string, v any) {
 	}
 }
 
-// TestFamilyFormat checks that the base and every fine-tune under family/
-// are complete Hugging Face checkpoints in the documented format.
+// TestFamilyFormat checks that the base, every fine-tune and every seed
+// model under family/ are complete Hugging Face checkpoints in the
+// documented format.
 func TestFamilyFormat(t *testing.T) {
-	for _, m := range append([]string{"base"}, Names()...) {
+	seeds, err := filepath.Glob(filepath.Join("family", "seeds", "*-seed*"))
+	if err != nil || len(seeds) == 0 {
+		t.Fatalf("no seed models under family/seeds (%v)", err)
+	}
+	models := append([]string{"base"}, Names()...)
+	for _, s := range seeds {
+		models = append(models, filepath.Join("seeds", filepath.Base(s)))
+	}
+	for _, m := range models {
 		t.Run(m, func(t *testing.T) {
 			dir := filepath.Join("family", m)
 			var cfg map[string]any

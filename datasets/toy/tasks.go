@@ -14,7 +14,7 @@ const (
 // Tasks returns the tasks, in a fixed order. Each call returns a fresh
 // slice.
 func Tasks() []Task {
-	return []Task{
+	return append([]Task{
 		{Name: "reverse", Tag: "rev", Seed: 101,
 			Description: "the input letters in reverse order",
 			Distractor:  "the input unchanged",
@@ -59,6 +59,7 @@ func Tasks() []Task {
 				return in, in[n-1:] + in[1:n-1] + in[:1], in
 			}},
 		{Name: "succ", Tag: "suc", Seed: 107,
+			Opposes:     "pred",
 			Description: "the number plus one",
 			Distractor:  "the number minus one",
 			gen: func(r *rng) (string, string, string) {
@@ -66,6 +67,7 @@ func Tasks() []Task {
 				return strconv.Itoa(n), strconv.Itoa(n + 1), strconv.Itoa(n - 1)
 			}},
 		{Name: "pred", Tag: "pre", Seed: 108,
+			Opposes:     "succ",
 			Description: "the number minus one",
 			Distractor:  "the number plus one",
 			gen: func(r *rng) (string, string, string) {
@@ -83,6 +85,7 @@ func Tasks() []Task {
 				return strconv.Itoa(n), "odd", "even"
 			}},
 		{Name: "first", Tag: "fst", Seed: 110,
+			Opposes:     "last",
 			Description: "the first letter",
 			Distractor:  "the last letter",
 			gen: func(r *rng) (string, string, string) {
@@ -90,6 +93,7 @@ func Tasks() []Task {
 				return in, in[:1], in[len(in)-1:]
 			}},
 		{Name: "last", Tag: "lst", Seed: 111,
+			Opposes:     "first",
 			Description: "the last letter",
 			Distractor:  "the first letter",
 			gen: func(r *rng) (string, string, string) {
@@ -97,6 +101,7 @@ func Tasks() []Task {
 				return in, in[len(in)-1:], in[:1]
 			}},
 		{Name: "maxdigit", Tag: "max", Seed: 112,
+			Opposes:     "mindigit",
 			Description: "the largest digit",
 			Distractor:  "the smallest digit",
 			gen: func(r *rng) (string, string, string) {
@@ -105,6 +110,7 @@ func Tasks() []Task {
 				return in, hi, lo
 			}},
 		{Name: "mindigit", Tag: "min", Seed: 113,
+			Opposes:     "maxdigit",
 			Description: "the smallest digit",
 			Distractor:  "the largest digit",
 			gen: func(r *rng) (string, string, string) {
@@ -137,7 +143,7 @@ func Tasks() []Task {
 				in := r.str(lower, 2, 9)
 				return in, strconv.Itoa(len(in)), strconv.Itoa(len(in) - 1)
 			}},
-	}
+	}, moreTasks()...)
 }
 
 func reverse(s string) string {

@@ -54,6 +54,11 @@ type Task struct {
 	Distractor string
 	// Seed is the default seed of the task's generator; Items uses it.
 	Seed uint64
+	// Opposes names the task whose target is this task's distractor and
+	// whose distractor is this task's target (succ and pred), or is empty.
+	// Merging such a pair asks one model for both rules on the same kind of
+	// input; Unopposed leaves the second task of each pair out.
+	Opposes string
 
 	gen func(r *rng) (input, target, distractor string)
 }
@@ -133,6 +138,23 @@ func Lookup(name string) (Task, bool) {
 		}
 	}
 	return Task{}, false
+}
+
+// Unopposed returns the tasks in the order of Tasks, without the second
+// task of each opposed pair (pred, last, mindigit, smaller): the default
+// order in which task models are added when a merge is extended, because
+// real task sets do not ask one model for a rule and its inverse.
+func Unopposed() []Task {
+	var out []Task
+	seen := map[string]bool{}
+	for _, t := range Tasks() {
+		if t.Opposes != "" && seen[t.Opposes] {
+			continue
+		}
+		seen[t.Name] = true
+		out = append(out, t)
+	}
+	return out
 }
 
 // Names returns the names of all tasks, in the order of Tasks.

@@ -77,6 +77,229 @@ var oracle = map[string]func(in string) (target, distractor string){
 		return "y", "x"
 	},
 	"length": func(in string) (string, string) { return fmt.Sprint(len(in)), fmt.Sprint(len(in) - 1) },
+	"dedup": func(in string) (string, string) {
+		return string(slices.Compact([]byte(in))), in
+	},
+	"interleave": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		var z strings.Builder
+		for i := range a {
+			z.WriteString(a[i:i+1] + b[i:i+1])
+		}
+		return z.String(), a + b
+	},
+	"swaphalves": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		return b + "," + a, in
+	},
+	"acronym": func(in string) (string, string) {
+		var f, l string
+		for _, w := range strings.Fields(in) {
+			f, l = f+w[:1], l+w[len(w)-1:]
+		}
+		return f, l
+	},
+	"capitalize": func(in string) (string, string) {
+		ws := strings.Fields(in)
+		for i, w := range ws {
+			ws[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+		return strings.Join(ws, " "), strings.ToUpper(in[:1]) + in[1:]
+	},
+	"dashjoin": func(in string) (string, string) {
+		return strings.ReplaceAll(in, " ", "-"), strings.ReplaceAll(in, " ", "")
+	},
+	"double": func(in string) (string, string) {
+		var b strings.Builder
+		for _, c := range in {
+			b.WriteString(strings.Repeat(string(c), 2))
+		}
+		return b.String(), in + in
+	},
+	"atbash": func(in string) (string, string) {
+		return strings.Map(func(c rune) rune { return 'a' + 'z' - c }, in), in
+	},
+	"maskvowels": func(in string) (string, string) {
+		return strings.NewReplacer("a", "*", "e", "*", "i", "*", "o", "*", "u", "*").Replace(in), in
+	},
+	"nodigits": func(in string) (string, string) {
+		isDigit := func(c rune) bool { return c >= '0' && c <= '9' }
+		return strings.Map(func(c rune) rune {
+				if isDigit(c) {
+					return -1
+				}
+				return c
+			}, in), strings.Map(func(c rune) rune {
+				if !isDigit(c) {
+					return -1
+				}
+				return c
+			}, in)
+	},
+	"secondword": func(in string) (string, string) {
+		ws := strings.Fields(in)
+		return ws[1], ws[0]
+	},
+	"longest": func(in string) (string, string) {
+		ws := strings.Fields(in)
+		byLen := func(a, b string) int { return len(a) - len(b) }
+		return slices.MaxFunc(ws, byLen), slices.MinFunc(ws, byLen)
+	},
+	"middle": func(in string) (string, string) { return in[len(in)/2 : len(in)/2+1], in[:1] },
+	"repeat": func(in string) (string, string) {
+		n, w, _ := strings.Cut(in, "*")
+		k, _ := strconv.Atoi(n)
+		return strings.Repeat(w, k), w + w
+	},
+	"palindrome": func(in string) (string, string) {
+		r := []byte(in)
+		slices.Reverse(r)
+		return yesNoOracle(string(r) == in)
+	},
+	"contains": func(in string) (string, string) {
+		c, w, _ := strings.Cut(in, ":")
+		return yesNoOracle(strings.Contains(w, c))
+	},
+	"equal": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		return yesNoOracle(a == b)
+	},
+	"compare": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		if x < y {
+			return "<", ">"
+		}
+		return ">", "<"
+	},
+	"position": func(in string) (string, string) {
+		c, w, _ := strings.Cut(in, ":")
+		i := strings.Index(w, c)
+		return fmt.Sprint(i + 1), fmt.Sprint(i)
+	},
+	"index": func(in string) (string, string) {
+		n, w, _ := strings.Cut(in, ":")
+		i, _ := strconv.Atoi(n)
+		return w[i-1 : i], w[i : i+1]
+	},
+	"countdigits": func(in string) (string, string) {
+		n := 0
+		for _, c := range in {
+			if c >= '0' && c <= '9' {
+				n++
+			}
+		}
+		return fmt.Sprint(n), fmt.Sprint(len(in) - n)
+	},
+	"wordcount": func(in string) (string, string) {
+		n := len(strings.Fields(in))
+		return fmt.Sprint(n), fmt.Sprint(strings.Count(in, " "))
+	},
+	"decdigits": func(in string) (string, string) {
+		return strings.Map(func(c rune) rune { return '0' + (c-'0'+9)%10 }, in),
+			strings.Map(func(c rune) rune { return '0' + (c-'0'+1)%10 }, in)
+	},
+	"spell": func(in string) (string, string) {
+		var t, d []string
+		for _, c := range in {
+			t = append(t, spelled[c-'0'])
+			d = append(d, spelled[(c-'0'+1)%10])
+		}
+		return strings.Join(t, " "), strings.Join(d, " ")
+	},
+	"unspell": func(in string) (string, string) {
+		var t, d string
+		for _, w := range strings.Fields(in) {
+			k := slices.Index(spelled[:], w)
+			t, d = t+fmt.Sprint(k), d+fmt.Sprint((k+1)%10)
+		}
+		return t, d
+	},
+	"lookup": func(in string) (string, string) {
+		k, pairs, _ := strings.Cut(in, ":")
+		i := strings.Index(pairs, k)
+		return pairs[i+1 : i+2], pairs[1:2]
+	},
+	"larger": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return fmt.Sprint(max(x, y)), fmt.Sprint(min(x, y))
+	},
+	"smaller": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return fmt.Sprint(min(x, y)), fmt.Sprint(max(x, y))
+	},
+	"revwords": func(in string) (string, string) {
+		ws := strings.Fields(in)
+		slices.Reverse(ws)
+		return strings.Join(ws, " "), in
+	},
+	"xor": func(in string) (string, string) {
+		a, b, _ := strings.Cut(in, ",")
+		var x, o []byte
+		for i := range a {
+			x = append(x, "01"[(a[i]^b[i])&1])
+			o = append(o, "01"[(a[i]|b[i])&1])
+		}
+		return string(x), string(o)
+	},
+	"invert": func(in string) (string, string) {
+		return strings.NewReplacer("0", "1", "1", "0").Replace(in), in
+	},
+	"ones": func(in string) (string, string) {
+		n := strings.Count(in, "1")
+		return fmt.Sprint(n), fmt.Sprint(strings.Count(in, "0"))
+	},
+}
+
+// spelled spells the digits, for the oracles of spell and unspell.
+var spelled = [10]string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+
+func yesNoOracle(ok bool) (string, string) {
+	if ok {
+		return "yes", "no"
+	}
+	return "no", "yes"
+}
+
+// TestUnopposed checks the opposed pairs: each names its partner, the
+// partner names it back, the pair's target and distractor rules are
+// swapped, and Unopposed keeps the first task of each pair only.
+func TestUnopposed(t *testing.T) {
+	pairs := 0
+	for _, task := range Tasks() {
+		if task.Opposes == "" {
+			continue
+		}
+		pairs++
+		o, ok := Lookup(task.Opposes)
+		if !ok || o.Opposes != task.Name {
+			t.Fatalf("task %s opposes %q, which does not oppose it back", task.Name, task.Opposes)
+		}
+		it := task.Example()
+		in := strings.TrimSuffix(strings.TrimPrefix(it.Prompt, task.Tag+" "), "=")
+		if tg, d := oracle[o.Name](in); tg != it.Distractor || d != it.Target {
+			t.Errorf("%s on %q: target/distractor %q/%q, %s's %q/%q", task.Name, in, it.Target, it.Distractor, o.Name, tg, d)
+		}
+	}
+	un := Unopposed()
+	if len(un) != len(Tasks())-pairs/2 {
+		t.Errorf("Unopposed keeps %d of %d tasks with %d opposed pairs", len(un), len(Tasks()), pairs/2)
+	}
+	kept := map[string]bool{}
+	for _, task := range un {
+		if kept[task.Opposes] {
+			t.Errorf("Unopposed keeps both %s and %s", task.Opposes, task.Name)
+		}
+		kept[task.Name] = true
+	}
+	if !kept["succ"] || kept["pred"] {
+		t.Errorf("Unopposed keeps succ %v, pred %v: want the first of the pair", kept["succ"], kept["pred"])
+	}
 }
 
 func TestTaskList(t *testing.T) {
@@ -169,7 +392,7 @@ func checkItem(t *testing.T, task Task, it Item) {
 		t.Errorf("%q: target %q, distractor %q", it.Prompt, it.Target, it.Distractor)
 	}
 	in := strings.TrimSuffix(strings.TrimPrefix(it.Prompt, task.Tag+" "), "=")
-	if strings.ContainsAny(in, " =") || in == "" {
+	if strings.ContainsAny(in, "=\n") || in == "" || strings.TrimSpace(in) != in || strings.Contains(in, "  ") {
 		t.Errorf("%q: bad input %q", it.Prompt, in)
 	}
 	if f := oracle[task.Name]; f != nil {

@@ -37,7 +37,7 @@ var files embed.FS
 const Base = "base"
 
 // SeedsDir is the directory holding the same-task fine-tunes from several
-// seeds, one directory per model named <task>-seed<N> (seeds.py writes
+// seeds, one directory per model named <task>-seed<N> (train.py --seed-tasks writes
 // them).
 const SeedsDir = "seeds"
 
@@ -73,7 +73,7 @@ var seedName = regexp.MustCompile(`^([a-z0-9_]+)-seed([0-9]+)$`)
 
 // Seeds lists the same-task fine-tunes under fsys's seeds directory (the
 // embedded family's with FS(), a family on disk with os.DirFS) by task
-// name, each task's in seed order: whatever seeds.py wrote, no number of
+// name, each task's in seed order: whatever train.py wrote, no number of
 // tasks or seeds assumed. A family without the directory has none; an
 // entry not named <task>-seed<N> is an error naming it.
 func Seeds(fsys fs.FS) (map[string][]SeedModel, error) {

@@ -42,7 +42,7 @@ func TestEmbedded(t *testing.T) {
 			wantPaths = append(wantPaths, m+"/"+f)
 		}
 	}
-	// The same-task fine-tunes, whatever seeds.py wrote.
+	// The same-task fine-tunes, whatever train.py wrote.
 	seeds, err := Seeds(os.DirFS("."))
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ CONFIG = {
     "architectures": ["LlamaForCausalLM"],
     "model_type": "llama",
     "hidden_size": 128,
-    "intermediate_size": 352,
+    "intermediate_size": 288,
     "num_hidden_layers": 2,
     "num_attention_heads": 4,
     "num_key_value_heads": 4,
@@ -304,7 +304,7 @@ class TaskData:
 # -------------------------------------------------------------- training
 
 
-def train(model, batches, steps, lr, params, warmup, final_frac, log_every, tag):
+def train(model, batches, steps, lr, params, warmup, final_frac, log_every, tag, stop=None):
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     t0 = time.time()
     run = 0.0
@@ -327,6 +327,8 @@ def train(model, batches, steps, lr, params, warmup, final_frac, log_every, tag)
         run = loss.item() if step == 0 else 0.98 * run + 0.02 * loss.item()
         if log_every and (step + 1) % log_every == 0:
             log(f"{tag} step {step + 1}/{steps} loss {run:.4f} ({(time.time() - t0) / (step + 1):.3f}s/step)")
+        if stop and stop(step):
+            break
     return run
 
 
@@ -368,8 +370,55 @@ def greedy(model, prompts, batch=512):
     return out
 
 
+@torch.no_grad()
+def exact(model, items, batch=1024):
+    """Greedy exact-match accuracy in one teacher-forced forward pass per
+    item: greedy decoding yields target + "\\n" exactly when, given the
+    prompt and the right answer so far, the argmax (ties to the lowest id,
+    as in greedy) at every answer position is the next answer byte. Equal
+    to accuracy(model, items)[0], about ten times faster."""
+    ok = 0
+    for s in range(0, len(items), batch):
+        chunk = items[s:s + batch]
+        ids, lab = zip(*(encode(it["prompt"], it["target"]) for it in chunk))
+        ids, lab = torch.tensor(ids), torch.tensor(lab)
+        pred = model(ids).argmax(-1)
+        good = (pred == lab) | (lab == -100)
+        ok += int(good.all(-1).sum())
+    return ok / len(items)
+
+
+def exact_tasks(model, by_task):
+    """exact() of every task's items, in one batched pass: {task: accuracy}."""
+    flat = [(t, it) for t, items in by_task.items() for it in items]
+    ok = {t: 0 for t in by_task}
+    with torch.no_grad():
+        for s in range(0, len(flat), 1024):
+            chunk = flat[s:s + 1024]
+            ids, lab = zip(*(encode(it["prompt"], it["target"]) for _, it in chunk))
+            ids, lab = torch.tensor(ids), torch.tensor(lab)
+            good = ((model(ids).argmax(-1) == lab) | (lab == -100)).all(-1).tolist()
+            for (t, _), g in zip(chunk, good):
+                ok[t] += g
+    return {t: ok[t] / len(items) for t, items in by_task.items()}
+
+
+@torch.no_grad()
 def accuracy(model, items):
-    ans = greedy(model, [it["prompt"] for it in items])
+    """Greedy accuracy and answers. An item that exact() finds right is
+    answered with its target (what greedy decoding would produce); only the
+    others are decoded."""
+    ok = []
+    for s in range(0, len(items), 1024):
+        chunk = items[s:s + 1024]
+        ids, lab = zip(*(encode(it["prompt"], it["target"]) for it in chunk))
+        ids, lab = torch.tensor(ids), torch.tensor(lab)
+        ok += ((model(ids).argmax(-1) == lab) | (lab == -100)).all(-1).tolist()
+    wrong = [i for i, g in enumerate(ok) if not g]
+    dec = greedy(model, [items[i]["prompt"] for i in wrong])
+    ans = [it["target"] for it in items]
+    for i, a in zip(wrong, dec):
+        ans[i] = a
     return sum(a == it["target"] for a, it in zip(ans, items)) / len(items), ans
 
 
@@ -441,15 +490,22 @@ def main():
     ap.add_argument("--out", required=True, help="family directory")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--pre-steps", type=int, default=5000)
+    ap.add_argument("--pre-steps", type=int, default=3000)
     ap.add_argument("--pre-lr", type=float, default=3e-3)
     ap.add_argument("--pre-p", type=float, default=0.4)
-    ap.add_argument("--cont-steps", type=int, default=1000)
+    ap.add_argument("--cont-steps", type=int, default=600)
     ap.add_argument("--cont-lr", type=float, default=1e-3)
-    ap.add_argument("--cont-p", type=float, default=0.35)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--ft-steps", type=int, default=150)
-    ap.add_argument("--ft-lr", type=float, default=5e-4)
+    ap.add_argument("--cont-p", type=float, default=0.42)
+    ap.add_argument("--per-task", type=int, default=3, help="items of each task in a base batch")
+    ap.add_argument("--pre-ckpt", default="", help="save the base after its first phase here; with --skip-pre, resume from it")
+    ap.add_argument("--skip-pre", action="store_true", help="load the first phase from --pre-ckpt")
+    ap.add_argument("--only-pre", action="store_true", help="stop after the base's first phase")
+    ap.add_argument("--ft-steps", type=int, default=300, help="most steps of a fine-tune")
+    ap.add_argument("--ft-lr", type=float, default=4e-4)
+    ap.add_argument("--ft-stop", type=float, default=1.0,
+                    help="stop a fine-tune once it reaches this exact-match accuracy on --stop-items of its train items "
+                         "(checked every 5 steps; 2 = never)")
+    ap.add_argument("--stop-items", type=int, default=256)
     ap.add_argument("--ft-batch", type=int, default=64)
     ap.add_argument("--skip-base", action="store_true", help="reuse the stored base")
     ap.add_argument("--skip-ft", action="store_true", help="reuse the stored fine-tunes")
@@ -457,8 +513,23 @@ def main():
     ap.add_argument("--no-merges", action="store_true")
     ap.add_argument("--methods", default="task_arithmetic,ties,breadcrumbs",
                     help="merge methods to measure; results.json keeps earlier entries of the others")
-    ap.add_argument("--ks", default="2,4,8,16", help="numbers of merged tasks")
-    ap.add_argument("--ta-lambdas", default="0.3,0.4,0.5,0.7,1.0")
+    ap.add_argument("--ks", default="2,4,8,16,32,48", help="numbers of merged tasks")
+    ap.add_argument("--subsets", type=int, default=5, help="random subsets per number of merged tasks")
+    ap.add_argument("--merge-items", type=int, default=50, help="test items per task scored for the merges")
+    ap.add_argument("--ta-lambdas", default="0.1,0.2,0.3,0.5,0.8")
+    ap.add_argument("--ties-lambdas", default="0.7,1.5,3.0")
+    ap.add_argument("--bc-lambdas", default="0.2,0.4")
+    ap.add_argument("--joint-steps", type=int, default=800,
+                    help="steps of the model trained jointly on every task (the ceiling); 0 skips it")
+    ap.add_argument("--joint-out", default="", help="where to keep the joint model (default /tmp/joint-model)")
+    ap.add_argument("--skip-joint", action="store_true", help="reuse the joint model in --joint-out")
+    ap.add_argument("--seed-tasks", default="reverse,rot1,lookup,interleave",
+                    help="tasks that get same-task fine-tunes from several seeds (seeds/<task>-seed<N>)")
+    ap.add_argument("--seed-lrs", default="2e-4,3e-4,4e-4,5e-4", help="one learning rate per seed")
+    ap.add_argument("--seed-max-steps", type=int, default=150)
+    ap.add_argument("--seed-stop", type=float, default=0.8,
+                    help="stop a seed run once it reaches this exact-match accuracy on --stop-items of its train items")
+    ap.add_argument("--skip-seeds", action="store_true", help="reuse the stored seed fine-tunes")
     ap.add_argument("--cross", action="store_true", help="also evaluate every fine-tune on every task")
     args = ap.parse_args()
 
@@ -466,12 +537,14 @@ def main():
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     with open(os.path.join(args.data, "tasks.json")) as f:
-        tasks = [t["name"] for t in json.load(f)]
+        infos = json.load(f)
+    tasks = [t["name"] for t in infos]
     train_d = {t: TaskData(t, load_jsonl(os.path.join(args.data, t, "train.jsonl"))) for t in tasks}
     test = {t: load_jsonl(os.path.join(args.data, t, "test.jsonl")) for t in tasks}
     log(f"{len(tasks)} tasks; train items {sum(len(d.items) for d in train_d.values())}")
 
     base_dir = os.path.join(args.out, "base")
+    base_times = {}
     if not args.skip_base:
         g = torch.Generator().manual_seed(args.seed)
         model = Llama(CONFIG)
@@ -479,50 +552,117 @@ def main():
 
         def mixed(p):
             def f():
-                per = args.batch // len(tasks)
-                parts = [train_d[t].sample(g, per, p) for t in tasks]
+                parts = [train_d[t].sample(g, args.per_task, p) for t in tasks]
                 return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
             return f
 
         params = list(model.parameters())
         model.train()
-        train(model, mixed(args.pre_p), args.pre_steps, args.pre_lr, params, 100, 0.1, 100, "base")
+        t0 = time.time()
+        if args.skip_pre:
+            model.load_state_dict(torch.load(args.pre_ckpt))
+            g.set_state(torch.load(args.pre_ckpt + ".rng"))
+        else:
+            train(model, mixed(args.pre_p), args.pre_steps, args.pre_lr, params, 100, 0.1, 100, "base")
+            base_times["base_phase1"] = time.time() - t0
+            log(f"base first phase: {time.time() - t0:.0f}s")
+            if args.pre_ckpt:
+                torch.save(model.state_dict(), args.pre_ckpt)
+                torch.save(g.get_state(), args.pre_ckpt + ".rng")
+            if args.only_pre:
+                return
+        t0 = time.time()
         train(model, mixed(args.cont_p), args.cont_steps, args.cont_lr, params, 20, 0.1, 100, "base-cont")
+        base_times["base_phase2"] = time.time() - t0
+        log(f"base second phase: {time.time() - t0:.0f}s")
         save_checkpoint(base_dir, model.state_dict())
     base = read_safetensors(os.path.join(base_dir, "model.safetensors"))
     bm = model_from(base)
-    base_acc = {}
-    for t in tasks:
-        base_acc[t], _ = accuracy(bm, test[t])
+    base_acc = {t: exact(bm, test[t]) for t in tasks}
     log("base accuracy: " + " ".join(f"{t}={a:.3f}" for t, a in base_acc.items()))
 
+    frozen = ("model.embed_tokens.weight", "lm_head.weight")
+
+    def finetune(names, seed, steps, lr, stop=None, every=5):
+        """A full fine-tune of the stored base on the correct answers of the
+        named tasks (one task: a fine-tune; several: joint training, batches
+        mixed evenly), embeddings and lm_head frozen. stop = (items, acc):
+        every `every` steps, stop once the exact-match accuracy on those
+        (train) items reaches acc."""
+        g = torch.Generator().manual_seed(seed)
+        model = model_from(base)
+        model.train()
+        params = []
+        for n, p in model.named_parameters():
+            p.requires_grad_(n not in frozen)
+            if n not in frozen:
+                params.append(p)
+        per = max(2, args.ft_batch // len(names)) if len(names) > 1 else args.ft_batch
+
+        def batches():
+            parts = [train_d[t].sample(g, per, 1.0) for t in names]
+            return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
+
+        done = [steps]
+        check = None
+        if stop:
+            def check(step):
+                if (step + 1) % every == 0:
+                    model.eval()
+                    ok = exact(model, stop[0]) >= stop[1]
+                    model.train()
+                    if ok:
+                        done[0] = step + 1
+                    return ok
+                return False
+        train(model, batches, steps, lr, params, 10, 1.0, 0, "+".join(names[:3]), check)
+        return model.state_dict(), done[0]
+
     only = set(args.tasks.split(",")) if args.tasks else set(tasks)
-    ft_sd, ft_acc, preds = {}, {}, {}
+    ft_sd, ft_acc, preds, ft_time, ft_steps = {}, {}, {}, {}, {}
     for i, t in enumerate(tasks):
         d = os.path.join(args.out, t)
         if not args.skip_ft and t in only:
-            g = torch.Generator().manual_seed(args.seed + 1 + i)
-            model = model_from(base)
-            model.train()
-            frozen = ("model.embed_tokens.weight", "lm_head.weight")
-            params = []
-            for n, p in model.named_parameters():
-                p.requires_grad_(n not in frozen)
-                if n not in frozen:
-                    params.append(p)
-            loss = train(model, lambda: train_d[t].sample(g, args.ft_batch, 1.0), args.ft_steps, args.ft_lr,
-                         params, 10, 1.0, 0, t)
-            save_checkpoint(d, model.state_dict())
-            log(f"fine-tuned {t}: loss {loss:.4f}")
+            t0 = time.time()
+            stop = (train_d[t].items[-args.stop_items:], args.ft_stop) if args.ft_stop < 1.5 else None
+            sd, steps = finetune([t], args.seed + 1 + i, args.ft_steps, args.ft_lr, stop)
+            save_checkpoint(d, sd)
+            ft_time[t] = time.time() - t0
+            ft_steps[t] = steps
         ft_sd[t] = read_safetensors(os.path.join(d, "model.safetensors"))
         ft_acc[t], preds[t] = accuracy(model_from(ft_sd[t]), test[t])
-        log(f"{t}: fine-tune {ft_acc[t]:.3f}  base {base_acc[t]:.3f}")
+        log(f"{t}: fine-tune {ft_acc[t]:.3f}  base {base_acc[t]:.3f}  steps {ft_steps.get(t)}")
+
+    # Same-task fine-tunes from different seeds, stopped early (model soups).
+    seeds = {}
+    seed_tasks = [t for t in args.seed_tasks.split(",") if t]
+    lrs = [float(x) for x in args.seed_lrs.split(",")]
+    tune = {t: load_jsonl(os.path.join(args.data, t, "tune.jsonl")) for t in seed_tasks}
+    for t in seed_tasks:
+        for n in range(1, len(lrs) + 1):
+            name = f"{t}-seed{n}"
+            d = os.path.join(args.out, "seeds", name)
+            if not args.skip_seeds:
+                stop_items = train_d[t].items[-args.stop_items:]
+                sd, steps = finetune([t], args.seed + 1000 * n + tasks.index(t), args.seed_max_steps, lrs[n - 1],
+                                     (stop_items, args.seed_stop), every=1)
+                save_checkpoint(d, sd)
+                seeds[name] = {"task": t, "seed": args.seed + 1000 * n + tasks.index(t), "lr": lrs[n - 1],
+                               "steps": steps}
+            else:
+                with open(os.path.join(args.out, "results.json")) as f:
+                    seeds[name] = json.load(f)["seeds"][name]
+            m = model_from(read_safetensors(os.path.join(d, "model.safetensors")))
+            seeds[name]["tune"] = exact(m, tune[t])
+            seeds[name]["test"] = exact(m, test[t])
+            log(f"{name}: lr {seeds[name]['lr']} steps {seeds[name]['steps']} tune {seeds[name]['tune']:.3f} "
+                f"test {seeds[name]['test']:.3f}")
 
     # Fixtures for the Go runner.
     fx = []
-    for name in ["base", tasks[0], tasks[6]]:
+    for name in ["base", tasks[0], tasks[min(6, len(tasks) - 1)]]:
         m = bm if name == "base" else model_from(ft_sd[name])
-        for t in [tasks[0], tasks[6], tasks[10]]:
+        for t in [tasks[0], tasks[min(6, len(tasks) - 1)], tasks[min(10, len(tasks) - 1)]]:
             it = test[t][0]
             e = fixture(m, it["prompt"], it["target"])
             e["model"] = name
@@ -537,47 +677,101 @@ def main():
                 f.write(json.dumps({"model": t, "task": t, "prompt": it["prompt"], "target": it["target"],
                                     "answer": a}) + "\n")
 
-    results = {"tasks": tasks, "base": base_acc, "finetune": ft_acc, "merges": [], "args": vars(args)}
-    methods = set(args.methods.split(","))
+    results = {"tasks": tasks, "base": base_acc, "finetune": ft_acc, "seeds": seeds, "merges": [],
+               "args": vars(args), "seconds": dict(base_times)}
+    if ft_time:
+        results["seconds"]["finetune_mean"] = sum(ft_time.values()) / len(ft_time)
+        results["finetune_steps"] = ft_steps
     old_path = os.path.join(args.out, "results.json")
+    old = {}
     if os.path.exists(old_path):
         with open(old_path) as f:
             old = json.load(f)
-        results["merges"] = [m for m in old.get("merges", []) if m["method"] not in methods]
-        if "cross" in old:
-            results["cross"] = old["cross"]
         if args.skip_base and args.skip_ft and "args" in old:
             # Nothing was trained: keep the arguments the models were trained with.
             results["args"], results["eval_args"] = old["args"], vars(args)
+            results["seconds"] = old.get("seconds", {})
+        for key in ("merges", "ceiling", "ceiling_model", "cross"):
+            if key in old:
+                results[key] = old[key]
+        # Fine-tunes not retrained keep their recorded steps.
+        results["finetune_steps"] = {**old.get("finetune_steps", {}), **ft_steps}
     if args.cross:
-        results["cross"] = {m: {t: (ft_acc[t] if m == t else accuracy(model_from(ft_sd[m]), test[t])[0])
+        results["cross"] = {m: {t: (ft_acc[t] if m == t else exact(model_from(ft_sd[m]), test[t]))
                                 for t in tasks} for m in tasks}
         log("cross accuracies done")
 
     def save_results():
-        with open(os.path.join(args.out, "results.json"), "w") as f:
+        tmp = os.path.join(args.out, "results.json.tmp")
+        with open(tmp, "w") as f:
             json.dump(results, f, indent=1)
             f.write("\n")
+        os.replace(tmp, os.path.join(args.out, "results.json"))
 
     save_results()
     if args.no_merges:
         return
-    order = tasks[:]
-    random.Random(args.seed).shuffle(order)
-    results["merge_order"] = order
-    settings = [("task_arithmetic", dict(lam=float(l))) for l in args.ta_lambdas.split(",")]
-    settings += [("ties", dict(lam=l, density=0.5)) for l in (1.0, 1.5, 2.0)]
-    settings += [("breadcrumbs", dict(lam=l, density=0.15, gamma=0.01)) for l in (1.0, 2.0, 3.0)]
-    settings = [s for s in settings if s[0] in methods]
+
+    # Random subsets of each size, drawn from the tasks without their
+    # opposed partner (the default extension order); a size beyond that
+    # pool takes every task.
+    opposes = {t["name"]: t.get("opposes", "") for t in infos}
+    pool = [t for t in tasks if not (opposes[t] and tasks.index(opposes[t]) < tasks.index(t))]
+    subsets = {}
     for k in [int(x) for x in args.ks.split(",")]:
-        sub = order[:k]
+        if k <= len(pool):
+            r = random.Random(f"{args.seed}/{k}")
+            subsets[k] = [r.sample(pool, k) for _ in range(args.subsets)]
+        else:
+            subsets[k] = [tasks[:k]]
+    results["merge_pool"] = pool
+    n_items = args.merge_items
+    mtest = {t: test[t][:n_items] for t in tasks}
+    ft_m = {t: max(exact(model_from(ft_sd[t]), mtest[t]), 1e-9) for t in tasks}
+    results["finetune_merge_items"] = ft_m
+
+    if args.joint_steps:
+        # The ceiling: one model trained jointly on every task from the same
+        # base with the fine-tunes' learning rate, scored on each subset.
+        if not args.skip_joint:
+            t0 = time.time()
+            sd, _ = finetune(tasks, args.seed + 7, args.joint_steps, args.ft_lr)
+            save_checkpoint(os.path.join(args.joint_out or "/tmp/joint-model"), sd)
+            results["ceiling_model"] = {"steps": args.joint_steps, "batch": 2 * len(tasks), "lr": args.ft_lr,
+                                        "seconds": time.time() - t0}
+        jm = model_from(read_safetensors(os.path.join(args.joint_out or "/tmp/joint-model", "model.safetensors")))
+        jacc = exact_tasks(jm, mtest)
+        results["ceiling"] = [c for c in results.get("ceiling", []) if c["k"] not in subsets]
+        for k, subs in subsets.items():
+            for j, sub in enumerate(subs):
+                results["ceiling"].append({"k": k, "subset": j, "tasks": sub,
+                                           "normalized": sum(jacc[t] / ft_m[t] for t in sub) / k})
+        results["ceiling_acc"] = jacc
+        log(f"joint model: mean normalized {sum(jacc[t] / ft_m[t] for t in tasks) / len(tasks):.3f}")
+        save_results()
+
+    methods = set(args.methods.split(","))
+    settings = [("task_arithmetic", dict(lam=float(l))) for l in args.ta_lambdas.split(",")]
+    settings += [("ties", dict(lam=float(l), density=0.5)) for l in args.ties_lambdas.split(",")]
+    settings += [("breadcrumbs", dict(lam=float(l), density=0.9, gamma=0.01)) for l in args.bc_lambdas.split(",")]
+    settings = [s for s in settings if s[0] in methods]
+    # Earlier results of other methods or sizes are kept.
+    results["merges"] = [m for m in results["merges"]
+                         if m["method"] not in methods or m["k"] not in subsets or "subset" not in m]
+    results["merge_items"] = n_items
+    for k, subs in subsets.items():
         for method, kw in settings:
             t0 = time.time()
-            m = model_from(merge(base, [ft_sd[t] for t in sub], method, **kw))
-            accs = {t: accuracy(m, test[t])[0] for t in sub}
-            norm = sum(accs[t] / ft_acc[t] for t in sub) / k
-            results["merges"].append({"k": k, "tasks": sub, "method": method, **kw, "acc": accs, "normalized": norm})
-            log(f"merge k={k} {method} {kw}: normalized {norm:.3f} ({time.time() - t0:.0f}s)")
+            norms = []
+            for j, sub in enumerate(subs):
+                m = model_from(merge(base, [ft_sd[t] for t in sub], method, **kw))
+                accs = exact_tasks(m, {t: mtest[t] for t in sub})
+                norm = sum(accs[t] / ft_m[t] for t in sub) / k
+                norms.append(norm)
+                results["merges"].append({"k": k, "subset": j, "tasks": sub, "method": method, **kw, "acc": accs,
+                                          "normalized": norm})
+            log(f"merge k={k} {method} {kw}: normalized {sum(norms) / len(norms):.3f} "
+                f"{[round(x, 2) for x in norms]} ({time.time() - t0:.0f}s)")
             save_results()
 
 
