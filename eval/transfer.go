@@ -65,7 +65,7 @@ func Transfer(frozen, tuned Estimate) TransferVerdict {
 	return v
 }
 
-// Word is the verdict in two words: "holds" or "fails".
+// Word is the verdict in one word: "holds" or "fails".
 func (v TransferVerdict) Word() string {
 	if v.Holds {
 		return "holds"

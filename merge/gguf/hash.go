@@ -12,9 +12,7 @@ import (
 	"github.com/mergetune/mergetune/merge/safetensors"
 )
 
-// hashPiece is how much of the file the hasher reads at once, and how
-// often (in hashed bytes) it starts the kernel's writeback of what it has
-// hashed.
+// hashPiece is how much of the file the hasher reads at once.
 const hashPiece = 4 << 20
 
 // writebackEvery is how many hashed bytes pass between two starts of the
