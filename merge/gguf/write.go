@@ -13,8 +13,8 @@ import (
 
 // buffers are one WriteFloat32 call's scratch space.
 type buffers struct {
-	vals, staged []float32
-	bytes        []byte
+	vals  []float32
+	bytes []byte
 }
 
 func grow[T any](s []T, n int) []T {
@@ -81,13 +81,19 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 		// rounds the same way by itself); src stays the caller's.
 		b.vals = grow(b.vals, n)
 		vals = b.vals
-		copy(vals, src)
-		safetensors.Round(e.dtype, vals)
+		safetensors.RoundTo(e.dtype, vals, src)
 		if e.tr.adds {
 			for i := range vals {
 				vals[i] += e.tr.add
 			}
 		}
+	}
+	if e.quantized && !(e.from == safetensors.BF16 && e.dtype == safetensors.BF16 && !e.tr.adds) {
+		// The server quantizes the converter's 16-bit values (vals is
+		// scratch space here: sameType is false). Values just rounded
+		// to bfloat16 are their own bfloat16 rounding: that case skips
+		// the second pass.
+		safetensors.Round(e.from, vals)
 	}
 	if e.tr.perm == nil {
 		return w.put(e, b, off, vals)
@@ -100,21 +106,28 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 	for _, d := range e.tr.inv[r0 : r0+nr] {
 		lo, hi = min(lo, int(d)), max(hi, int(d))
 	}
-	if hi-lo+1 == nr {
-		// whole heads: the rows land in one contiguous range
-		b.staged = grow(b.staged, n)
+	if hi-lo+1 != nr {
 		for k := range nr {
-			d := int(e.tr.inv[r0+k]) - lo
-			copy(b.staged[d*e.cols:(d+1)*e.cols], vals[k*e.cols:(k+1)*e.cols])
+			if err := w.put(e, b, int(e.tr.inv[r0+k])*e.cols, vals[k*e.cols:(k+1)*e.cols]); err != nil {
+				return err
+			}
 		}
-		return w.put(e, b, lo*e.cols, b.staged[:n])
+		return nil
 	}
+	// whole heads: the rows land in one contiguous range, each encoded
+	// straight into its place
+	rb, err := rowBytes(e.kind, e.cols)
+	if err != nil {
+		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	}
+	b.bytes = grow(b.bytes, nr*int(rb))
 	for k := range nr {
-		if err := w.put(e, b, int(e.tr.inv[r0+k])*e.cols, vals[k*e.cols:(k+1)*e.cols]); err != nil {
-			return err
+		d := int(e.tr.inv[r0+k]) - lo
+		if err := encode(e.kind, b.bytes[d*int(rb):(d+1)*int(rb)], vals[k*e.cols:(k+1)*e.cols]); err != nil {
+			return fmt.Errorf("gguf: write %s: %w", e.name, err)
 		}
 	}
-	return nil
+	return w.writeBytes(e, lo*e.cols, b.bytes)
 }
 
 // sameType reports whether values of dtype d are stored in type k.
@@ -125,19 +138,7 @@ func sameType(d safetensors.DType, k ggml.TensorType) bool {
 
 // put encodes vals and writes them as elements from off of e's GGUF data.
 func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
-	if e.kind == ggml.TensorTypeQ8_0 && off%vec.Q8_0Block != 0 {
-		return fmt.Errorf("gguf: write %s: element %d does not start a q8_0 block", e.name, off)
-	}
-	if e.quantized {
-		// The server quantizes the converter's 16-bit values (vals is
-		// scratch space here: sameType is false).
-		safetensors.Round(e.from, vals)
-	}
 	nb, err := rowBytes(e.kind, len(vals))
-	if err != nil {
-		return fmt.Errorf("gguf: write %s: %w", e.name, err)
-	}
-	at, err := rowBytes(e.kind, off)
 	if err != nil {
 		return fmt.Errorf("gguf: write %s: %w", e.name, err)
 	}
@@ -145,9 +146,22 @@ func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
 	if err := encode(e.kind, b.bytes, vals); err != nil {
 		return fmt.Errorf("gguf: write %s: %w", e.name, err)
 	}
-	if _, err := w.f.WriteAt(b.bytes, e.off+at); err != nil {
+	return w.writeBytes(e, off, b.bytes)
+}
+
+// writeBytes writes data, encoded, as e's elements from off on.
+func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
+	if e.kind == ggml.TensorTypeQ8_0 && off%vec.Q8_0Block != 0 {
+		return fmt.Errorf("gguf: write %s: element %d does not start a q8_0 block", e.name, off)
+	}
+	at, err := rowBytes(e.kind, off)
+	if err != nil {
+		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	}
+	if _, err := w.f.WriteAt(data, e.off+at); err != nil {
 		return fmt.Errorf("gguf: write %s to %s: %w", e.name, w.path, err)
 	}
+	nb := int64(len(data))
 	e.written.Add(nb)
 	if w.hash != nil {
 		w.hash.mark(e.off+at, e.off+at+nb)

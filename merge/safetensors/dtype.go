@@ -169,15 +169,22 @@ func bf16ToF32(src []byte, dst []float32) { vec.BF16ToF32(dst, src) }
 // Round rounds the values in v, in place, to the precision of d (to
 // nearest, ties to even), as FromFloat32 then ToFloat32 would, without the
 // intermediate bytes.
-func Round(d DType, v []float32) {
+func Round(d DType, v []float32) { RoundTo(d, v, v) }
+
+// RoundTo sets dst to the values of src rounded as Round rounds them;
+// len(dst) must be len(src), and dst may be src.
+func RoundTo(d DType, dst, src []float32) {
+	dst = dst[:len(src)]
 	switch d {
 	case BF16:
-		for i, f := range v {
-			v[i] = math.Float32frombits(uint32(vec.RoundBF16(f)) << 16)
-		}
+		vec.RoundToBF16(dst, src)
 	case F16:
-		for i, f := range v {
-			v[i] = math.Float32frombits(f16Widen(float16.Fromfloat32(f).Bits()))
+		for i, f := range src {
+			dst[i] = math.Float32frombits(f16Widen(float16.Fromfloat32(f).Bits()))
+		}
+	default:
+		if len(src) > 0 && &dst[0] != &src[0] {
+			copy(dst, src)
 		}
 	}
 }

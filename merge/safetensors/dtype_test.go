@@ -251,13 +251,21 @@ func TestF16WidenAllValues(t *testing.T) {
 	}
 }
 
-// TestRoundMatchesRoundTrip: Round equals a round trip through the
-// dtype's bytes, NaN and infinities included.
+// TestRoundMatchesRoundTrip: Round and RoundTo equal a round trip through
+// the dtype's bytes, NaN and infinities included (enough values for the
+// vector loops).
 func TestRoundMatchesRoundTrip(t *testing.T) {
-	v := []float32{0, 1, -1, 1 + 1.0/256, 1 + 3.0/512, 3.14159265, -2.5e-9, 65519, 70000, 1e30, float32(math.Inf(1)), float32(math.NaN())}
+	v := []float32{0, 1, -1, 1 + 1.0/256, 1 + 3.0/512, 3.14159265, -2.5e-9, 65519, 70000, 1e30, float32(math.Inf(1)), float32(math.NaN()),
+		math.Float32frombits(0x7f800001), math.Float32frombits(0xffc00001), math.Float32frombits(0x3f818000), math.Float32frombits(0x7f7fffff)}
+	for range 2 {
+		v = append(v, v...)
+	}
+	v = v[:len(v)-3]
 	for _, d := range []DType{F32, F16, BF16} {
 		got := append([]float32(nil), v...)
 		Round(d, got)
+		to := make([]float32, len(v))
+		RoundTo(d, to, v)
 		buf := make([]byte, len(v)*d.Size())
 		want := make([]float32, len(v))
 		FromFloat32(d, v, buf)
@@ -265,6 +273,9 @@ func TestRoundMatchesRoundTrip(t *testing.T) {
 		for i := range v {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Errorf("%s: Round(%v) = %v, round trip gives %v", d, v[i], got[i], want[i])
+			}
+			if math.Float32bits(to[i]) != math.Float32bits(want[i]) {
+				t.Errorf("%s: RoundTo(%v) = %v, round trip gives %v", d, v[i], to[i], want[i])
 			}
 		}
 	}

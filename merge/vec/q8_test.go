@@ -172,7 +172,7 @@ func TestQuantizeQ8_0Paths(t *testing.T) {
 				t.Fatalf("n=%d special=%v: block %d differs: got %x want %x (input %v)", n, special, b,
 					got[b*34:b*34+34], want[b*34:b*34+34], x[b*32:b*32+32])
 			}
-			if !special && avx2 {
+			if !special && f16c {
 				if done := quantizeQ8_0Fast(make([]byte, len(want)), x); done != n/Q8_0Block {
 					t.Errorf("n=%d: the vector loop did %d of %d finite blocks", n, done, n/Q8_0Block)
 				}

@@ -44,6 +44,20 @@ func f32ToBF16Go(dst []byte, src []float32, from int) {
 	}
 }
 
+// RoundToBF16 sets dst[i] to src[i] rounded to bfloat16 (as F32ToBF16
+// rounds it) and widened back to float32; len(dst) must be len(src), and
+// dst may be src.
+func RoundToBF16(dst, src []float32) {
+	dst = dst[:len(src)]
+	roundToBF16Go(dst, src, roundToBF16Fast(dst, src))
+}
+
+func roundToBF16Go(dst, src []float32, from int) {
+	for i := from; i < len(src); i++ {
+		dst[i] = math.Float32frombits(uint32(RoundBF16(src[i])) << 16)
+	}
+}
+
 // RoundBF16 rounds f to bfloat16 bits, as F32ToBF16 does.
 func RoundBF16(f float32) uint16 {
 	b := math.Float32bits(f)

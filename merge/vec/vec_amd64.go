@@ -8,11 +8,13 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// avx2 and avx512 are set once, at start-up, from the CPU's features
-// (avx512: the DQ and VL extensions, for 64-bit multiplies).
+// avx2, avx512 and f16c are set once, at start-up, from the CPU's
+// features (avx512: the DQ and VL extensions, for 64-bit multiplies; f16c:
+// AVX2 and the half-precision conversions, for the q8_0 scales).
 var (
 	avx2   = cpu.X86.HasAVX2
 	avx512 = avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+	f16c   = avx2 && cpu.X86.HasF16C
 )
 
 //go:noescape
@@ -20,6 +22,9 @@ func bf16ToF32AVX2(dst *float32, src *byte, n int)
 
 //go:noescape
 func f32ToBF16AVX2(dst *byte, src *float32, n int)
+
+//go:noescape
+func roundToBF16AVX2(dst, src *float32, n int)
 
 //go:noescape
 func consensusAVX2(out, x *float32, n, stride int, w *float32, nw int, normalize bool)
@@ -42,6 +47,17 @@ func f32ToBF16Fast(dst []byte, src []float32) int {
 		return 0
 	}
 	f32ToBF16AVX2(&dst[0], &src[0], n)
+	return n
+}
+
+// roundToBF16Fast rounds a multiple of 16 leading elements with AVX2 and
+// returns how many it rounded.
+func roundToBF16Fast(dst, src []float32) int {
+	n := len(src) &^ 15
+	if !avx2 || n == 0 {
+		return 0
+	}
+	roundToBF16AVX2(&dst[0], &src[0], n)
 	return n
 }
 
@@ -228,36 +244,19 @@ func addScaledFast(out, b []float32, lambda float32) int {
 }
 
 //go:noescape
-func quantizeQ8_0AVX2(dst *byte, src *float32, nb int, ds *float32) (done int)
+func quantizeQ8_0AVX2(dst *byte, src *float32, nb int) (done int)
 
 // quantizeQ8_0Fast quantizes the leading blocks of src into dst with AVX2
-// and returns how many it did: it stops before the first block whose
-// amax is not finite or whose scale has no finite inverse, which the
-// scalar loop does.
+// (and F16C for the scales) and returns how many it did: it stops before
+// the first block whose amax is not finite or whose scale has no finite
+// inverse, which the scalar loop does.
 func quantizeQ8_0Fast(dst []byte, src []float32) int {
 	nb := len(src) / Q8_0Block
-	if !avx2 || nb == 0 {
+	if !f16c || nb == 0 {
 		return 0
 	}
 	_ = dst[nb*Q8_0BlockBytes-1]
-	// the vector loop leaves the scales as float32 in ds; they are
-	// rounded to half precision here, a piece at a time
-	var ds [256]float32
-	done := 0
-	for done < nb {
-		m := min(len(ds), nb-done)
-		k := quantizeQ8_0AVX2(&dst[done*Q8_0BlockBytes], &src[done*Q8_0Block], m, &ds[0])
-		for b, d := range ds[:k] {
-			h := F32ToF16(d)
-			o := (done + b) * Q8_0BlockBytes
-			dst[o], dst[o+1] = byte(h), byte(h>>8)
-		}
-		done += k
-		if k < m {
-			break
-		}
-	}
-	return done
+	return quantizeQ8_0AVX2(&dst[0], &src[0], nb)
 }
 
 //go:noescape

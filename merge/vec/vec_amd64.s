@@ -79,6 +79,34 @@ narrow:
 	VZEROUPPER
 	RET
 
+// func roundToBF16AVX2(dst, src *float32, n int)
+// n is a positive multiple of 16. Per lane: f32ToBF16AVX2's bfloat16 of
+// the float, shifted back into the high half (dst may be src).
+TEXT ·roundToBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+	BCAST32($0x7fff, X8, Y8)
+	BCAST32($1, X9, Y9)
+	BCAST32($0x7fffffff, X10, Y10)
+	BCAST32($0x7f800000, X11, Y11)
+	BCAST32($0x40, X12, Y12)
+
+round:
+	ROUNDBF16((SI), Y6)
+	ROUNDBF16(32(SI), Y7)
+	VPSLLD  $16, Y6, Y6
+	VPSLLD  $16, Y7, Y7
+	VMOVDQU Y6, (DI)
+	VMOVDQU Y7, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JNZ     round
+	VZEROUPPER
+	RET
+
 // func consensusAVX2(out, x *float32, n, stride int, w *float32, nw int, normalize bool)
 // n is a positive multiple of 8; nw >= 1. Model t's entry of element i is
 // x[t*stride+i].
@@ -708,19 +736,18 @@ add:
 	VADDPS     Y7, Y4, y \
 	VCVTTPS2DQ y, y
 
-// func quantizeQ8_0AVX2(dst *byte, src *float32, nb int, ds *float32) (done int)
+// func quantizeQ8_0AVX2(dst *byte, src *float32, nb int) (done int)
 // Quantizes up to nb q8_0 blocks of 32 floats from src into the 34-byte
-// blocks at dst: it writes each block's 32 quants (bytes 2-33) and stores
-// its scale d = amax/127 as a float32 in ds[b] (the caller rounds it to
-// half precision). It stops before a block whose amax is not finite or
-// whose 1/d is not finite, and returns the number of blocks done. amax is
-// the maximum of the magnitudes' bits as unsigned integers, which for
-// finite floats is the float maximum.
-TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-40
+// blocks at dst: each block's scale d = amax/127, rounded to half
+// precision by VCVTPS2PH to nearest even (as ggml's GGML_FP32_TO_FP16 on
+// F16C, and F32ToF16 for a finite d), then its 32 quants. It stops before
+// a block whose amax is not finite or whose 1/d is not finite, and returns
+// the number of blocks done. amax is the maximum of the magnitudes' bits
+// as unsigned integers, which for finite floats is the float maximum.
+TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ nb+16(FP), CX
-	MOVQ ds+24(FP), R8
 	XORQ BX, BX
 	BCAST32($0x7fffffff, X9, Y9)   // |x| mask
 	BCAST32($0x80000000, X10, Y10) // sign mask
@@ -756,7 +783,6 @@ q8block:
 	CMPL         AX, $0x7f800000
 	JAE          q8done            // Inf or NaN: the scalar loop
 	VDIVSS       X14, X4, X5       // d = amax / 127
-	VMOVSS       X5, (R8)(BX*4)
 	VMOVQ        X5, DX
 	VXORPS       X6, X6, X6        // id = 0 when d is 0
 	TESTL        DX, DX
@@ -767,6 +793,9 @@ q8block:
 	JAE          q8done            // d too small to invert: the scalar loop
 
 q8scale:
+	VCVTPS2PH    $0, X5, X7        // d in half precision, to nearest even
+	VMOVQ        X7, AX
+	MOVW         AX, (DI)
 	VBROADCASTSS X6, Y6
 	VMULPS       Y6, Y0, Y0
 	VMULPS       Y6, Y1, Y1
@@ -787,7 +816,7 @@ q8scale:
 	JMP          q8block
 
 q8done:
-	MOVQ BX, done+32(FP)
+	MOVQ BX, done+24(FP)
 	VZEROUPPER
 	RET
 

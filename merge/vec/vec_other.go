@@ -2,8 +2,12 @@
 
 package vec
 
+// f16c: no vector q8_0 loop on this architecture.
+const f16c = false
+
 func bf16ToF32Fast(dst []float32, src []byte) int           { return 0 }
 func f32ToBF16Fast(dst []byte, src []float32) int           { return 0 }
+func roundToBF16Fast(dst, src []float32) int                { return 0 }
 func consensusFast(out, x, w []float32, normalize bool) int { return 0 }
 
 func weighCutFast(x, d, b []float32, off int, keep, drop Cut, scale, weight float32) int { return 0 }

@@ -43,6 +43,13 @@ func TestBF16RoundTripMatchesScalar(t *testing.T) {
 				t.Fatalf("n=%d element %d (%#08x): bf16 %#04x, want %#04x", n, i, math.Float32bits(f), got, want)
 			}
 		}
+		rounded := slices.Clone(src)
+		RoundToBF16(rounded, rounded) // in place
+		for i, f := range rounded {
+			if got, want := math.Float32bits(f), uint32(b[2*i])<<16|uint32(b[2*i+1])<<24; got != want {
+				t.Fatalf("n=%d element %d: RoundToBF16 %#08x, want %#08x", n, i, got, want)
+			}
+		}
 		back := make([]float32, n)
 		BF16ToF32(back, b)
 		for i := range back {
@@ -357,6 +364,11 @@ func TestVectorEqualsScalar(t *testing.T) {
 		bf16ToF32Go(y, f32Bytes(v), 0)
 		if i := same(x, y); i >= 0 {
 			t.Fatalf("BF16ToF32 n=%d: element %d differs", n, i)
+		}
+		RoundToBF16(x, v)
+		roundToBF16Go(y, v, 0)
+		if i := same(x, y); i >= 0 {
+			t.Fatalf("RoundToBF16 n=%d: element %d differs", n, i)
 		}
 		h1, h2 := make([]byte, 2*n), make([]byte, 2*n)
 		F32ToBF16(h1, v)
