@@ -37,7 +37,7 @@ widen:
 	RET
 
 // ROUNDBF16 rounds the eight floats at src to bfloat16, one per 32-bit
-// lane of dst, given the constants f32ToBF16AVX2 keeps in Y8-Y12.
+// lane of dst, given the constants BF16CONSTS loads into Y8-Y12.
 #define ROUNDBF16(src, dst) \
 	VMOVDQU   src, Y0 \
 	VPSRLD    $16, Y0, Y1 \
@@ -50,6 +50,14 @@ widen:
 	VPCMPGTD  Y11, Y5, Y5 \
 	VPBLENDVB Y5, Y4, Y3, dst
 
+// BF16CONSTS loads ROUNDBF16's constants into Y8-Y12.
+#define BF16CONSTS \
+	BCAST32($0x7fff, X8, Y8) \
+	BCAST32($1, X9, Y9) \
+	BCAST32($0x7fffffff, X10, Y10) \
+	BCAST32($0x7f800000, X11, Y11) \
+	BCAST32($0x40, X12, Y12)
+
 // func f32ToBF16AVX2(dst *byte, src *float32, n int)
 // n is a positive multiple of 16. Per lane, with b the float's bits:
 // NaN (|b| > 0x7f800000) gives b>>16 | 0x40, else (b + 0x7fff + (b>>16)&1) >> 16.
@@ -58,11 +66,7 @@ TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-24
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 
-	BCAST32($0x7fff, X8, Y8)
-	BCAST32($1, X9, Y9)
-	BCAST32($0x7fffffff, X10, Y10)
-	BCAST32($0x7f800000, X11, Y11)
-	BCAST32($0x40, X12, Y12)
+	BF16CONSTS
 
 narrow:
 	ROUNDBF16((SI), Y6)
@@ -87,11 +91,7 @@ TEXT ·roundToBF16AVX2(SB), NOSPLIT, $0-24
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 
-	BCAST32($0x7fff, X8, Y8)
-	BCAST32($1, X9, Y9)
-	BCAST32($0x7fffffff, X10, Y10)
-	BCAST32($0x7f800000, X11, Y11)
-	BCAST32($0x40, X12, Y12)
+	BF16CONSTS
 
 round:
 	ROUNDBF16((SI), Y6)
