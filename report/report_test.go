@@ -91,9 +91,9 @@ func TestCurveRoundTrip(t *testing.T) {
 	// both intervals and its cost; the CSV every point.
 	more := []results.CurvePoint{
 		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Models: 4, Rule: "mean", Subsets: 3, Tasks: 4, Mean: 0.6,
-			Normalized: 0.6, SubsetLo: 0.5, SubsetHi: 0.7, ItemLo: 0.4, ItemHi: 0.8, Merges: 3, Items: 48},
+			Normalized: 0.6, SubsetLo: 0.5, SubsetHi: 0.7, ItemLo: 0.4, ItemHi: 0.8, Merges: 3, Items: 48, Factor: 0.625},
 		{Method: "ties", Variant: results.VariantFrozen, Study: "ties-4", Models: 4, Rule: "mean", Subset: 2, Subsets: 3,
-			Members: "a,b,c,d", Tasks: 4, Mean: 0.55, Normalized: 0.55, SubsetLo: 0.55, SubsetHi: 0.55, ItemLo: 0.3, ItemHi: 0.7, Merges: 1, Items: 16},
+			Members: "a,b,c,d", Tasks: 4, Mean: 0.55, Normalized: 0.55, SubsetLo: 0.55, SubsetHi: 0.55, ItemLo: 0.3, ItemHi: 0.7, Merges: 1, Items: 16, Factor: 0.5},
 	}
 	if err := db.PutCurve(ctx, more); err != nil {
 		t.Fatal(err)
@@ -117,13 +117,13 @@ func TestCurveRoundTrip(t *testing.T) {
 	if err := Write(&md, d, FormatMarkdown); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(md.String(), "| ties | frozen | mean | ties-4 | 4 | 3 | 4 | 0.6000 | 0.6000 | [0.5000, 0.7000] | [0.4000, 0.8000] | 3 merges, 48 items |") {
+	if !strings.Contains(md.String(), "| ties | frozen | mean | ties-4 | 4 | 3 | 4 | 0.625 | 0.6000 | 0.6000 | [0.5000, 0.7000] | [0.4000, 0.8000] | 3 merges, 48 items |") {
 		t.Errorf("markdown lacks the mean rule's aggregate:\n%s", md.String())
 	}
 	if err := Write(&csvOut, d, FormatCSV); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(csvOut.String(), "ties,frozen,mean,ties-4,4,2,3,\"a,b,c,d\",4,") {
+	if !strings.Contains(csvOut.String(), "ties,frozen,mean,ties-4,4,2,3,\"a,b,c,d\",4,") || !strings.Contains(csvOut.String(), ",0.500000\n") {
 		t.Errorf("csv lacks the subset's point:\n%s", csvOut.String())
 	}
 }

@@ -55,9 +55,9 @@ func writeMarkdown(w io.Writer, d *Data) error {
 		var rows [][]string
 		for _, c := range v.Curve {
 			rows = append(rows, []string{c.Method, c.Variant, c.Rule, c.Study, strconv.Itoa(c.Models), strconv.Itoa(c.Subsets), strconv.Itoa(c.Tasks),
-				c.Mean, c.Normalized, c.SubsetCI, c.ItemCI, c.Cost})
+				c.Factor, c.Mean, c.Normalized, c.SubsetCI, c.ItemCI, c.Cost})
 		}
-		mdTable(ew, []string{"method", "variant", "rule", "from study", "models", "subsets", "tasks", "mean", "normalized",
+		mdTable(ew, []string{"method", "variant", "rule", "from study", "models", "subsets", "tasks", "λ factor", "mean", "normalized",
 			"95% across subsets", "95% from items", "cost"}, rows)
 		if len(v.Verdicts) > 0 {
 			fmt.Fprintf(ew, "### Transfer verdict\n\n%s\n\n", v.VerdictNote)
@@ -300,7 +300,7 @@ func writeCSV(w io.Writer, d *Data) error {
 
 // curveCSVFields are the columns of the CSV report's curve table.
 var curveCSVFields = []string{"curve_method", "variant", "rule", "study", "models", "subset", "subsets", "members", "tasks",
-	"mean", "normalized", "subset_lo", "subset_hi", "item_lo", "item_hi", "merges", "items", "merge_s", "eval_s"}
+	"mean", "normalized", "subset_lo", "subset_hi", "item_lo", "item_hi", "merges", "items", "merge_s", "eval_s", "factor"}
 
 // writeCurveCSV writes the extension curve as a CSV table, every point:
 // each subset's (subset 1…) and each size's aggregate (subset 0, its
@@ -314,7 +314,7 @@ func writeCurveCSV(w io.Writer, pts []results.CurvePoint) error {
 		cw.Write([]string{p.Method, p.Variant, p.Rule, p.Study, strconv.Itoa(p.Models), strconv.Itoa(p.Subset), strconv.Itoa(p.Subsets),
 			p.Members, strconv.Itoa(p.Tasks), f(p.Mean), f(p.Normalized), f(p.SubsetLo), f(p.SubsetHi), f(p.ItemLo), f(p.ItemHi),
 			strconv.Itoa(p.Merges), strconv.Itoa(p.Items), strconv.FormatFloat(p.MergeTime.Seconds(), 'f', 3, 64),
-			strconv.FormatFloat(p.EvalTime.Seconds(), 'f', 3, 64)})
+			strconv.FormatFloat(p.EvalTime.Seconds(), 'f', 3, 64), f(p.Factor)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -186,6 +186,7 @@ type curveRow struct {
 	SubsetCI, ItemCI       string // 95% intervals across subsets and from the items ("-" when not measured)
 	Cost                   string // merges and items evaluated ("-" when not measured here)
 	Times                  string
+	Factor                 string // the scale factor the rule gave λ (refit: its choice; "-" when not recorded)
 }
 
 // verdictRow is one transfer verdict (eval.CurveVerdicts): a method's
@@ -617,7 +618,10 @@ func curveView(pts []results.CurvePoint) (template.HTML, []curveRow) {
 		}
 		row := curveRow{Method: p.Method, Variant: p.Variant, Study: p.Study, Rule: p.Rule, Models: p.Models, Tasks: p.Tasks,
 			Subsets: p.Subsets, Mean: fmt.Sprintf("%.4f", p.Mean), Normalized: fmt.Sprintf("%.4f", p.Normalized),
-			SubsetCI: "-", ItemCI: "-", Cost: "-", Times: fmtTimes(p)}
+			SubsetCI: "-", ItemCI: "-", Cost: "-", Times: fmtTimes(p), Factor: "-"}
+		if p.Factor > 0 {
+			row.Factor = fmt.Sprintf("%.3g", p.Factor)
+		}
 		if p.Subsets > 1 {
 			row.SubsetCI = fmt.Sprintf("[%.4f, %.4f]", p.SubsetLo, p.SubsetHi)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,11 @@ type CurvePoint struct {
 	Merges, Items int
 	MergeTime     time.Duration
 	EvalTime      time.Duration
+	// Factor is the scale the rule gave the frozen recipe's λ/weights
+	// (refit: the one it chose); of an aggregate, the mean over its
+	// subsets. 0: not recorded (a tuned point, or a database older than
+	// schema version 9).
+	Factor float64
 }
 
 // PutCurve records curve points (table mt_report_curve), replacing points
@@ -71,16 +77,17 @@ func (db *DB) PutCurve(ctx context.Context, pts []CurvePoint) error {
 			}
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO mt_report_curve (method, variant, study, models, rule, subset,
 	subsets, members, tasks, mean, normalized, subset_lo, subset_hi, item_lo, item_hi, merges, items,
-	merge_seconds, eval_seconds, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	merge_seconds, eval_seconds, factor, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (method, variant, study, models, rule, subset) DO UPDATE SET subsets = excluded.subsets,
 	members = excluded.members, tasks = excluded.tasks, mean = excluded.mean, normalized = excluded.normalized,
 	subset_lo = excluded.subset_lo, subset_hi = excluded.subset_hi, item_lo = excluded.item_lo,
 	item_hi = excluded.item_hi, merges = excluded.merges, items = excluded.items,
-	merge_seconds = excluded.merge_seconds, eval_seconds = excluded.eval_seconds, created_at = excluded.created_at`),
+	merge_seconds = excluded.merge_seconds, eval_seconds = excluded.eval_seconds, factor = excluded.factor,
+	created_at = excluded.created_at`),
 				p.Method, p.Variant, p.Study, p.Models, rule, p.Subset, subsets, p.Members, p.Tasks, p.Mean, p.Normalized,
 				p.SubsetLo, p.SubsetHi, p.ItemLo, p.ItemHi, p.Merges, p.Items,
-				p.MergeTime.Seconds(), p.EvalTime.Seconds(), now); err != nil {
+				p.MergeTime.Seconds(), p.EvalTime.Seconds(), p.Factor, now); err != nil {
 				return fmt.Errorf("point %s/%s/%s at %d models, subset %d: %w", p.Method, p.Variant, rule, p.Models, p.Subset, err)
 			}
 		}
@@ -98,12 +105,15 @@ func (db *DB) Curve(ctx context.Context) ([]CurvePoint, error) {
 		return nil, err
 	}
 	q := `SELECT method, variant, study, models, rule, subset, subsets, members, tasks, mean, normalized,
-	subset_lo, subset_hi, item_lo, item_hi, merges, items, merge_seconds, eval_seconds
+	subset_lo, subset_hi, item_lo, item_hi, merges, items, merge_seconds, eval_seconds, factor
 FROM mt_report_curve ORDER BY method, variant, rule, models, subset, study`
-	if db.version < 5 {
+	switch {
+	case db.version < 5:
 		q = `SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalized,
-	normalized, normalized, normalized, normalized, 1, 0, merge_seconds, eval_seconds
+	normalized, normalized, normalized, normalized, 1, 0, merge_seconds, eval_seconds, 0
 FROM mt_report_curve ORDER BY method, variant, models, study`
+	case db.version < 9:
+		q = strings.Replace(q, "eval_seconds, factor", "eval_seconds, 0", 1)
 	}
 	rows, err := db.sql.QueryContext(ctx, q)
 	if err != nil {
@@ -116,7 +126,7 @@ FROM mt_report_curve ORDER BY method, variant, models, study`
 		var ms, es float64
 		if err := rows.Scan(&p.Method, &p.Variant, &p.Study, &p.Models, &p.Rule, &p.Subset, &p.Subsets, &p.Members,
 			&p.Tasks, &p.Mean, &p.Normalized, &p.SubsetLo, &p.SubsetHi, &p.ItemLo, &p.ItemHi, &p.Merges, &p.Items,
-			&ms, &es); err != nil {
+			&ms, &es, &p.Factor); err != nil {
 			return nil, fmt.Errorf("results: read the extension curve: %w", err)
 		}
 		p.MergeTime, p.EvalTime = time.Duration(ms*float64(time.Second)), time.Duration(es*float64(time.Second))

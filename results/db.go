@@ -28,7 +28,7 @@ const dsnParams = "_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate"
 
 // SchemaVersion is the version of the mergetune schema this package
 // writes; Open migrates older databases up to it.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // timeLayout is how times are stored: UTC, fixed width, so that text order
 // is time order.
@@ -572,6 +572,12 @@ SELECT method, variant, study, models, 'fixed', 0, 1, '', tasks, mean, normalize
 	created_at   TEXT    NOT NULL,
 	PRIMARY KEY (study, trial_number)
 )`,
+		},
+		// Version 9: the scale factor each extension point merged the
+		// frozen recipe with (refit's choice; of an aggregate, the mean);
+		// 0 on older points, which did not record it.
+		{
+			`ALTER TABLE mt_report_curve ADD COLUMN factor REAL NOT NULL DEFAULT 0`,
 		},
 	}
 }

@@ -63,7 +63,7 @@ func TestCurveAndBestTrial(t *testing.T) {
 	defer db.Close()
 	pts := []CurvePoint{{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "fixed", Subsets: 1, Tasks: 2, Mean: 0.5, Normalized: 0.6, MergeTime: time.Second},
 		{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "fixed", Subset: 1, Subsets: 3, Members: "a,b", Tasks: 2, Mean: 0.5,
-			Normalized: 0.6, SubsetLo: 0.6, SubsetHi: 0.6, ItemLo: 0.4, ItemHi: 0.7, Merges: 1, Items: 12},
+			Normalized: 0.6, SubsetLo: 0.6, SubsetHi: 0.6, ItemLo: 0.4, ItemHi: 0.7, Merges: 1, Items: 12, Factor: 0.25},
 		{Method: "ties", Variant: VariantFrozen, Study: "s", Models: 2, Rule: "mean", Subsets: 1, Tasks: 2, Mean: 0.5, Normalized: 0.61},
 		{Method: "ties", Variant: VariantTuned, Study: "s", Models: 2, Rule: "fixed", Subsets: 1, Tasks: 2, Mean: 0.7, Normalized: 0.8}}
 	if err := db.PutCurve(ctx, pts); err != nil {

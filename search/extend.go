@@ -27,6 +27,12 @@ import (
 type ExtendModel struct {
 	Path  string
 	Tasks []*datasets.Task
+	// Select are the tasks the refit rule chooses its factor on (say,
+	// the tune split of Tasks), so that the score it reports on Tasks is
+	// not flattered by the choice; nil: it chooses on Tasks themselves,
+	// and the reported score is the best of RefitTrials draws. Either
+	// every model has Select or none has.
+	Select []*datasets.Task
 }
 
 // ExtendOptions tune Extend.
@@ -163,15 +169,21 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 		parallel = eval.DefaultParallel
 	}
 	evOpts := eval.Options{Parallel: parallel, Cache: eval.DBCache{DB: opt.DB}}
-	// Each task model's own score on its tasks: the baselines of the
-	// normalized score.
+	selecting := len(models[0].Select) > 0
+	for _, m := range models {
+		if (len(m.Select) > 0) != selecting {
+			return nil, fmt.Errorf("extend: %s: select tasks given for some models and not others", m.Path)
+		}
+	}
+	// Each task model's own score on its tasks (and its select tasks):
+	// the baselines of the normalized score.
 	own := extendScoring{model: map[string]string{}}
 	for _, m := range models {
 		c, err := openCandidate(ctx, nil, m.Path, merge.Options{}, be)
 		if err != nil {
 			return nil, fmt.Errorf("extend: %s: %w", m.Path, err)
 		}
-		res, err := evalTasks(ctx, c, m.Tasks, evOpts)
+		res, err := evalTasks(ctx, c, append(slices.Clone(m.Tasks), m.Select...), evOpts)
 		if err == nil {
 			_, err = c.record(ctx, opt.DB, opt.Host, res, nil)
 		}
@@ -218,15 +230,16 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 		bySubset := make([][]CurvePoint, len(variants))
 		for si, idx := range subsets {
 			var paths, members []string
-			var tasks []*datasets.Task
+			var tasks, sel []*datasets.Task
 			for _, i := range idx {
 				paths = append(paths, models[i].Path)
 				members = append(members, filepath.Base(models[i].Path))
 				tasks = append(tasks, models[i].Tasks...)
+				sel = append(sel, models[i].Select...)
 			}
 			for vi, v := range variants {
 				job := extendJob{r: r, v: v, k: k, tuned: tuned, subset: si + 1, subsets: len(subsets), paths: paths, members: members,
-					tasks: tasks, own: own, be: be, evOpts: evOpts, opt: opt,
+					tasks: tasks, sel: sel, own: own, be: be, evOpts: evOpts, opt: opt,
 					rng: rand.New(rand.NewPCG(seed, uint64(k)<<32|uint64(si)<<8|uint64(vi)))}
 				p, err := job.run(ctx)
 				if err != nil {
@@ -356,6 +369,7 @@ type extendJob struct {
 	subset, subsets int
 	paths, members  []string
 	tasks           []*datasets.Task
+	sel             []*datasets.Task // refit chooses on these (nil: on tasks)
 	own             extendScoring
 	be              eval.Backend
 	evOpts          eval.Options
@@ -364,7 +378,10 @@ type extendJob struct {
 }
 
 // run measures the point: one merge for a fixed factor; for refit, each
-// candidate factor (refitFactors), keeping the best normalized score.
+// candidate factor (refitFactors), keeping the best normalized score on
+// the select tasks, then the chosen factor merged again and scored on the
+// point's tasks (without select tasks, the best score on the point's
+// tasks themselves).
 func (j extendJob) run(ctx context.Context) (CurvePoint, error) {
 	p := CurvePoint{Models: j.k, Method: j.v.name, Rule: j.v.rule.Name, Subset: j.subset, Subsets: j.subsets,
 		Members: j.members, Tasks: len(j.tasks)}
@@ -377,21 +394,40 @@ func (j extendJob) run(ctx context.Context) (CurvePoint, error) {
 	default:
 		factors = []float64{j.v.rule.Factor(j.tuned, j.k)}
 	}
-	best := -1.0
-	for i, f := range factors {
-		m, err := j.one(ctx, f, i)
-		if err != nil {
-			return p, fmt.Errorf("extend %s (%s), %d models, subset %d: %w", j.v.name, j.v.rule.Name, j.k, j.subset, err)
-		}
+	choose := j.tasks
+	if len(factors) > 1 && len(j.sel) > 0 {
+		choose = j.sel
+	}
+	fail := func(err error) (CurvePoint, error) {
+		return p, fmt.Errorf("extend %s (%s), %d models, subset %d: %w", j.v.name, j.v.rule.Name, j.k, j.subset, err)
+	}
+	add := func(m measured) {
 		p.Merges++
 		p.Items += m.items
 		p.MergeTime += m.mergeTime
 		p.EvalTime += m.evalTime
+	}
+	best, bestF := -1.0, 0.0
+	var bestM measured
+	for i, f := range factors {
+		m, err := j.one(ctx, f, i, choose)
+		if err != nil {
+			return fail(err)
+		}
+		add(m)
 		if m.norm > best {
-			best = m.norm
-			p.Factor, p.Mean, p.Normalized, p.ItemLo, p.ItemHi = f, m.mean, m.norm, m.lo, m.hi
+			best, bestF, bestM = m.norm, f, m
 		}
 	}
+	if len(factors) > 1 && len(j.sel) > 0 {
+		m, err := j.one(ctx, bestF, len(factors), j.tasks)
+		if err != nil {
+			return fail(err)
+		}
+		add(m)
+		bestM = m
+	}
+	p.Factor, p.Mean, p.Normalized, p.ItemLo, p.ItemHi = bestF, bestM.mean, bestM.norm, bestM.lo, bestM.hi
 	p.SubsetLo, p.SubsetHi = p.Normalized, p.Normalized
 	return p, nil
 }
@@ -404,8 +440,8 @@ type measured struct {
 }
 
 // one merges the subset with the variant at factor f, evaluates it on
-// the subset's tasks and records the evaluation.
-func (j extendJob) one(ctx context.Context, f float64, try int) (measured, error) {
+// tasks (the subset's, or its select tasks) and records the evaluation.
+func (j extendJob) one(ctx context.Context, f float64, try int, tasks []*datasets.Task) (measured, error) {
 	var m measured
 	var a *study.Assignment
 	if j.v.a != nil {
@@ -434,7 +470,7 @@ func (j extendJob) one(ctx context.Context, f float64, try int) (measured, error
 	defer c.Close()
 	m.mergeTime = c.mergeTime
 	t0 := time.Now()
-	res, err := evalTasks(ctx, c, j.tasks, j.evOpts)
+	res, err := evalTasks(ctx, c, tasks, j.evOpts)
 	if err != nil {
 		return m, err
 	}
@@ -472,7 +508,7 @@ func CurveRecords(s, m string, pts []CurvePoint) []results.CurvePoint {
 		out = append(out, results.CurvePoint{Method: method, Variant: results.VariantFrozen, Study: s, Models: p.Models,
 			Rule: p.Rule, Subset: p.Subset, Subsets: p.Subsets, Members: strings.Join(p.Members, ","), Tasks: p.Tasks,
 			Mean: p.Mean, Normalized: p.Normalized, SubsetLo: p.SubsetLo, SubsetHi: p.SubsetHi, ItemLo: p.ItemLo, ItemHi: p.ItemHi,
-			Merges: p.Merges, Items: p.Items, MergeTime: p.MergeTime, EvalTime: p.EvalTime})
+			Merges: p.Merges, Items: p.Items, MergeTime: p.MergeTime, EvalTime: p.EvalTime, Factor: p.Factor})
 	}
 	return out
 }

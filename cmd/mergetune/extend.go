@@ -22,6 +22,7 @@ import (
 type extendFlags struct {
 	evaluatorFlags
 	models, tasks, db, out, work string
+	refitTasks                   string
 	limit                        int
 	compare                      bool
 	subsets, refitTrials         int
@@ -51,8 +52,10 @@ default) merges the first k models in the given order.
 --rules puts scale rules side by side (default: the recipe's own, "scale:";
 fixed when it has none): fixed (the tuned λ/weights), mean (scaled by k/N, k
 the models tuned on), sqrt (by √(k/N)), refit (re-tune only the scale at each
-size and subset, --refit-trials merges, seeded; it picks on the items it is
-scored on, so its score is optimistic). Each rule's cost (merges, items
+size and subset, --refit-trials merges, seeded). refit picks its factor on
+--refit-tasks (one per model, say each task's tune split: toy:<task>@tune),
+then merges that factor again and scores it on --tasks; without them it picks
+on the items it is scored on, so its score is optimistic). Each rule's cost (merges, items
 evaluated, seconds) is printed. Every point (size × rule × subset, and the
 aggregates) is stored in the database's extension curve, which "mergetune
 report" shows; every evaluation is recorded too.
@@ -84,6 +87,10 @@ flags: the built-in runner by default, an Ollama server with --host (or
 			if len(specs) != len(paths) {
 				return fmt.Errorf("--tasks: %d tasks for %d models; give one task per model", len(specs), len(paths))
 			}
+			sel := search.ParseModelList(f.refitTasks)
+			if len(sel) != 0 && len(sel) != len(paths) {
+				return fmt.Errorf("--refit-tasks: %d tasks for %d models; give one task per model", len(sel), len(paths))
+			}
 			var models []search.ExtendModel
 			for i, p := range paths {
 				ts, err := study.LoadTasks(specs[i], ".", f.limit)
@@ -94,7 +101,13 @@ flags: the built-in runner by default, an Ollama server with --host (or
 				if err != nil {
 					return fmt.Errorf("--models %s: %w", p, err)
 				}
-				models = append(models, search.ExtendModel{Path: abs, Tasks: ts})
+				m := search.ExtendModel{Path: abs, Tasks: ts}
+				if len(sel) != 0 {
+					if m.Select, err = study.LoadTasks(sel[i], ".", f.limit); err != nil {
+						return fmt.Errorf("--refit-tasks %s: %w", sel[i], err)
+					}
+				}
+				models = append(models, m)
 			}
 			// Before any work: a server that does not answer fails in
 			// seconds.
@@ -168,6 +181,7 @@ flags: the built-in runner by default, an Ollama server with --host (or
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the subsets, refit's draws and random merge methods (with the recipe's study and trial)")
 	fl.StringVar(&f.rules, "rules", "", "comma-separated scale rules side by side: "+strings.Join(search.ScaleRuleNames(), ", ")+" (default: the recipe's scale, else fixed)")
 	fl.IntVar(&f.refitTrials, "refit-trials", search.DefaultRefitTrials, "the refit rule's merges per size and subset")
+	fl.StringVar(&f.refitTasks, "refit-tasks", "", "comma-separated tasks, one per model, the refit rule chooses its factor on, e.g. each task's tune split (default: the --tasks themselves, which flatters the chosen factor)")
 	addEvaluatorFlags(fl, &f.evaluatorFlags, eval.DefaultParallel)
 	cmd.MarkFlagRequired("models")
 	cmd.MarkFlagRequired("tasks")
