@@ -21,6 +21,7 @@ import (
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/config"
+	"github.com/mergetune/mergetune/merge/methods"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -541,19 +542,29 @@ func (r *reproducer) breadcrumbs(ctx context.Context) error {
 	c := newCurve()
 	var gain, keep []float64
 	rng := rand.New(rand.NewPCG(r.opt.Seed, 0xb7ead))
-	uni := func(lo, hi float64) float64 { return lo + (hi-lo)*rng.Float64() }
-	settings := func(n int) (bc, ta []*study.Assignment) {
+	// Random settings from the methods' registered search ranges
+	// (ParamDef.Search), as a study of each method searches them.
+	settings := func(n int) (bc, ta []*study.Assignment, err error) {
 		for range r.sc.Budget {
-			bc = append(bc, assignment("breadcrumbs", n, map[string]any{"lambda": uni(0.05, 1.5)},
-				map[string]any{"weight": 1.0, "density": uni(0.5, 1), "gamma": 0.001 * math.Pow(50, rng.Float64())}))
-			ta = append(ta, assignment("task_arithmetic", n, map[string]any{"lambda": uni(0.05, 1.5)}, map[string]any{"weight": 1.0}))
+			v := map[string]float64{}
+			for _, p := range [][2]string{{"breadcrumbs", "lambda"}, {"breadcrumbs", "density"}, {"breadcrumbs", "gamma"}, {"task_arithmetic", "lambda"}} {
+				if v[p[0]+"."+p[1]], err = suggestedDraw(p[0], p[1], rng); err != nil {
+					return nil, nil, fmt.Errorf("breadcrumbs: %w", err)
+				}
+			}
+			bc = append(bc, assignment("breadcrumbs", n, map[string]any{"lambda": v["breadcrumbs.lambda"]},
+				map[string]any{"weight": 1.0, "density": v["breadcrumbs.density"], "gamma": v["breadcrumbs.gamma"]}))
+			ta = append(ta, assignment("task_arithmetic", n, map[string]any{"lambda": v["task_arithmetic.lambda"]}, map[string]any{"weight": 1.0}))
 		}
-		return bc, ta
+		return bc, ta, nil
 	}
 	bigSubsets := drawSubsets(len(r.tasks), big, r.sc.Subsets, r.opt.Seed^0xbd)
 	for si, idx := range drawSubsets(len(r.tasks), k, r.sc.Subsets, r.opt.Seed^0xbc) {
 		names := r.names(idx)
-		bc, ta := settings(k)
+		bc, ta, err := settings(k)
+		if err != nil {
+			return err
+		}
 		b, bi, err := r.tuneThenTest(ctx, bc, names, r.opt.Seed, "breadcrumbs on "+strings.Join(names, ","))
 		if err != nil {
 			return err
@@ -575,7 +586,10 @@ func (r *reproducer) breadcrumbs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		rebc, _ := settings(big)
+		rebc, _, err := settings(big)
+		if err != nil {
+			return err
+		}
 		retuned, _, err := r.tuneThenTest(ctx, rebc, more, r.opt.Seed, "breadcrumbs re-tuned on "+strings.Join(more, ","))
 		if err != nil {
 			return err
@@ -870,4 +884,27 @@ func writeStudyFile(path string, f study.File) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// suggestedDraw draws a value of a method's parameter from its registered
+// search range (methods.ParamDef.Suggested): uniform, or log-uniform
+// where the range is on a log scale. A parameter without a range is an
+// error.
+func suggestedDraw(method, param string, rng *rand.Rand) (float64, error) {
+	m, err := methods.All().Lookup(method)
+	if err != nil {
+		return 0, err
+	}
+	d, ok := m.Param(param)
+	if !ok {
+		return 0, fmt.Errorf("%s takes no parameter %s", method, param)
+	}
+	lo, hi, log, ok := d.Suggested()
+	if !ok {
+		return 0, fmt.Errorf("%s: parameter %s has no search range", method, param)
+	}
+	if log {
+		return lo * math.Pow(hi/lo, rng.Float64()), nil
+	}
+	return lo + (hi-lo)*rng.Float64(), nil
 }
