@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -120,23 +121,54 @@ func writeFileAtomic(path string, data []byte) error {
 // sizes it extends the frozen settings to and (--full) re-tunes at.
 type demoSizing struct {
 	Tune   int
-	Retune []int // ascending; the largest is the last size extended to
+	Retune []int // ascending, each above Tune; the largest is the last size extended to
 }
 
-// demoSizes are the demo's sizes: the one line to change for another
-// family.
-func demoSizes() demoSizing { return demoSizing{Tune: 4, Retune: []int{8, 16}} }
+// demoSizes are the demo's default sizes (--tune, --extend): tune on 10
+// task models, extend to 20 and 40, as "tune on ~10 tasks, reuse on many"
+// asks.
+func demoSizes() demoSizing { return demoSizing{Tune: 10, Retune: []int{20, 40}} }
+
+// parseDemoSizing reads --tune and --extend.
+func parseDemoSizing(tune int, extend string) (demoSizing, error) {
+	z := demoSizing{Tune: tune}
+	if tune < 1 {
+		return z, fmt.Errorf("--tune %d: want at least 1 task", tune)
+	}
+	for _, f := range search.ParseModelList(extend) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= tune || (len(z.Retune) > 0 && n <= z.Retune[len(z.Retune)-1]) {
+			return z, fmt.Errorf("--extend %q: value %q: want ascending numbers of tasks above --tune %d", extend, f, tune)
+		}
+		z.Retune = append(z.Retune, n)
+	}
+	if len(z.Retune) == 0 {
+		return z, fmt.Errorf("--extend %q: want at least one number of tasks above --tune %d", extend, tune)
+	}
+	return z, nil
+}
 
 // largest is the most task models the demo merges.
 func (z demoSizing) largest() int { return max(z.Tune, slices.Max(z.Retune)) }
 
-// curve are the sizes the frozen settings are merged at: extend's powers
-// of two up to the largest size, and the tuned and re-tuned sizes.
+// curve are the sizes the frozen settings are merged at: 2 and half the
+// tuned size when below it (the curve's start), the tuned size and every
+// extended size.
 func (z demoSizing) curve() []int {
-	out := append(search.Sizes(z.largest()), z.Tune)
+	out := []int{z.Tune}
+	for _, n := range []int{2, z.Tune / 2} {
+		if n >= 2 && n < z.Tune {
+			out = append(out, n)
+		}
+	}
 	out = append(out, z.Retune...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// String renders the sizes for help and progress lines: "10 → 20, 40".
+func (z demoSizing) String() string {
+	return fmt.Sprintf("%d → %s", z.Tune, strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", ", "), "[]"))
 }
 
 // demoFlags are the settings of `mergetune demo`.
@@ -145,6 +177,8 @@ type demoFlags struct {
 	trials, limit     int
 	workers           int
 	full, quiet       bool
+	tune              int    // task models tuned on (--tune)
+	extend, rules     string // --extend sizes, --rules scale rules
 }
 
 func newDemoCmd() *cobra.Command {
@@ -152,7 +186,7 @@ func newDemoCmd() *cobra.Command {
 	z := demoSizes()
 	retune := strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", " and "), "[]")
 	cmd := &cobra.Command{
-		Use:   "demo [--out DIR] [--host URL] [--trials N] [--full]",
+		Use:   "demo [--out DIR] [--host URL] [--trials N] [--tune K --extend N,M] [--rules R,...] [--full]",
 		Short: "Run the whole story on the tiny model family and write a report",
 		Long: fmt.Sprintf(`Run mergetune end to end on the tiny model family (a base model and
 fine-tunes, one per toy task) built into the binary from datasets/toy/family;
@@ -164,12 +198,18 @@ or into --out where there is none, and --family DIR runs on another copy:
      tasks with TPE, objective normalized accuracy, then TIES (density,
      lambda) and task arithmetic (lambda) with the same trial budget;
   3. freeze each method's best settings and extend them to %s task
-     models (with --full, also re-tune each method at %s tasks with the
-     same budget, to measure frozen against re-tuned settings);
+     models under each scale rule (--rules: fixed keeps the tuned λ, mean
+     scales it by k/N, sqrt by √(k/N), refit re-tunes only that scale on
+     the tasks' tune split); with --full, also re-tune each method at %s
+     tasks with the same budget, to measure frozen against re-tuned
+     settings;
   4. score every winner on the holdout tasks, judge at each size with a
-     re-tuned optimum whether transfer holds (the frozen settings keep at
-     least %.0f%% of it, or their 95%% intervals overlap), write report.html
-     and print where it is.
+     re-tuned optimum whether transfer holds for each rule (the frozen
+     settings keep at least %.0f%% of it, or their 95%% intervals overlap),
+     write report.html and print where it is.
+
+--tune K and --extend N,M change the sizes (the family has 48 tasks, 40 of
+them in the default extension order without opposed pairs).
 
 Everything is written to --out (study files, recipes, mergetune.db, the
 report); running it again resumes where it stopped. The built-in runner
@@ -186,7 +226,10 @@ evaluates by default; --host evaluates through an Ollama server instead.`, z.Tun
 	fl.IntVar(&f.trials, "trials", 30, "trial budget of each study")
 	fl.IntVar(&f.limit, "limit", 40, "items scored per task")
 	fl.IntVar(&f.workers, "workers", 2, "trials run at once")
-	fl.BoolVar(&f.full, "full", false, "also re-tune every method at "+retune+" tasks with the same budget")
+	fl.BoolVar(&f.full, "full", false, "also re-tune every method at the --extend sizes ("+retune+" tasks) with the same budget")
+	fl.IntVar(&f.tune, "tune", z.Tune, "task models the studies tune on")
+	fl.StringVar(&f.extend, "extend", strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", ","), "[]"), "comma-separated numbers of task models, ascending, the frozen settings are extended to (and --full re-tunes at)")
+	fl.StringVar(&f.rules, "rules", strings.Join(search.ScaleRuleNames(), ","), "comma-separated scale rules the frozen settings are extended by, side by side")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only where the report is")
 	return cmd
 }
@@ -227,7 +270,9 @@ type demo struct {
 	dir      string
 	family   string
 	dbPath   string
-	tasks    []string // all 16 tasks, the tuned ones first
+	sizes    demoSizing         // --tune, --extend
+	rules    []search.ScaleRule // --rules
+	tasks    []string           // the tasks merged, the tuned ones first
 	be       eval.Backend
 	backends backends.Table // the evaluators, opened by name
 	host     string
@@ -258,6 +303,20 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: want at least 1", f.workers)
 	}
+	sizes, err := parseDemoSizing(f.tune, f.extend)
+	if err != nil {
+		return err
+	}
+	rules, err := search.ParseScaleRules(f.rules)
+	if err != nil {
+		return fmt.Errorf("--rules %q: %w", f.rules, err)
+	}
+	if len(rules) == 0 {
+		return fmt.Errorf("--rules %q: want at least one scale rule (%s)", f.rules, strings.Join(search.ScaleRuleNames(), ", "))
+	}
+	if n := len(demoTasks()); sizes.largest() > n {
+		return fmt.Errorf("--extend %q: the family's extension order has %d tasks, the demo would merge %d", f.extend, n, sizes.largest())
+	}
 	dir, err := filepath.Abs(f.out)
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", f.out, err)
@@ -272,13 +331,8 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		return err
 	}
 	d := &demo{f: f, w: w, live: !f.quiet && isTerminal(w), dir: dir, family: fam,
-		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All()}
-	d.tasks = demoTasks()
-	n := demoSizes().largest()
-	if n > len(d.tasks) {
-		return fmt.Errorf("demo: the family has %d tasks, the demo merges up to %d", len(d.tasks), n)
-	}
-	d.tasks = d.tasks[:n] // the baselines cover the tasks the demo merges
+		dbPath: filepath.Join(dir, "mergetune.db"), start: time.Now(), backends: backends.All(), sizes: sizes, rules: rules}
+	d.tasks = demoTasks()[:sizes.largest()] // the baselines cover the tasks the demo merges
 	for _, t := range d.tasks {
 		if _, err := os.Stat(filepath.Join(fam, t, "config.json")); err != nil {
 			return fmt.Errorf("demo: family %s has no fine-tune for task %s: %w", fam, t, err)
@@ -295,8 +349,8 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	if f.host != "" {
 		evaluator = "Ollama at " + d.host
 	}
-	d.phase("mergetune demo: tiny family in %s, %d trials per study, %d items per task, %s; writing to %s",
-		fam, f.trials, f.limit, evaluator, dir)
+	d.phase("mergetune demo: tiny family in %s, tasks %s, %d trials per study, %d items per task, %s; writing to %s",
+		fam, sizes, f.trials, f.limit, evaluator, dir)
 
 	db, err := results.Open(ctx, d.dbPath)
 	if err != nil {
@@ -310,7 +364,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 	var curve []results.CurvePoint
 	recipes := map[string]*search.Recipe{}
 	for _, m := range demoMethods() {
-		s, _, err := d.study(ctx, m, demoSizes().Tune)
+		s, _, err := d.study(ctx, m, d.sizes.Tune)
 		if err != nil {
 			return err
 		}
@@ -340,7 +394,7 @@ func runDemo(ctx context.Context, w io.Writer, f demoFlags) error {
 		}
 	}
 	if f.full {
-		for _, k := range demoSizes().Retune {
+		for _, k := range d.sizes.Retune {
 			for _, m := range demoMethods() {
 				s, _, err := d.study(ctx, m, k)
 				if err != nil {
@@ -593,18 +647,28 @@ func (d *demo) tunedPoint(s *study.Study) results.CurvePoint {
 }
 
 // extend merges the first task models with a frozen recipe at each of
-// the demo's curve sizes.
+// the demo's curve sizes, under each scale rule; refit chooses its scale
+// on the tasks' tune split and is scored, like every rule, on the test
+// split.
 func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *search.Recipe) ([]results.CurvePoint, error) {
-	z := demoSizes()
-	d.phase("extend %s: the frozen settings of study %s (%s) on %s task models", method, r.Study, recipeSettings(r),
-		strings.Trim(fmt.Sprint(z.curve()), "[]"))
+	z := d.sizes
+	var names []string
+	for _, rule := range d.rules {
+		names = append(names, rule.Name)
+	}
+	d.phase("extend %s: the frozen settings of study %s (%s) on %s task models, rules %s", method, r.Study, recipeSettings(r),
+		strings.Trim(fmt.Sprint(z.curve()), "[]"), strings.Join(names, ", "))
 	var models []search.ExtendModel
 	for _, t := range d.tasks[:z.largest()] {
 		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
 		if err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
 		}
-		models = append(models, search.ExtendModel{Path: filepath.Join(d.family, t), Tasks: ts})
+		sel, err := study.LoadTasks("toy:"+t+"@tune", "", d.f.limit)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		models = append(models, search.ExtendModel{Path: filepath.Join(d.family, t), Tasks: ts, Select: sel})
 	}
 	work := filepath.Join(d.dir, "work", "extend-"+method)
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -612,24 +676,27 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 	}
 	t0 := time.Now()
 	curve, err := search.Extend(ctx, r, models, search.ExtendOptions{DB: db, WorkDir: work, Backend: d.be, Host: d.host, Parallel: eval.DefaultParallel,
-		Sizes: z.curve(), Progress: func(p search.CurvePoint) {
+		Sizes: z.curve(), Rules: d.rules, Progress: func(p search.CurvePoint) {
 			if p.Subset != 0 {
 				return // the demo merges one subset: its aggregate says it
 			}
-			d.progress("%s on %d models: normalized %.4f, mean %.4f (merge %.1fs, eval %.1fs)", method, p.Models, p.Normalized, p.Mean,
-				p.MergeTime.Seconds(), p.EvalTime.Seconds())
+			d.progress("%s (%s) on %d models: normalized %.4f, mean %.4f (factor %.3g, %d merges %.1fs, eval %.1fs)", method, p.Rule,
+				p.Models, p.Normalized, p.Mean, p.Factor, p.Merges, p.MergeTime.Seconds(), p.EvalTime.Seconds())
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("demo: extend %s: %w", method, err)
 	}
 	var parts []string
-	for _, p := range curve {
-		if p.Subset != 0 {
-			continue
+	for _, rule := range names {
+		var pts []string
+		for _, p := range curve {
+			if p.Subset == 0 && p.Rule == rule {
+				pts = append(pts, fmt.Sprintf("%d: %.3f", p.Models, p.Normalized))
+			}
 		}
-		parts = append(parts, fmt.Sprintf("%d: %.3f", p.Models, p.Normalized))
+		parts = append(parts, rule+" "+strings.Join(pts, ", "))
 	}
-	d.phase("extend %s done in %s: normalized %s", method, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
+	d.phase("extend %s done in %s: normalized %s", method, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, "; "))
 	return search.CurveRecords(r.Study, method, curve), nil
 }
 
@@ -647,7 +714,7 @@ func (d *demo) summary(curve []results.CurvePoint) {
 	tw.Flush()
 	d.phase("extend curve (normalized accuracy by number of merged task models)")
 	tw = tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "    METHOD\tVARIANT\tMODELS\tNORMALIZED\tMEAN")
+	fmt.Fprintln(tw, "    METHOD\tVARIANT\tRULE\tMODELS\tNORMALIZED\tMEAN\tFACTOR\tMERGES")
 	sorted := slices.Clone(curve)
 	slices.SortStableFunc(sorted, func(a, b results.CurvePoint) int {
 		if c := strings.Compare(a.Method, b.Method); c != 0 {
@@ -656,13 +723,20 @@ func (d *demo) summary(curve []results.CurvePoint) {
 		if c := strings.Compare(a.Variant, b.Variant); c != 0 {
 			return c
 		}
+		if c := strings.Compare(a.Rule, b.Rule); c != 0 {
+			return c
+		}
 		return a.Models - b.Models
 	})
 	for _, p := range sorted {
 		if p.Subset != 0 {
 			continue // one subset per size: the aggregate is the same point
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%d\t%.4f\t%.4f\n", p.Method, p.Variant, p.Models, p.Normalized, p.Mean)
+		rule, factor := p.Rule, fmt.Sprintf("%.3g", p.Factor)
+		if p.Variant == results.VariantTuned {
+			rule, factor = "-", "-"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%d\t%.4f\t%.4f\t%s\t%d\n", p.Method, p.Variant, rule, p.Models, p.Normalized, p.Mean, factor, p.Merges)
 	}
 	tw.Flush()
 	writeVerdicts(d.w, "    ", curve)

@@ -36,18 +36,21 @@ func TestDemo(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
 	t0 := time.Now()
-	out := mustRunCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8")
+	// Smaller sizes than the default 10 → 20, 40 (TestDemoSizes checks
+	// those; .ci/clone-check runs the installed demo on them), every rule.
+	out := mustRunCLI(t, "demo", "--out", dir, "--trials", "4", "--limit", "8", "--tune", "4", "--extend", "8,16")
 	t.Logf("demo took %s", time.Since(t0).Round(time.Millisecond))
 	htmlPath := filepath.Join(dir, "report.html")
 	if !strings.Contains(out, "report: "+htmlPath) {
 		t.Fatalf("demo output does not say where the report is:\n%s", out)
 	}
-	z := demoSizes()
+	z := demoSizing{Tune: 4, Retune: []int{8, 16}}
 	k := z.Tune
 	sizes := len(z.curve())
+	rules := search.ScaleRuleNames() // the default --rules: every rule
 	for _, want := range []string{"==> baselines", fmt.Sprintf("==> study breadcrumbs-%d", k), fmt.Sprintf("==> study ties-%d", k),
 		fmt.Sprintf("==> study task_arithmetic-%d", k), "==> extend ties", "==> winners", "==> transfer verdict",
-		fmt.Sprintf("transfer holds at %d", k)} {
+		fmt.Sprintf("transfer holds at %d", k), fmt.Sprintf("rules %s", strings.Join(rules, ", "))} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -91,10 +94,11 @@ func TestDemo(t *testing.T) {
 				t.Errorf("study %s: %d baselines, want %d", s.Name, len(s.Baselines), (k+1)*2*k)
 			}
 		}
-		if n := len(d.BaselineSets[DemoBaselines]); n != 17*16 {
-			t.Errorf("%d demo baselines, want 17 models × 16 tasks", n)
+		if n, m := len(d.BaselineSets[DemoBaselines]), z.largest(); n != (m+1)*m {
+			t.Errorf("%d demo baselines, want %d models × %d tasks", n, m+1, m)
 		}
 		frozen, tuned := 0, 0
+		byRule := map[string]int{}
 		for _, p := range d.Curve {
 			if p.Subset != 0 {
 				continue // the demo's one subset per size, beside its aggregate
@@ -102,24 +106,37 @@ func TestDemo(t *testing.T) {
 			switch p.Variant {
 			case results.VariantFrozen:
 				frozen++
+				byRule[p.Rule]++
+				// Every rule's factor is recorded; at the tuned size the
+				// fixed, mean and sqrt rules keep the tuned λ.
+				if p.Factor <= 0 || (p.Models == k && p.Rule != "refit" && p.Factor != 1) {
+					t.Errorf("frozen point %+v: factor %v", p, p.Factor)
+				}
 			case results.VariantTuned:
 				tuned++
 				if p.Models != k {
 					t.Errorf("tuned point at %d models without --full", p.Models)
 				}
 			}
-			if p.Normalized <= 0 || p.Normalized > 1.5 {
+			// A rule's scale can break a merge (mean's ×k/N of TIES'
+			// λ at 2 models): 0 is a score, but not at the tuned size.
+			if p.Normalized < 0 || p.Normalized > 1.5 || (p.Models == k && p.Normalized == 0) {
 				t.Errorf("curve point %+v: normalized out of range", p)
 			}
 		}
-		if frozen != 3*sizes || tuned != 3 {
-			t.Errorf("curve: %d frozen points (want 3 methods at %v), %d tuned (want 3)", frozen, z.curve(), tuned)
+		if frozen != 3*len(rules)*sizes || tuned != 3 {
+			t.Errorf("curve: %d frozen points (want 3 methods × %d rules at %v), %d tuned (want 3)", frozen, len(rules), z.curve(), tuned)
+		}
+		for _, r := range rules {
+			if byRule[r] != 3*sizes {
+				t.Errorf("rule %s: %d frozen points, want 3 methods at %v", r, byRule[r], z.curve())
+			}
 		}
 		// Without --full the one size with a re-tuned point is the tuned
-		// one: a verdict per method there, with both intervals.
+		// one: a verdict per method and rule there, with both intervals.
 		vs := eval.CurveVerdicts(d.Curve)
-		if len(vs) != 3 {
-			t.Errorf("%d transfer verdicts, want 3 (one per method at %d): %+v", len(vs), k, vs)
+		if len(vs) != 3*len(rules) {
+			t.Errorf("%d transfer verdicts, want %d (one per method and rule at %d): %+v", len(vs), 3*len(rules), k, vs)
 		}
 		for _, v := range vs {
 			if v.Models != k || !(v.Tuned.Lo < v.Tuned.Hi) || !(v.Frozen.Lo < v.Frozen.Hi) {
@@ -227,8 +244,9 @@ func TestDemo(t *testing.T) {
 				t.Errorf("csv header lacks %q: %s", want, head)
 			}
 		}
-		// The curve beside the trials: 3 methods × the sizes, one subset
-		// and its aggregate each, and the 3 tuned points.
+		// The curve beside the trials: 3 methods × the rules × the
+		// sizes, one subset and its aggregate each, and the 3 tuned
+		// points.
 		cf, err := os.Open(report.CurveCSVPath(path))
 		if err != nil {
 			t.Fatal(err)
@@ -238,8 +256,8 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(crows) != 1+3*sizes*2+3 || crows[0][0] != "curve_method" {
-			t.Errorf("curve csv: %d rows, want a header and %d points; header %v", len(crows), 3*sizes*2+3, crows[0])
+		if n := 3*len(rules)*sizes*2 + 3; len(crows) != 1+n || crows[0][0] != "curve_method" {
+			t.Errorf("curve csv: %d rows, want a header and %d points; header %v", len(crows), n, crows[0])
 		}
 	})
 
@@ -338,7 +356,11 @@ func TestDemoThroughOllama(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q", "--family", family)
+	// Small sizes and one rule: every model goes through the server
+	// (TestDemo runs every rule with the built-in runner).
+	const k = 2
+	out, err := runCLI(t, "demo", "--out", dir, "--host", srv.Host(), "--trials", "2", "--limit", "4", "-q", "--family", family,
+		"--tune", fmt.Sprint(k), "--extend", "4", "--rules", "fixed")
 	if err != nil {
 		log := srv.Log()
 		log = log[max(0, len(log)-6000):]
@@ -353,7 +375,6 @@ func TestDemoThroughOllama(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	k := demoSizes().Tune
 	for _, m := range []string{"breadcrumbs", "ties", "task_arithmetic"} {
 		name := fmt.Sprintf("%s-%d", m, k)
 		trials, err := db.Trials(ctx, name)
@@ -406,7 +427,7 @@ func TestDemoInstalled(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "demo", "--out", "out", "--trials", "1", "--limit", "2", "--workers", "1", "-q")
+		cmd := exec.CommandContext(ctx, bin, "demo", "--out", "out", "--trials", "1", "--limit", "2", "--workers", "1", "-q", "--tune", "2", "--extend", "4", "--rules", "fixed")
 		cmd.Dir, cmd.Env = wd, env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -523,5 +544,58 @@ func TestDemoFamilyFlag(t *testing.T) {
 	out, err := runCLI(t, "demo", "--out", t.TempDir(), "--family", notFamily)
 	if err == nil || !strings.Contains(err.Error(), "--family "+notFamily) {
 		t.Fatalf("demo --family %s: %v\n%s", notFamily, err, out)
+	}
+}
+
+// TestDemoSizes checks --tune and --extend: the sizes the frozen settings
+// are merged at, and a clear error for each bad value before any work.
+func TestDemoSizes(t *testing.T) {
+	if z := demoSizes(); z.Tune != 10 || !slices.Equal(z.Retune, []int{20, 40}) || !slices.Equal(z.curve(), []int{2, 5, 10, 20, 40}) {
+		t.Errorf("default sizes %v, curve %v: want 10 → 20, 40 over 2, 5, 10, 20, 40", z, z.curve())
+	}
+	for _, tc := range []struct {
+		tune   int
+		extend string
+		curve  []int
+		err    string
+	}{
+		{2, "4", []int{2, 4}, ""},
+		{1, "2", []int{1, 2}, ""},
+		{4, "8,16", []int{2, 4, 8, 16}, ""},
+		{3, " 6 , 12 ", []int{2, 3, 6, 12}, ""},
+		{0, "4", nil, "--tune 0: want at least 1 task"},
+		{4, "", nil, `--extend "": want at least one number of tasks above --tune 4`},
+		{4, "8,x", nil, `--extend "8,x": value "x": want ascending numbers of tasks above --tune 4`},
+		{4, "16,8", nil, `--extend "16,8": value "8": want ascending numbers of tasks above --tune 4`},
+		{4, "4", nil, `--extend "4": value "4": want ascending numbers of tasks above --tune 4`},
+	} {
+		z, err := parseDemoSizing(tc.tune, tc.extend)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("--tune %d --extend %q: error %v, want %q", tc.tune, tc.extend, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(z.curve(), tc.curve) {
+			t.Errorf("--tune %d --extend %q: curve %v (%v), want %v", tc.tune, tc.extend, z.curve(), err, tc.curve)
+		}
+	}
+	// Flags the demo refuses before writing anything.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rules", "fixed,half"}, `--rules "fixed,half": unknown scale rule "half"`},
+		{[]string{"--rules", ","}, `--rules ",": want at least one scale rule`},
+		{[]string{"--extend", "20,60"}, `--extend "20,60": the family's extension order has`},
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		out, err := runCLI(t, append([]string{"demo", "--out", dir}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("demo %v: error %v, want %q\n%s", tc.args, err, tc.want, out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("demo %v wrote %s before refusing", tc.args, dir)
+		}
 	}
 }
