@@ -106,7 +106,8 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
-	hash   *frontierHasher // nil: not hashed
+	hash   *frontierHasher        // nil: not hashed
+	wb     *safetensors.Writeback // nil: no early writeback
 	digest string
 }
 
@@ -166,6 +167,7 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 	}
 	w.bufs.New = func() any { return new(buffers) }
 	w.hash = newFrontierHasher(f, w.size, w.holes())
+	w.wb = safetensors.NewWriteback([]*os.File{f})
 	return w, nil
 }
 

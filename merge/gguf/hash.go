@@ -9,30 +9,30 @@ import (
 	"os"
 	"sync"
 
-	"github.com/mergetune/mergetune/merge/safetensors"
+	"golang.org/x/sys/unix"
 )
 
-// hashPiece is how much of the file the hasher reads at once.
+// hashPiece is how much of the file the hasher hashes at once: it wakes
+// when the written prefix has grown by this much (or reached the end).
 const hashPiece = 4 << 20
-
-// writebackEvery is how many hashed bytes pass between two starts of the
-// kernel's writeback (as the safetensors writer does), so that Close's
-// fsync finds little left to do.
-const writebackEvery = 32 << 20
 
 // frontierHasher computes the SHA-256 of a file while it is being written
 // out of order. Writers report each range they have written (mark); the
 // hasher goroutine follows the written prefix of the file (the frontier),
-// reading each newly completed stretch back from the page cache and
-// hashing it as soon as the frontier reaches past it, so that when the
-// last range lands only the stretch behind it remains to be hashed.
+// hashing each newly completed stretch from the page cache as soon as the
+// frontier reaches past it, so that when the last range lands only the
+// stretch behind it remains to be hashed. It reads the file through a
+// read-only shared mapping (no copy out of the page cache), or with pread
+// where the file cannot be mapped.
 type frontierHasher struct {
 	f    *os.File
 	size int64
+	m    []byte // the file mapped, or nil: read with ReadAt
 
 	mu      sync.Mutex
 	cond    sync.Cond
 	ready   int64           // every byte before ready is written
+	want    int64           // the hasher waits for ready to reach this
 	pending map[int64]int64 // written ranges beyond ready: start → end
 	stop    bool            // abort: hash no further
 
@@ -45,9 +45,16 @@ type frontierHasher struct {
 
 // newFrontierHasher starts hashing f, of size bytes, whose ranges in holes
 // are still to be written (every other byte already is). holes must be
-// sorted, disjoint and within [0, size).
+// sorted, disjoint and within [0, size), and f must stay size bytes long
+// until sum or abort returns.
 func newFrontierHasher(f *os.File, size int64, holes [][2]int64) *frontierHasher {
-	h := &frontierHasher{f: f, size: size, pending: map[int64]int64{}, h: sha256.New(), done: make(chan struct{})}
+	return startHasher(f, size, holes, mapFile(f, size))
+}
+
+// startHasher is newFrontierHasher reading through the mapping m of f, or
+// with pread when m is nil.
+func startHasher(f *os.File, size int64, holes [][2]int64, m []byte) *frontierHasher {
+	h := &frontierHasher{f: f, size: size, m: m, pending: map[int64]int64{}, h: sha256.New(), done: make(chan struct{})}
 	h.cond.L = &h.mu
 	at := int64(0)
 	for _, r := range holes {
@@ -83,18 +90,23 @@ func (h *frontierHasher) mark(lo, hi int64) {
 		delete(h.pending, h.ready)
 		h.ready = end
 	}
-	h.cond.Signal()
+	if h.ready >= h.want {
+		h.cond.Signal()
+	}
 }
 
-// run hashes the written prefix as it grows, until the whole file is
-// hashed, a read fails or abort is called.
+// run hashes the written prefix as it grows, a piece at a time, until the
+// whole file is hashed, a read fails or abort is called.
 func (h *frontierHasher) run() {
 	defer close(h.done)
-	buf := make([]byte, hashPiece)
-	var kicked int64
+	var buf []byte
+	if h.m == nil {
+		buf = make([]byte, hashPiece)
+	}
 	for h.hashed < h.size {
 		h.mu.Lock()
-		for h.ready == h.hashed && !h.stop {
+		h.want = min(h.hashed+hashPiece, h.size)
+		for h.ready < h.want && !h.stop {
 			h.cond.Wait()
 		}
 		ready, stop := h.ready, h.stop
@@ -104,18 +116,32 @@ func (h *frontierHasher) run() {
 			return
 		}
 		for h.hashed < ready {
-			n := min(int64(len(buf)), ready-h.hashed)
-			if _, err := h.f.ReadAt(buf[:n], h.hashed); err != nil {
-				h.err = fmt.Errorf("read back bytes [%d, %d): %w", h.hashed, h.hashed+n, err)
-				return
+			n := min(hashPiece, ready-h.hashed)
+			if h.m != nil {
+				h.hashMapped(h.hashed, h.hashed+n)
+			} else {
+				if _, err := h.f.ReadAt(buf[:n], h.hashed); err != nil {
+					h.err = fmt.Errorf("read back bytes [%d, %d): %w", h.hashed, h.hashed+n, err)
+					return
+				}
+				h.h.Write(buf[:n])
 			}
-			h.h.Write(buf[:n])
 			h.hashed += n
-			if h.hashed-kicked >= writebackEvery {
-				safetensors.StartWriteback(h.f)
-				kicked = h.hashed
-			}
 		}
+	}
+}
+
+// hashMapped hashes bytes [lo, hi) through the mapping: it maps their
+// pages in one call first (MADV_POPULATE_READ, where the kernel has it:
+// fewer faults), and unmaps the pages wholly hashed after (MADV_DONTNEED,
+// which leaves them in the page cache), so that the process's resident
+// set does not grow with the file.
+func (h *frontierHasher) hashMapped(lo, hi int64) {
+	page := int64(os.Getpagesize())
+	_ = unix.Madvise(h.m[lo/page*page:hi], unix.MADV_POPULATE_READ)
+	h.h.Write(h.m[lo:hi])
+	if end := hi / page * page; end > lo/page*page {
+		_ = unix.Madvise(h.m[lo/page*page:end], unix.MADV_DONTNEED)
 	}
 }
 
@@ -131,6 +157,7 @@ func (h *frontierHasher) sum() (string, error) {
 		return "", fmt.Errorf("bytes from %d of %d are not all written", ready, h.size)
 	}
 	<-h.done
+	h.unmap()
 	if h.err != nil {
 		return "", h.err
 	}
@@ -144,4 +171,26 @@ func (h *frontierHasher) abort() {
 	h.cond.Signal()
 	h.mu.Unlock()
 	<-h.done
+	h.unmap()
+}
+
+// unmap releases the mapping once the goroutine has ended.
+func (h *frontierHasher) unmap() {
+	if h.m != nil {
+		_ = unix.Munmap(h.m)
+		h.m = nil
+	}
+}
+
+// mapFile maps the first size bytes of f read-only and shared (the page
+// cache itself), or returns nil where it cannot.
+func mapFile(f *os.File, size int64) []byte {
+	if size <= 0 || int64(int(size)) != size {
+		return nil
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil
+	}
+	return m
 }

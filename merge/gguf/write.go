@@ -127,7 +127,14 @@ func (w *Writer) WriteFloat32(name string, off int, src []float32) error {
 			return fmt.Errorf("gguf: write %s: %w", e.name, err)
 		}
 	}
-	return w.writeBytes(e, lo*e.cols, b.bytes)
+	// written ConvChunk elements (whole rows) at a time, as put does
+	step := max(1, safetensors.ConvChunk/e.cols)
+	for r := 0; r < nr; r += step {
+		if err := w.writeBytes(e, (lo+r)*e.cols, b.bytes[r*int(rb):min(r+step, nr)*int(rb)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sameType reports whether values of dtype d are stored in type k.
@@ -136,17 +143,26 @@ func sameType(d safetensors.DType, k ggml.TensorType) bool {
 		d == safetensors.BF16 && k == ggml.TensorTypeBF16
 }
 
-// put encodes vals and writes them as elements from off of e's GGUF data.
+// put encodes vals and writes them as elements from off of e's GGUF data,
+// safetensors.ConvChunk elements at a time (a whole number of q8_0
+// blocks).
 func (w *Writer) put(e *entry, b *buffers, off int, vals []float32) error {
-	nb, err := rowBytes(e.kind, len(vals))
-	if err != nil {
-		return fmt.Errorf("gguf: write %s: %w", e.name, err)
+	for len(vals) > 0 {
+		k := min(len(vals), safetensors.ConvChunk)
+		nb, err := rowBytes(e.kind, k)
+		if err != nil {
+			return fmt.Errorf("gguf: write %s: %w", e.name, err)
+		}
+		b.bytes = grow(b.bytes, int(nb))
+		if err := encode(e.kind, b.bytes, vals[:k]); err != nil {
+			return fmt.Errorf("gguf: write %s: %w", e.name, err)
+		}
+		if err := w.writeBytes(e, off, b.bytes); err != nil {
+			return err
+		}
+		vals, off = vals[k:], off+k
 	}
-	b.bytes = grow(b.bytes, int(nb))
-	if err := encode(e.kind, b.bytes, vals); err != nil {
-		return fmt.Errorf("gguf: write %s: %w", e.name, err)
-	}
-	return w.writeBytes(e, off, b.bytes)
+	return nil
 }
 
 // writeBytes writes data, encoded, as e's elements from off on.
@@ -165,6 +181,9 @@ func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
 	e.written.Add(nb)
 	if w.hash != nil {
 		w.hash.mark(e.off+at, e.off+at+nb)
+	}
+	if w.wb != nil {
+		w.wb.Wrote(0, nb)
 	}
 	return nil
 }
@@ -186,6 +205,9 @@ func (w *Writer) Close() error {
 			w.abort()
 			return fmt.Errorf("gguf: close %s: tensor %s: %d of %d bytes written", w.path, e.name, got, size)
 		}
+	}
+	if w.wb != nil {
+		w.wb.Stop()
 	}
 	// The sync runs while the hasher reads the tail.
 	synced := make(chan error, 1)
@@ -221,6 +243,9 @@ func (w *Writer) Abort() {
 }
 
 func (w *Writer) abort() {
+	if w.wb != nil {
+		w.wb.Stop()
+	}
 	if w.hash != nil {
 		w.hash.abort()
 	}
