@@ -335,10 +335,7 @@ func (c *combiner) sum(out, x []float32) {
 	n := len(out)
 	copy(out, x[:n])
 	for t := 1; t < len(c.weights); t++ {
-		y := x[t*n : (t+1)*n]
-		for i := range out {
-			out[i] += y[i]
-		}
+		vec.AddScaled(out, x[t*n:(t+1)*n], 1) // out[i] += y[i]
 	}
 	if !c.normalize {
 		return
