@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,13 +48,72 @@ const (
 	targetSparse = 3.0
 	// targetRSSMB bounds every method's peak resident memory.
 	targetRSSMB = 1024
+	// targetGGUF bounds a merge written straight to GGUF (digest
+	// included): this many times the same method's safetensors merge
+	// (issue 16).
+	targetGGUF = 1.0
 )
+
+// formatSafetensors is the output format bench merge times by default.
+const formatSafetensors = "safetensors"
+
+// benchFormats are the output formats bench merge can time, each with the
+// arguments it adds to "mergetune merge" and the output's file name
+// suffix: safetensors (a directory) and GGUF written straight from the
+// merge, digest included, in each storage type.
+func benchFormats() map[string][]string {
+	return map[string][]string{
+		formatSafetensors: nil,
+		"gguf-bf16":       {"--type", "bf16"},
+		"gguf-f16":        {"--type", "f16"},
+		"gguf-f32":        {"--type", "f32"},
+		"gguf-q8_0":       {"--type", "q8_0"},
+	}
+}
+
+// parseBenchFormats splits and checks --formats.
+func parseBenchFormats(s string) ([]string, error) {
+	return parseNames("--formats", "format", s, knownName("format", benchFormats()))
+}
+
+// parseNames splits the comma-separated names of flag (one what each),
+// drops blanks and repeats, and checks each with check; no name at all is
+// an error.
+func parseNames(flag, what, s string, check func(string) error) ([]string, error) {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" || slices.Contains(out, n) {
+			continue
+		}
+		if err := check(n); err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no %s given", flag, what)
+	}
+	return out, nil
+}
+
+// knownName returns a check that a name is a key of table, whose error
+// lists the keys.
+func knownName[V any](what string, table map[string]V) func(string) error {
+	return func(n string) error {
+		if _, ok := table[n]; !ok {
+			return fmt.Errorf("unknown %s %q (known: %s)", what, n, strings.Join(slices.Sorted(maps.Keys(table)), ", "))
+		}
+		return nil
+	}
+}
 
 // benchMergeFlags are the flags of bench merge.
 type benchMergeFlags struct {
 	dir     string
 	shape   string
 	methods string
+	formats string
 	models  int
 	out     string
 	seed    uint64
@@ -69,7 +128,11 @@ func newBenchMergeCmd() *cobra.Command {
 kept in --dir and reused), measure how long reading every input byte once
 and writing one output once take, then run each merge method in a child
 process ("mergetune merge") and report its time, input throughput and peak
-resident memory as a markdown table, with the targets met or missed.`,
+resident memory as a markdown table, with the targets met or missed.
+--formats times each method's merge into each output format in turn
+(safetensors; gguf-bf16, gguf-q8_0, gguf-f16, gguf-f32: one GGUF file
+written straight from the merge, its digest included), with each GGUF
+merge's ratio to the same method's safetensors merge.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBenchMerge(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -79,6 +142,7 @@ resident memory as a markdown table, with the targets met or missed.`,
 	fl.StringVar(&f.dir, "dir", filepath.Join(os.TempDir(), "mergetune-bench"), "cache directory of the generated checkpoints")
 	fl.StringVar(&f.shape, "shape", "tinyllama", "model shape: tinyllama (1.1B parameters) or pico (tests)")
 	fl.StringVar(&f.methods, "methods", defaultBenchMethods, "comma-separated merge methods to time")
+	fl.StringVar(&f.formats, "formats", formatSafetensors, "comma-separated output formats to time each method in: safetensors, gguf-bf16, gguf-q8_0, gguf-f16, gguf-f32")
 	fl.IntVar(&f.models, "models", 3, "number of fine-tunes")
 	fl.StringVar(&f.out, "out", "", "also write the markdown report to this file")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the generated checkpoints")
@@ -113,27 +177,7 @@ func benchMethods() map[string]benchMethod {
 
 // parseBenchMethods splits and checks --methods.
 func parseBenchMethods(s string) ([]string, error) {
-	known := benchMethods()
-	var out []string
-	for _, m := range strings.Split(s, ",") {
-		m = strings.TrimSpace(m)
-		if m == "" || slices.Contains(out, m) {
-			continue
-		}
-		if _, ok := known[m]; !ok {
-			names := make([]string, 0, len(known))
-			for k := range known {
-				names = append(names, k)
-			}
-			slices.Sort(names)
-			return nil, fmt.Errorf("--methods: unknown method %q (known: %s)", m, strings.Join(names, ", "))
-		}
-		out = append(out, m)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("--methods: no method given")
-	}
-	return out, nil
+	return parseNames("--methods", "method", s, knownName("method", benchMethods()))
 }
 
 // benchConfig returns the mergekit YAML of method over base and
@@ -348,9 +392,11 @@ func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Dura
 	return time.Since(start), nil
 }
 
-// benchRun is the measure of one merge method.
+// benchRun is the measure of one merge method into one output format.
 type benchRun struct {
 	method    string
+	format    string
+	outBytes  int64 // size of the output
 	seconds   float64
 	inBytes   int64
 	rssMB     float64
@@ -403,6 +449,10 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 		return err
 	}
 	methodNames, err := parseBenchMethods(f.methods)
+	if err != nil {
+		return err
+	}
+	formats, err := parseBenchFormats(f.formats)
 	if err != nil {
 		return err
 	}
@@ -502,25 +552,18 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 		if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", cfgPath, err)
 		}
-		outDir := filepath.Join(root, "out-"+m)
-		if err := os.RemoveAll(outDir); err != nil {
-			return fmt.Errorf("clear %s: %w", outDir, err)
+		for _, format := range formats {
+			r, err := benchMergeOnce(ctx, log, exe, root, cfgPath, m, format)
+			if err != nil {
+				return err
+			}
+			for _, in := range inputs {
+				r.inBytes += sizes[in]
+				r.readFloor += readTimes[in]
+			}
+			fmt.Fprintf(log, "  %.2f s, %.2f GB/s, %.0f MB peak RSS\n", r.seconds, float64(r.inBytes)/1e9/r.seconds, r.rssMB)
+			runs = append(runs, r)
 		}
-		fmt.Fprintf(log, "merging with %s ...\n", m)
-		u, err := runChild(ctx, exe, "merge", cfgPath, outDir, "--force", "--quiet")
-		if rmErr := os.RemoveAll(outDir); rmErr != nil && err == nil {
-			err = fmt.Errorf("remove %s: %w", outDir, rmErr)
-		}
-		if err != nil {
-			return fmt.Errorf("bench %s: %w", m, err)
-		}
-		r := benchRun{method: m, seconds: u.wall.Seconds(), rssMB: u.rssMB, cpu: u.cpu}
-		for _, in := range inputs {
-			r.inBytes += sizes[in]
-			r.readFloor += readTimes[in]
-		}
-		fmt.Fprintf(log, "  %.2f s, %.2f GB/s, %.0f MB peak RSS\n", r.seconds, float64(r.inBytes)/1e9/r.seconds, r.rssMB)
-		runs = append(runs, r)
 	}
 
 	report := benchReport(benchInfo{
@@ -540,6 +583,55 @@ func runBenchMerge(ctx context.Context, out, log io.Writer, f benchMergeFlags) e
 	return nil
 }
 
+// benchMergeOnce merges cfgPath (method m) into format in a child
+// process, measures it, and removes the output.
+func benchMergeOnce(ctx context.Context, log io.Writer, exe, root, cfgPath, m, format string) (benchRun, error) {
+	out := filepath.Join(root, "out-"+m)
+	extra := benchFormats()[format]
+	if format != formatSafetensors {
+		out += "-" + format + ".gguf"
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return benchRun{}, fmt.Errorf("clear %s: %w", out, err)
+	}
+	fmt.Fprintf(log, "merging with %s into %s ...\n", m, format)
+	u, err := runChild(ctx, exe, append([]string{"merge", cfgPath, out, "--force", "--quiet"}, extra...)...)
+	var size int64
+	if err == nil {
+		size, err = pathSize(out)
+	}
+	if rmErr := os.RemoveAll(out); rmErr != nil && err == nil {
+		err = fmt.Errorf("remove %s: %w", out, rmErr)
+	}
+	if err != nil {
+		return benchRun{}, fmt.Errorf("bench %s into %s: %w", m, format, err)
+	}
+	return benchRun{method: m, format: format, outBytes: size, seconds: u.wall.Seconds(), rssMB: u.rssMB, cpu: u.cpu}, nil
+}
+
+// pathSize is the size of the file path, or of the files in the directory
+// path.
+func pathSize(path string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", path, err)
+	}
+	return n, nil
+}
+
 // benchInfo is the context of a bench merge report.
 type benchInfo struct {
 	shape                 string
@@ -556,32 +648,37 @@ func benchReport(info benchInfo, runs []benchRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## mergetune bench merge: %s (%s parameters, bf16), base + %d fine-tunes, %d CPUs, %s/%s\n\n",
 		info.shape, fmtCount(info.params), info.models, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	var linear float64
+	linear := map[string]float64{}       // format → linear's seconds
+	safetensors := map[string]benchRun{} // method → its safetensors merge
 	for _, r := range runs {
 		if r.method == "linear" {
-			linear = r.seconds
+			linear[r.format] = r.seconds
+		}
+		if r.format == formatSafetensors {
+			safetensors[r.method] = r
 		}
 	}
-	b.WriteString("| method | seconds | CPU s | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range runs {
-		x := "-"
-		if linear > 0 {
-			x = fmt.Sprintf("%.2f", r.seconds/linear)
+	ratio := func(x, of float64) string {
+		if of <= 0 {
+			return "-"
 		}
+		return fmt.Sprintf("%.2f", x/of)
+	}
+	b.WriteString("| method | format | seconds | CPU s | output GB | input GB/s | peak RSS MB | × linear | × safetensors | read once s | write once s | × max(read, write) |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range runs {
 		floor := max(r.readFloor, info.writeOnce)
-		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %.0f | %s | %s | %s | %.2f |\n", r.method, fmtSec(r.seconds), fmtSec(r.cpu), float64(r.inBytes)/1e9/r.seconds, r.rssMB, x,
-			fmtSec(r.readFloor), fmtSec(info.writeOnce), r.seconds/floor)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f | %.2f | %.0f | %s | %s | %s | %s | %.2f |\n", r.method, r.format, fmtSec(r.seconds), fmtSec(r.cpu),
+			float64(r.outBytes)/1e9, float64(r.inBytes)/1e9/r.seconds, r.rssMB, ratio(r.seconds, linear[r.format]),
+			ratio(r.seconds, safetensors[r.method].seconds), fmtSec(r.readFloor), fmtSec(info.writeOnce), r.seconds/floor)
 	}
 	ioTime := info.readOnce + info.writeOnce
 	fmt.Fprintf(&b, "\nread once (%s): %s s (%.2f GB, %.2f GB/s, from page cache)\n", info.readTool, fmtSec(info.readOnce), float64(info.readBytes)/1e9, float64(info.readBytes)/1e9/info.readOnce)
 	fmt.Fprintf(&b, "write once (%s): %s s (%.2f GB, %.2f GB/s, fsync included)\n", info.writeTool, fmtSec(info.writeOnce), float64(info.writeBytes)/1e9, float64(info.writeBytes)/1e9/info.writeOnce)
-	for _, r := range runs {
-		if r.method == "linear" {
-			fmt.Fprintf(&b, "linear / max(read, write): %.2f\n", r.seconds/max(r.readFloor, info.writeOnce))
-		}
+	if r, ok := safetensors["linear"]; ok {
+		fmt.Fprintf(&b, "linear / max(read, write): %.2f\n", r.seconds/max(r.readFloor, info.writeOnce))
 	}
-	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; CPU s: its user + system time (steadier than the wall time on a busy machine); read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing one output's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
+	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; CPU s: its user + system time (steadier than the wall time on a busy machine); format: safetensors (a directory) or gguf-TYPE (one GGUF file written straight from the merge with --type TYPE, its SHA-256 digest computed while it is written); output GB: the bytes written; × linear: over linear's merge into the same format; × safetensors: over the same method's safetensors merge in this run; read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing the base model's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
 
 	b.WriteString("\ntargets:\n")
 	mark := func(ok bool) string {
@@ -590,7 +687,19 @@ func benchReport(info benchInfo, runs []benchRun) string {
 		}
 		return "MISSED"
 	}
+	lin, haveLinear := safetensors["linear"]
 	for _, r := range runs {
+		if r.format != formatSafetensors {
+			st, ok := safetensors[r.method]
+			if !ok {
+				fmt.Fprintf(&b, "- %s %s ≤ %.2f × its safetensors merge: not measured (safetensors was not run)\n", r.method, r.format, targetGGUF)
+				continue
+			}
+			limit := targetGGUF * st.seconds
+			fmt.Fprintf(&b, "- %s %s ≤ %.2f × its safetensors merge = %s s: %s s (%.2f×; CPU %s s against %s s) %s\n", r.method, r.format, targetGGUF,
+				fmtSec(limit), fmtSec(r.seconds), r.seconds/st.seconds, fmtSec(r.cpu), fmtSec(st.cpu), mark(r.seconds <= limit))
+			continue
+		}
 		switch r.method {
 		case "linear":
 			floor := max(r.readFloor, info.writeOnce)
@@ -600,12 +709,12 @@ func benchReport(info benchInfo, runs []benchRun) string {
 			limit := targetIO * ioTime
 			fmt.Fprintf(&b, "- %s ≤ %.1f × (read once + write once) = %s s: %s s %s\n", r.method, targetIO, fmtSec(limit), fmtSec(r.seconds), mark(r.seconds <= limit))
 		case "ties", "breadcrumbs", "dare_ties", "della":
-			if linear == 0 {
+			if !haveLinear {
 				fmt.Fprintf(&b, "- %s ≤ %.0f × linear: not measured (linear was not run)\n", r.method, targetSparse)
 				continue
 			}
-			limit := targetSparse * linear
-			fmt.Fprintf(&b, "- %s ≤ %.0f × linear = %s s: %s s (%.2f×) %s\n", r.method, targetSparse, fmtSec(limit), fmtSec(r.seconds), r.seconds/linear, mark(r.seconds <= limit))
+			limit := targetSparse * lin.seconds
+			fmt.Fprintf(&b, "- %s ≤ %.0f × linear = %s s: %s s (%.2f×) %s\n", r.method, targetSparse, fmtSec(limit), fmtSec(r.seconds), r.seconds/lin.seconds, mark(r.seconds <= limit))
 		}
 	}
 	var over []string
@@ -613,10 +722,10 @@ func benchReport(info benchInfo, runs []benchRun) string {
 	maxAt := ""
 	for _, r := range runs {
 		if r.rssMB > targetRSSMB {
-			over = append(over, fmt.Sprintf("%s %.0f MB", r.method, r.rssMB))
+			over = append(over, fmt.Sprintf("%s %s %.0f MB", r.method, r.format, r.rssMB))
 		}
 		if r.rssMB >= maxRSS {
-			maxRSS, maxAt = r.rssMB, r.method
+			maxRSS, maxAt = r.rssMB, r.method+" "+r.format
 		}
 	}
 	if len(over) == 0 {

@@ -27,13 +27,13 @@ func TestBenchMergePico(t *testing.T) {
 	t.Setenv(execMainEnv, "1")
 	dir := t.TempDir()
 	report := filepath.Join(dir, "result.md")
-	run := func() string {
+	run := func(args ...string) string {
 		t.Helper()
 		var out, log bytes.Buffer
 		root := newRoot()
 		root.SetOut(&out)
 		root.SetErr(&log)
-		root.SetArgs([]string{"bench", "merge", "--shape", "pico", "--dir", dir, "--out", report})
+		root.SetArgs(append([]string{"bench", "merge", "--shape", "pico", "--dir", dir, "--out", report}, args...))
 		if err := root.Execute(); err != nil {
 			t.Fatalf("bench merge: %v\n%s", err, log.String())
 		}
@@ -41,11 +41,11 @@ func TestBenchMergePico(t *testing.T) {
 	}
 	first := run()
 	for _, m := range strings.Split(defaultBenchMethods, ",") {
-		if !strings.Contains(first, "| "+m+" | ") {
+		if !strings.Contains(first, "| "+m+" | safetensors | ") {
 			t.Errorf("no row for %s in\n%s", m, first)
 		}
 	}
-	for _, want := range []string{"| method | seconds | CPU s | input GB/s | peak RSS MB | × linear | read once s | write once s | × max(read, write) |", "read once (cat): ", "write once (dd): ", "linear / max(read, write): ", "- linear ≤ 1.25 × max(read once, write once)", "peak RSS ≤ 1024 MB: ", "generating the pico base model"} {
+	for _, want := range []string{"| method | format | seconds | CPU s | output GB | input GB/s | peak RSS MB | × linear | × safetensors | read once s | write once s | × max(read, write) |", "read once (cat): ", "write once (dd): ", "linear / max(read, write): ", "- linear ≤ 1.25 × max(read once, write once)", "peak RSS ≤ 1024 MB: ", "generating the pico base model"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("no %q in\n%s", want, first)
 		}
@@ -61,10 +61,44 @@ func TestBenchMergePico(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "pico", "out-*")); len(m) > 0 {
 		t.Errorf("merge outputs left behind: %v", m)
 	}
-	// A second run reuses the checkpoints.
-	second := run()
+	// A second run reuses the checkpoints, and times the GGUF outputs
+	// beside safetensors.
+	second := run("--methods", "task_arithmetic", "--formats", "safetensors,gguf-bf16,gguf-q8_0")
 	if strings.Contains(second, "generating") || !strings.Contains(second, "using the pico fine-tune 3") {
 		t.Errorf("second run did not reuse the checkpoints:\n%s", second)
+	}
+	for _, want := range []string{"| task_arithmetic | safetensors | ", "| task_arithmetic | gguf-bf16 | ", "| task_arithmetic | gguf-q8_0 | ",
+		"- task_arithmetic gguf-bf16 ≤ 1.00 × its safetensors merge = ", "- task_arithmetic gguf-q8_0 ≤ 1.00 × its safetensors merge = "} {
+		if !strings.Contains(second, want) {
+			t.Errorf("no %q in\n%s", want, second)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "pico", "out-*")); len(m) > 0 {
+		t.Errorf("merge outputs left behind: %v", m)
+	}
+}
+
+// TestBenchReportFormats checks the GGUF rows' ratios to their method's
+// safetensors merge and the target lines, on made-up measures.
+func TestBenchReportFormats(t *testing.T) {
+	runs := []benchRun{
+		{method: "linear", format: "safetensors", seconds: 2, cpu: 3, outBytes: 2e9, inBytes: 6e9},
+		{method: "linear", format: "gguf-bf16", seconds: 3, cpu: 5, outBytes: 2e9, inBytes: 6e9},
+		{method: "linear", format: "gguf-q8_0", seconds: 1.5, cpu: 4, outBytes: 1e9, inBytes: 6e9},
+		{method: "ties", format: "gguf-bf16", seconds: 4, cpu: 6, outBytes: 2e9, inBytes: 8e9},
+	}
+	got := benchReport(benchInfo{shape: "pico", readOnce: 1, writeOnce: 1, readBytes: 8e9, writeBytes: 2e9}, runs)
+	for _, want := range []string{
+		"| linear | gguf-bf16 | 3.00 | 5.00 | 2.00 | 2.00 | 0 | 1.00 | 1.50 | ",
+		"| linear | gguf-q8_0 | 1.50 | 4.00 | 1.00 | 4.00 | 0 | 1.00 | 0.75 | ",
+		"| ties | gguf-bf16 | 4.00 | 6.00 | 2.00 | 2.00 | 0 | 1.33 | - | ",
+		"- linear gguf-bf16 ≤ 1.00 × its safetensors merge = 2.00 s: 3.00 s (1.50×; CPU 5.00 s against 3.00 s) MISSED",
+		"- linear gguf-q8_0 ≤ 1.00 × its safetensors merge = 2.00 s: 1.50 s (0.75×; CPU 4.00 s against 3.00 s) ok",
+		"- ties gguf-bf16 ≤ 1.00 × its safetensors merge: not measured (safetensors was not run)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
 	}
 }
 
@@ -74,6 +108,8 @@ func TestBenchMergeBadFlags(t *testing.T) {
 		{"--methods", "linear,nope"},
 		{"--models", "0"},
 		{"--models", "1", "--methods", "model_stock"},
+		{"--formats", "safetensors,gguf-q4_k"},
+		{"--formats", " , "},
 	} {
 		root := newRoot()
 		root.SetOut(new(bytes.Buffer))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -179,21 +178,10 @@ func benchCheckpoints(trials int) []int {
 // a study may name (optim.Samplers).
 func parseBenchSamplers(s string) ([]string, error) {
 	table := optim.Samplers()
-	var out []string
-	for _, n := range strings.Split(s, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" || slices.Contains(out, n) {
-			continue
-		}
-		if _, err := table.Lookup(n); err != nil {
-			return nil, fmt.Errorf("--samplers: %w", err)
-		}
-		out = append(out, n)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("--samplers: no sampler given")
-	}
-	return out, nil
+	return parseNames("--samplers", "sampler", s, func(n string) error {
+		_, err := table.Lookup(n)
+		return err
+	})
 }
 
 func runBenchSamplers(ctx context.Context, w io.Writer, f benchSamplersFlags) (*samplerTable, error) {
