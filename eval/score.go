@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mergetune/mergetune/results"
 )
@@ -88,49 +89,76 @@ func (s Scoring) Mean(accs []TaskAccuracy) float64 {
 // Normalized returns the weighted mean normalized accuracy (0 without
 // tasks), or an error naming the first task without a baseline.
 func (s Scoring) Normalized(ctx context.Context, accs []TaskAccuracy) (float64, error) {
+	div, err := s.divisors(ctx, accs)
+	if err != nil {
+		return 0, err
+	}
 	norm := make([]TaskAccuracy, len(accs))
+	for i, a := range accs {
+		norm[i] = a
+		norm[i].Accuracy /= div[i]
+	}
+	return s.Mean(norm), nil
+}
+
+// divisors are what each task's accuracy is divided by in the normalized
+// score: its own model's accuracy on it, or 1 when that is 0.
+func (s Scoring) divisors(ctx context.Context, accs []TaskAccuracy) ([]float64, error) {
+	div := make([]float64, len(accs))
 	for i, a := range accs {
 		model := ""
 		if s.TaskModel != nil {
 			model = s.TaskModel(a.Task)
 		}
 		if model == "" {
-			return 0, fmt.Errorf("normalized accuracy: no model is tagged with task %s", a.Task)
+			return nil, fmt.Errorf("normalized accuracy: no model is tagged with task %s", a.Task)
 		}
 		if s.Baseline == nil {
-			return 0, fmt.Errorf("normalized accuracy: no baselines to normalize task %s by", a.Task)
+			return nil, fmt.Errorf("normalized accuracy: no baselines to normalize task %s by", a.Task)
 		}
 		b, ok, err := s.Baseline(ctx, model, a.Task)
 		if err != nil {
-			return 0, fmt.Errorf("normalized accuracy: baseline of %s on %s: %w", model, a.Task, err)
+			return nil, fmt.Errorf("normalized accuracy: baseline of %s on %s: %w", model, a.Task, err)
 		}
 		if !ok {
-			return 0, fmt.Errorf("normalized accuracy: no baseline of %s on %s", model, a.Task)
+			return nil, fmt.Errorf("normalized accuracy: no baseline of %s on %s", model, a.Task)
 		}
-		norm[i] = a
+		div[i] = 1
 		if b.Accuracy > 0 {
-			norm[i].Accuracy /= b.Accuracy
+			div[i] = b.Accuracy
 		}
 	}
-	return s.Mean(norm), nil
+	return div, nil
 }
 
 // NormalizedInterval returns the items' 95% interval of the normalized
-// accuracy: the normalized score of the tasks' interval ends (Lo, Hi),
-// the tasks held fixed.
+// accuracy, the tasks held fixed: each task's items are an independent
+// sample, its standard error is read off its Wilson interval (the
+// width over 2 × 1.96, so a task at 0 or 100% still has one), and the
+// weighted mean of the normalized tasks gets the normal interval of their
+// combined error, cut at 0. (Taking every task at its interval's end at
+// once, as this did before, treats the tasks' errors as one and gives an
+// interval √T times too wide for T tasks.)
 func (s Scoring) NormalizedInterval(ctx context.Context, accs []TaskAccuracy) (lo, hi float64, err error) {
-	los, his := make([]TaskAccuracy, len(accs)), make([]TaskAccuracy, len(accs))
+	div, err := s.divisors(ctx, accs)
+	if err != nil {
+		return 0, 0, err
+	}
+	norm := make([]TaskAccuracy, len(accs))
+	var variance, wsum float64
 	for i, a := range accs {
-		los[i] = TaskAccuracy{Task: a.Task, Accuracy: a.Lo}
-		his[i] = TaskAccuracy{Task: a.Task, Accuracy: a.Hi}
+		norm[i] = a
+		norm[i].Accuracy /= div[i]
+		w := s.weight(a.Task)
+		se := (a.Hi - a.Lo) / (2 * Z95) / div[i]
+		variance += w * w * se * se
+		wsum += w
 	}
-	if lo, err = s.Normalized(ctx, los); err != nil {
-		return 0, 0, err
+	if wsum == 0 {
+		return 0, 0, nil
 	}
-	if hi, err = s.Normalized(ctx, his); err != nil {
-		return 0, 0, err
-	}
-	return lo, hi, nil
+	mid, half := s.Mean(norm), Z95*math.Sqrt(variance)/wsum
+	return max(0, mid-half), mid + half, nil
 }
 
 // Objective returns the normalized accuracy with Normalize, else the

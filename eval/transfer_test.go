@@ -82,17 +82,41 @@ func TestCurveVerdicts(t *testing.T) {
 	}
 }
 
-// TestNormalizedInterval: the items' interval of the normalized score is
-// the normalized score of the tasks' interval ends.
+// TestNormalizedInterval: the items' interval of the normalized score
+// combines the tasks' standard errors (each read off its Wilson interval)
+// as independent samples: it narrows as √T with T tasks, follows the
+// weights and is cut at 0.
 func TestNormalizedInterval(t *testing.T) {
-	sc := Scoring{TaskModel: func(task string) string { return "m-" + task },
-		Baseline: BaselineList([]results.Baseline{{Model: "m-a", Task: "a", Accuracy: 0.5}, {Model: "m-b", Task: "b", Accuracy: 1}})}
-	lo, hi, err := sc.NormalizedInterval(context.Background(), []TaskAccuracy{{Task: "a", Accuracy: 0.4, Lo: 0.2, Hi: 0.5}, {Task: "b", Accuracy: 0.6, Lo: 0.4, Hi: 0.9}})
-	if err != nil {
-		t.Fatal(err)
+	base := []results.Baseline{{Model: "m-a", Task: "a", Accuracy: 0.5}, {Model: "m-b", Task: "b", Accuracy: 1}}
+	var same []TaskAccuracy
+	for i := range 16 {
+		task := fmt.Sprintf("t%d", i)
+		base = append(base, results.Baseline{Model: "m-" + task, Task: task, Accuracy: 1})
+		same = append(same, TaskAccuracy{Task: task, Accuracy: 0.5, Lo: 0.3, Hi: 0.7})
 	}
-	if math.Abs(lo-(0.4+0.4)/2) > 1e-12 || math.Abs(hi-(1+0.9)/2) > 1e-12 {
-		t.Errorf("NormalizedInterval = [%v, %v], want [0.4, 0.95]", lo, hi)
+	sc := Scoring{TaskModel: func(task string) string { return "m-" + task }, Baseline: BaselineList(base)}
+	two := []TaskAccuracy{{Task: "a", Accuracy: 0.4, Lo: 0.2, Hi: 0.5}, {Task: "b", Accuracy: 0.6, Lo: 0.4, Hi: 0.9}}
+	weighted := sc
+	weighted.Weights = map[string]float64{"a": 3}
+	for _, tc := range []struct {
+		name   string
+		sc     Scoring
+		accs   []TaskAccuracy
+		lo, hi float64
+	}{
+		// a: 0.8 ± 1.96·(0.3/3.92/0.5), b: 0.6 ± 1.96·(0.5/3.92): the
+		// mean 0.7 ± √(0.3² + 0.25²)/2.
+		{"two tasks", sc, two, 0.7 - math.Sqrt(0.1525)/2, 0.7 + math.Sqrt(0.1525)/2},
+		// weights 3 and 1: (3·0.8 + 0.6)/4 ± √(9·0.09 + 0.0625)/4.
+		{"weighted", weighted, two, 0.75 - math.Sqrt(0.8725)/4, 0.75 + math.Sqrt(0.8725)/4},
+		{"one of the sixteen", sc, same[:1], 0.3, 0.7},
+		{"sixteen alike: a quarter as wide", sc, same, 0.45, 0.55},
+		{"cut at 0", sc, []TaskAccuracy{{Task: "b", Accuracy: 0.02, Lo: 0, Hi: 0.2}}, 0, 0.12},
+	} {
+		lo, hi, err := tc.sc.NormalizedInterval(context.Background(), tc.accs)
+		if err != nil || math.Abs(lo-tc.lo) > 1e-12 || math.Abs(hi-tc.hi) > 1e-12 {
+			t.Errorf("%s: NormalizedInterval = [%v, %v] (%v), want [%v, %v]", tc.name, lo, hi, err, tc.lo, tc.hi)
+		}
 	}
 	if _, _, err := sc.NormalizedInterval(context.Background(), []TaskAccuracy{{Task: "c", Accuracy: 1}}); err == nil {
 		t.Error("a task without a baseline: no error")

@@ -182,7 +182,7 @@ section.study { margin-top: 10px; }
 {{if .Curve}}
 <section id="extend">
 <h2>Extend curve</h2>
-<p class="note">Each method's frozen best settings merged into 2, 4, 8, … task models under a scale rule and scored on the merged models' tasks (solid lines); dashed: the winners of studies tuned at that number of models, on their holdout tasks. Each point is the mean over the random subsets of task models merged at that size; "95% across subsets" is Student's t interval of that mean over the subsets, "95% from items" the normalized score of the tasks' Wilson interval ends (item sampling alone). Every subset's own point is in the CSV report.</p>
+<p class="note">Each method's frozen best settings merged into 2, 4, 8, … task models under a scale rule and scored on the merged models' tasks (solid lines); dashed: the winners of studies tuned at that number of models, on their holdout tasks. Each point is the mean over the random subsets of task models merged at that size; "95% across subsets" is Student's t interval of that mean over the subsets, "95% from items" the interval from item sampling alone (the tasks' items as independent samples, each task's error read off its Wilson interval). Every subset's own point is in the CSV report.</p>
 {{.CurvePlot}}
 <table>
 <tr><th>method</th><th>variant</th><th>rule</th><th>from study</th><th>models</th><th>subsets</th><th>tasks</th><th>λ factor</th><th>mean</th><th>normalized</th><th>95% across subsets</th><th>95% from items</th><th>cost</th><th>merge + eval</th></tr>

@@ -51,7 +51,7 @@ func writeMarkdown(w io.Writer, d *Data) error {
 		mdTable(ew, []string{"study", "method", "tasks", "trials", "best objective", "best settings", "holdout normalized", "holdout mean"}, rows)
 	}
 	if len(v.Curve) > 0 {
-		fmt.Fprintf(ew, "## Extend curve\n\nNormalized accuracy against the number of merged task models: the mean over the random subsets of task models at each size, with Student's t 95%% interval across subsets and the items' 95%% interval (the normalized score of the tasks' Wilson interval ends). Each subset's point is in the CSV report.\n\n")
+		fmt.Fprintf(ew, "## Extend curve\n\nNormalized accuracy against the number of merged task models: the mean over the random subsets of task models at each size, with Student's t 95%% interval across subsets and the items' 95%% interval (the tasks' items as independent samples, each task's error read off its Wilson interval). Each subset's point is in the CSV report.\n\n")
 		var rows [][]string
 		for _, c := range v.Curve {
 			rows = append(rows, []string{c.Method, c.Variant, c.Rule, c.Study, strconv.Itoa(c.Models), strconv.Itoa(c.Subsets), strconv.Itoa(c.Tasks),

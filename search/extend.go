@@ -96,9 +96,9 @@ type CurvePoint struct {
 	// SubsetLo, SubsetHi: an aggregate's 95% interval of the mean over
 	// subsets (eval.MeanInterval); a subset's own Normalized.
 	SubsetLo, SubsetHi float64
-	// ItemLo, ItemHi: the 95% interval from the items: the normalized
-	// score of the tasks' Wilson interval ends (of an aggregate, the mean
-	// of its subsets' ends).
+	// ItemLo, ItemHi: the 95% interval from the items
+	// (eval.Scoring.NormalizedInterval; of an aggregate, the mean of its
+	// subsets' ends).
 	ItemLo, ItemHi float64
 	// Merges and Items are the evaluation's cost: merges made and items
 	// evaluated, refit's search included (an aggregate: the sum over
@@ -481,8 +481,7 @@ func (j extendJob) one(ctx context.Context, f float64, try int, tasks []*dataset
 	if m.norm, err = sc.Normalized(ctx, accs); err != nil {
 		return m, err
 	}
-	// The items' interval: the normalized score of the tasks' Wilson
-	// interval ends.
+	// The items' interval (the tasks' items as independent samples).
 	if m.lo, m.hi, err = sc.NormalizedInterval(ctx, accs); err != nil {
 		return m, err
 	}

@@ -46,7 +46,7 @@ merges K random subsets of the task models (seeded by the recipe's study and
 trial and --seed: the same subsets on every run; one subset at the full size),
 and the curve gives each subset's point and their mean with a 95% interval
 across subsets (Student's t); every point also has the items' 95% interval
-(the normalized score of its tasks' Wilson interval ends). --subsets 1 (the
+(its tasks' items taken as independent samples). --subsets 1 (the
 default) merges the first k models in the given order.
 
 --rules puts scale rules side by side (default: the recipe's own, "scale:";
