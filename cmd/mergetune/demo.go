@@ -740,6 +740,10 @@ func (d *demo) summary(curve []results.CurvePoint) {
 	}
 	tw.Flush()
 	writeVerdicts(d.w, "    ", curve)
+	if !d.f.full {
+		d.phase("the verdicts at %s tasks need the optimum re-tuned there: run again with --full (it resumes; about twice the time)",
+			strings.Trim(strings.ReplaceAll(fmt.Sprint(d.sizes.Retune), " ", " and "), "[]"))
+	}
 }
 
 // writeVerdicts prints the transfer verdict of each method's frozen
