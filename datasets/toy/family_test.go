@@ -127,18 +127,28 @@ func TestFamilyFineTunes(t *testing.T) {
 		})
 	}
 	// The README's target is ≥ 95% for every fine-tune; the 48-task
-	// family misses it on a few tasks its base learned least (listed
-	// there). At least 80% of them must reach it.
-	learned := 0
+	// family misses it on the tasks its base learned least, named in
+	// weakFinetunes (and the README). Every other fine-tune must reach it,
+	// and the weak ones must still beat the base (above).
 	for _, name := range res.Tasks {
-		if res.Finetune[name] >= 0.95 {
-			learned++
+		if acc := res.Finetune[name]; acc < 0.95 && !weakFinetunes[name] {
+			t.Errorf("fine-tune %s scores %.3f on its task, want ≥ 0.95 (it is not one of the weak fine-tunes the README lists)", name, acc)
 		}
 	}
-	if learned < len(res.Tasks)*80/100 {
-		t.Errorf("%d of %d fine-tunes reach 95%% on their task, want at least 80%% of them", learned, len(res.Tasks))
-	}
 }
+
+// weakFinetunes are the fine-tunes of the 48-task family below the
+// README's 95% target (its "Targets" paragraph): tasks that compare
+// letters at two positions, which the base did not learn, and three it
+// learned least.
+var weakFinetunes = map[string]bool{"position": true, "contains": true, "equal": true, "palindrome": true,
+	"longest": true, "dedup": true, "repeat": true}
+
+// chancyBase are the tasks the 48-task family's base scores above the
+// README's 35% target on (at most 50.5%: near chance on the two-answer
+// ones), listed in its "Targets" paragraph.
+var chancyBase = map[string]bool{"contains": true, "equal": true, "index": true, "parity": true, "first": true,
+	"longest": true, "rotleft": true}
 
 // TestFamilyBase checks the base model's accuracy on every task against
 // the README's table (within 2 points) and that it does not solve the task.
@@ -157,12 +167,15 @@ func TestFamilyBase(t *testing.T) {
 		if want := res.Base[name]; math.Abs(acc-want) > 0.02 {
 			t.Errorf("base on %s: accuracy %.3f, README %.3f", name, acc, want)
 		}
-		// The base must not already solve a task: near or below chance
-		// on the two-answer tasks, and below its fine-tune. (The README's
-		// target is ≤ 35%; the 48-task base misses it on the few tasks it
-		// learned least, listed there.)
-		if acc > 0.55 || acc >= res.Finetune[name] {
-			t.Errorf("base on %s scores %.3f, its fine-tune %.3f: want ≤ 0.55 and below the fine-tune", name, acc, res.Finetune[name])
+		// The base must not already solve a task: at most 35% (the
+		// README's target), or near chance (≤ 55%) on the tasks listed in
+		// chancyBase, and below its fine-tune.
+		limit := 0.35
+		if chancyBase[name] {
+			limit = 0.55
+		}
+		if acc > limit || acc >= res.Finetune[name] {
+			t.Errorf("base on %s scores %.3f, its fine-tune %.3f: want ≤ %.2f and below the fine-tune", name, acc, res.Finetune[name], limit)
 		}
 	}
 }
