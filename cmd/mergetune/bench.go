@@ -21,6 +21,7 @@ import (
 
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
+	"github.com/mergetune/mergetune/merge/safetensors"
 	"github.com/mergetune/mergetune/merge/synth"
 )
 
@@ -289,6 +290,14 @@ func modelFiles(dir string) ([]string, int64, error) {
 // ioBufSize is the buffer size of the read-once and write-once measures.
 const ioBufSize = 16 << 20
 
+// writeBlock is the size of each write of the write-once floor: what the
+// merge's writers write at a time (safetensors.ConvChunk bfloat16 values).
+// Larger writes fill larger page-cache folios, which cost several times
+// more to fill in some VMs (dd with bs=16M took 6.6-12 s for 2.2 GB where
+// bs=128K took 1.7-1.8 s, fsync included), so a floor written in larger
+// blocks would be no floor.
+const writeBlock = 2 * safetensors.ConvChunk
+
 // readFiles reads every byte of paths sequentially and returns the bytes
 // read.
 func readFiles(ctx context.Context, paths []string, buf []byte) (int64, error) {
@@ -340,12 +349,13 @@ func catFiles(ctx context.Context, paths []string, buf []byte) (time.Duration, s
 }
 
 // ddWrite writes n bytes to a new file at path with `dd conv=fsync` (GNU
-// dd: the count in bytes), removes it and returns the time and "dd";
+// dd: the count in bytes, writeBlock bytes a write), removes it and
+// returns the time and "dd";
 // where dd is missing or refuses the flags it writes them in this process
 // ("sequential writes + fsync").
 func ddWrite(ctx context.Context, path string, n int64, buf []byte) (time.Duration, string, error) {
 	if dd, err := exec.LookPath("dd"); err == nil {
-		c := exec.CommandContext(ctx, dd, "if=/dev/zero", "of="+path, "bs=16M", fmt.Sprintf("count=%d", n),
+		c := exec.CommandContext(ctx, dd, "if=/dev/zero", "of="+path, fmt.Sprintf("bs=%d", writeBlock), fmt.Sprintf("count=%d", n),
 			"iflag=count_bytes", "conv=fsync", "status=none")
 		start := time.Now()
 		err := c.Run()
@@ -363,8 +373,9 @@ func ddWrite(ctx context.Context, path string, n int64, buf []byte) (time.Durati
 	return d, "sequential writes + fsync", err
 }
 
-// writeOnce writes n bytes to a new file at path, syncs and removes it, and
-// returns the time until the sync returned.
+// writeOnce writes n bytes to a new file at path, writeBlock bytes a
+// write, syncs and removes it, and returns the time until the sync
+// returned.
 func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Duration, error) {
 	for i := range buf {
 		buf[i] = byte(i*131 + i>>9) // not all zeros, in case the file system compresses
@@ -380,7 +391,7 @@ func writeOnce(ctx context.Context, path string, n int64, buf []byte) (time.Dura
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		k := int(min(left, int64(len(buf))))
+		k := int(min(left, int64(min(len(buf), writeBlock))))
 		if _, err := f.Write(buf[:k]); err != nil {
 			return 0, fmt.Errorf("write once: write %s: %w", path, err)
 		}
@@ -678,7 +689,7 @@ func benchReport(info benchInfo, runs []benchRun) string {
 	if r, ok := safetensors["linear"]; ok {
 		fmt.Fprintf(&b, "linear / max(read, write): %.2f\n", r.seconds/max(r.readFloor, info.writeOnce))
 	}
-	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; CPU s: its user + system time (steadier than the wall time on a busy machine); format: safetensors (a directory) or gguf-TYPE (one GGUF file written straight from the merge with --type TYPE, its SHA-256 digest computed while it is written); output GB: the bytes written; × linear: over linear's merge into the same format; × safetensors: over the same method's safetensors merge in this run; read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing the base model's bytes once with fsync (dd conv=fsync); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
+	fmt.Fprintf(&b, "\nseconds: wall time of the child process `mergetune merge`; CPU s: its user + system time (steadier than the wall time on a busy machine); format: safetensors (a directory) or gguf-TYPE (one GGUF file written straight from the merge with --type TYPE, its SHA-256 digest computed while it is written); output GB: the bytes written; × linear: over linear's merge into the same format; × safetensors: over the same method's safetensors merge in this run; read once s: reading the method's input files once, measured in the same run (cat to /dev/null after a warm-up read: page cache); write once s: writing the base model's bytes once with fsync (dd conv=fsync, in 128 KiB writes as the merge writes); × max(read, write): seconds over the larger of the two, the machine's floor for a merge that overlaps reading, computing and writing; input GB/s: bytes of the input models the method reads (linear: the fine-tunes; slerp: base + one fine-tune; others: base + fine-tunes) / seconds; peak RSS: the child's maxrss, which on Linux includes the bench process's own peak (%.0f MB, measured on `mergetune --help`).\n", info.floorMB)
 
 	b.WriteString("\ntargets:\n")
 	mark := func(ok bool) string {
