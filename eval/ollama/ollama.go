@@ -424,9 +424,10 @@ func (b *Backend) openDir(ctx context.Context, dir, version string) (*Model, err
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
+	converted := f // f may become the fixed copy below; both are removed
 	defer func() {
-		f.Close()
-		os.Remove(f.Name())
+		converted.Close()
+		os.Remove(converted.Name())
 	}()
 	b.report("convert", 0, 0)
 	if err := convertModel(os.DirFS(dir), f); err != nil {

@@ -264,9 +264,15 @@ func modelDir() string { return filepath.Join(fixtures, "f32_tied_gqa") }
 
 func TestCloseDeletesModel(t *testing.T) {
 	b := backend(t, Options{})
+	tmp := t.TempDir() // the server runs already: only the import's temporary files go here
+	t.Setenv("TMPDIR", tmp)
 	m, err := b.OpenModel(t.Context(), modelDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// the converter's GGUF and its amended copy are gone once imported
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Errorf("temporary files left after Open: %v", left)
 	}
 	if !listed(t, m.Name()) {
 		t.Fatalf("%s not listed after Open", m.Name())
