@@ -208,8 +208,9 @@ or into --out where there is none, and --family DIR runs on another copy:
      settings keep at least %.0f%% of it, or their 95%% intervals overlap),
      write report.html and print where it is.
 
---tune K and --extend N,M change the sizes (the family has 48 tasks, 40 of
-them in the default extension order without opposed pairs).
+--tune K and --extend N,M change the sizes (the family has 48 tasks; its
+default extension order, the second task of each opposed pair left out,
+has 44).
 
 Everything is written to --out (study files, recipes, mergetune.db, the
 report); running it again resumes where it stopped. The built-in runner
