@@ -45,16 +45,18 @@ task_arithmetic merge of them to a loaded model:
        server's OLLAMA_MODELS; or uploaded without it), create, load
 
 in bf16, and in q8_0 (old: the server's create --quantize q8_0; new: the
-merge writes q8_0, and the merge's digest is used: no hash stage), beside
-the merge alone (at the start and at the end; the ratios take the faster)
-and the floors measured in the same run: reading the inputs
-once (cat, page cache warm), writing one output with fsync (dd), and the
-upload of each new GGUF alone. Then the load alone: each new GGUF is
+merge writes q8_0, and the merge's digest is used: no hash stage). Each new
+way is paired with the safetensors merge alone, run just before it, and an
+uploaded way with the upload of the same GGUF alone, just after it: the
+machine drifts within a run (the same merge took 3 to 9 s in one run here,
+slower after 10+ GB of writes), so each ratio compares like with like. The
+floors are measured in the same run: reading the inputs once (cat, page
+cache warm) and writing one output with fsync (dd). Then the load alone: each new GGUF is
 reloaded --loads times with use_mmap left to the server and with use_mmap
 true (mergetune's default), and once more after evicting the file from the
 page cache. The report is markdown tables of stage times, ratios to the
-merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded ≤ merge
-alone + upload alone).`,
+paired merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded
+≤ merge alone + upload alone).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBenchTrial(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -78,6 +80,26 @@ type trialRow struct {
 	merge time.Duration
 	cpu   float64 // the merge's user + system seconds
 	st    ollama.ImportStats
+	// alone is the safetensors merge alone run just before a new way
+	// (an old way's own merge is one), upload the upload of the same
+	// GGUF alone just after an uploaded new way (0: none).
+	alone, upload time.Duration
+}
+
+// target is a way's target and ratio: a placed way's total against 1.5 ×
+// its paired merge alone, an uploaded new way's against its paired merge
+// alone + upload alone; an old way has none.
+func (r trialRow) target() (ratio float64, text string) {
+	alone := max(r.alone, time.Nanosecond)
+	ratio = r.total().Seconds() / alone.Seconds()
+	switch {
+	case strings.HasPrefix(r.name, "old"):
+		return ratio, ""
+	case r.st.Placed:
+		return ratio, fmt.Sprintf("≤ 1.5 × merge: %s", met(r.total() <= alone*3/2))
+	}
+	lim := alone + r.upload
+	return ratio, fmt.Sprintf("≤ merge + upload (%.2f s): %.2f×, %s", lim.Seconds(), r.total().Seconds()/lim.Seconds(), met(r.total() <= lim))
 }
 
 func (r trialRow) total() time.Duration { return r.merge + r.st.Total() }
@@ -188,6 +210,14 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	digests := map[string]string{}
 	for _, w := range ways {
+		old := strings.HasPrefix(w.name, "old")
+		var alone childUsage
+		if !old {
+			fmt.Fprintf(log, "merge alone, paired with %s ...\n", w.name)
+			if alone, _, err = mergeTo(stDir); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(log, "%s ...\n", w.name)
 		be, err := backend(w.modelsDir, w.quantize, false)
 		if err != nil {
@@ -197,34 +227,26 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		if err != nil {
 			return err
 		}
+		if old {
+			alone = md // the old way's first stage is the merge alone
+		}
 		digests[w.dst] = digest
 		m, err := be.OpenModelDigest(ctx, w.dst, digest)
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
-		rows = append(rows, trialRow{name: w.name, merge: md.wall, cpu: md.cpu, st: m.Stats()})
+		row := trialRow{name: w.name, merge: md.wall, cpu: md.cpu, st: m.Stats(), alone: alone.wall}
 		if err := m.Close(); err != nil { // unloads and deletes it (and its blob)
 			return err
 		}
-	}
-	// The merge alone once more, at the end: the machine's load drifts
-	// during a run, and the ratios take the faster of the two.
-	fmt.Fprintf(log, "merge alone again ...\n")
-	again, _, err := mergeTo(stDir)
-	if err != nil {
-		return err
-	}
-	// The upload of the same bytes alone, for the uploaded ways' target.
-	uploads := map[string]time.Duration{}
-	for _, p := range []string{gguf, q8} {
-		fmt.Fprintf(log, "upload %s alone ...\n", filepath.Base(p))
-		be, err := backend("", "", false)
-		if err != nil {
-			return err
+		if !old && !row.st.Placed {
+			// The upload of the same bytes alone, paired with the way.
+			fmt.Fprintf(log, "upload %s alone ...\n", filepath.Base(w.dst))
+			if row.upload, err = uploadAlone(ctx, be, w.dst, digest); err != nil {
+				return err
+			}
 		}
-		if uploads[p], err = uploadAlone(ctx, be, p, digests[p]); err != nil {
-			return err
-		}
+		rows = append(rows, row)
 	}
 	// The load alone, repeated: the server's own choice (a CPU-only
 	// server reads the GGUF into memory) beside use_mmap, warm, and once
@@ -244,41 +266,30 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		}
 	}
 
-	alone := min(rows[0].merge, again.wall)
-	if alone <= 0 {
-		alone = time.Nanosecond
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "bench trial: %s-shaped base + %d fine-tunes, task_arithmetic, bf16 inputs (%.1f GB read, %.1f GB written)\n\n",
 		f.shape, f.models, float64(inBytes)/1e9, float64(outBytes)/1e9)
-	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s; "+
-		"merge alone (safetensors) %.2f s at the start (%.2f CPU s), %.2f s at the end (%.2f CPU s), the ratios use %.2f s; "+
-		"upload alone: bf16 GGUF %.2f s, q8_0 GGUF %.2f s\n\n",
-		cat.Seconds(), dd.Seconds(), rows[0].merge.Seconds(), rows[0].cpu, again.wall.Seconds(), again.cpu, alone.Seconds(),
-		uploads[gguf].Seconds(), uploads[q8].Seconds())
-	b.WriteString("| way | merge | merge CPU s | convert | hash | upload/place | create | load | params → loaded | × merge alone | target | GGUF GB |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
-	for i, r := range rows {
+	fmt.Fprintf(&b, "floors in this run: read inputs once (cat, warm) %.2f s; write one output with fsync (dd) %.2f s\n\n",
+		cat.Seconds(), dd.Seconds())
+	b.WriteString("| way | merge alone (paired) | merge | merge CPU s | convert | hash | upload/place | upload alone (paired) | create | load | params → loaded | × merge alone | target | GGUF GB |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range rows {
 		up := fmtSec(r.st.Upload.Seconds())
 		if r.st.Placed {
 			up += " (placed)"
 		}
-		target := ""
-		switch {
-		case strings.HasPrefix(r.name, "old"):
-		case r.st.Placed:
-			target = fmt.Sprintf("≤ 1.5 × merge: %s", met(r.total() <= alone*3/2))
-		default:
-			lim := alone + uploads[ways[i].dst]
-			target = fmt.Sprintf("≤ merge + upload (%.2f s): %.2f×, %s", lim.Seconds(), r.total().Seconds()/lim.Seconds(), met(r.total() <= lim))
+		upAlone := "-"
+		if r.upload > 0 {
+			upAlone = fmtSec(r.upload.Seconds())
 		}
 		hash := fmtSec(r.st.Hash.Seconds())
 		if r.st.DigestGiven {
 			hash = "in merge"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", r.name, fmtSec(r.merge.Seconds()), r.cpu,
-			fmtSec(r.st.Convert.Seconds()), hash, up, fmtSec(r.st.Create.Seconds()),
-			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), r.total().Seconds()/alone.Seconds(), target, float64(r.st.GGUFBytes)/1e9)
+		ratio, target := r.target()
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f |\n", r.name, fmtSec(r.alone.Seconds()),
+			fmtSec(r.merge.Seconds()), r.cpu, fmtSec(r.st.Convert.Seconds()), hash, up, upAlone, fmtSec(r.st.Create.Seconds()),
+			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), ratio, target, float64(r.st.GGUFBytes)/1e9)
 	}
 	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache; each followed by a one-token request):\n\n", f.loads)
 	b.WriteString("| GGUF | use_mmap | warm loads s | min | first requests s | evicted: load + first request s |\n|---|---|---|---:|---|---:|\n")

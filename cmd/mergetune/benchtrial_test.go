@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
+)
+
+// TestBenchTrialPico runs `bench trial` on pico-shaped checkpoints through
+// a real `ollama serve`, blobs placed in its models directory: every way
+// has its row, each new way its paired merge alone and its target (an
+// uploaded way also its paired upload alone), the load table has its
+// rows, the report file is written, and the server is left with no model
+// of the run's.
+func TestBenchTrialPico(t *testing.T) {
+	t.Setenv(execMainEnv, "1")
+	srv := ollamatest.New(t, ollamatest.Options{})
+	dir := t.TempDir()
+	report := filepath.Join(dir, "trial.md")
+	var out, log bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&log)
+	root.SetArgs([]string{"bench", "trial", "--shape", "pico", "--models", "2", "--dir", dir, "--host", srv.Host(),
+		"--models-dir", srv.Models, "--loads", "1", "--out", report})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench trial: %v\n%s\nollama serve's log:\n%s", err, log.String(), srv.Log())
+	}
+	text := out.String()
+	rows := map[string][]string{}
+	for _, line := range strings.Split(text, "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) == 14 && (strings.HasPrefix(line, "| old") || strings.HasPrefix(line, "| new")) {
+			rows[strings.TrimPrefix(cells[0], "| ")] = cells
+		}
+	}
+	num := regexp.MustCompile(`^[0-9.]+(e-[0-9]+)?( \(placed\))?$`)
+	for _, way := range []string{"old bf16: safetensors → converter → upload", "new bf16: GGUF → upload",
+		"old q8_0: safetensors → converter → upload → quantize", "new q8_0: q8_0 GGUF → upload",
+		"new bf16: GGUF → blob store", "new q8_0: q8_0 GGUF → blob store"} {
+		c, ok := rows[way]
+		if !ok {
+			t.Errorf("no row for %q in\n%s", way, text)
+			continue
+		}
+		alone, err := strconv.ParseFloat(c[1], 64)
+		if err != nil || alone <= 0 {
+			t.Errorf("%s: merge alone %q", way, c[1])
+		}
+		for _, i := range []int{2, 6, 10} { // merge, upload/place, params → loaded
+			if !num.MatchString(c[i]) {
+				t.Errorf("%s: column %d is %q, want seconds", way, i, c[i])
+			}
+		}
+		placed, old := strings.Contains(way, "blob store"), strings.HasPrefix(way, "old")
+		if strings.HasSuffix(c[6], "(placed)") != placed {
+			t.Errorf("%s: upload/place %q", way, c[6])
+		}
+		switch {
+		case old:
+			if c[12] != "" || c[7] != "-" {
+				t.Errorf("%s: an old way has no target or paired upload: %q, %q", way, c[12], c[7])
+			}
+		case placed:
+			if !strings.HasPrefix(c[12], "≤ 1.5 × merge: ") || c[7] != "-" {
+				t.Errorf("%s: target %q, paired upload %q", way, c[12], c[7])
+			}
+		default:
+			if up, err := strconv.ParseFloat(c[7], 64); err != nil || up <= 0 || !strings.HasPrefix(c[12], "≤ merge + upload (") {
+				t.Errorf("%s: paired upload alone %q, target %q", way, c[7], c[12])
+			}
+		}
+	}
+	if n := strings.Count(text, "| merged.gguf |") + strings.Count(text, "| merged-q8_0.gguf |"); n != 4 {
+		t.Errorf("%d load rows, want 4 (2 GGUFs × 2 use_mmap settings):\n%s", n, text)
+	}
+	if data, err := os.ReadFile(report); err != nil || string(data) != text {
+		t.Errorf("--out %s does not hold the report (%v)", report, err)
+	}
+	list, err := srv.Client().List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Models {
+		t.Errorf("model %s left on the server", m.Name)
+	}
+}
