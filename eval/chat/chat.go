@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2"
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -38,6 +39,17 @@ type Template struct {
 // Parse parses a chat template's Jinja source; name says where it came
 // from (a file) in errors.
 func Parse(name, src string) (*Template, error) {
+	if !utf8.ValidString(src) {
+		i := 0
+		for i < len(src) {
+			r, n := utf8.DecodeRuneInString(src[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return nil, fmt.Errorf("chat template %s: not valid UTF-8 (byte %d)", name, i)
+	}
 	if m := recursiveMacro(src); m != "" {
 		return nil, fmt.Errorf("chat template %s: macro %s calls itself (directly or through other macros), which the Go renderer cannot bound", name, m)
 	}
@@ -125,7 +137,10 @@ func recursiveMacro(src string) string {
 	for _, n := range names {
 		for _, body := range calls[n] {
 			for _, o := range names {
-				if regexp.MustCompile(`\b` + o + `\s*\(`).MatchString(body) {
+				// A call: the name, then anything but a name's
+				// characters up to "(" (gonja skips more than ASCII
+				// space between them; a false alarm only refuses).
+				if regexp.MustCompile(`\b` + o + `[^\p{L}\p{N}_(]*\(`).MatchString(body) {
 					edges[n] = append(edges[n], o)
 				}
 			}

@@ -84,6 +84,17 @@ func TestRenderBounds(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8Template: a template that is not UTF-8 (a
+// tokenizer_config.json's never is) is refused naming the byte; gonja
+// skips the bad bytes, so "f\xf7(n)" called f and escaped the recursion
+// check (FuzzTemplate found it).
+func TestInvalidUTF8Template(t *testing.T) {
+	_, err := Parse("bad.json", "{% macro f(n) %}{{ f\xf7\xf7(n) }}{% endmacro %}{{ f(1) }}")
+	if err == nil || err.Error() != "chat template bad.json: not valid UTF-8 (byte 20)" {
+		t.Errorf("err = %v", err)
+	}
+}
+
 // TestRecursiveMacro: a template whose macros may recurse is refused (the
 // renderer would overflow the stack); a non-recursive macro renders.
 func TestRecursiveMacro(t *testing.T) {
@@ -91,6 +102,10 @@ func TestRecursiveMacro(t *testing.T) {
 		"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}":                                                  true,
 		"{%- macro a(x) -%}{{ b(x) }}{%- endmacro -%}{%- macro b(x) -%}{{ a (x) }}{%- endmacro -%}{{ a(1) }}": true,
 		"{% macro g(x) %}<{{ x }}>{% endmacro %}{% macro f(x) %}{{ g(x) }}{% endmacro %}{{ f('y') }}":         false,
+		// more than ASCII space between the name and "(" (found by
+		// FuzzTemplate: the check missed it and the Go stack overflowed)
+		"{% macro f(n) %}{{ f\u00a0(n) }}{% endmacro %}{{ f(1) }}":   true,
+		"{% macro f(n) %}{{ f\u2003\t(n) }}{% endmacro %}{{ f(1) }}": true,
 	} {
 		tpl, err := Parse("macros", src)
 		if bad {
