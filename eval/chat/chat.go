@@ -125,7 +125,12 @@ var macroDef = regexp.MustCompile(`(?s)\{%[-+]?\s*macro\s+([A-Za-z_][A-Za-z0-9_]
 // directly or through other macros ("" when none does): gonja has no
 // recursion bound, and unbounded recursion overflows the Go stack, which
 // no recover catches. (Hugging Face's recursive helper macros, such as
-// json_to_python_type in tool-use templates, are refused with it.)
+// json_to_python_type in tool-use templates, are refused with it.) The
+// check is conservative: a macro body that names a macro at all (a call,
+// or an alias such as "set g = f") is an edge of the call graph, and a
+// macro named anywhere other than just before a call (passed as an
+// argument, "f(f)") is refused too, since it may then call itself through
+// a parameter.
 func recursiveMacro(src string) string {
 	calls := map[string][]string{}
 	var names []string
@@ -135,13 +140,19 @@ func recursiveMacro(src string) string {
 	}
 	edges := map[string][]string{}
 	for _, n := range names {
-		for _, body := range calls[n] {
-			for _, o := range names {
-				// A call: the name, then anything but a name's
-				// characters up to "(" (gonja skips more than ASCII
-				// space between them; a false alarm only refuses).
-				if regexp.MustCompile(`\b` + o + `[^\p{L}\p{N}_(]*\(`).MatchString(body) {
-					edges[n] = append(edges[n], o)
+		word := regexp.MustCompile(`\b` + n + `\b`)
+		// Named other than just before "(" (anything but a name's
+		// characters between: gonja skips more than ASCII space).
+		call := regexp.MustCompile(`^[^\p{L}\p{N}_(]*\(`)
+		for _, loc := range word.FindAllStringIndex(src, -1) {
+			if !call.MatchString(src[loc[1]:]) {
+				return n
+			}
+		}
+		for _, o := range names {
+			for _, body := range calls[o] {
+				if word.MatchString(body) {
+					edges[o] = append(edges[o], n)
 				}
 			}
 		}

@@ -106,6 +106,9 @@ func TestRecursiveMacro(t *testing.T) {
 		// FuzzTemplate: the check missed it and the Go stack overflowed)
 		"{% macro f(n) %}{{ f\u00a0(n) }}{% endmacro %}{{ f(1) }}":   true,
 		"{% macro f(n) %}{{ f\u2003\t(n) }}{% endmacro %}{{ f(1) }}": true,
+		// through an alias, or a macro passed to itself as an argument
+		"{% macro f(n) %}{% set g = f %}{{ g(n) }}{% endmacro %}{{ f(1) }}": true,
+		"{% macro f(h) %}{{ h(h) }}{% endmacro %}{{ f(f) }}":                true,
 	} {
 		tpl, err := Parse("macros", src)
 		if bad {
