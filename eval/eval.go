@@ -29,15 +29,6 @@ type CandidateFormatter interface {
 	CandidateFormat() (format, typ string)
 }
 
-// TransientCandidates is implemented by a backend that may only copy a
-// candidate file (an upload to a server), never serve it from where it
-// was written: the merge then need not make the file durable.
-type TransientCandidates interface {
-	// CandidateTransient reports whether the backend's candidates are
-	// copied and may be written without fsync.
-	CandidateTransient() bool
-}
-
 // DigestOpener is implemented by a backend that identifies a candidate file
 // by its content digest, so that a digest the merge computed while it wrote
 // the file need not be computed again.

@@ -410,34 +410,6 @@ func TestGGUFBadOutputs(t *testing.T) {
 
 }
 
-// TestGGUFTransient: a transient GGUF (no early writeback, no fsync: an
-// uploaded candidate) has the same bytes and digest as a durable one.
-func TestGGUFTransient(t *testing.T) {
-	dir := t.TempDir()
-	m := archModels(safetensors.BF16)["mistral"]
-	writeArchModel(t, filepath.Join(dir, "a"), m, 0)
-	writeArchModel(t, filepath.Join(dir, "b"), m, 1)
-	path := filepath.Join(dir, "merge.yml")
-	writeFile(t, path, fmt.Sprintf("merge_method: linear\nmodels:\n  - model: %s\n    parameters: {weight: 0.3}\n  - model: %s\n    parameters: {weight: 0.7}\n",
-		filepath.Join(dir, "a"), filepath.Join(dir, "b")))
-	var files [2][]byte
-	var digests [2]string
-	for i, transient := range []bool{false, true} {
-		out := filepath.Join(dir, fmt.Sprintf("m%d.gguf", i))
-		res, err := RunFile(context.Background(), path, out, Options{Format: FormatGGUF, GGUFType: "q8_0", Transient: transient})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if files[i], err = os.ReadFile(out); err != nil {
-			t.Fatal(err)
-		}
-		digests[i] = res.Digest
-	}
-	if !bytes.Equal(files[0], files[1]) || digests[0] != digests[1] || !strings.HasPrefix(digests[0], "sha256:") {
-		t.Errorf("transient GGUF differs: %d and %d bytes, digests %s and %s", len(files[0]), len(files[1]), digests[0], digests[1])
-	}
-}
-
 // TestGGUFDiskFull runs a GGUF merge in a child process whose file size
 // limit (RLIMIT_FSIZE) is below the GGUF's size, as a disk that fills
 // would stop it: the merge must fail with an error saying so before any

@@ -68,12 +68,6 @@ type Options struct {
 	// GGUFType is the storage type of a GGUF's weight matrices: "" (what
 	// Ollama's converter would choose), "f32", "f16", "bf16" or "q8_0".
 	GGUFType string
-	// Transient marks a GGUF output that another program copies and the
-	// caller then deletes (a candidate uploaded to a server): it is
-	// written without early writeback and without fsync, so its bytes need
-	// never reach the disk (gguf.Options.Transient). Its bytes and digest
-	// are the same.
-	Transient bool
 
 	// parallelFrom overrides bigTensor (tests).
 	parallelFrom int

@@ -2,9 +2,7 @@ package search
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -23,9 +21,6 @@ func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval
 	out := dir
 	if cf, ok := be.(eval.CandidateFormatter); ok {
 		opt.Format, opt.GGUFType = cf.CandidateFormat()
-		if tc, ok := be.(eval.TransientCandidates); ok && opt.Format == merge.FormatGGUF {
-			opt.Transient = tc.CandidateTransient()
-		}
 		if opt.Format == merge.FormatGGUF {
 			if opt.Force {
 				if err := os.RemoveAll(dir); err != nil {
@@ -43,23 +38,6 @@ func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval
 		return "", "", err
 	}
 	return out, res.Digest, nil
-}
-
-// syncFile flushes the file at path to disk; a path with no file is
-// nothing to do.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
 }
 
 // keptCandidate returns the path to open of a candidate kept in dir: its

@@ -503,13 +503,6 @@ func (h *harness) finish(ctx context.Context, rec results.TrialRecord) error {
 			os.RemoveAll(h.trialDir(r.Number))
 		}
 	}
-	// A kept candidate written transient (for an upload) becomes durable
-	// now; one already on disk syncs at once.
-	for n := range keep {
-		if err := syncFile(filepath.Join(h.trialDir(n), candidateGGUF)); err != nil {
-			return fmt.Errorf("search: study %s: keep trial %d: %w", h.s.Name, n, err)
-		}
-	}
 	if h.opt.Progress == nil {
 		return nil
 	}

@@ -199,10 +199,9 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	ways := []way{
 		{name: "old bf16: safetensors → converter → upload", dst: stDir},
-		// an uploaded candidate is transient, as a trial writes it
-		{name: "new bf16: GGUF → upload", dst: gguf, args: []string{"--transient"}},
+		{name: "new bf16: GGUF → upload", dst: gguf},
 		{name: "old q8_0: safetensors → converter → upload → quantize", dst: stDir, quantize: "q8_0"},
-		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, args: []string{"--type", "q8_0", "--transient"}},
+		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, args: []string{"--type", "q8_0"}},
 	}
 	if f.modelsDir != "" {
 		ways = append(ways,

@@ -81,7 +81,6 @@ merge, else f16).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	f.StringVar(&opt.Format, "format", "", "output format: safetensors (a directory) or gguf (one file); default gguf for an output path ending in .gguf, else safetensors")
 	f.StringVar(&opt.GGUFType, "type", "", "GGUF storage of the weight matrices: f32, f16, bf16 or q8_0 (default: what Ollama's converter chooses)")
-	f.BoolVar(&opt.Transient, "transient", false, "a GGUF another program copies right away (an upload): write it without fsync, so it need never reach the disk")
 	return cmd
 }
 

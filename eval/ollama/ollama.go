@@ -238,12 +238,6 @@ func (b *Backend) CandidateFormat() (format, typ string) {
 	return "gguf", ""
 }
 
-// CandidateTransient implements eval.TransientCandidates: without a
-// models directory to place blobs in, every candidate is uploaded (the
-// server writes its own copy), so the merge need not fsync it. With one,
-// the candidate may become the server's blob itself, and stays durable.
-func (b *Backend) CandidateTransient() bool { return b.opt.ModelsDir == "" }
-
 // Host returns the server's base URL.
 func (b *Backend) Host() string { return b.host.String() }
 

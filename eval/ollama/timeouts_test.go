@@ -323,29 +323,3 @@ func TestHungHostMidRun(t *testing.T) {
 		t.Errorf("Close sent %q, want one probe", whats)
 	}
 }
-
-// TestCandidateTransient: candidates are written without fsync only when
-// the backend uploads every one (no models directory to place blobs in):
-// a placed candidate becomes the server's blob and stays durable.
-func TestCandidateTransient(t *testing.T) {
-	for _, tc := range []struct {
-		name, host, modelsDir, env string
-		want                       bool
-	}{
-		{"no models directory", "http://127.0.0.1:11434", "-", "/srv/ollama", true},
-		{"a models directory", "http://127.0.0.1:11434", t.TempDir(), "", false},
-		{"OLLAMA_MODELS of a loopback server", "http://127.0.0.1:11434", "", "/srv/ollama", false},
-		{"a remote server", "http://10.1.2.3:11434", "", "/srv/ollama", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("OLLAMA_MODELS", tc.env)
-			b, err := New(Options{Host: tc.host, ModelsDir: tc.modelsDir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := b.CandidateTransient(); got != tc.want {
-				t.Errorf("CandidateTransient() = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}

@@ -60,11 +60,6 @@ type Options struct {
 	// "bf16", "q8_0". Vectors (norms, biases) stay float32 as the
 	// converter writes them.
 	Type string
-	// Transient marks a file another program copies and the caller then
-	// deletes (a candidate uploaded to a server): the writer starts no
-	// early writeback and Close does not fsync, so its bytes need never
-	// reach the disk. Its bytes and digest are the same.
-	Transient bool
 }
 
 // architectures are the GGUF architectures whose converter output the
@@ -114,8 +109,6 @@ type Writer struct {
 	hash   *frontierHasher        // nil: not hashed
 	wb     *safetensors.Writeback // nil: no early writeback
 	digest string
-	// transient: Close does not fsync (Options.Transient).
-	transient bool
 }
 
 // Arch returns the file's general.architecture.
@@ -174,10 +167,7 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 	}
 	w.bufs.New = func() any { return new(buffers) }
 	w.hash = newFrontierHasher(f, w.size, w.holes())
-	w.transient = opt.Transient
-	if !opt.Transient {
-		w.wb = safetensors.NewWriteback([]*os.File{f})
-	}
+	w.wb = safetensors.NewWriteback([]*os.File{f})
 	return w, nil
 }
 

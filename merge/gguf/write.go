@@ -211,11 +211,7 @@ func (w *Writer) Close() error {
 	}
 	// The sync runs while the hasher reads the tail.
 	synced := make(chan error, 1)
-	if w.transient {
-		synced <- nil
-	} else {
-		go func() { synced <- w.f.Sync() }()
-	}
+	go func() { synced <- w.f.Sync() }()
 	if w.hash != nil {
 		d, err := w.hash.sum()
 		if err != nil {
