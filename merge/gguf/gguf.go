@@ -106,9 +106,11 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
-	hash   *frontierHasher        // nil: not hashed
-	wb     *safetensors.Writeback // nil: no early writeback
-	digest string
+	// writeMu makes the workers' writes to the file one at a time.
+	writeMu sync.Mutex
+	hash    *frontierHasher        // nil: not hashed
+	wb      *safetensors.Writeback // nil: no early writeback
+	digest  string
 }
 
 // Arch returns the file's general.architecture.

@@ -174,7 +174,11 @@ func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("gguf: write %s: %w", e.name, err)
 	}
-	if _, err := w.f.WriteAt(data, e.off+at); err != nil {
+	// One write at a time (see safetensors' writerShard.mu).
+	w.writeMu.Lock()
+	_, err = w.f.WriteAt(data, e.off+at)
+	w.writeMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("gguf: write %s to %s: %w", e.name, w.path, err)
 	}
 	nb := int64(len(data))
