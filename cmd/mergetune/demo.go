@@ -168,7 +168,16 @@ func (z demoSizing) curve() []int {
 
 // String renders the sizes for help and progress lines: "10 → 20, 40".
 func (z demoSizing) String() string {
-	return fmt.Sprintf("%d → %s", z.Tune, strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", ", "), "[]"))
+	return fmt.Sprintf("%d → %s", z.Tune, joinInts(z.Retune, ", "))
+}
+
+// joinInts renders ns separated by sep: "20 and 40", "2, 5, 10".
+func joinInts(ns []int, sep string) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, sep)
 }
 
 // demoFlags are the settings of `mergetune demo`.
@@ -184,7 +193,7 @@ type demoFlags struct {
 func newDemoCmd() *cobra.Command {
 	var f demoFlags
 	z := demoSizes()
-	retune := strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", " and "), "[]")
+	retune := joinInts(z.Retune, " and ")
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR] [--host URL] [--trials N] [--tune K --extend N,M] [--rules R,...] [--full]",
 		Short: "Run the whole story on the tiny model family and write a report",
@@ -229,7 +238,7 @@ evaluates by default; --host evaluates through an Ollama server instead.`, z.Tun
 	fl.IntVar(&f.workers, "workers", 2, "trials run at once")
 	fl.BoolVar(&f.full, "full", false, "also re-tune every method at the --extend sizes ("+retune+" tasks) with the same budget")
 	fl.IntVar(&f.tune, "tune", z.Tune, "task models the studies tune on")
-	fl.StringVar(&f.extend, "extend", strings.Trim(strings.ReplaceAll(fmt.Sprint(z.Retune), " ", ","), "[]"), "comma-separated numbers of task models, ascending, the frozen settings are extended to (and --full re-tunes at)")
+	fl.StringVar(&f.extend, "extend", joinInts(z.Retune, ","), "comma-separated numbers of task models, ascending, the frozen settings are extended to (and --full re-tunes at)")
 	fl.StringVar(&f.rules, "rules", strings.Join(search.ScaleRuleNames(), ","), "comma-separated scale rules the frozen settings are extended by, side by side")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only where the report is")
 	return cmd
@@ -658,7 +667,7 @@ func (d *demo) extend(ctx context.Context, db *results.DB, method string, r *sea
 		names = append(names, rule.Name)
 	}
 	d.phase("extend %s: the frozen settings of study %s (%s) on %s task models, rules %s", method, r.Study, recipeSettings(r),
-		strings.Trim(fmt.Sprint(z.curve()), "[]"), strings.Join(names, ", "))
+		joinInts(z.curve(), " "), strings.Join(names, ", "))
 	var models []search.ExtendModel
 	for _, t := range d.tasks[:z.largest()] {
 		ts, err := study.LoadTasks("toy:"+t, "", d.f.limit)
@@ -743,7 +752,7 @@ func (d *demo) summary(curve []results.CurvePoint) {
 	writeVerdicts(d.w, "    ", curve)
 	if !d.f.full {
 		d.phase("the verdicts at %s tasks need the optimum re-tuned there: run again with --full (it resumes; about twice the time)",
-			strings.Trim(strings.ReplaceAll(fmt.Sprint(d.sizes.Retune), " ", " and "), "[]"))
+			joinInts(d.sizes.Retune, " and "))
 	}
 }
 
