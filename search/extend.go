@@ -175,6 +175,14 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 			return nil, fmt.Errorf("extend: %s: select tasks given for some models and not others", m.Path)
 		}
 	}
+	// Select tasks serve refit alone: without it they are not evaluated.
+	selecting = selecting && slices.ContainsFunc(rules, func(r ScaleRule) bool { return r.Refit })
+	selectTasks := func(m ExtendModel) []*datasets.Task {
+		if !selecting {
+			return nil
+		}
+		return m.Select
+	}
 	// Each task model's own score on its tasks (and its select tasks):
 	// the baselines of the normalized score.
 	own := extendScoring{model: map[string]string{}}
@@ -183,7 +191,7 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 		if err != nil {
 			return nil, fmt.Errorf("extend: %s: %w", m.Path, err)
 		}
-		res, err := evalTasks(ctx, c, append(slices.Clone(m.Tasks), m.Select...), evOpts)
+		res, err := evalTasks(ctx, c, append(slices.Clone(m.Tasks), selectTasks(m)...), evOpts)
 		if err == nil {
 			_, err = c.record(ctx, opt.DB, opt.Host, res, nil)
 		}
@@ -235,7 +243,7 @@ func Extend(ctx context.Context, r *Recipe, models []ExtendModel, opt ExtendOpti
 				paths = append(paths, models[i].Path)
 				members = append(members, filepath.Base(models[i].Path))
 				tasks = append(tasks, models[i].Tasks...)
-				sel = append(sel, models[i].Select...)
+				sel = append(sel, selectTasks(models[i])...)
 			}
 			for vi, v := range variants {
 				job := extendJob{r: r, v: v, k: k, tuned: tuned, subset: si + 1, subsets: len(subsets), paths: paths, members: members,
@@ -394,8 +402,11 @@ func (j extendJob) run(ctx context.Context) (CurvePoint, error) {
 	default:
 		factors = []float64{j.v.rule.Factor(j.tuned, j.k)}
 	}
+	// With several factors and select tasks, the choice is made on them
+	// and the chosen factor merged again for the point's tasks.
+	chooseOnSel := len(factors) > 1 && len(j.sel) > 0
 	choose := j.tasks
-	if len(factors) > 1 && len(j.sel) > 0 {
+	if chooseOnSel {
 		choose = j.sel
 	}
 	fail := func(err error) (CurvePoint, error) {
@@ -419,7 +430,7 @@ func (j extendJob) run(ctx context.Context) (CurvePoint, error) {
 			best, bestF, bestM = m.norm, f, m
 		}
 	}
-	if len(factors) > 1 && len(j.sel) > 0 {
+	if chooseOnSel {
 		m, err := j.one(ctx, bestF, len(factors), j.tasks)
 		if err != nil {
 			return fail(err)
