@@ -121,6 +121,11 @@ func boundedRange(budget *int) func(*exec.Evaluator, *exec.VarArgs) ([]int, erro
 // macroDef matches a macro's definition and body.
 var macroDef = regexp.MustCompile(`(?s)\{%[-+]?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\((.*?)\{%[-+]?\s*endmacro`)
 
+// callFollows matches what follows a name that is called: anything but a
+// name's characters, then "(" (gonja skips more than ASCII space between
+// them).
+var callFollows = regexp.MustCompile(`^[^\p{L}\p{N}_(]*\(`)
+
 // recursiveMacro returns the name of a macro of src that may call itself,
 // directly or through other macros ("" when none does): gonja has no
 // recursion bound, and unbounded recursion overflows the Go stack, which
@@ -141,11 +146,8 @@ func recursiveMacro(src string) string {
 	edges := map[string][]string{}
 	for _, n := range names {
 		word := regexp.MustCompile(`\b` + n + `\b`)
-		// Named other than just before "(" (anything but a name's
-		// characters between: gonja skips more than ASCII space).
-		call := regexp.MustCompile(`^[^\p{L}\p{N}_(]*\(`)
 		for _, loc := range word.FindAllStringIndex(src, -1) {
-			if !call.MatchString(src[loc[1]:]) {
+			if !callFollows.MatchString(src[loc[1]:]) {
 				return n
 			}
 		}
