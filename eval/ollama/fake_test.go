@@ -355,3 +355,64 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("options %+v", b.opt)
 	}
 }
+
+// TestCloseRidesOutListingFailure checks that Close polls the running
+// models again when the listing fails with a server error (Ollama's
+// /api/ps can fail while a runner is being torn down), and that a client
+// error ends the wait at once with the request named.
+func TestCloseRidesOutListingFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int // of the first listings
+		fails   int32
+		wantErr string
+	}{
+		{"5xx then unloaded", http.StatusInternalServerError, 2, ""},
+		{"4xx is final", http.StatusNotFound, 1, "wait for fake:latest to unload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var listings, deletes atomic.Int32
+			m := fakeModel(t, Options{}, func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/api/version":
+					json.NewEncoder(w).Encode(map[string]string{"version": "0.0.0"})
+				case "/api/generate":
+					reply(w, api.GenerateResponse{Done: true})
+				case "/api/ps":
+					n := listings.Add(1)
+					switch {
+					case n <= tc.fails:
+						w.WriteHeader(tc.status) // gin's recovery: a bare 500
+					case n == tc.fails+1:
+						json.NewEncoder(w).Encode(api.ProcessResponse{Models: []api.ProcessModelResponse{{Name: "fake:latest", Model: "fake:latest"}}})
+					default:
+						json.NewEncoder(w).Encode(api.ProcessResponse{})
+					}
+				case "/api/delete":
+					deletes.Add(1)
+				default:
+					http.NotFound(w, r)
+				}
+			})
+			err := m.Close()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Close = %v", err)
+				}
+				if n := listings.Load(); n != tc.fails+2 {
+					t.Errorf("%d listings, want %d (failed, still running, gone)", n, tc.fails+2)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Close = %v, want an error naming %q", err, tc.wantErr)
+				}
+				if n := listings.Load(); n != 1 {
+					t.Errorf("%d listings after a client error, want 1", n)
+				}
+			}
+			if deletes.Load() != 1 {
+				t.Errorf("%d deletes, want 1 (the model is deleted either way)", deletes.Load())
+			}
+		})
+	}
+}

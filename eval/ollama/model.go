@@ -303,26 +303,40 @@ func (m *Model) Reload(ctx context.Context) (time.Duration, error) {
 // waitUnloaded waits until the server no longer lists the model as
 // running: the unload request only schedules the runner's end, and the
 // next model of a sweep should find the memory free.
+//
+// The listing is polled until the wait's limit, so a failure that may
+// pass (a 5xx: Ollama's /api/ps reads the scheduler's table without its
+// lock and can fail while a runner is being torn down) is polled again;
+// a final one (a 4xx) ends the wait at once.
 func (m *Model) waitUnloaded(ctx context.Context) error {
 	const poll = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var lastErr error
 	for {
 		ps, err := m.b.client.ListRunning(ctx)
-		if err != nil {
-			return fmt.Errorf("ollama: wait for %s to unload: %w", m.name, err)
-		}
-		running := false
-		for _, r := range ps.Models {
-			if r.Name == m.name || r.Model == m.name {
-				running = true
+		switch {
+		case err == nil:
+			lastErr = nil
+			running := false
+			for _, r := range ps.Models {
+				if r.Name == m.name || r.Model == m.name {
+					running = true
+				}
 			}
-		}
-		if !running {
-			return nil
+			if !running {
+				return nil
+			}
+		case retryable(ctx, err):
+			lastErr = err
+		default:
+			return fmt.Errorf("ollama: wait for %s to unload: %w", m.name, err)
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("ollama: wait for %s to unload: %w (last listing failed: %w)", m.name, ctx.Err(), lastErr)
+			}
 			return fmt.Errorf("ollama: %s is still loaded: %w", m.name, ctx.Err())
 		case <-time.After(poll):
 		}
