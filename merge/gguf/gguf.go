@@ -106,11 +106,9 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
-	// writeMu makes the workers' writes to the file one at a time.
-	writeMu sync.Mutex
-	hash    *frontierHasher        // nil: not hashed
-	wb      *safetensors.Writeback // nil: no early writeback
-	digest  string
+	hash   *frontierHasher        // nil: not hashed
+	wb     *safetensors.Writeback // writes f (one at a time) and paces its writeback
+	digest string
 }
 
 // Arch returns the file's general.architecture.

@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,8 @@ func TestWriteFloat32Checks(t *testing.T) {
 	if w.f, err = createFile(path); err != nil {
 		t.Fatal(err)
 	}
+	w.wb = safetensors.NewWriteback([]*os.File{w.f})
+	defer w.wb.Stop()
 	for _, c := range []struct {
 		name string
 		off  int

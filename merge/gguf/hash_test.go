@@ -176,6 +176,7 @@ func TestWriterDigestAndAbort(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.hash = newFrontierHasher(w.f, w.size, w.holes())
+		w.wb = safetensors.NewWriteback([]*os.File{w.f})
 		return w
 	}
 	vals := make([]float32, 64*8)

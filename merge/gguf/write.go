@@ -174,20 +174,13 @@ func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("gguf: write %s: %w", e.name, err)
 	}
-	// One write at a time (see safetensors' writerShard.mu).
-	w.writeMu.Lock()
-	_, err = w.f.WriteAt(data, e.off+at)
-	w.writeMu.Unlock()
-	if err != nil {
+	if _, err := w.wb.WriteAt(0, data, e.off+at); err != nil {
 		return fmt.Errorf("gguf: write %s to %s: %w", e.name, w.path, err)
 	}
 	nb := int64(len(data))
 	e.written.Add(nb)
 	if w.hash != nil {
 		w.hash.mark(e.off+at, e.off+at+nb)
-	}
-	if w.wb != nil {
-		w.wb.Wrote(0, nb)
 	}
 	return nil
 }

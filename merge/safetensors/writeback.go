@@ -11,14 +11,21 @@ import (
 // computes, instead of all at the final fsync.
 const writebackBytes = 32 << 20
 
-// Writeback starts the kernel's writeback of files while they are being
-// written: every writebackBytes reported written to a file (Wrote), a
+// Writeback writes files for several workers and starts the kernel's
+// writeback of them while they are being written. Its WriteAt makes the
+// writes to one file take turns: concurrent pwrites to one file contend
+// on its inode lock in the kernel, which cost the TinyLlama linear merge
+// about 1 CPU s and 0.5 s of wall time here (4.0 CPU s and 2.3 s wall,
+// against 2.9 and 1.7 with the writes taking turns in Go). Every
+// writebackBytes written to a file (WriteAt, or Wrote for bytes written
+// another way), a
 // goroutine of its own asks the kernel to start writing the file's dirty
 // pages (StartWriteback, which may block while the device's queue is
 // full: the writers do not wait for it). Stop ends the goroutine; it must
 // be called.
 type Writeback struct {
 	files  []*os.File
+	mu     []sync.Mutex   // one write at a time, per file
 	dirty  []atomic.Int64 // bytes written since the last kick, per file
 	kicked []atomic.Bool  // the file's writeback is due
 
@@ -36,10 +43,21 @@ func NewWriteback(files []*os.File) *Writeback { return newWriteback(files, Star
 // newWriteback is NewWriteback with the function that starts a file's
 // writeback.
 func newWriteback(files []*os.File, start func(*os.File)) *Writeback {
-	wb := &Writeback{files: files, dirty: make([]atomic.Int64, len(files)), kicked: make([]atomic.Bool, len(files)),
+	wb := &Writeback{files: files, mu: make([]sync.Mutex, len(files)), dirty: make([]atomic.Int64, len(files)), kicked: make([]atomic.Bool, len(files)),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), start: start}
 	go wb.run()
 	return wb
+}
+
+// WriteAt writes b at off to files[i], after any other write to that
+// file in progress, and counts it toward the file's writeback. It is safe
+// for concurrent use.
+func (wb *Writeback) WriteAt(i int, b []byte, off int64) (int, error) {
+	wb.mu[i].Lock()
+	n, err := wb.files[i].WriteAt(b, off)
+	wb.mu[i].Unlock()
+	wb.Wrote(i, int64(n))
+	return n, err
 }
 
 // Wrote records that n more bytes were written to files[i]. It is safe for

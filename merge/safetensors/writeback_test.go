@@ -53,3 +53,70 @@ func TestWriterStartsWriteback(t *testing.T) {
 		t.Errorf("writeback of the 4000-byte shard started %d times, want 0", n)
 	}
 }
+
+// TestWritebackWriteAt: concurrent WriteAt calls to two files land every
+// byte where it was asked, and the bytes they write count toward each
+// file's writeback.
+func TestWritebackWriteAt(t *testing.T) {
+	dir := t.TempDir()
+	var files []*os.File
+	for _, name := range []string{"a", "b"} {
+		f, err := os.Create(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	var mu sync.Mutex
+	kicks := map[string]int{}
+	wb := newWriteback(files, func(f *os.File) {
+		mu.Lock()
+		kicks[f.Name()]++
+		mu.Unlock()
+	})
+	const piece = 1 << 20
+	pieces := 2 * writebackBytes / piece // file a: two thresholds' worth
+	var wg sync.WaitGroup
+	for p := range pieces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, piece)
+			for i := range b {
+				b[i] = byte(p)
+			}
+			if n, err := wb.WriteAt(0, b, int64(p)*piece); err != nil || n != piece {
+				t.Errorf("WriteAt piece %d: %d, %v", p, n, err)
+			}
+		}()
+	}
+	if _, err := wb.WriteAt(1, []byte("small"), 3); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	wb.Stop()
+	got, err := os.ReadFile(files[0].Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != pieces*piece {
+		t.Fatalf("file a holds %d bytes, want %d", len(got), pieces*piece)
+	}
+	for p := range pieces {
+		if got[p*piece] != byte(p) || got[(p+1)*piece-1] != byte(p) {
+			t.Fatalf("piece %d misplaced", p)
+		}
+	}
+	if b, _ := os.ReadFile(files[1].Name()); string(b) != "\x00\x00\x00small" {
+		t.Errorf("file b holds %q", b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := kicks[files[0].Name()]; n < 1 || n > 2 {
+		t.Errorf("writeback of file a started %d times, want 1 or 2", n)
+	}
+	if n := kicks[files[1].Name()]; n != 0 {
+		t.Errorf("writeback of file b started %d times, want 0", n)
+	}
+}
