@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type benchTrialFlags struct {
 	modelsDir string
 	out       string
 	loads     int
+	repeat    int
 }
 
 func newBenchTrialCmd() *cobra.Command {
@@ -56,7 +58,10 @@ reloaded --loads times with use_mmap left to the server and with use_mmap
 true (mergetune's default), and once more after evicting the file from the
 page cache. The report is markdown tables of stage times, ratios to the
 paired merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded
-≤ merge alone + upload alone).`,
+≤ merge alone + upload alone). With --repeat N each new way runs N times,
+the repetitions interleaved (every way once, then every way again), and a
+second table gives each way's ratios, their median and how many met the
+target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBenchTrial(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -71,6 +76,7 @@ paired merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded
 	fl.StringVar(&f.modelsDir, "models-dir", "", "the server's models directory (its OLLAMA_MODELS), for the new path's blob placement; empty: upload")
 	fl.StringVar(&f.out, "out", "", "also write the markdown report to this file")
 	fl.IntVar(&f.loads, "loads", 3, "warm reloads of each new GGUF measured alone, per use_mmap setting")
+	fl.IntVar(&f.repeat, "repeat", 1, "runs of each new way (each paired with its own merge alone and upload alone); the old ways run once")
 	return cmd
 }
 
@@ -90,16 +96,27 @@ type trialRow struct {
 // its paired merge alone, an uploaded new way's against its paired merge
 // alone + upload alone; an old way has none.
 func (r trialRow) target() (ratio float64, text string) {
-	alone := max(r.alone, time.Nanosecond)
-	ratio = r.total().Seconds() / alone.Seconds()
-	switch {
-	case strings.HasPrefix(r.name, "old"):
+	ratio = r.total().Seconds() / max(r.alone, time.Nanosecond).Seconds()
+	if strings.HasPrefix(r.name, "old") {
 		return ratio, ""
-	case r.st.Placed:
-		return ratio, fmt.Sprintf("≤ 1.5 × merge: %s", met(r.total() <= alone*3/2))
 	}
-	lim := alone + r.upload
-	return ratio, fmt.Sprintf("≤ merge + upload (%.2f s): %.2f×, %s", lim.Seconds(), r.total().Seconds()/lim.Seconds(), met(r.total() <= lim))
+	tr, ok := r.targetRatio()
+	if r.st.Placed {
+		return ratio, fmt.Sprintf("≤ 1.5 × merge: %s", met(ok))
+	}
+	return ratio, fmt.Sprintf("≤ merge + upload (%.2f s): %.2f×, %s", (r.alone + r.upload).Seconds(), tr, met(ok))
+}
+
+// targetRatio is the ratio the way's target bounds, and whether it is
+// met: a placed way's total × its merge alone (target 1.5), an uploaded
+// way's total × its merge alone + upload alone (target 1).
+func (r trialRow) targetRatio() (ratio float64, met bool) {
+	if r.st.Placed {
+		ratio = r.total().Seconds() / max(r.alone, time.Nanosecond).Seconds()
+		return ratio, r.total() <= r.alone*3/2
+	}
+	lim := max(r.alone+r.upload, time.Nanosecond)
+	return r.total().Seconds() / lim.Seconds(), r.total() <= lim
 }
 
 func (r trialRow) total() time.Duration { return r.merge + r.st.Total() }
@@ -111,6 +128,9 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	}
 	if f.models < 1 {
 		return fmt.Errorf("--models %d: want at least 1", f.models)
+	}
+	if f.repeat < 1 {
+		return fmt.Errorf("--repeat %d: want at least 1", f.repeat)
 	}
 	opt := synth.Options{Shape: shape, Seed: f.seed}
 	base := filepath.Join(f.dir, "base")
@@ -209,7 +229,16 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, args: []string{"--type", "q8_0"}, modelsDir: f.modelsDir})
 	}
 	digests := map[string]string{}
-	for _, w := range ways {
+	var runs []way // every way once, then the new ways again (--repeat)
+	runs = append(runs, ways...)
+	for range f.repeat - 1 {
+		for _, w := range ways {
+			if !strings.HasPrefix(w.name, "old") {
+				runs = append(runs, w)
+			}
+		}
+	}
+	for _, w := range runs {
 		old := strings.HasPrefix(w.name, "old")
 		var alone childUsage
 		if !old {
@@ -291,6 +320,9 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 			fmtSec(r.merge.Seconds()), r.cpu, fmtSec(r.st.Convert.Seconds()), hash, up, upAlone, fmtSec(r.st.Create.Seconds()),
 			fmtSec(r.st.Load.Seconds()), fmtSec(r.total().Seconds()), ratio, target, float64(r.st.GGUFBytes)/1e9)
 	}
+	if f.repeat > 1 {
+		b.WriteString("\n" + repeatTable(rows))
+	}
 	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache; each followed by a one-token request):\n\n", f.loads)
 	b.WriteString("| GGUF | use_mmap | warm loads s | min | first requests s | evicted: load + first request s |\n|---|---|---|---:|---|---:|\n")
 	for _, l := range loads {
@@ -317,6 +349,65 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		}
 	}
 	return nil
+}
+
+// repeatTable summarises the repeated runs of each new way: the ratio
+// each run's target compares (a placed way's total to its merge alone, an
+// uploaded way's to its merge alone + upload alone), their median, and
+// how many runs met the target.
+func repeatTable(rows []trialRow) string {
+	type agg struct {
+		ratios []float64
+		met    int
+	}
+	var names []string
+	by := map[string]*agg{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.name, "old") {
+			continue
+		}
+		a := by[r.name]
+		if a == nil {
+			a = &agg{}
+			by[r.name] = a
+			names = append(names, r.name)
+		}
+		ratio, ok := r.targetRatio()
+		a.ratios = append(a.ratios, ratio)
+		if ok {
+			a.met++
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| way | target | ratio per run | median | met |\n|---|---|---|---:|---:|\n")
+	for _, n := range names {
+		a := by[n]
+		var rs []string
+		for _, x := range a.ratios {
+			rs = append(rs, fmt.Sprintf("%.2f", x))
+		}
+		target := "× (merge alone + upload alone) ≤ 1"
+		if strings.Contains(n, "blob store") {
+			target = "× merge alone ≤ 1.5"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %d of %d |\n", n, target, strings.Join(rs, ", "), median(a.ratios), a.met, len(a.ratios))
+	}
+	return b.String()
+}
+
+// median is the middle value of xs (the mean of the middle two for an
+// even count); xs is not changed.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // digestRE finds the digest `mergetune merge` prints for a GGUF output.

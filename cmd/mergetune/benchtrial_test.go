@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,16 +32,23 @@ func TestBenchTrialPico(t *testing.T) {
 	root.SetOut(&out)
 	root.SetErr(&log)
 	root.SetArgs([]string{"bench", "trial", "--shape", "pico", "--models", "2", "--dir", dir, "--host", srv.Host(),
-		"--models-dir", srv.Models, "--loads", "1", "--out", report})
+		"--models-dir", srv.Models, "--loads", "1", "--repeat", "2", "--out", report})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench trial: %v\n%s\nollama serve's log:\n%s", err, log.String(), srv.Log())
 	}
 	text := out.String()
 	rows := map[string][]string{}
+	runs := map[string]int{}
+	repeats := map[string][]string{}
 	for _, line := range strings.Split(text, "\n") {
 		cells := strings.Split(line, " | ")
+		name := strings.TrimPrefix(cells[0], "| ")
 		if len(cells) == 14 && (strings.HasPrefix(line, "| old") || strings.HasPrefix(line, "| new")) {
-			rows[strings.TrimPrefix(cells[0], "| ")] = cells
+			rows[name] = cells
+			runs[name]++
+		}
+		if len(cells) == 5 && strings.HasPrefix(line, "| new") {
+			repeats[name] = cells
 		}
 	}
 	num := regexp.MustCompile(`^[0-9.]+(e-[0-9]+)?( \(placed\))?$`)
@@ -60,6 +70,38 @@ func TestBenchTrialPico(t *testing.T) {
 			}
 		}
 		placed, old := strings.Contains(way, "blob store"), strings.HasPrefix(way, "old")
+		// --repeat 2: the new ways run twice, the old ones once, and
+		// each new way's repeated ratios are summarised.
+		if want := map[bool]int{true: 1, false: 2}[old]; runs[way] != want {
+			t.Errorf("%s: %d runs, want %d", way, runs[way], want)
+		}
+		if r, ok := repeats[way]; old == ok {
+			t.Errorf("%s: repeat row %q", way, r)
+		} else if ok {
+			var ratios []float64
+			for _, x := range strings.Split(r[2], ", ") {
+				v, err := strconv.ParseFloat(x, 64)
+				if err != nil || v <= 0 {
+					t.Errorf("%s: ratio %q", way, x)
+				}
+				ratios = append(ratios, v)
+			}
+			med, err := strconv.ParseFloat(r[3], 64)
+			if len(ratios) != 2 || err != nil || math.Abs(med-(ratios[0]+ratios[1])/2) > 0.006 {
+				t.Errorf("%s: ratios %v, median %q", way, ratios, r[3])
+			}
+			limit := map[bool]float64{true: 1.5, false: 1}[placed]
+			met := 0
+			for _, v := range ratios {
+				if v <= limit {
+					met++
+				}
+			}
+			// a ratio at the limit rounds either way
+			if got := strings.TrimSuffix(r[4], " |"); got != fmt.Sprintf("%d of 2", met) && !slices.ContainsFunc(ratios, func(v float64) bool { return math.Abs(v-limit) < 0.006 }) {
+				t.Errorf("%s: met %q for ratios %v, limit %v", way, got, ratios, limit)
+			}
+		}
 		if strings.HasSuffix(c[6], "(placed)") != placed {
 			t.Errorf("%s: upload/place %q", way, c[6])
 		}
