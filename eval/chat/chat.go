@@ -4,7 +4,10 @@
 // renders the common templates (ChatML, Llama 2 and 3, Mistral, Gemma:
 // namespace(), loop filters, .strip(), | trim, raise_exception); gonja
 // cannot parse a parenthesised inline if-expression ("(a if c else b)"),
-// and such a template is refused with an error naming its file.
+// and such a template is refused with an error naming its file. A
+// template runs in a sandbox (sandbox.go): no files, no recursion, and
+// bounded steps, values and output, so that a broken or hostile template
+// gives an error, never a crash or a hang.
 package chat
 
 import (
@@ -15,11 +18,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"github.com/nikolalohinski/gonja/v2"
+	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
 
 	"github.com/mergetune/mergetune/eval"
 )
@@ -30,8 +35,9 @@ var ErrNoTemplate = errors.New("no chat_template")
 
 // Template is a parsed chat template with the special tokens it may use.
 type Template struct {
-	name string // where it came from, for messages
-	tpl  *exec.Template
+	name  string // where it came from, for messages
+	tpl   *exec.Template
+	names []string // every name the template uses, for the sandbox's state checks
 	// BOS and EOS are the bos_token and eos_token the template sees.
 	BOS, EOS string
 }
@@ -57,17 +63,35 @@ func Parse(name, src string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template %s: %w", name, err)
 	}
-	return &Template{name: name, tpl: tpl}, nil
+	return &Template{name: name, tpl: tpl, names: templateNames(src, config.New())}, nil
 }
 
-// parse parses src, turning a panic of the parser into an error.
+// templateID is the name a template has in its own loader, which holds
+// nothing else: a template cannot read files.
+const templateID = "/chat_template"
+
+// parse parses src in the sandbox (sandbox.go), turning a panic of the
+// parser into an error.
 func parse(src string) (tpl *exec.Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tpl, err = nil, fmt.Errorf("the parser failed: %v", r)
 		}
 	}()
-	return gonja.FromString(src)
+	env, err := environment()
+	if err != nil {
+		return nil, err
+	}
+	loader, err := loaders.NewMemoryLoader(map[string]string{templateID: src})
+	if err != nil {
+		return nil, err
+	}
+	tpl, err = exec.NewTemplate(templateID, config.New(), loader, env)
+	if err != nil {
+		return nil, err
+	}
+	boundProducts(tpl.Root())
+	return tpl, nil
 }
 
 // Bounds of a rendering: a chat template comes with the model, outside
@@ -187,15 +211,18 @@ func recursiveMacro(src string) string {
 
 // Render returns the prompt of msgs, ending with the assistant turn's
 // opening (add_generation_prompt) so that the model's answer follows. It
-// fails past MaxRendered bytes, MaxRangeItems numbers from range() or
-// MaxRenderTime (a rendering still running then is abandoned).
+// fails past MaxRendered bytes, MaxRangeItems numbers from range(),
+// the sandbox's MaxSteps, MaxState and MaxDepth, or MaxRenderTime (a
+// rendering still running then is stopped at its next step).
 func (t *Template) Render(msgs []eval.Message) (string, error) {
 	list := make([]map[string]any, len(msgs))
 	for i, m := range msgs {
 		list[i] = map[string]any{"role": m.Role, "content": m.Content}
 	}
 	budget := MaxRangeItems
+	g := &guard{names: t.names}
 	ctx := exec.NewContext(map[string]any{
+		guardKey:                g,
 		"range":                 boundedRange(&budget),
 		"messages":              list,
 		"add_generation_prompt": true,
@@ -216,7 +243,7 @@ func (t *Template) Render(msgs []eval.Message) (string, error) {
 				done <- result{err: fmt.Errorf("the renderer failed: %v", r)}
 			}
 		}()
-		w := &boundedWriter{max: MaxRendered}
+		w := &boundedWriter{max: MaxRendered, stop: &g.stop}
 		err := t.tpl.Execute(w, ctx)
 		if w.over {
 			err = fmt.Errorf("the rendered prompt exceeds %d bytes", MaxRendered)
@@ -232,6 +259,7 @@ func (t *Template) Render(msgs []eval.Message) (string, error) {
 		}
 		return r.out, nil
 	case <-timer.C:
+		g.stop.Store(true) // the rendering ends at its next step or write
 		return "", fmt.Errorf("chat template %s: rendering took over %v", t.name, MaxRenderTime)
 	}
 }
@@ -333,9 +361,13 @@ type boundedWriter struct {
 	buf  strings.Builder
 	max  int
 	over bool
+	stop *atomic.Bool // set when the rendering timed out
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
+	if w.stop.Load() {
+		return 0, errStopped
+	}
 	if w.buf.Len()+len(p) > w.max {
 		w.over = true
 		return 0, fmt.Errorf("the rendered prompt exceeds %d bytes", w.max)

@@ -125,3 +125,59 @@ func TestRecursiveMacro(t *testing.T) {
 		}
 	}
 }
+
+// TestSandbox: every way a template could recurse without end, grow a
+// value past memory or loop for hours gives an error (each of these
+// crashed or hung the process before the sandbox: a stack overflow or an
+// out-of-memory error ends a Go program, whatever recovers).
+func TestSandbox(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", "recursive for loop"},
+		{"{% block a %}{{ self.a() }}{% endblock %}", "block"},
+		{"{% include 'chat.go' %}", "include"},
+		{"{% import 'chat.go' as x %}", "import"},
+		{"{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}", "contains itself"},
+		{"{% set ns = namespace() %}{% set ns.a = [ns] %}{{ ns|tojson }}", "contains itself"},
+		{"{{ 'a' * 3000000000 }}", "past 8388608 bytes"},
+		{"{{ ('ab' * 1000) * 1000000 }}", "past 8388608 bytes"},
+		{"{{ 'a' | center(3000000000) }}", "past the bound"},
+		{"{{ 'a'.center(3000000000) }}", "past the bound"},
+		{"{% set s = 'a' * 4000 %}{{ s.replace('a', s) }}", "could make a value past"},
+		{"{% set s = 'a' * 4000 %}{{ s | replace('a', s) }}", "could make a value past"},
+		{"{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "hold more than"},
+		{"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "hold more than"},
+		{"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}", "nested more than 200"},
+		{"{% set l = range(300)|list %}{% for a in l %}{% for b in l %}{% for c in l %}{% endfor %}{% endfor %}{% endfor %}", "more than 100000 loop iterations"},
+		{"{% macro f() %}x{% endmacro %}{% set l = range(1000)|list %}{% for a in l %}{% for b in l %}{% if f() %}{% endif %}{% endfor %}{% endfor %}", "more than 100000 loop"},
+	} {
+		var got string
+		tpl, err := Parse("hostile", tc.src)
+		if err == nil {
+			got, err = tpl.Render(nil)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %.60q, %v; want an error with %q", tc.src, got, err, tc.want)
+		}
+	}
+}
+
+// TestSandboxKeepsJinja: what the sandbox rewrites or wraps still gives
+// Jinja's results (products, filters, methods, loops, macros, call).
+func TestSandboxKeepsJinja(t *testing.T) {
+	src := "{{ '-' * 3 }}|{{ 2 * 3 }}|{{ 1.5 * 2 }}|{{ 'a' * -1 }}|{{ 2 * 3 * 4 }}|" +
+		"{{ 'ab' | upper | center(6) }}|{{ 'a,b'.split(',') | join('+') }}|" +
+		"{% set l = [1] %}{% do l.append(2) %}{{ l | length }}|" +
+		"{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|" +
+		"{% macro g(x) %}<{{ x }}>{% endmacro %}{{ g('y') }}|" +
+		"{% macro w() %}[{{ caller() }}]{% endmacro %}{% call w() %}z{% endcall %}|" +
+		"{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"
+	tpl, err := Parse("jinja", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tpl.Render([]eval.Message{{Role: "user", Content: "a"}, {Role: "assistant", Content: "b"}})
+	want := "---|6|3.0||24|  AB  |a+b|2|2|<y>|[z]|02"
+	if err != nil || got != want {
+		t.Errorf("got %q, %v\nwant %q", got, err, want)
+	}
+}

@@ -23,6 +23,10 @@ func FuzzTemplate(f *testing.F) {
 	f.Add("{{ (", "")
 	f.Add("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "")
 	f.Add("{% for i in range(1000000000) %}{% endfor %}", "")
+	f.Add("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", "")
+	f.Add("{% block a %}{{ self.a() }}{% endblock %}", "")
+	f.Add("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}", "")
+	f.Add("{{ 'a' * 3000000000 }}{{ 'a' | center(300000000) }}", "")
 	f.Fuzz(func(t *testing.T, src, content string) {
 		tpl, err := Parse("fuzz", src)
 		if err != nil {

@@ -1,0 +1,559 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/parser"
+	"github.com/nikolalohinski/gonja/v2/tokens"
+)
+
+// The sandbox a chat template runs in. A template comes with the model,
+// outside data, and Go can neither catch a stack overflow or an
+// out-of-memory error nor stop a goroutine, so every way a template could
+// recurse, grow a value or loop without end is closed or bounded here,
+// by class rather than by example:
+//
+//   - tags: only those chat templates use (if, for, set, macro, call, filter,
+//     with, do, break, continue, raw, autoescape); block, extends, include,
+//     import, from and trans are unknown tags (they read files, or recurse
+//     through self.block()); a "recursive" for loop is refused;
+//   - recursion: a macro that may call itself is refused (recursiveMacro);
+//   - time: every loop iteration, macro call and filter call is a step of a
+//     budget (MaxSteps), and a rendering past MaxRenderTime is stopped at
+//     its next step;
+//   - size: every filter and string method is refused arguments that would
+//     make a value past MaxState bytes, every product goes through mul (a
+//     string times a count), and after each set and do statement the
+//     template's variables are checked: no value contains itself, none is
+//     nested deeper than MaxDepth, all together hold at most MaxState bytes.
+const (
+	// MaxSteps bounds the loop iterations, macro calls and filter calls of
+	// one rendering.
+	MaxSteps = 100000
+	// MaxState bounds the bytes a template's variables hold together
+	// (each value counts 8 bytes besides a string's bytes), and any one
+	// value a filter, method or product makes.
+	MaxState = 8 << 20
+	// MaxDepth bounds how deeply a template's values nest.
+	MaxDepth = 200
+)
+
+// guardKey names the rendering's guard in the template's context; it has
+// a space, so no template can name it.
+const guardKey = "mergetune guard"
+
+// mulFilter is the filter every product of the template goes through; it
+// has a space, so no template can name it.
+const mulFilter = "mergetune mul"
+
+// errStopped is returned at the first step after a rendering timed out.
+var errStopped = errors.New("the rendering was stopped")
+
+// guard is the state of one rendering's bounds.
+type guard struct {
+	steps int         // taken by the rendering goroutine only
+	work  int         // values visited by state checks, likewise
+	stop  atomic.Bool // set by Render when the rendering timed out
+	names []string    // every name the template uses, for state checks
+}
+
+// step takes one step of the budget.
+func (g *guard) step() error {
+	if g.stop.Load() {
+		return errStopped
+	}
+	if g.steps++; g.steps > MaxSteps {
+		return fmt.Errorf("more than %d loop iterations, macro calls and filter calls in one rendering", MaxSteps)
+	}
+	return nil
+}
+
+// guardOf returns the guard of the rendering that ctx belongs to.
+func guardOf(ctx *exec.Context) (*guard, error) {
+	v, _ := ctx.Get(guardKey)
+	g, ok := v.(*guard)
+	if !ok {
+		return nil, errors.New("rendered outside Template.Render")
+	}
+	return g, nil
+}
+
+// checkState checks the values of the template's variables as seen from
+// ctx: no cycle, no deeper than MaxDepth, at most MaxState bytes.
+func (g *guard) checkState(ctx *exec.Context) error {
+	if g.stop.Load() {
+		return errStopped
+	}
+	s := sizer{onPath: map[unsafe.Pointer]bool{}}
+	for _, n := range g.names {
+		v, ok := ctx.Get(n)
+		if !ok {
+			continue
+		}
+		if err := s.walk(reflect.ValueOf(v), 0); err != nil {
+			return fmt.Errorf("variable %s: %w", n, err)
+		}
+	}
+	g.work += s.visits
+	if g.work > 100*MaxSteps {
+		return fmt.Errorf("the checks of the template's variables visited more than %d values", 100*MaxSteps)
+	}
+	if s.bytes > MaxState {
+		return fmt.Errorf("the template's variables hold more than %d bytes", MaxState)
+	}
+	return nil
+}
+
+// checkValue checks one value as checkState checks all.
+func checkValue(v any) error {
+	s := sizer{onPath: map[unsafe.Pointer]bool{}}
+	if err := s.walk(reflect.ValueOf(v), 0); err != nil {
+		return err
+	}
+	if s.bytes > MaxState {
+		return fmt.Errorf("a value of more than %d bytes", MaxState)
+	}
+	return nil
+}
+
+// sizer walks values, adding up their bytes and refusing cycles and deep
+// nesting.
+type sizer struct {
+	onPath map[unsafe.Pointer]bool // maps and slices being walked
+	bytes  int
+	visits int
+}
+
+var valueType = reflect.TypeFor[*exec.Value]()
+
+func (s *sizer) walk(v reflect.Value, depth int) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("values nested more than %d deep", MaxDepth)
+	}
+	s.visits++
+	s.bytes += 8 // each value counts a word, besides a string's bytes
+	switch v.Kind() {
+	case reflect.Interface:
+		if !v.IsNil() {
+			return s.walk(v.Elem(), depth)
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		if v.Type() == valueType {
+			return s.walk((*exec.Value)(v.UnsafePointer()).Val, depth)
+		}
+		return s.enter(v.UnsafePointer(), func() error { return s.walk(v.Elem(), depth+1) })
+	case reflect.String:
+		s.bytes += v.Len()
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return nil
+		}
+		return s.enter(v.UnsafePointer(), func() error { return s.elems(v, depth) })
+	case reflect.Array:
+		return s.elems(v, depth)
+	case reflect.Map:
+		if v.IsNil() {
+			return nil
+		}
+		return s.enter(v.UnsafePointer(), func() error {
+			it := v.MapRange()
+			for it.Next() {
+				if err := s.walk(it.Key(), depth+1); err != nil {
+					return err
+				}
+				if err := s.walk(it.Value(), depth+1); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if err := s.walk(v.Field(i), depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sizer) elems(v reflect.Value, depth int) error {
+	for i := range v.Len() {
+		if err := s.walk(v.Index(i), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enter walks a map, slice or pointer's contents with p on the path.
+func (s *sizer) enter(p unsafe.Pointer, contents func() error) error {
+	if s.onPath[p] {
+		return errors.New("a value contains itself")
+	}
+	s.onPath[p] = true
+	defer delete(s.onPath, p)
+	return contents()
+}
+
+// tags are the tags a chat template may use.
+var tags = []string{"autoescape", "break", "call", "continue", "do", "filter", "for", "if", "macro", "raw", "set", "with"}
+
+// filterNames and the method names below are gonja's; TestSandboxNames
+// checks that each is there.
+var filterNames = []string{"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr"}
+
+var (
+	strMethods  = []string{"capitalize", "capwords", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format", "format_map", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "partition", "removeprefix", "removesuffix", "replace", "rfind", "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title", "upper", "zfill"}
+	dictMethods = []string{"clear", "copy", "get", "items", "keys", "pop", "setdefault", "update", "values"}
+	listMethods = []string{"append", "copy", "reverse"}
+)
+
+// environment returns the sandbox's tags, filters and methods over gonja's
+// builtins.
+func environment() (*exec.Environment, error) {
+	cs := map[string]parser.ControlStructureParser{}
+	for _, name := range tags {
+		p, ok := builtins.ControlStructures.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("gonja has no %s tag", name)
+		}
+		cs[name] = p
+	}
+	cs["for"] = forTag(cs["for"])
+	cs["macro"] = macroTag(cs["macro"])
+	cs["call"] = callTag(cs["call"])
+	cs["set"] = checkedTag(cs["set"])
+	cs["do"] = checkedTag(cs["do"])
+
+	filters := map[string]exec.FilterFunction{mulFilter: mul}
+	for _, name := range filterNames {
+		f, ok := builtins.Filters.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("gonja has no %s filter", name)
+		}
+		filters[name] = boundedFilter(name, f)
+	}
+	methods := builtins.Methods
+	var err error
+	if methods.Str, err = boundedMethods(methods.Str, strMethods); err != nil {
+		return nil, err
+	}
+	if methods.Dict, err = boundedMethods(methods.Dict, dictMethods); err != nil {
+		return nil, err
+	}
+	if methods.List, err = boundedMethods(methods.List, listMethods); err != nil {
+		return nil, err
+	}
+	return &exec.Environment{
+		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
+		Filters:           exec.NewFilterSet(filters),
+		Tests:             builtins.Tests,
+		ControlStructures: exec.NewControlStructureSet(cs),
+		Methods:           methods,
+	}, nil
+}
+
+// tick is a step of the budget, put first in every loop, macro and call
+// body.
+type tick struct{ loc *tokens.Token }
+
+func (t *tick) Position() *tokens.Token { return t.loc }
+func (t *tick) String() string          { return "step" }
+
+// Execute takes a step.
+func (t *tick) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	g, err := guardOf(r.Environment.Context)
+	if err != nil {
+		return err
+	}
+	return g.step()
+}
+
+// ticked puts a step first in w.
+func ticked(w *nodes.Wrapper, loc *tokens.Token) {
+	if w == nil {
+		return
+	}
+	t := &nodes.ControlStructureBlock{Location: loc, Name: "step", ControlStructure: &tick{loc}}
+	w.Nodes = append([]nodes.Node{t}, w.Nodes...)
+}
+
+func forTag(p parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
+		loc := doc.Current()
+		cs, err := p(doc, args)
+		if err != nil {
+			return nil, err
+		}
+		f, ok := cs.(*controlStructures.ForControlStructure)
+		if !ok {
+			return nil, fmt.Errorf("for: gonja gave a %T", cs)
+		}
+		if f.Recursive {
+			return nil, fmt.Errorf("line %d: a recursive for loop is not supported (it may call itself without end)", loc.Line)
+		}
+		ticked(f.BodyWrapper, loc)
+		return f, nil
+	}
+}
+
+func macroTag(p parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
+		loc := doc.Current()
+		cs, err := p(doc, args)
+		if err != nil {
+			return nil, err
+		}
+		m, ok := cs.(*controlStructures.MacroControlStructure)
+		if !ok {
+			return nil, fmt.Errorf("macro: gonja gave a %T", cs)
+		}
+		ticked(m.Wrapper, loc)
+		return m, nil
+	}
+}
+
+func callTag(p parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
+		loc := doc.Current()
+		cs, err := p(doc, args)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := cs.(*controlStructures.CallControlStructure)
+		if !ok {
+			return nil, fmt.Errorf("call: gonja gave a %T", cs)
+		}
+		ticked(c.Body, loc)
+		return c, nil
+	}
+}
+
+// checked is a set or do statement followed by a check of the template's
+// variables.
+type checked struct {
+	nodes.ControlStructure
+}
+
+// Execute runs the statement, then checks the variables.
+func (c checked) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
+	inner, ok := c.ControlStructure.(exec.ControlStructure)
+	if !ok {
+		return fmt.Errorf("%s cannot be executed", c.ControlStructure)
+	}
+	if err := inner.Execute(r, tag); err != nil {
+		return err
+	}
+	g, err := guardOf(r.Environment.Context)
+	if err != nil {
+		return err
+	}
+	return g.checkState(r.Environment.Context)
+}
+
+func checkedTag(p parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
+		cs, err := p(doc, args)
+		if err != nil {
+			return nil, err
+		}
+		return checked{cs}, nil
+	}
+}
+
+// checkArgs refuses a call whose arguments could make a value past
+// MaxState: a count or width above it, or a string input that the string
+// arguments could multiply past it (replace, format, join).
+func checkArgs(in string, args []*exec.Value, kwargs map[string]*exec.Value) error {
+	strs := 0
+	check := func(v *exec.Value) error {
+		switch {
+		case v.IsInteger() && (v.Integer() > MaxState || v.Integer() < -MaxState):
+			return fmt.Errorf("argument %d is past the bound of %d", v.Integer(), MaxState)
+		case v.IsString():
+			strs += len(v.String())
+		}
+		return nil
+	}
+	for _, a := range args {
+		if err := check(a); err != nil {
+			return err
+		}
+	}
+	for _, a := range kwargs {
+		if err := check(a); err != nil {
+			return err
+		}
+	}
+	if len(in) > 0 && (len(in)+1)*(strs+1) > MaxState {
+		return fmt.Errorf("a %d-byte string with %d bytes of string arguments could make a value past %d bytes", len(in), strs, MaxState)
+	}
+	return nil
+}
+
+// boundedFilter is f with a step, checked arguments and a checked result.
+func boundedFilter(name string, f exec.FilterFunction) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		g, err := guardOf(e.Environment.Context)
+		if err == nil {
+			err = g.step()
+		}
+		if err == nil {
+			s := ""
+			if in.IsString() {
+				s = in.String()
+			}
+			err = checkArgs(s, params.Args, params.KwArgs)
+		}
+		if err != nil {
+			return exec.AsValue(fmt.Errorf("filter %s: %w", name, err))
+		}
+		out := f(e, in, params)
+		if out != nil && !out.IsError() && out.IsString() && len(out.String()) > MaxState {
+			return exec.AsValue(fmt.Errorf("filter %s: a value of more than %d bytes", name, MaxState))
+		}
+		return out
+	}
+}
+
+// boundedMethods is set's named methods with checked arguments, and the
+// receiver and result checked after (dict.update and list.append mutate).
+func boundedMethods[I any](set *exec.MethodSet[I], names []string) (*exec.MethodSet[I], error) {
+	out := map[string]exec.Method[I]{}
+	for _, name := range names {
+		m, ok := set.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("gonja has no %s method", name)
+		}
+		out[name] = func(self I, selfValue *exec.Value, args *exec.VarArgs) (any, error) {
+			s, _ := any(self).(string)
+			if err := checkArgs(s, args.Args, args.KwArgs); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			res, err := m(self, selfValue, args)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkValue(selfValue); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if err := checkValue(res); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return res, nil
+		}
+	}
+	return exec.NewMethodSet(out), nil
+}
+
+// mul is Jinja's product as gonja computes it (a float if either side is
+// one, a string repeated, else integers), with a bound on the repeated
+// string and a negative count giving "" as in Python.
+func mul(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	g, err := guardOf(e.Environment.Context)
+	if err == nil {
+		err = g.step()
+	}
+	if err != nil {
+		return exec.AsValue(err)
+	}
+	if len(params.Args) != 1 {
+		return exec.AsValue(errors.New("a product needs two sides"))
+	}
+	right := params.Args[0]
+	switch {
+	case in.IsFloat() || right.IsFloat():
+		return exec.AsValue(in.Float() * right.Float())
+	case in.IsString():
+		s, n := in.String(), right.Integer()
+		if n <= 0 || s == "" {
+			return exec.AsValue("")
+		}
+		if n > MaxState/len(s) {
+			return exec.AsValue(fmt.Errorf("a %d-byte string times %d is past %d bytes", len(s), n, MaxState))
+		}
+		return exec.AsValue(strings.Repeat(s, n))
+	}
+	return exec.AsValue(in.Integer() * right.Integer())
+}
+
+var (
+	binaryType = reflect.TypeFor[*nodes.BinaryExpression]()
+	tokenType  = reflect.TypeFor[*tokens.Token]()
+)
+
+// boundProducts makes every product (a * b) of the parsed template go
+// through mul: a * b becomes (a | mul(b)) * 1. gonja's product repeats a
+// string any number of times, and parsed nodes keep their operands in
+// unexported fields of the tags, so the tree is walked by reflection.
+func boundProducts(root *nodes.Template) {
+	seen := map[unsafe.Pointer]bool{}
+	var visit func(v reflect.Value)
+	visit = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Interface:
+			if !v.IsNil() {
+				visit(v.Elem())
+			}
+		case reflect.Pointer:
+			if v.IsNil() || v.Type() == tokenType || seen[v.UnsafePointer()] {
+				return
+			}
+			seen[v.UnsafePointer()] = true
+			visit(v.Elem())
+			if v.Type() == binaryType {
+				b := (*nodes.BinaryExpression)(v.UnsafePointer())
+				if b.Operator != nil && b.Operator.Token != nil && b.Operator.Token.Type == tokens.Multiply {
+					one := *b.Operator.Token
+					one.Type, one.Val = tokens.Integer, "1"
+					b.Left = &nodes.FilteredExpression{
+						Expression: b.Left,
+						Filters:    []*nodes.FilterCall{{Token: b.Operator.Token, Name: mulFilter, Args: []nodes.Expression{b.Right}}},
+					}
+					b.Right = &nodes.Integer{Location: &one, Val: 1}
+				}
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				visit(v.Field(i))
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				visit(v.Index(i))
+			}
+		case reflect.Map:
+			it := v.MapRange()
+			for it.Next() {
+				visit(it.Value())
+			}
+		}
+	}
+	visit(reflect.ValueOf(root))
+}
+
+// templateNames returns every name src uses, for state checks.
+func templateNames(src string, cfg *config.Config) []string {
+	seen := map[string]bool{}
+	var names []string
+	for s := tokens.LexAll(src, cfg); !s.End(); s.Next() {
+		if t := s.Current(); t.Type == tokens.Name && !seen[t.Val] {
+			seen[t.Val] = true
+			names = append(names, t.Val)
+		}
+	}
+	return names
+}
