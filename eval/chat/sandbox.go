@@ -233,9 +233,9 @@ func environment() (*exec.Environment, error) {
 		}
 		cs[name] = p
 	}
-	cs["for"] = forTag(cs["for"])
-	cs["macro"] = macroTag(cs["macro"])
-	cs["call"] = callTag(cs["call"])
+	cs["for"] = bodyTag(cs["for"], forBody)
+	cs["macro"] = bodyTag(cs["macro"], macroBody)
+	cs["call"] = bodyTag(cs["call"], callBody)
 	cs["set"] = checkedTag(cs["set"])
 	cs["do"] = checkedTag(cs["do"])
 
@@ -292,55 +292,41 @@ func ticked(w *nodes.Wrapper, loc *tokens.Token) {
 	w.Nodes = append([]nodes.Node{t}, w.Nodes...)
 }
 
-func forTag(p parser.ControlStructureParser) parser.ControlStructureParser {
+// bodyTag wraps the parser of a tag with a body (parsed as a T) to put a
+// step first in that body; body returns it, or refuses the tag.
+func bodyTag[T nodes.ControlStructure](p parser.ControlStructureParser, body func(T, *tokens.Token) (*nodes.Wrapper, error)) parser.ControlStructureParser {
 	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
 		loc := doc.Current()
 		cs, err := p(doc, args)
 		if err != nil {
 			return nil, err
 		}
-		f, ok := cs.(*controlStructures.ForControlStructure)
+		c, ok := cs.(T)
 		if !ok {
-			return nil, fmt.Errorf("for: gonja gave a %T", cs)
+			return nil, fmt.Errorf("line %d: gonja gave a %T", loc.Line, cs)
 		}
-		if f.Recursive {
-			return nil, fmt.Errorf("line %d: a recursive for loop is not supported (it may call itself without end)", loc.Line)
-		}
-		ticked(f.BodyWrapper, loc)
-		return f, nil
-	}
-}
-
-func macroTag(p parser.ControlStructureParser) parser.ControlStructureParser {
-	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
-		loc := doc.Current()
-		cs, err := p(doc, args)
+		w, err := body(c, loc)
 		if err != nil {
 			return nil, err
 		}
-		m, ok := cs.(*controlStructures.MacroControlStructure)
-		if !ok {
-			return nil, fmt.Errorf("macro: gonja gave a %T", cs)
-		}
-		ticked(m.Wrapper, loc)
-		return m, nil
-	}
-}
-
-func callTag(p parser.ControlStructureParser) parser.ControlStructureParser {
-	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
-		loc := doc.Current()
-		cs, err := p(doc, args)
-		if err != nil {
-			return nil, err
-		}
-		c, ok := cs.(*controlStructures.CallControlStructure)
-		if !ok {
-			return nil, fmt.Errorf("call: gonja gave a %T", cs)
-		}
-		ticked(c.Body, loc)
+		ticked(w, loc)
 		return c, nil
 	}
+}
+
+func forBody(f *controlStructures.ForControlStructure, loc *tokens.Token) (*nodes.Wrapper, error) {
+	if f.Recursive {
+		return nil, fmt.Errorf("line %d: a recursive for loop is not supported (it may call itself without end)", loc.Line)
+	}
+	return f.BodyWrapper, nil
+}
+
+func macroBody(m *controlStructures.MacroControlStructure, _ *tokens.Token) (*nodes.Wrapper, error) {
+	return m.Wrapper, nil
+}
+
+func callBody(c *controlStructures.CallControlStructure, _ *tokens.Token) (*nodes.Wrapper, error) {
+	return c.Body, nil
 }
 
 // checked is a set or do statement followed by a check of the template's
