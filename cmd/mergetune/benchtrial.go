@@ -485,13 +485,22 @@ func evict(path string) error {
 // uploadAlone uploads the GGUF path as a blob to the server of be and
 // returns how long the upload took; the blob is then removed through a
 // model created from it and deleted (the server deletes a blob no model
-// uses), so that later runs upload it again.
+// uses), so that later runs upload it again. The file is read into the
+// page cache first (not timed), as it is when a way's upload starts right
+// after its merge: the way's upload drops the pages it has sent, and the
+// upload alone would otherwise read the file from disk.
 func uploadAlone(ctx context.Context, be *ollama.Backend, path, digest string) (time.Duration, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		return 0, fmt.Errorf("read %s into the page cache: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if err := be.Client().CreateBlob(ctx, digest, f); err != nil {
 		return 0, fmt.Errorf("upload %s alone: %w", path, err)

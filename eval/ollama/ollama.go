@@ -479,7 +479,7 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 	}
 	if !exists {
 		err := b.retry(ctx, "upload blob "+digest, b.opt.Timeouts.Import, func(ctx context.Context) error {
-			r := &countingReader{r: io.NewSectionReader(f, 0, size), total: size, report: func(d, t int64) { b.report("upload", d, t) }}
+			r := &countingReader{r: newReleasingReader(f, size), total: size, report: func(d, t int64) { b.report("upload", d, t) }}
 			return b.client.CreateBlob(ctx, digest, r)
 		})
 		if err != nil {
