@@ -56,6 +56,9 @@ func Parse(name, src string) (*Template, error) {
 		}
 		return nil, fmt.Errorf("chat template %s: not valid UTF-8 (byte %d)", name, i)
 	}
+	if err := checkSource(src, config.New()); err != nil {
+		return nil, fmt.Errorf("chat template %s: %w", name, err)
+	}
 	if m := recursiveMacro(src); m != "" {
 		return nil, fmt.Errorf("chat template %s: macro %s calls itself (directly or through other macros), which the Go renderer cannot bound", name, m)
 	}

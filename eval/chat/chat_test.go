@@ -148,6 +148,12 @@ func TestSandbox(t *testing.T) {
 		{"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "hold more than"},
 		{"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}", "nested more than 200"},
 		{"{% set l = range(300)|list %}{% for a in l %}{% for b in l %}{% for c in l %}{% endfor %}{% endfor %}{% endfor %}", "more than 100000 loop iterations"},
+		{"{{ " + strings.Repeat("(", 300) + "1" + strings.Repeat(")", 300) + " }}", "nested deeper than 200"},
+		{strings.Repeat("{% if true %}", 250) + strings.Repeat("{% endif %}", 250), "nested deeper than 200"},
+		{strings.Repeat("{%- if true -%}", 250) + strings.Repeat("{%+ endif %}", 250), "nested deeper than 200"},
+		{strings.Repeat("{% set x %}", 250) + strings.Repeat("{% endset %}", 250), "nested deeper than 200"},
+		{strings.Repeat("{% endif %}", 300) + "{{ " + strings.Repeat("[", 300) + strings.Repeat("]", 300) + " }}", "nested deeper than 200"},
+		{"{{ " + strings.Repeat("1 ~ ", 100000) + "1 }}", "more than the 262144 a chat template may have"},
 		{"{% macro f() %}x{% endmacro %}{% set l = range(1000)|list %}{% for a in l %}{% for b in l %}{% if f() %}{% endif %}{% endfor %}{% endfor %}", "more than 100000 loop"},
 	} {
 		var got string
@@ -164,7 +170,8 @@ func TestSandbox(t *testing.T) {
 // TestSandboxKeepsJinja: what the sandbox rewrites or wraps still gives
 // Jinja's results (products, filters, methods, loops, macros, call).
 func TestSandboxKeepsJinja(t *testing.T) {
-	src := "{{ '-' * 3 }}|{{ 2 * 3 }}|{{ 1.5 * 2 }}|{{ 'a' * -1 }}|{{ 2 * 3 * 4 }}|" +
+	src := strings.Repeat("{% if true %}(", 150) + "{{ " + strings.Repeat("[", 50) + strings.Repeat("]", 50) + " }}" + strings.Repeat("{% endif %}", 150) + "|" +
+		"{{ '-' * 3 }}|{{ 2 * 3 }}|{{ 1.5 * 2 }}|{{ 'a' * -1 }}|{{ 2 * 3 * 4 }}|" +
 		"{{ 'ab' | upper | center(6) }}|{{ 'a,b'.split(',') | join('+') }}|" +
 		"{% set l = [1] %}{% do l.append(2) %}{{ l | length }}|" +
 		"{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|" +
@@ -176,7 +183,7 @@ func TestSandboxKeepsJinja(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := tpl.Render([]eval.Message{{Role: "user", Content: "a"}, {Role: "assistant", Content: "b"}})
-	want := "---|6|3.0||24|  AB  |a+b|2|2|<y>|[z]|02"
+	want := strings.Repeat("(", 150) + "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]|" + "---|6|3.0||24|  AB  |a+b|2|2|<y>|[z]|02"
 	if err != nil || got != want {
 		t.Errorf("got %q, %v\nwant %q", got, err, want)
 	}

@@ -27,7 +27,9 @@ import (
 //     with, do, break, continue, raw, autoescape); block, extends, include,
 //     import, from and trans are unknown tags (they read files, or recurse
 //     through self.block()); a "recursive" for loop is refused;
-//   - recursion: a macro that may call itself is refused (recursiveMacro);
+//   - recursion: a macro that may call itself is refused (recursiveMacro),
+//     and so is a source past MaxSource bytes or nested past MaxNesting
+//     brackets and tags (checkSource), which the parser would recurse on;
 //   - time: every loop iteration, macro call and filter call is a step of a
 //     budget (MaxSteps), and a rendering past MaxRenderTime is stopped at
 //     its next step;
@@ -46,6 +48,14 @@ const (
 	MaxState = 8 << 20
 	// MaxDepth bounds how deeply a template's values nest.
 	MaxDepth = 200
+	// MaxSource bounds a template's source in bytes (real chat templates
+	// take a few KB, tool-use ones up to about 20): gonja's parser and
+	// renderer recurse once per level of an operator chain, attribute
+	// chain or tag, and a few MB of them overflow the stack.
+	MaxSource = 256 << 10
+	// MaxNesting bounds how deeply a template's brackets and tags nest
+	// (a parenthesis costs the parser about 2.5 KB of stack).
+	MaxNesting = 200
 )
 
 // guardKey names the rendering's guard in the template's context; it has
@@ -529,6 +539,57 @@ func boundProducts(root *nodes.Template) {
 		}
 	}
 	visit(reflect.ValueOf(root))
+}
+
+// blockTags are the tags that open a body closed by an end tag.
+var blockTags = map[string]bool{"autoescape": true, "call": true, "filter": true, "for": true, "if": true, "macro": true, "raw": true, "with": true}
+
+// checkSource refuses a source past MaxSource bytes, or whose brackets
+// and tags nest deeper than MaxNesting (a set tag without "=" opens a
+// body too), before gonja's parser recurses on it.
+func checkSource(src string, cfg *config.Config) error {
+	if len(src) > MaxSource {
+		return fmt.Errorf("%d bytes, more than the %d a chat template may have", len(src), MaxSource)
+	}
+	depth, tag, setBlock := 0, "", false
+	for s := tokens.LexAll(src, cfg); !s.End(); s.Next() {
+		t := s.Current()
+		switch t.Type {
+		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
+			depth++
+		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
+			depth--
+		case tokens.BlockBegin:
+			tag = "?"
+			continue
+		case tokens.Name:
+			if tag == "?" {
+				tag = t.Val
+				setBlock = tag == "set"
+				switch {
+				case blockTags[tag]:
+					depth++
+				case strings.HasPrefix(tag, "end"):
+					depth--
+				}
+			}
+		case tokens.Assign:
+			setBlock = false
+		case tokens.BlockEnd:
+			if setBlock {
+				depth++
+			}
+			tag, setBlock = "", false
+		}
+		if tag == "?" {
+			tag = ""
+		}
+		depth = max(depth, 0)
+		if depth > MaxNesting {
+			return fmt.Errorf("line %d: brackets and tags nested deeper than %d", t.Line, MaxNesting)
+		}
+	}
+	return nil
 }
 
 // templateNames returns every name src uses, for state checks.
