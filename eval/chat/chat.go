@@ -56,7 +56,8 @@ func Parse(name, src string) (*Template, error) {
 		}
 		return nil, fmt.Errorf("chat template %s: not valid UTF-8 (byte %d)", name, i)
 	}
-	if err := checkSource(src, config.New()); err != nil {
+	names, err := scanSource(src)
+	if err != nil {
 		return nil, fmt.Errorf("chat template %s: %w", name, err)
 	}
 	if m := recursiveMacro(src); m != "" {
@@ -66,7 +67,7 @@ func Parse(name, src string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template %s: %w", name, err)
 	}
-	return &Template{name: name, tpl: tpl, names: templateNames(src, config.New())}, nil
+	return &Template{name: name, tpl: tpl, names: names}, nil
 }
 
 // templateID is the name a template has in its own loader, which holds

@@ -29,7 +29,7 @@ import (
 //     through self.block()); a "recursive" for loop is refused;
 //   - recursion: a macro that may call itself is refused (recursiveMacro),
 //     and so is a source past MaxSource bytes or nested past MaxNesting
-//     brackets and tags (checkSource), which the parser would recurse on;
+//     brackets and tags (scanSource), which the parser would recurse on;
 //   - time: every loop iteration, macro call and filter call is a step of a
 //     budget (MaxSteps), and a rendering past MaxRenderTime is stopped at
 //     its next step;
@@ -219,11 +219,13 @@ func (s *sizer) enter(p unsafe.Pointer, contents func() error) error {
 	return contents()
 }
 
-// tags are the tags a chat template may use.
-var tags = []string{"autoescape", "break", "call", "continue", "do", "filter", "for", "if", "macro", "raw", "set", "with"}
+// tags are the tags a chat template may use, each with whether it always
+// opens a body closed by an end tag (set does without "=", which
+// scanSource sees).
+var tags = map[string]bool{"autoescape": true, "break": false, "call": true, "continue": false, "do": false, "filter": true, "for": true, "if": true, "macro": true, "raw": true, "set": false, "with": true}
 
-// filterNames and the method names below are gonja's; TestSandboxNames
-// checks that each is there.
+// filterNames and the method names below are gonja's; environment fails,
+// and with it every Parse, where one is missing.
 var filterNames = []string{"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr"}
 
 var (
@@ -236,7 +238,7 @@ var (
 // builtins.
 func environment() (*exec.Environment, error) {
 	cs := map[string]parser.ControlStructureParser{}
-	for _, name := range tags {
+	for name := range tags {
 		p, ok := builtins.ControlStructures.Get(name)
 		if !ok {
 			return nil, fmt.Errorf("gonja has no %s tag", name)
@@ -541,18 +543,18 @@ func boundProducts(root *nodes.Template) {
 	visit(reflect.ValueOf(root))
 }
 
-// blockTags are the tags that open a body closed by an end tag.
-var blockTags = map[string]bool{"autoescape": true, "call": true, "filter": true, "for": true, "if": true, "macro": true, "raw": true, "with": true}
-
-// checkSource refuses a source past MaxSource bytes, or whose brackets
-// and tags nest deeper than MaxNesting (a set tag without "=" opens a
-// body too), before gonja's parser recurses on it.
-func checkSource(src string, cfg *config.Config) error {
+// scanSource lexes src once, before gonja's parser recurses on it: it
+// refuses a source past MaxSource bytes, or whose brackets and tags nest
+// deeper than MaxNesting, and returns every name src uses, for the state
+// checks.
+func scanSource(src string) ([]string, error) {
 	if len(src) > MaxSource {
-		return fmt.Errorf("%d bytes, more than the %d a chat template may have", len(src), MaxSource)
+		return nil, fmt.Errorf("%d bytes, more than the %d a chat template may have", len(src), MaxSource)
 	}
+	seen := map[string]bool{}
+	var names []string
 	depth, tag, setBlock := 0, "", false
-	for s := tokens.LexAll(src, cfg); !s.End(); s.Next() {
+	for s := tokens.LexAll(src, config.New()); !s.End(); s.Next() {
 		t := s.Current()
 		switch t.Type {
 		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
@@ -563,11 +565,15 @@ func checkSource(src string, cfg *config.Config) error {
 			tag = "?"
 			continue
 		case tokens.Name:
+			if !seen[t.Val] {
+				seen[t.Val] = true
+				names = append(names, t.Val)
+			}
 			if tag == "?" {
 				tag = t.Val
 				setBlock = tag == "set"
 				switch {
-				case blockTags[tag]:
+				case tags[tag]:
 					depth++
 				case strings.HasPrefix(tag, "end"):
 					depth--
@@ -586,21 +592,8 @@ func checkSource(src string, cfg *config.Config) error {
 		}
 		depth = max(depth, 0)
 		if depth > MaxNesting {
-			return fmt.Errorf("line %d: brackets and tags nested deeper than %d", t.Line, MaxNesting)
+			return nil, fmt.Errorf("line %d: brackets and tags nested deeper than %d", t.Line, MaxNesting)
 		}
 	}
-	return nil
-}
-
-// templateNames returns every name src uses, for state checks.
-func templateNames(src string, cfg *config.Config) []string {
-	seen := map[string]bool{}
-	var names []string
-	for s := tokens.LexAll(src, cfg); !s.End(); s.Next() {
-		if t := s.Current(); t.Type == tokens.Name && !seen[t.Val] {
-			seen[t.Val] = true
-			names = append(names, t.Val)
-		}
-	}
-	return names
+	return names, nil
 }
