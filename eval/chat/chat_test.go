@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,6 +155,7 @@ func TestSandbox(t *testing.T) {
 		{strings.Repeat("{% set x %}", 250) + strings.Repeat("{% endset %}", 250), "nested deeper than 200"},
 		{strings.Repeat("{% endif %}", 300) + "{{ " + strings.Repeat("[", 300) + strings.Repeat("]", 300) + " }}", "nested deeper than 200"},
 		{"{{ " + strings.Repeat("1 ~ ", 100000) + "1 }}", "more than the 262144 a chat template may have"},
+		{"{% macro\x10 f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "macro calls nested more than 100 deep"},
 		{"{% macro f() %}x{% endmacro %}{% set l = range(1000)|list %}{% for a in l %}{% for b in l %}{% if f() %}{% endif %}{% endfor %}{% endfor %}", "more than 100000 loop"},
 	} {
 		var got string
@@ -170,7 +172,11 @@ func TestSandbox(t *testing.T) {
 // TestSandboxKeepsJinja: what the sandbox rewrites or wraps still gives
 // Jinja's results (products, filters, methods, loops, macros, call).
 func TestSandboxKeepsJinja(t *testing.T) {
-	src := strings.Repeat("{% if true %}(", 150) + "{{ " + strings.Repeat("[", 50) + strings.Repeat("]", 50) + " }}" + strings.Repeat("{% endif %}", 150) + "|" +
+	nest := "{% macro n1(x) %}<{{ x }}>{% endmacro %}"
+	for i := 2; i <= 90; i++ {
+		nest += fmt.Sprintf("{%% macro n%d(x) %%}{{ n%d(x) }}{%% endmacro %%}", i, i-1)
+	}
+	src := nest + "{{ n90('d') }}|" + strings.Repeat("{% if true %}(", 150) + "{{ " + strings.Repeat("[", 50) + strings.Repeat("]", 50) + " }}" + strings.Repeat("{% endif %}", 150) + "|" +
 		"{{ '-' * 3 }}|{{ 2 * 3 }}|{{ 1.5 * 2 }}|{{ 'a' * -1 }}|{{ 2 * 3 * 4 }}|" +
 		"{{ 'ab' | upper | center(6) }}|{{ 'a,b'.split(',') | join('+') }}|" +
 		"{% set l = [1] %}{% do l.append(2) %}{{ l | length }}|" +
@@ -183,7 +189,7 @@ func TestSandboxKeepsJinja(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := tpl.Render([]eval.Message{{Role: "user", Content: "a"}, {Role: "assistant", Content: "b"}})
-	want := strings.Repeat("(", 150) + "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]|" + "---|6|3.0||24|  AB  |a+b|2|2|<y>|[z]|02"
+	want := "<d>|" + strings.Repeat("(", 150) + "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]|" + "---|6|3.0||24|  AB  |a+b|2|2|<y>|[z]|02"
 	if err != nil || got != want {
 		t.Errorf("got %q, %v\nwant %q", got, err, want)
 	}

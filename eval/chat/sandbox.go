@@ -28,6 +28,8 @@ import (
 //     import, from and trans are unknown tags (they read files, or recurse
 //     through self.block()); a "recursive" for loop is refused;
 //   - recursion: a macro that may call itself is refused (recursiveMacro),
+//     a call nested past MaxCalls fails while rendering (whatever slipped
+//     past that check),
 //     and so is a source past MaxSource bytes or nested past MaxNesting
 //     brackets and tags (scanSource), which the parser would recurse on;
 //   - time: every loop iteration, macro call and filter call is a step of a
@@ -56,6 +58,12 @@ const (
 	// MaxNesting bounds how deeply a template's brackets and tags nest
 	// (a parenthesis costs the parser about 2.5 KB of stack).
 	MaxNesting = 200
+	// MaxCalls bounds how deeply macro calls and call blocks nest while
+	// rendering: the check for macros that call themselves reads the
+	// source, and a template can slip past it (gonja takes control bytes
+	// as spaces, "{% macro\x10 f(n) %}"); a call nested past this is refused
+	// whatever path led to it, before the Go stack overflows.
+	MaxCalls = 100
 )
 
 // guardKey names the rendering's guard in the template's context; it has
@@ -72,6 +80,7 @@ var errStopped = errors.New("the rendering was stopped")
 // guard is the state of one rendering's bounds.
 type guard struct {
 	steps int         // taken by the rendering goroutine only
+	calls int         // macro calls and call blocks entered and not left, likewise
 	work  int         // values visited by state checks, likewise
 	stop  atomic.Bool // set by Render when the rendering timed out
 	names []string    // every name the template uses, for state checks
@@ -245,9 +254,9 @@ func environment() (*exec.Environment, error) {
 		}
 		cs[name] = p
 	}
-	cs["for"] = bodyTag(cs["for"], forBody)
-	cs["macro"] = bodyTag(cs["macro"], macroBody)
-	cs["call"] = bodyTag(cs["call"], callBody)
+	cs["for"] = bodyTag(cs["for"], false, forBody)
+	cs["macro"] = bodyTag(cs["macro"], true, macroBody)
+	cs["call"] = bodyTag(cs["call"], true, callBody)
 	cs["set"] = checkedTag(cs["set"])
 	cs["do"] = checkedTag(cs["do"])
 
@@ -280,33 +289,53 @@ func environment() (*exec.Environment, error) {
 }
 
 // tick is a step of the budget, put first in every loop, macro and call
-// body.
-type tick struct{ loc *tokens.Token }
+// body; in a macro or call body it enters a call (calls 1), and a tick
+// put last leaves it (calls -1). A body left by an error ends the
+// rendering, so a missed leave only errs on the strict side.
+type tick struct {
+	loc   *tokens.Token
+	calls int
+}
 
 func (t *tick) Position() *tokens.Token { return t.loc }
 func (t *tick) String() string          { return "step" }
 
-// Execute takes a step.
+// Execute takes a step, entering or leaving a call.
 func (t *tick) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
 	g, err := guardOf(r.Environment.Context)
 	if err != nil {
 		return err
 	}
+	if t.calls < 0 {
+		g.calls--
+		return nil
+	}
+	if g.calls += t.calls; g.calls > MaxCalls {
+		return fmt.Errorf("line %d: macro calls nested more than %d deep", t.loc.Line, MaxCalls)
+	}
 	return g.step()
 }
 
-// ticked puts a step first in w.
-func ticked(w *nodes.Wrapper, loc *tokens.Token) {
+// ticked puts a step first in w; for a call body (macro, call block) the
+// step enters the call and a last tick leaves it.
+func ticked(w *nodes.Wrapper, loc *tokens.Token, call bool) {
 	if w == nil {
 		return
 	}
-	t := &nodes.ControlStructureBlock{Location: loc, Name: "step", ControlStructure: &tick{loc}}
-	w.Nodes = append([]nodes.Node{t}, w.Nodes...)
+	block := func(calls int) nodes.Node {
+		return &nodes.ControlStructureBlock{Location: loc, Name: "step", ControlStructure: &tick{loc, calls}}
+	}
+	if !call {
+		w.Nodes = append([]nodes.Node{block(0)}, w.Nodes...)
+		return
+	}
+	w.Nodes = append(append([]nodes.Node{block(1)}, w.Nodes...), block(-1))
 }
 
 // bodyTag wraps the parser of a tag with a body (parsed as a T) to put a
-// step first in that body; body returns it, or refuses the tag.
-func bodyTag[T nodes.ControlStructure](p parser.ControlStructureParser, body func(T, *tokens.Token) (*nodes.Wrapper, error)) parser.ControlStructureParser {
+// step first in that body (ticked; call says it is a call body); body
+// returns it, or refuses the tag.
+func bodyTag[T nodes.ControlStructure](p parser.ControlStructureParser, call bool, body func(T, *tokens.Token) (*nodes.Wrapper, error)) parser.ControlStructureParser {
 	return func(doc, args *parser.Parser) (nodes.ControlStructure, error) {
 		loc := doc.Current()
 		cs, err := p(doc, args)
@@ -321,7 +350,7 @@ func bodyTag[T nodes.ControlStructure](p parser.ControlStructureParser, body fun
 		if err != nil {
 			return nil, err
 		}
-		ticked(w, loc)
+		ticked(w, loc, call)
 		return c, nil
 	}
 }
