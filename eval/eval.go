@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // ErrUnsupported is returned by a backend that cannot serve a request kind
@@ -36,6 +37,31 @@ type DigestOpener interface {
 	// OpenDigest is Open of the file path, whose "sha256:<hex>" digest is
 	// digest.
 	OpenDigest(ctx context.Context, path, digest string) (Model, error)
+}
+
+// Streamer is implemented by a backend that can start importing a GGUF
+// candidate while the merge is still writing it (merge.Options.Follow),
+// so that sending the candidate overlaps the merge instead of following
+// it.
+type Streamer interface {
+	// Stream starts sending the candidate r yields (size bytes, each
+	// returned once the merge has written it) and returns the import under
+	// way, or nil when the backend takes the file another way (it places
+	// it in the server's store itself, say). It takes r over and closes
+	// it either way.
+	Stream(ctx context.Context, r io.ReadCloser, size int64) Stream
+}
+
+// Stream is a candidate's import begun while the merge writes it.
+type Stream interface {
+	// Open finishes the import of the complete candidate file path, of
+	// digest "sha256:<hex>", as DigestOpener.OpenDigest does: it waits
+	// for the sending to end and opens the model, importing the file
+	// anew where what was sent did not take.
+	Open(ctx context.Context, path, digest string) (Model, error)
+	// Cancel ends an import whose merge failed, waits for it and removes
+	// what it left on the server.
+	Cancel()
 }
 
 // GenerateOptions control a greedy generation.

@@ -45,6 +45,14 @@ func (e *engine) writeGGUF(ctx context.Context, tmp *tempDir, out string, slices
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", e.cfg.File, err)
 	default:
+		if e.opt.Follow != nil {
+			r, err := w.Follow()
+			if err != nil {
+				w.Abort()
+				return nil, err
+			}
+			e.opt.Follow(r, w.Size())
+		}
 		if res, err = e.write(ctx, w, tasks); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ package merge
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,6 +69,15 @@ type Options struct {
 	// GGUFType is the storage type of a GGUF's weight matrices: "" (what
 	// Ollama's converter would choose), "f32", "f16", "bf16" or "q8_0".
 	GGUFType string
+	// Follow, when set, is called once a GGUF output written straight
+	// from the merge is laid out, before its tensor data is written, with
+	// a reader of the whole file (size bytes) that yields each byte as
+	// soon as the merge has written it and fails with gguf.ErrAborted if
+	// the merge fails (gguf.Writer.Follow); the caller must close it. The
+	// merge does not wait for the reader. It is not called where the
+	// merge writes no GGUF itself (another format, or an architecture
+	// left to Ollama's converter).
+	Follow func(r io.ReadCloser, size int64)
 
 	// parallelFrom overrides bigTensor (tests).
 	parallelFrom int

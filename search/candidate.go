@@ -29,10 +29,11 @@ type candidate struct {
 func openCandidate(ctx context.Context, cfg *config.Config, dir string, mopt merge.Options, be eval.Backend) (*candidate, error) {
 	c := &candidate{dir: dir}
 	path, digest := keptCandidate(dir), ""
+	var st eval.Stream
 	if cfg != nil {
 		t0 := time.Now()
 		var err error
-		if path, digest, err = mergeCandidate(ctx, cfg, dir, be, mopt); err != nil {
+		if path, digest, st, err = mergeCandidate(ctx, cfg, dir, be, mopt); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		c.mergeTime = time.Since(t0)
@@ -40,10 +41,17 @@ func openCandidate(ctx context.Context, cfg *config.Config, dir string, mopt mer
 	t0 := time.Now()
 	var m eval.Model
 	var err error
-	if do, ok := be.(eval.DigestOpener); ok && digest != "" {
+	switch do, ok := be.(eval.DigestOpener); {
+	case st != nil && digest != "":
+		// sent while the merge wrote it
+		m, err = st.Open(ctx, path, digest)
+	case st != nil:
+		st.Cancel() // a GGUF the merge did not hash: opened the plain way
+		m, err = be.Open(ctx, path)
+	case ok && digest != "":
 		// the GGUF was hashed while the merge wrote it
 		m, err = do.OpenDigest(ctx, path, digest)
-	} else {
+	default:
 		m, err = be.Open(ctx, path)
 	}
 	if err != nil {

@@ -55,7 +55,10 @@ func TestMergeCandidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "trial-00001")
 			for range 2 { // the second time over the first (a retried trial)
-				p, digest, err := mergeCandidate(context.Background(), cfg, dir, tt.be, merge.Options{Force: true})
+				p, digest, st, err := mergeCandidate(context.Background(), cfg, dir, tt.be, merge.Options{Force: true})
+				if st != nil {
+					st.Cancel()
+				}
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,28 +17,36 @@ const candidateGGUF = "model.gguf"
 
 // mergeCandidate merges cfg into dir in the form the backend be takes
 // (eval.CandidateFormatter): a safetensors directory, or one GGUF file
-// inside dir. It returns the path to open.
-func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval.Backend, opt merge.Options) (path, digest string, err error) {
+// inside dir. It returns the path to open, the GGUF's digest, and the
+// import the backend began while the merge wrote the file
+// (eval.Streamer; nil: none), which the caller must open or cancel.
+func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval.Backend, opt merge.Options) (path, digest string, st eval.Stream, err error) {
 	out := dir
 	if cf, ok := be.(eval.CandidateFormatter); ok {
 		opt.Format, opt.GGUFType = cf.CandidateFormat()
 		if opt.Format == merge.FormatGGUF {
 			if opt.Force {
 				if err := os.RemoveAll(dir); err != nil {
-					return "", "", fmt.Errorf("clear %s: %w", dir, err)
+					return "", "", nil, fmt.Errorf("clear %s: %w", dir, err)
 				}
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", "", fmt.Errorf("create %s: %w", dir, err)
+				return "", "", nil, fmt.Errorf("create %s: %w", dir, err)
 			}
 			out = filepath.Join(dir, candidateGGUF)
+			if s, ok := be.(eval.Streamer); ok {
+				opt.Follow = func(r io.ReadCloser, size int64) { st = s.Stream(ctx, r, size) }
+			}
 		}
 	}
 	res, err := merge.Run(ctx, cfg, out, opt)
 	if err != nil {
-		return "", "", err
+		if st != nil {
+			st.Cancel()
+		}
+		return "", "", nil, err
 	}
-	return out, res.Digest, nil
+	return out, res.Digest, st, nil
 }
 
 // keptCandidate returns the path to open of a candidate kept in dir: its

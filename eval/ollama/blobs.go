@@ -18,10 +18,10 @@ import (
 // a digest's name. It returns false, and does nothing, when the models
 // directory has no blob store.
 func placeBlob(modelsDir string, f *os.File, digest string) (bool, error) {
-	blobs := filepath.Join(modelsDir, "blobs")
-	if st, err := os.Stat(blobs); err != nil || !st.IsDir() {
+	if !hasBlobStore(modelsDir) {
 		return false, nil
 	}
+	blobs := filepath.Join(modelsDir, "blobs")
 	target := filepath.Join(blobs, strings.ReplaceAll(digest, ":", "-"))
 	if _, err := os.Lstat(target); err == nil {
 		return true, nil
@@ -59,3 +59,16 @@ func placeBlob(modelsDir string, f *os.File, digest string) (bool, error) {
 	ok = true
 	return true, nil
 }
+
+// hasBlobStore reports whether modelsDir ("": none) holds a blob store.
+func hasBlobStore(modelsDir string) bool {
+	if modelsDir == "" {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(modelsDir, "blobs"))
+	return err == nil && st.IsDir()
+}
+
+// canPlace reports whether a candidate will be placed into the server's
+// blob store (Options.ModelsDir) rather than uploaded.
+func (b *Backend) canPlace() bool { return hasBlobStore(b.opt.ModelsDir) }

@@ -263,20 +263,26 @@ func (m *Model) load(ctx context.Context) error {
 // another model still holds stays).
 func (m *Model) dropSource(ctx context.Context) error {
 	name := strings.TrimSuffix(m.name, ":latest") + "-source:latest"
-	err := m.b.retry(ctx, "create "+name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
-		return m.b.client.Create(ctx, &api.CreateRequest{Model: name, Files: map[string]string{"model.gguf": m.source}},
-			func(api.ProgressResponse) error { return nil })
-	})
-	if err != nil {
-		return fmt.Errorf("ollama: drop the unquantized blob %s of %s: %w", m.source, m.name, err)
-	}
-	err = m.b.retry(ctx, "delete "+name, m.b.opt.Timeouts.Request, func(ctx context.Context) error {
-		return m.b.client.Delete(ctx, &api.DeleteRequest{Model: name})
-	})
-	if err != nil {
+	if err := m.b.dropBlob(ctx, name, m.source); err != nil {
 		return fmt.Errorf("ollama: drop the unquantized blob %s of %s: %w", m.source, m.name, err)
 	}
 	return nil
+}
+
+// dropBlob removes the blob digest from the server's store: the API has
+// no call for it, but the server deletes a blob that no model uses when
+// a model is deleted, so a model name is created from it and deleted.
+func (b *Backend) dropBlob(ctx context.Context, name, digest string) error {
+	err := b.retry(ctx, "create "+name, b.opt.Timeouts.Request, func(ctx context.Context) error {
+		return b.client.Create(ctx, &api.CreateRequest{Model: name, Files: map[string]string{"model.gguf": digest}},
+			func(api.ProgressResponse) error { return nil })
+	})
+	if err != nil {
+		return err
+	}
+	return b.retry(ctx, "delete "+name, b.opt.Timeouts.Request, func(ctx context.Context) error {
+		return b.client.Delete(ctx, &api.DeleteRequest{Model: name})
+	})
 }
 
 // Reload unloads the model from the server's memory, waits until it is

@@ -38,6 +38,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ollama/ollama/api"
@@ -125,6 +126,9 @@ type Options struct {
 	// blob store directly. A blob the server does not then see is
 	// uploaded as usual.
 	ModelsDir string
+	// NoStream uploads a GGUF candidate once its merge has ended instead
+	// of while the merge writes it (Backend.Stream).
+	NoStream bool
 }
 
 // ImportProgress is one step of an import: Stage is "convert", "hash",
@@ -166,6 +170,8 @@ type Backend struct {
 	host   *url.URL
 	http   *http.Client
 	client *api.Client
+	// noStream: the server dropped a streamed upload (see Stream).
+	noStream atomic.Bool
 }
 
 var _ eval.Backend = (*Backend)(nil)
@@ -311,6 +317,13 @@ type ImportStats struct {
 	// DigestGiven: the digest came with the candidate (the merge computed
 	// it while writing the GGUF), so there was no hash stage.
 	DigestGiven bool
+	// Streamed: the blob was uploaded while the merge wrote the GGUF
+	// (Backend.Stream); Upload is then how long the upload went on after
+	// the merge had ended.
+	Streamed bool
+	// StreamFallback says why a streamed upload was not used, when one
+	// was begun: the finished file was uploaded after the merge instead.
+	StreamFallback string
 }
 
 // Total is the whole import time.
@@ -461,9 +474,12 @@ func (b *Backend) openDir(ctx context.Context, dir, version string) (*Model, err
 func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest, version string, st ImportStats) (*Model, error) {
 	size := st.GGUFBytes
 	start := time.Now()
-	exists, err := b.hasBlob(ctx, digest)
-	if err != nil {
-		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+	exists := st.Streamed // the blob is there: Stream checked
+	if !exists {
+		var err error
+		if exists, err = b.hasBlob(ctx, digest); err != nil {
+			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
+		}
 	}
 	if !exists && b.opt.ModelsDir != "" {
 		placed, err := placeBlob(b.opt.ModelsDir, f, digest)
@@ -487,7 +503,9 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 		}
 		st.Uploaded = true
 	}
-	st.Upload = time.Since(start)
+	if !st.Streamed {
+		st.Upload = time.Since(start)
+	}
 
 	hexDigest := strings.TrimPrefix(digest, "sha256:")
 	name := b.opt.NamePrefix + "-" + hexDigest[:12]

@@ -106,6 +106,7 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
+	prefix *prefix                // how much of the file is written; nil: not followed
 	hash   *frontierHasher        // nil: not hashed
 	wb     *safetensors.Writeback // writes f (one at a time) and paces its writeback
 	digest string
@@ -166,7 +167,8 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 		return nil, fmt.Errorf("gguf: reserve %d bytes for %s: %w", w.size, path, err)
 	}
 	w.bufs.New = func() any { return new(buffers) }
-	w.hash = newFrontierHasher(f, w.size, w.holes())
+	w.prefix = newPrefix(w.size, w.holes())
+	w.hash = newFrontierHasher(f, w.size, w.prefix)
 	w.wb = safetensors.NewWriteback([]*os.File{f})
 	return w, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,13 +27,7 @@ type frontierHasher struct {
 	f    *os.File
 	size int64
 	m    []byte // the file mapped, or nil: read with ReadAt
-
-	mu      sync.Mutex
-	cond    sync.Cond
-	ready   int64           // every byte before ready is written
-	want    int64           // the hasher waits for ready to reach this
-	pending map[int64]int64 // written ranges beyond ready: start → end
-	stop    bool            // abort: hash no further
+	p    *prefix
 
 	// owned by the goroutine until done is closed
 	h      hash.Hash
@@ -43,60 +36,22 @@ type frontierHasher struct {
 	done   chan struct{}
 }
 
-// newFrontierHasher starts hashing f, of size bytes, whose ranges in holes
-// are still to be written (every other byte already is). holes must be
-// sorted, disjoint and within [0, size), and f must stay size bytes long
-// until sum or abort returns.
-func newFrontierHasher(f *os.File, size int64, holes [][2]int64) *frontierHasher {
-	return startHasher(f, size, holes, mapFile(f, size))
+// newFrontierHasher starts hashing f, of size bytes, as its prefix p
+// grows. f must stay size bytes long until sum or abort returns.
+func newFrontierHasher(f *os.File, size int64, p *prefix) *frontierHasher {
+	return startHasher(f, size, p, mapFile(f, size))
 }
 
 // startHasher is newFrontierHasher reading through the mapping m of f, or
 // with pread when m is nil.
-func startHasher(f *os.File, size int64, holes [][2]int64, m []byte) *frontierHasher {
-	h := &frontierHasher{f: f, size: size, m: m, pending: map[int64]int64{}, h: sha256.New(), done: make(chan struct{})}
-	h.cond.L = &h.mu
-	at := int64(0)
-	for _, r := range holes {
-		if r[0] > at {
-			h.mark(at, r[0])
-		}
-		at = r[1]
-	}
-	if at < size {
-		h.mark(at, size)
-	}
+func startHasher(f *os.File, size int64, p *prefix, m []byte) *frontierHasher {
+	h := &frontierHasher{f: f, size: size, m: m, p: p, h: sha256.New(), done: make(chan struct{})}
 	go h.run()
 	return h
 }
 
-// mark records that bytes [lo, hi) are written. Every byte is marked once.
-func (h *frontierHasher) mark(lo, hi int64) {
-	if lo >= hi {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if lo != h.ready {
-		h.pending[lo] = hi
-		return
-	}
-	h.ready = hi
-	for {
-		end, ok := h.pending[h.ready]
-		if !ok {
-			break
-		}
-		delete(h.pending, h.ready)
-		h.ready = end
-	}
-	if h.ready >= h.want {
-		h.cond.Signal()
-	}
-}
-
 // run hashes the written prefix as it grows, a piece at a time, until the
-// whole file is hashed, a read fails or abort is called.
+// whole file is hashed, a read fails or the prefix is aborted.
 func (h *frontierHasher) run() {
 	defer close(h.done)
 	var buf []byte
@@ -104,13 +59,7 @@ func (h *frontierHasher) run() {
 		buf = make([]byte, hashPiece)
 	}
 	for h.hashed < h.size {
-		h.mu.Lock()
-		h.want = min(h.hashed+hashPiece, h.size)
-		for h.ready < h.want && !h.stop {
-			h.cond.Wait()
-		}
-		ready, stop := h.ready, h.stop
-		h.mu.Unlock()
+		ready, stop := h.p.wait(min(h.hashed+hashPiece, h.size))
 		if stop {
 			h.err = errors.New("aborted")
 			return
@@ -149,10 +98,7 @@ func (h *frontierHasher) hashMapped(lo, hi int64) {
 // "sha256:<hex>" digest. Call it when every write has returned: a byte
 // not marked by then is an error.
 func (h *frontierHasher) sum() (string, error) {
-	h.mu.Lock()
-	ready := h.ready
-	h.mu.Unlock()
-	if ready != h.size {
+	if ready := h.p.length(); ready != h.size {
 		h.abort()
 		return "", fmt.Errorf("bytes from %d of %d are not all written", ready, h.size)
 	}
@@ -164,12 +110,10 @@ func (h *frontierHasher) sum() (string, error) {
 	return "sha256:" + hex.EncodeToString(h.h.Sum(nil)), nil
 }
 
-// abort stops the hasher and waits for it to end.
+// abort stops the hasher (and the prefix's other readers) and waits for
+// it to end.
 func (h *frontierHasher) abort() {
-	h.mu.Lock()
-	h.stop = true
-	h.cond.Signal()
-	h.mu.Unlock()
+	h.p.abort()
 	<-h.done
 	h.unmap()
 }

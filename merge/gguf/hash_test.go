@@ -71,7 +71,8 @@ func TestFrontierHasher(t *testing.T) {
 						t.Fatal("the file cannot be mapped")
 					}
 				}
-				h := startHasher(f, tt.size, tt.holes, m)
+				p := newPrefix(tt.size, tt.holes)
+				h := startHasher(f, tt.size, p, m)
 				var pieces [][2]int64
 				for _, hole := range tt.holes {
 					for at := hole[0]; at < hole[1]; at += tt.piece {
@@ -94,7 +95,7 @@ func TestFrontierHasher(t *testing.T) {
 							if _, err := f.WriteAt(data[p[0]:p[1]], p[0]); err != nil {
 								t.Error(err)
 							}
-							h.mark(p[0], p[1])
+							h.p.mark(p[0], p[1])
 						}
 					})
 				}
@@ -131,13 +132,13 @@ func TestFrontierHasherIncomplete(t *testing.T) {
 	if err := f.Truncate(1 << 20); err != nil {
 		t.Fatal(err)
 	}
-	h := newFrontierHasher(f, 1<<20, [][2]int64{{1000, 1 << 20}})
-	h.mark(2000, 1<<20)
+	h := newFrontierHasher(f, 1<<20, newPrefix(1<<20, [][2]int64{{1000, 1 << 20}}))
+	h.p.mark(2000, 1<<20)
 	if _, err := h.sum(); err == nil || !strings.Contains(err.Error(), "from 1000") {
 		t.Errorf("sum with bytes [1000, 2000) missing: %v", err)
 	}
-	h = newFrontierHasher(f, 1<<20, [][2]int64{{0, 1 << 20}})
-	h.mark(0, 4096)
+	h = newFrontierHasher(f, 1<<20, newPrefix(1<<20, [][2]int64{{0, 1 << 20}}))
+	h.p.mark(0, 4096)
 	h.abort()
 	if _, err := h.sum(); err == nil {
 		t.Error("sum after abort: no error")
@@ -150,35 +151,7 @@ func TestFrontierHasherIncomplete(t *testing.T) {
 // no file behind and no digest.
 func TestWriterDigestAndAbort(t *testing.T) {
 	dir := t.TempDir()
-	newWriter := func(name string) *Writer {
-		path := filepath.Join(dir, name)
-		rows, cols := 64, 8
-		inv := make([]int32, rows)
-		for i := range inv {
-			inv[i] = int32((i*5 + 3) % rows)
-		}
-		perm := make([]int32, rows)
-		for i, d := range inv {
-			perm[d] = int32(i)
-		}
-		e := &entry{name: "q", gguf: "q", dtype: safetensors.F32, kind: 0, shape: []int{rows, cols}, cols: cols,
-			elems: int64(rows * cols), off: 96, tr: transform{perm: perm, inv: inv}}
-		w := &Writer{path: path, byName: map[string]*entry{"q": e}, order: []*entry{e}, size: 96 + int64(rows*cols*4) + 40}
-		w.bufs.New = func() any { return new(buffers) }
-		var err error
-		if w.f, err = createFile(path); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.f.WriteAt([]byte("GGUF header bytes"), 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.f.Truncate(w.size); err != nil {
-			t.Fatal(err)
-		}
-		w.hash = newFrontierHasher(w.f, w.size, w.holes())
-		w.wb = safetensors.NewWriteback([]*os.File{w.f})
-		return w
-	}
+	newWriter := func(name string) *Writer { return testWriter(t, filepath.Join(dir, name)) }
 	vals := make([]float32, 64*8)
 	for i := range vals {
 		vals[i] = float32(i) * 0.25
@@ -212,4 +185,38 @@ func TestWriterDigestAndAbort(t *testing.T) {
 	if w.Digest() != "" {
 		t.Errorf("after Abort: digest %q", w.Digest())
 	}
+}
+
+// testWriter returns a Writer of a small file at path whose one tensor,
+// "q" (64 rows of 8 float32), has its rows permuted as the llama Q/K
+// repack does.
+func testWriter(t *testing.T, path string) *Writer {
+	t.Helper()
+	rows, cols := 64, 8
+	inv := make([]int32, rows)
+	for i := range inv {
+		inv[i] = int32((i*5 + 3) % rows)
+	}
+	perm := make([]int32, rows)
+	for i, d := range inv {
+		perm[d] = int32(i)
+	}
+	e := &entry{name: "q", gguf: "q", dtype: safetensors.F32, kind: 0, shape: []int{rows, cols}, cols: cols,
+		elems: int64(rows * cols), off: 96, tr: transform{perm: perm, inv: inv}}
+	w := &Writer{path: path, byName: map[string]*entry{"q": e}, order: []*entry{e}, size: 96 + int64(rows*cols*4) + 40}
+	w.bufs.New = func() any { return new(buffers) }
+	var err error
+	if w.f, err = createFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.f.WriteAt([]byte("GGUF header bytes"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.f.Truncate(w.size); err != nil {
+		t.Fatal(err)
+	}
+	w.prefix = newPrefix(w.size, w.holes())
+	w.hash = newFrontierHasher(w.f, w.size, w.prefix)
+	w.wb = safetensors.NewWriteback([]*os.File{w.f})
+	return w
 }

@@ -179,8 +179,8 @@ func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
 	}
 	nb := int64(len(data))
 	e.written.Add(nb)
-	if w.hash != nil {
-		w.hash.mark(e.off+at, e.off+at+nb)
+	if w.prefix != nil {
+		w.prefix.mark(e.off+at, e.off+at+nb)
 	}
 	return nil
 }
@@ -245,6 +245,9 @@ func (w *Writer) abort() {
 	}
 	if w.hash != nil {
 		w.hash.abort()
+	}
+	if w.prefix != nil {
+		w.prefix.abort()
 	}
 	w.f.Close()
 	os.Remove(w.path)

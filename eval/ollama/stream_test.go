@@ -1,0 +1,269 @@
+package ollama
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mergetune/mergetune/datasets/toy"
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
+	"github.com/mergetune/mergetune/merge"
+)
+
+// streamMerge merges cfg into out as GGUF while be streams it, as
+// search's candidates are, and returns the merge's digest and the stream
+// (nil: be declined). Each read of the stream's reader goes through wrap
+// when it is not nil.
+func streamMerge(ctx context.Context, t *testing.T, be *Backend, cfg, out string, wrap func(io.ReadCloser) io.ReadCloser) (string, eval.Stream, error) {
+	t.Helper()
+	var st eval.Stream
+	opt := merge.Options{Format: merge.FormatGGUF, Force: true, Follow: func(r io.ReadCloser, size int64) {
+		if wrap != nil {
+			r = wrap(r)
+		}
+		st = be.Stream(ctx, r, size)
+	}}
+	res, err := merge.RunFile(ctx, cfg, out, opt)
+	if err != nil {
+		return "", st, err
+	}
+	return res.Digest, st, nil
+}
+
+// TestStreamedCandidate uploads a family merge while the merge writes it
+// (Backend.Stream) and checks that the model opened from the stream is
+// the plain path's (same digest, no second upload, the same answer to
+// every test item of every toy task), and that a backend that places
+// blobs into the server's store, or has NoStream, does not stream.
+func TestStreamedCandidate(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	cfg := familyMergeConfig(t, dir, "bfloat16")
+	plainPath := filepath.Join(dir, "plain.gguf")
+	if _, err := merge.RunFile(ctx, cfg, plainPath, merge.Options{Format: merge.FormatGGUF}); err != nil {
+		t.Fatal(err)
+	}
+	plain := open(t, backend(t, Options{NamePrefix: "stream-plain", ModelsDir: "-", NoStream: true}), plainPath)
+
+	be := backend(t, Options{NamePrefix: "stream", ModelsDir: "-"})
+	out := filepath.Join(dir, "streamed.gguf")
+	digest, st, err := streamMerge(ctx, t, be, cfg, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st == nil {
+		t.Fatal("a backend that uploads declined to stream")
+	}
+	m, err := st.(*stream).open(ctx, out, digest)
+	if err != nil {
+		t.Fatalf("open the streamed candidate: %v\nserver log tail:\n%s", err, tail(server(t).Log(), 3000))
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	s := m.Stats()
+	if !s.Streamed || s.StreamFallback != "" || !s.Uploaded {
+		t.Errorf("stats %+v: want streamed, no fallback", s)
+	}
+	if m.Digest() != plain.Digest() || digest != plain.Digest() {
+		t.Errorf("digests: streamed model %s, merge %s, plain path %s", m.Digest(), digest, plain.Digest())
+	}
+	st.Cancel() // after Open: must leave the model's blob alone
+	if ok, err := be.hasBlob(ctx, digest); err != nil || !ok {
+		t.Errorf("the streamed blob after Cancel following Open: held %v, %v", ok, err)
+	}
+	opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
+	n := 0
+	for _, task := range toy.Tasks() {
+		items, err := task.Items(toy.SplitTest, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			want, err := plain.Generate(ctx, it.Prompt, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Generate(ctx, it.Prompt, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s %q: streamed answers %q, plain path %q", task.Name, it.Prompt, got, want)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no items")
+	}
+
+	for name, opt := range map[string]Options{
+		"places blobs": {NamePrefix: "stream-placed", ModelsDir: server(t).Models},
+		"NoStream":     {NamePrefix: "stream-off", ModelsDir: "-", NoStream: true},
+	} {
+		var closed atomic.Bool
+		r := closeProbe{Reader: strings.NewReader("GGUF"), closed: &closed}
+		if st := backend(t, opt).Stream(ctx, r, 4); st != nil {
+			t.Errorf("%s: Stream began an upload", name)
+			st.Cancel()
+		}
+		if !closed.Load() {
+			t.Errorf("%s: Stream declined without closing the reader", name)
+		}
+	}
+}
+
+type closeProbe struct {
+	io.Reader
+	closed *atomic.Bool
+}
+
+func (c closeProbe) Close() error { c.closed.Store(true); return nil }
+
+// TestStreamAbortedMerge cancels a merge after its stream has sent part
+// of the file (a private server): Cancel returns, and the server's store
+// holds neither a blob nor a partial file of it.
+func TestStreamAbortedMerge(t *testing.T) {
+	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: t.TempDir()})
+	be, err := New(Options{Host: srv.URL.String(), ModelsDir: "-", NamePrefix: "abort"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := familyMergeConfig(t, dir, "float32")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var sent atomic.Int64
+	_, st, err := streamMerge(ctx, t, be, cfg, filepath.Join(dir, "aborted.gguf"), func(r io.ReadCloser) io.ReadCloser {
+		return cancelAfter{ReadCloser: r, n: &sent, after: 64 << 10, cancel: cancel}
+	})
+	if err == nil {
+		t.Fatal("the merge cancelled half-way succeeded")
+	}
+	if st == nil {
+		t.Fatal("no stream began")
+	}
+	done := make(chan struct{})
+	go func() { st.Cancel(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Cancel after a failed merge still waits")
+	}
+	if sent.Load() == 0 {
+		t.Error("the stream sent nothing before the cut")
+	}
+	t.Logf("the stream read %d bytes before the merge failed: %v", sent.Load(), err)
+	blobName := regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
+	for {
+		if names := partials(t, srv.Models, blobName); len(names) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	entries, err := os.ReadDir(filepath.Join(srv.Models, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("the store holds %s after an aborted streamed merge", e.Name())
+	}
+}
+
+// cancelAfter calls cancel once more than after bytes were read.
+type cancelAfter struct {
+	io.ReadCloser
+	n      *atomic.Int64
+	after  int64
+	cancel func()
+}
+
+func (c cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if c.n.Add(int64(n)) > c.after {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestStreamFallback puts a proxy in front of the server that deletes a
+// blob uploaded under another digest, as a server checking the digest
+// would: Open falls back to uploading the finished file, says why, and the
+// backend streams no more.
+func TestStreamFallback(t *testing.T) {
+	srv := server(t)
+	var dropped atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(srv.URL)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodPost || !strings.HasPrefix(resp.Request.URL.Path, "/api/blobs/") || resp.StatusCode != http.StatusBadRequest {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil {
+			return nil
+		}
+		if m := mismatchRE.FindStringSubmatch(e.Error); m != nil {
+			if err := os.Remove(filepath.Join(srv.Models, "blobs", strings.ReplaceAll(m[1], ":", "-"))); err == nil {
+				dropped.Add(1)
+			}
+		}
+		return nil
+	}
+	proxy := httptest.NewServer(rp)
+	t.Cleanup(proxy.Close)
+	be, err := New(Options{Host: proxy.URL, ModelsDir: "-", NamePrefix: "stream-fallback", NumThread: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := familyMergeConfig(t, dir, "float16")
+	out := filepath.Join(dir, "cand.gguf")
+	digest, st, err := streamMerge(t.Context(), t, be, cfg, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st == nil {
+		t.Fatal("no stream began")
+	}
+	m, err := st.(*stream).open(t.Context(), out, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if dropped.Load() != 1 {
+		t.Fatalf("the proxy dropped %d streamed blobs, want 1", dropped.Load())
+	}
+	s := m.Stats()
+	if s.Streamed || !s.Uploaded || !strings.Contains(s.StreamFallback, "did not keep") {
+		t.Errorf("stats %+v: want the plain upload after the stream, and why", s)
+	}
+	if _, err := m.Generate(t.Context(), "abc", eval.GenerateOptions{MaxTokens: 2}); err != nil {
+		t.Errorf("generate with the fallen-back model: %v", err)
+	}
+	var closed atomic.Bool
+	if st := be.Stream(t.Context(), closeProbe{Reader: strings.NewReader("x"), closed: &closed}, 1); st != nil {
+		t.Error("the backend streams again to a server that dropped a streamed upload")
+		st.Cancel()
+	}
+}

@@ -1,0 +1,64 @@
+package gguf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// ErrAborted is the error a Follow reader returns once the Writer is
+// aborted: the file will not be completed.
+var ErrAborted = errors.New("gguf: the merge writing the file was aborted")
+
+// Follow returns a reader of the whole file that yields its bytes in
+// order as soon as the merge has written them: a Read blocks until the
+// written prefix of the file goes past the reader's offset, and fails with
+// ErrAborted once the Writer is aborted. The reader has its own descriptor
+// of the file, so it reads on after Close and after the file is renamed
+// or removed; it must be closed. Size is the reader's length. An upload
+// can thus send the file while the merge writes it.
+func (w *Writer) Follow() (io.ReadCloser, error) {
+	if w.prefix == nil {
+		return nil, fmt.Errorf("gguf: follow %s: the writer does not track its writes", w.path)
+	}
+	f, err := os.Open(w.path)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: follow %s: %w", w.path, err)
+	}
+	return &follower{f: f, p: w.prefix, size: w.size}, nil
+}
+
+// follower is the reader Follow returns.
+type follower struct {
+	f    *os.File
+	p    *prefix
+	size int64
+	off  int64
+}
+
+func (r *follower) Read(b []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	ready, stopped := r.p.wait(r.off + 1)
+	if ready <= r.off {
+		if stopped {
+			return 0, ErrAborted
+		}
+		return 0, io.ErrUnexpectedEOF // not reached: wait returns at ready > off unless stopped
+	}
+	n, err := r.f.ReadAt(b[:min(int64(len(b)), ready-r.off)], r.off)
+	r.off += int64(n)
+	if err == io.EOF && r.off < r.size {
+		err = fmt.Errorf("gguf: follow %s: the file ends at %d of %d bytes", r.f.Name(), r.off, r.size)
+	} else if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *follower) Close() error { return r.f.Close() }
