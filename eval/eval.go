@@ -44,6 +44,9 @@ type DigestOpener interface {
 // so that sending the candidate overlaps the merge instead of following
 // it.
 type Streamer interface {
+	// Streams reports whether Stream would begin an import now, so that
+	// the merge may leave the candidate's digest to the backend.
+	Streams() bool
 	// Stream starts sending the candidate r yields (size bytes, each
 	// returned once the merge has written it) and returns the import under
 	// way, or nil when the backend takes the file another way (it places
@@ -55,9 +58,11 @@ type Streamer interface {
 // Stream is a candidate's import begun while the merge writes it.
 type Stream interface {
 	// Open finishes the import of the complete candidate file path, of
-	// digest "sha256:<hex>", as DigestOpener.OpenDigest does: it waits
-	// for the sending to end and opens the model, importing the file
-	// anew where what was sent did not take.
+	// digest "sha256:<hex>" ("": the merge did not hash it, and the
+	// backend's digest of what it received is taken), as
+	// DigestOpener.OpenDigest does: it waits for the sending to end and
+	// opens the model, importing the file anew where what was sent did
+	// not take.
 	Open(ctx context.Context, path, digest string) (Model, error)
 	// Cancel ends an import whose merge failed, waits for it and removes
 	// what it left on the server.

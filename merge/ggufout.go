@@ -28,7 +28,7 @@ func (e *engine) writeGGUF(ctx context.Context, tmp *tempDir, out string, slices
 		return nil, err
 	}
 	file := filepath.Join(tmp.path, ggufName)
-	w, err := gguf.Create(file, os.DirFS(tmp.path), specs(tasks), gguf.Options{Type: e.opt.GGUFType})
+	w, err := gguf.Create(file, os.DirFS(tmp.path), specs(tasks), gguf.Options{Type: e.opt.GGUFType, NoHash: e.opt.NoDigest})
 	var res *Result
 	switch {
 	case errors.Is(err, gguf.ErrUnsupported):

@@ -78,6 +78,10 @@ type Options struct {
 	// merge writes no GGUF itself (another format, or an architecture
 	// left to Ollama's converter).
 	Follow func(r io.ReadCloser, size int64)
+	// NoDigest leaves a GGUF output written straight from the merge
+	// unhashed (Result.Digest empty; gguf.Options.NoHash): for a file
+	// whose reader computes the digest itself (Follow).
+	NoDigest bool
 
 	// parallelFrom overrides bigTensor (tests).
 	parallelFrom int

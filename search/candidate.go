@@ -42,12 +42,9 @@ func openCandidate(ctx context.Context, cfg *config.Config, dir string, mopt mer
 	var m eval.Model
 	var err error
 	switch do, ok := be.(eval.DigestOpener); {
-	case st != nil && digest != "":
+	case st != nil:
 		// sent while the merge wrote it
 		m, err = st.Open(ctx, path, digest)
-	case st != nil:
-		st.Cancel() // a GGUF the merge did not hash: opened the plain way
-		m, err = be.Open(ctx, path)
 	case ok && digest != "":
 		// the GGUF was hashed while the merge wrote it
 		m, err = do.OpenDigest(ctx, path, digest)

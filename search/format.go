@@ -17,9 +17,10 @@ const candidateGGUF = "model.gguf"
 
 // mergeCandidate merges cfg into dir in the form the backend be takes
 // (eval.CandidateFormatter): a safetensors directory, or one GGUF file
-// inside dir. It returns the path to open, the GGUF's digest, and the
-// import the backend began while the merge wrote the file
-// (eval.Streamer; nil: none), which the caller must open or cancel.
+// inside dir. It returns the path to open, the GGUF's digest (empty where
+// the backend streams it: the backend then computes it), and the import
+// the backend began while the merge wrote the file (eval.Streamer; nil:
+// none), which the caller must open or cancel.
 func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval.Backend, opt merge.Options) (path, digest string, st eval.Stream, err error) {
 	out := dir
 	if cf, ok := be.(eval.CandidateFormatter); ok {
@@ -34,8 +35,10 @@ func mergeCandidate(ctx context.Context, cfg *config.Config, dir string, be eval
 				return "", "", nil, fmt.Errorf("create %s: %w", dir, err)
 			}
 			out = filepath.Join(dir, candidateGGUF)
-			if s, ok := be.(eval.Streamer); ok {
+			if s, ok := be.(eval.Streamer); ok && s.Streams() {
+				// The server hashes what it receives: the merge need not.
 				opt.Follow = func(r io.ReadCloser, size int64) { st = s.Stream(ctx, r, size) }
+				opt.NoDigest = true
 			}
 		}
 	}

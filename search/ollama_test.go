@@ -12,8 +12,8 @@ import (
 
 // TestStudyThroughOllamaGGUF runs a small study through a real `ollama
 // serve`: each trial's candidate is one GGUF file written by the merge
-// (trial-N/model.gguf, no safetensors), the trials complete with scores,
-// and the kept best trial holds its GGUF.
+// (trial-N/model.gguf, no safetensors) and uploaded while it is written,
+// the trials complete with scores, and the kept best trial holds its GGUF.
 func TestStudyThroughOllamaGGUF(t *testing.T) {
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
@@ -35,14 +35,15 @@ evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 			if st := sum.Status; st.Complete != 1 || st.Failed != 0 {
 				t.Fatalf("%d complete, %d failed; want 1, 0", st.Complete, st.Failed)
 			}
-			// The trial records the merge (which writes the GGUF), the
-			// import's stages and the evaluation, in order.
+			// The trial records the merge (which writes and hashes the
+			// GGUF while the server receives it), the import's stages and
+			// the evaluation, in order.
 			var names []string
 			for _, x := range sum.Status.Trials[0].Stages {
 				names = append(names, x.Name)
 			}
-			if got := strings.Join(names, ","); got != "merge,upload,create,load,evaluate" {
-				t.Errorf("stages %s, want merge,upload,create,load,evaluate (the merge hashed the GGUF)", got)
+			if got, want := strings.Join(names, ","), "merge,upload after merge,create,load,evaluate"; got != want {
+				t.Errorf("stages %s, want %s (the candidate uploaded while the merge wrote it)", got, want)
 			}
 			kept, err := filepath.Glob(filepath.Join(s.WorkDir, "trial-*"))
 			if err != nil || len(kept) != 1 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama"
+	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/merge/synth"
 )
 
@@ -213,20 +214,23 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	type way struct {
 		name      string
 		dst       string
-		args      []string
+		typ       string // the GGUF's --type
 		modelsDir string
 		quantize  string
+		stream    bool // uploaded while the merge writes it (in this process)
 	}
 	ways := []way{
 		{name: "old bf16: safetensors → converter → upload", dst: stDir},
 		{name: "new bf16: GGUF → upload", dst: gguf},
+		{name: "new bf16: GGUF streamed while merging", dst: gguf, stream: true},
 		{name: "old q8_0: safetensors → converter → upload → quantize", dst: stDir, quantize: "q8_0"},
-		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, args: []string{"--type", "q8_0"}},
+		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, typ: "q8_0"},
+		{name: "new q8_0: q8_0 GGUF streamed while merging", dst: q8, typ: "q8_0", stream: true},
 	}
 	if f.modelsDir != "" {
 		ways = append(ways,
 			way{name: "new bf16: GGUF → blob store", dst: gguf, modelsDir: f.modelsDir},
-			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, args: []string{"--type", "q8_0"}, modelsDir: f.modelsDir})
+			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, typ: "q8_0", modelsDir: f.modelsDir})
 	}
 	digests := map[string]string{}
 	var runs []way // every way once, then the new ways again (--repeat)
@@ -252,18 +256,29 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		if err != nil {
 			return err
 		}
-		md, digest, err := mergeTo(w.dst, w.args...)
-		if err != nil {
-			return err
+		var md childUsage
+		var digest string
+		var m *ollama.Model
+		if w.stream {
+			if md, digest, m, err = streamWay(ctx, be, cfg, w.dst, w.typ); err != nil {
+				return fmt.Errorf("%s: %w", w.name, err)
+			}
+		} else {
+			var args []string
+			if w.typ != "" {
+				args = []string{"--type", w.typ}
+			}
+			if md, digest, err = mergeTo(w.dst, args...); err != nil {
+				return err
+			}
+			if m, err = be.OpenModelDigest(ctx, w.dst, digest); err != nil {
+				return fmt.Errorf("%s: %w", w.name, err)
+			}
 		}
 		if old {
 			alone = md // the old way's first stage is the merge alone
 		}
 		digests[w.dst] = digest
-		m, err := be.OpenModelDigest(ctx, w.dst, digest)
-		if err != nil {
-			return fmt.Errorf("%s: %w", w.name, err)
-		}
 		row := trialRow{name: w.name, merge: md.wall, cpu: md.cpu, st: m.Stats(), alone: alone.wall}
 		if err := m.Close(); err != nil { // unloads and deletes it (and its blob)
 			return err
@@ -304,8 +319,13 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range rows {
 		up := fmtSec(r.st.Upload.Seconds())
-		if r.st.Placed {
+		switch {
+		case r.st.Placed:
 			up += " (placed)"
+		case r.st.Streamed:
+			up += " (after the merge)"
+		case r.st.StreamFallback != "":
+			up += " (stream fell back: " + r.st.StreamFallback + ")"
 		}
 		upAlone := "-"
 		if r.upload > 0 {
@@ -515,4 +535,42 @@ func uploadAlone(ctx context.Context, be *ollama.Backend, path, digest string) (
 		return 0, fmt.Errorf("delete the model of the uploaded %s: %w", path, err)
 	}
 	return d, nil
+}
+
+// streamWay merges cfg into the GGUF dst (of type typ) in this process
+// while be uploads it (Backend.Stream, as a study's candidate is: the
+// merge does not hash it, the server does), then opens the model. Its usage is the merge's wall time and this process's
+// CPU time over it (the upload's client side included).
+func streamWay(ctx context.Context, be *ollama.Backend, cfg, dst, typ string) (childUsage, string, *ollama.Model, error) {
+	os.Remove(dst)
+	var st eval.Stream
+	opt := merge.Options{Format: merge.FormatGGUF, GGUFType: typ, Force: true, NoDigest: true, Follow: func(r io.ReadCloser, size int64) {
+		st = be.Stream(ctx, r, size)
+	}}
+	var ru0, ru1 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	start := time.Now()
+	res, err := merge.RunFile(ctx, cfg, dst, opt)
+	u := childUsage{wall: time.Since(start)}
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	u.cpu = rusageSeconds(ru1) - rusageSeconds(ru0)
+	if err != nil {
+		if st != nil {
+			st.Cancel()
+		}
+		return u, "", nil, err
+	}
+	if st == nil {
+		return u, "", nil, fmt.Errorf("the backend did not stream %s", dst)
+	}
+	em, err := st.Open(ctx, dst, res.Digest) // the server's digest
+	if err != nil {
+		return u, "", nil, err
+	}
+	return u, em.Digest(), em.(*ollama.Model), nil
+}
+
+// rusageSeconds is the user + system time of ru, in seconds.
+func rusageSeconds(ru unix.Rusage) float64 {
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }

@@ -670,7 +670,8 @@ func (b *Backend) newModel(name, digest, version string) *Model {
 
 // Stages returns the import's stages in order, as a trial records them:
 // convert (only for a safetensors candidate), hash (unless the digest came
-// with the candidate), upload, create, load.
+// with the candidate), upload (or "upload after merge" for a candidate
+// uploaded while the merge wrote it), create, load.
 func (s ImportStats) Stages() results.Stages {
 	var out results.Stages
 	if s.Convert > 0 {
@@ -679,8 +680,13 @@ func (s ImportStats) Stages() results.Stages {
 	if !s.DigestGiven {
 		out = append(out, results.Stage{Name: "hash", Time: s.Hash})
 	}
+	upload := "upload"
+	if s.Streamed {
+		// sent while the merge wrote it: what is left after the merge
+		upload = "upload after merge"
+	}
 	return append(out,
-		results.Stage{Name: "upload", Time: s.Upload},
+		results.Stage{Name: upload, Time: s.Upload},
 		results.Stage{Name: "create", Time: s.Create},
 		results.Stage{Name: "load", Time: s.Load})
 }

@@ -52,12 +52,18 @@ type stream struct {
 	err error  // why there is no such digest
 }
 
+// Streams implements eval.Streamer: it is false where the candidate will
+// be placed into the server's blob store instead (Options.ModelsDir),
+// with Options.NoStream, and once the server has shown that it does not
+// keep a streamed upload.
+func (b *Backend) Streams() bool {
+	return !b.opt.NoStream && !b.noStream.Load() && !b.canPlace()
+}
+
 // Stream implements eval.Streamer. It returns nil (and closes r) where
-// the candidate will be placed into the server's blob store instead
-// (Options.ModelsDir), with Options.NoStream, and once the server has
-// shown that it does not keep a streamed upload.
+// Streams is false.
 func (b *Backend) Stream(ctx context.Context, r io.ReadCloser, size int64) eval.Stream {
-	if b.opt.NoStream || b.noStream.Load() || b.canPlace() {
+	if !b.Streams() {
 		r.Close()
 		return nil
 	}
@@ -105,7 +111,7 @@ func (s *stream) Open(ctx context.Context, path, digest string) (eval.Model, err
 // open is Open with the concrete result type.
 func (s *stream) open(ctx context.Context, path, digest string) (*Model, error) {
 	b := s.b
-	if !validDigest(digest) {
+	if digest != "" && !validDigest(digest) {
 		s.Cancel()
 		return nil, fmt.Errorf("ollama: open %s: digest %q is not sha256:<64 hex digits>", path, digest)
 	}
@@ -124,21 +130,23 @@ func (s *stream) open(ctx context.Context, path, digest string) (*Model, error) 
 	switch {
 	case s.err != nil:
 		why = s.err.Error()
-	case got != digest:
+	case digest != "" && got != digest:
 		why = fmt.Sprintf("the server received other bytes (%s) than the merge wrote (%s)", got, digest)
 		b.dropStreamed(ctx, got)
 	default:
-		held, err := b.hasBlob(ctx, digest)
+		// The server's digest of what it received: the merge's own, or
+		// the only one where the merge did not hash the file.
+		held, err := b.hasBlob(ctx, got)
 		if err != nil {
 			return nil, fmt.Errorf("ollama: open %s: %w", path, err)
 		}
 		if held {
-			return b.openStreamed(ctx, path, digest, time.Since(start))
+			return b.openStreamed(ctx, path, got, time.Since(start))
 		}
 		b.noStream.Store(true)
 		why = "the server did not keep the streamed upload (this server gets candidates after their merge from now on)"
 	}
-	m, err := b.OpenModelDigest(ctx, path, digest)
+	m, err := b.OpenModelDigest(ctx, path, digest) // hashes the file where digest is ""
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +154,9 @@ func (s *stream) open(ctx context.Context, path, digest string) (*Model, error) 
 	return m, nil
 }
 
-// openStreamed opens the candidate path whose blob the server holds
-// already, streamed: wait is how long the upload went on after the merge.
+// openStreamed opens the candidate path, of digest, whose blob the server
+// holds already, streamed: wait is how long the upload went on after the
+// merge.
 func (b *Backend) openStreamed(ctx context.Context, path, digest string, wait time.Duration) (*Model, error) {
 	version, err := b.Probe(ctx)
 	if err != nil {

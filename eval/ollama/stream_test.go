@@ -3,6 +3,7 @@ package ollama
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,9 +27,15 @@ import (
 // (nil: be declined). Each read of the stream's reader goes through wrap
 // when it is not nil.
 func streamMerge(ctx context.Context, t *testing.T, be *Backend, cfg, out string, wrap func(io.ReadCloser) io.ReadCloser) (string, eval.Stream, error) {
+	return streamMergeHashed(ctx, t, be, cfg, out, wrap, true)
+}
+
+// streamMergeHashed is streamMerge, the merge hashing the file or not
+// (merge.Options.NoDigest: the digest is then the server's).
+func streamMergeHashed(ctx context.Context, t *testing.T, be *Backend, cfg, out string, wrap func(io.ReadCloser) io.ReadCloser, hash bool) (string, eval.Stream, error) {
 	t.Helper()
 	var st eval.Stream
-	opt := merge.Options{Format: merge.FormatGGUF, Force: true, Follow: func(r io.ReadCloser, size int64) {
+	opt := merge.Options{Format: merge.FormatGGUF, Force: true, NoDigest: !hash, Follow: func(r io.ReadCloser, size int64) {
 		if wrap != nil {
 			r = wrap(r)
 		}
@@ -42,10 +49,11 @@ func streamMerge(ctx context.Context, t *testing.T, be *Backend, cfg, out string
 }
 
 // TestStreamedCandidate uploads a family merge while the merge writes it
-// (Backend.Stream) and checks that the model opened from the stream is
-// the plain path's (same digest, no second upload, the same answer to
-// every test item of every toy task), and that a backend that places
-// blobs into the server's store, or has NoStream, does not stream.
+// (Backend.Stream), the merge hashing the file and not (the digest is then
+// the server's), and checks that the model opened from the stream is the
+// plain path's (same digest, no second upload, the same answer to five
+// test items of every toy task), and that a backend that places blobs
+// into the server's store, or has NoStream, does not stream.
 func TestStreamedCandidate(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -56,65 +64,76 @@ func TestStreamedCandidate(t *testing.T) {
 	}
 	plain := open(t, backend(t, Options{NamePrefix: "stream-plain", ModelsDir: "-", NoStream: true}), plainPath)
 
-	be := backend(t, Options{NamePrefix: "stream", ModelsDir: "-"})
-	out := filepath.Join(dir, "streamed.gguf")
-	digest, st, err := streamMerge(ctx, t, be, cfg, out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st == nil {
-		t.Fatal("a backend that uploads declined to stream")
-	}
-	m, err := st.(*stream).open(ctx, out, digest)
-	if err != nil {
-		t.Fatalf("open the streamed candidate: %v\nserver log tail:\n%s", err, tail(server(t).Log(), 3000))
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close: %v", err)
+	for _, hash := range []bool{true, false} {
+		be := backend(t, Options{NamePrefix: fmt.Sprintf("stream-hash-%v", hash), ModelsDir: "-"})
+		if !be.Streams() {
+			t.Fatal("a backend that uploads does not stream")
 		}
-	})
-	s := m.Stats()
-	if !s.Streamed || s.StreamFallback != "" || !s.Uploaded {
-		t.Errorf("stats %+v: want streamed, no fallback", s)
-	}
-	if m.Digest() != plain.Digest() || digest != plain.Digest() {
-		t.Errorf("digests: streamed model %s, merge %s, plain path %s", m.Digest(), digest, plain.Digest())
-	}
-	st.Cancel() // after Open: must leave the model's blob alone
-	if ok, err := be.hasBlob(ctx, digest); err != nil || !ok {
-		t.Errorf("the streamed blob after Cancel following Open: held %v, %v", ok, err)
-	}
-	opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
-	n := 0
-	for _, task := range toy.Tasks() {
-		items, err := task.Items(toy.SplitTest, 5)
+		out := filepath.Join(dir, fmt.Sprintf("streamed-%v.gguf", hash))
+		digest, st, err := streamMergeHashed(ctx, t, be, cfg, out, nil, hash)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, it := range items {
-			want, err := plain.Generate(ctx, it.Prompt, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := m.Generate(ctx, it.Prompt, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != want {
-				t.Errorf("%s %q: streamed answers %q, plain path %q", task.Name, it.Prompt, got, want)
-			}
-			n++
+		if st == nil {
+			t.Fatal("a backend that uploads declined to stream")
 		}
-	}
-	if n == 0 {
-		t.Fatal("no items")
+		if (digest != "") != hash {
+			t.Errorf("merge hashed %v: digest %q", hash, digest)
+		}
+		m, err := st.(*stream).open(ctx, out, digest)
+		if err != nil {
+			t.Fatalf("open the streamed candidate: %v\nserver log tail:\n%s", err, tail(server(t).Log(), 3000))
+		}
+		t.Cleanup(func() {
+			if err := m.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		s := m.Stats()
+		if !s.Streamed || s.StreamFallback != "" || !s.Uploaded {
+			t.Errorf("hashed %v: stats %+v: want streamed, no fallback", hash, s)
+		}
+		if m.Digest() != plain.Digest() || hash && digest != plain.Digest() {
+			t.Errorf("hashed %v: digests: streamed model %s, merge %q, plain path %s", hash, m.Digest(), digest, plain.Digest())
+		}
+		st.Cancel() // after Open: must leave the model's blob alone
+		if ok, err := be.hasBlob(ctx, m.Digest()); err != nil || !ok {
+			t.Errorf("hashed %v: the streamed blob after Cancel following Open: held %v, %v", hash, ok, err)
+		}
+		opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
+		n := 0
+		for _, task := range toy.Tasks() {
+			items, err := task.Items(toy.SplitTest, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				want, err := plain.Generate(ctx, it.Prompt, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := m.Generate(ctx, it.Prompt, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("%s %q: streamed answers %q, plain path %q", task.Name, it.Prompt, got, want)
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("no items")
+		}
 	}
 
 	for name, opt := range map[string]Options{
 		"places blobs": {NamePrefix: "stream-placed", ModelsDir: server(t).Models},
 		"NoStream":     {NamePrefix: "stream-off", ModelsDir: "-", NoStream: true},
 	} {
+		if backend(t, opt).Streams() {
+			t.Errorf("%s: Streams is true", name)
+		}
 		var closed atomic.Bool
 		r := closeProbe{Reader: strings.NewReader("GGUF"), closed: &closed}
 		if st := backend(t, opt).Stream(ctx, r, 4); st != nil {
@@ -239,7 +258,8 @@ func TestStreamFallback(t *testing.T) {
 	dir := t.TempDir()
 	cfg := familyMergeConfig(t, dir, "float16")
 	out := filepath.Join(dir, "cand.gguf")
-	digest, st, err := streamMerge(t.Context(), t, be, cfg, out, nil)
+	// unhashed, as a study's candidate: the fallback hashes the file
+	digest, st, err := streamMergeHashed(t.Context(), t, be, cfg, out, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,8 +275,11 @@ func TestStreamFallback(t *testing.T) {
 		t.Fatalf("the proxy dropped %d streamed blobs, want 1", dropped.Load())
 	}
 	s := m.Stats()
-	if s.Streamed || !s.Uploaded || !strings.Contains(s.StreamFallback, "did not keep") {
-		t.Errorf("stats %+v: want the plain upload after the stream, and why", s)
+	if s.Streamed || !s.Uploaded || s.DigestGiven || !strings.Contains(s.StreamFallback, "did not keep") {
+		t.Errorf("stats %+v: want the file hashed and uploaded after the stream, and why", s)
+	}
+	if !validDigest(m.Digest()) {
+		t.Errorf("digest %q after the fallback", m.Digest())
 	}
 	if _, err := m.Generate(t.Context(), "abc", eval.GenerateOptions{MaxTokens: 2}); err != nil {
 		t.Errorf("generate with the fallen-back model: %v", err)

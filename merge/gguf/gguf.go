@@ -60,6 +60,10 @@ type Options struct {
 	// "bf16", "q8_0". Vectors (norms, biases) stay float32 as the
 	// converter writes them.
 	Type string
+	// NoHash leaves the file unhashed (Digest stays empty): for a file
+	// whose digest its reader computes (an upload while it is written,
+	// Follow, whose server hashes what it receives).
+	NoHash bool
 }
 
 // architectures are the GGUF architectures whose converter output the
@@ -168,7 +172,9 @@ func Create(path string, meta fs.FS, specs []safetensors.Spec, opt Options) (w *
 	}
 	w.bufs.New = func() any { return new(buffers) }
 	w.prefix = newPrefix(w.size, w.holes())
-	w.hash = newFrontierHasher(f, w.size, w.prefix)
+	if !opt.NoHash {
+		w.hash = newFrontierHasher(f, w.size, w.prefix)
+	}
 	w.wb = safetensors.NewWriteback([]*os.File{f})
 	return w, nil
 }
@@ -201,7 +207,7 @@ func (w *Writer) Offset(name string) (int64, bool) {
 }
 
 // Digest returns the "sha256:<hex>" digest of the file, computed while it
-// was written; it is set by a successful Close.
+// was written; it is set by a successful Close (unless Options.NoHash).
 func (w *Writer) Digest() string { return w.digest }
 
 // createFile creates the new file path.
