@@ -46,11 +46,14 @@ task_arithmetic merge of them to a loaded model:
   old: merge to safetensors, Ollama's converter + hash, upload, create, load
   new: merge straight to GGUF, hash, blob placed into --models-dir (the
        server's OLLAMA_MODELS; or uploaded without it), create, load
+  new, streamed: the GGUF uploaded while the merge writes it (in this
+       process, as a study's candidate; the server hashes it), create, load
 
 in bf16, and in q8_0 (old: the server's create --quantize q8_0; new: the
 merge writes q8_0, and the merge's digest is used: no hash stage). Each new
 way is paired with the safetensors merge alone, run just before it, and an
-uploaded way with the upload of the same GGUF alone, just after it: the
+uploaded or streamed way with the upload of the same GGUF alone (the
+candidates' own upload, Backend.UploadBlob), just after it: the
 machine drifts within a run (the same merge took 3 to 9 s in one run here,
 slower after 10+ GB of writes), so each ratio compares like with like. The
 floors are measured in the same run: reading the inputs once (cat, page
@@ -502,8 +505,9 @@ func evict(path string) error {
 	return nil
 }
 
-// uploadAlone uploads the GGUF path as a blob to the server of be and
-// returns how long the upload took; the blob is then removed through a
+// uploadAlone uploads the GGUF path as a blob to the server of be, as a
+// candidate's upload does (Backend.UploadBlob), and returns how long the
+// upload took; the blob is then removed through a
 // model created from it and deleted (the server deletes a blob no model
 // uses), so that later runs upload it again. The file is read into the
 // page cache first (not timed), as it is when a way's upload starts right
@@ -521,8 +525,12 @@ func uploadAlone(ctx context.Context, be *ollama.Backend, path, digest string) (
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
 	start := time.Now()
-	if err := be.Client().CreateBlob(ctx, digest, f); err != nil {
+	if err := be.UploadBlob(ctx, digest, f, fi.Size()); err != nil {
 		return 0, fmt.Errorf("upload %s alone: %w", path, err)
 	}
 	d := time.Since(start)

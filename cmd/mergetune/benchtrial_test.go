@@ -19,7 +19,8 @@ import (
 // TestBenchTrialPico runs `bench trial` on pico-shaped checkpoints through
 // a real `ollama serve`, blobs placed in its models directory: every way
 // has its row, each new way its paired merge alone and its target (an
-// uploaded way also its paired upload alone), the load table has its
+// uploaded or streamed way also its paired upload alone, a streamed way's
+// upload marked as what was left after its merge), the load table has its
 // rows, the report file is written, and the server is left with no model
 // of the run's.
 func TestBenchTrialPico(t *testing.T) {
@@ -51,9 +52,10 @@ func TestBenchTrialPico(t *testing.T) {
 			repeats[name] = cells
 		}
 	}
-	num := regexp.MustCompile(`^[0-9.]+(e-[0-9]+)?( \(placed\))?$`)
+	num := regexp.MustCompile(`^[0-9.]+(e-[0-9]+)?( \((placed|after the merge)\))?$`)
 	for _, way := range []string{"old bf16: safetensors → converter → upload", "new bf16: GGUF → upload",
-		"old q8_0: safetensors → converter → upload → quantize", "new q8_0: q8_0 GGUF → upload",
+		"new bf16: GGUF streamed while merging", "old q8_0: safetensors → converter → upload → quantize",
+		"new q8_0: q8_0 GGUF → upload", "new q8_0: q8_0 GGUF streamed while merging",
 		"new bf16: GGUF → blob store", "new q8_0: q8_0 GGUF → blob store"} {
 		c, ok := rows[way]
 		if !ok {
@@ -104,6 +106,9 @@ func TestBenchTrialPico(t *testing.T) {
 		}
 		if strings.HasSuffix(c[6], "(placed)") != placed {
 			t.Errorf("%s: upload/place %q", way, c[6])
+		}
+		if streamed := strings.Contains(way, "streamed"); strings.HasSuffix(c[6], "(after the merge)") != streamed {
+			t.Errorf("%s: upload %q: a streamed way's upload is what is left after its merge, and only its", way, c[6])
 		}
 		switch {
 		case old:

@@ -80,8 +80,7 @@ func (b *Backend) Stream(ctx context.Context, r io.ReadCloser, size int64) eval.
 	go func() {
 		defer close(s.done)
 		defer r.Close()
-		cr := &countingReader{r: r, total: size, report: func(d, t int64) { b.report("upload", d, t) }}
-		err := b.client.CreateBlob(ctx, ask, cr)
+		err := b.UploadBlob(ctx, ask, r, size)
 		var se api.StatusError
 		switch {
 		case err == nil:

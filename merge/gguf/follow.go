@@ -13,8 +13,9 @@ var ErrAborted = errors.New("gguf: the merge writing the file was aborted")
 
 // Follow returns a reader of the whole file that yields its bytes in
 // order as soon as the merge has written them: a Read blocks until the
-// written prefix of the file goes past the reader's offset, and fails with
-// ErrAborted once the Writer is aborted. The reader has its own descriptor
+// written prefix of the file covers its buffer (or reaches the end of the
+// file), and fails with ErrAborted once the Writer is aborted, returning
+// what was written before. The reader has its own descriptor
 // of the file, so it reads on after Close and after the file is renamed
 // or removed; it must be closed. Size is the reader's length. An upload
 // can thus send the file while the merge writes it.
@@ -44,7 +45,10 @@ func (r *follower) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	ready, stopped := r.p.wait(r.off + 1)
+	// Wait for b to fill (or the file to end), not for the next
+	// byte: the writes land 64 KiB at a time, and a reader woken by each
+	// would copy them out as many small pieces.
+	ready, stopped := r.p.wait(min(r.off+int64(len(b)), r.size))
 	if ready <= r.off {
 		if stopped {
 			return 0, ErrAborted
