@@ -20,6 +20,7 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/gguf"
 )
 
 // streamMerge merges cfg into out as GGUF while be streams it, as
@@ -39,7 +40,9 @@ func streamMergeHashed(ctx context.Context, t *testing.T, be *Backend, cfg, out 
 		if wrap != nil {
 			r = wrap(r)
 		}
-		st = be.Stream(ctx, r, size)
+		// the upload outlives a cancelled merge: only the merge's
+		// failure breaks it off
+		st = be.Stream(context.WithoutCancel(ctx), r, size)
 	}}
 	res, err := merge.RunFile(ctx, cfg, out, opt)
 	if err != nil {
@@ -153,9 +156,10 @@ type closeProbe struct {
 
 func (c closeProbe) Close() error { c.closed.Store(true); return nil }
 
-// TestStreamAbortedMerge cancels a merge after its stream has sent part
-// of the file (a private server): Cancel returns, and the server's store
-// holds neither a blob nor a partial file of it.
+// TestStreamAbortedMerge cancels a merge once its stream has begun, before
+// the tensor data is written (a private server): the stream sends the
+// header and breaks off with the merge's abort, Cancel returns, and the
+// server's store holds neither a blob nor a partial file of it.
 func TestStreamAbortedMerge(t *testing.T) {
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: t.TempDir()})
 	be, err := New(Options{Host: srv.URL.String(), ModelsDir: "-", NamePrefix: "abort"})
@@ -168,13 +172,23 @@ func TestStreamAbortedMerge(t *testing.T) {
 	defer cancel()
 	var sent atomic.Int64
 	_, st, err := streamMerge(ctx, t, be, cfg, filepath.Join(dir, "aborted.gguf"), func(r io.ReadCloser) io.ReadCloser {
-		return cancelAfter{ReadCloser: r, n: &sent, after: 64 << 10, cancel: cancel}
+		cancel() // Follow runs before the merge writes its tensors
+		return counted{ReadCloser: r, n: &sent}
 	})
 	if err == nil {
 		t.Fatal("the merge cancelled half-way succeeded")
 	}
 	if st == nil {
 		t.Fatal("no stream began")
+	}
+	// The upload ends by itself: its reader fails once the merge has.
+	select {
+	case <-st.(*stream).done:
+	case <-time.After(time.Minute):
+		t.Fatal("the stream of a failed merge still runs")
+	}
+	if e := st.(*stream).err; e == nil || !strings.Contains(e.Error(), gguf.ErrAborted.Error()) || sent.Load() == 0 {
+		t.Errorf("the stream read %d bytes and ended with %v; want the header sent, then the merge's abort", sent.Load(), e)
 	}
 	done := make(chan struct{})
 	go func() { st.Cancel(); close(done) }()
@@ -183,10 +197,6 @@ func TestStreamAbortedMerge(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Cancel after a failed merge still waits")
 	}
-	if sent.Load() == 0 {
-		t.Error("the stream sent nothing before the cut")
-	}
-	t.Logf("the stream read %d bytes before the merge failed: %v", sent.Load(), err)
 	blobName := regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
 	for {
 		if names := partials(t, srv.Models, blobName); len(names) == 0 {
@@ -203,19 +213,15 @@ func TestStreamAbortedMerge(t *testing.T) {
 	}
 }
 
-// cancelAfter calls cancel once more than after bytes were read.
-type cancelAfter struct {
+// counted counts the bytes read.
+type counted struct {
 	io.ReadCloser
-	n      *atomic.Int64
-	after  int64
-	cancel func()
+	n *atomic.Int64
 }
 
-func (c cancelAfter) Read(p []byte) (int, error) {
+func (c counted) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
-	if c.n.Add(int64(n)) > c.after {
-		c.cancel()
-	}
+	c.n.Add(int64(n))
 	return n, err
 }
 
