@@ -44,6 +44,10 @@ type Config struct {
 	// (empty: OLLAMA_MODELS for a loopback server; see
 	// ollama.Options.ModelsDir).
 	ModelsDir string
+	// NoStream makes the Ollama backend upload a GGUF candidate once its
+	// merge has ended, not while the merge writes it (study file:
+	// evaluator.stream: false; see ollama.Options.NoStream).
+	NoStream bool
 	// NumCtx is Ollama's context size of every request (0: its default).
 	NumCtx int
 	// NamePrefix starts the names of the models created on an Ollama

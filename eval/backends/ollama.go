@@ -16,7 +16,7 @@ func (drivers) Ollama() Driver {
 	return Driver{
 		Name:     Ollama,
 		Help:     "an Ollama server (candidates are imported, optionally quantized)",
-		Settings: []string{"host", "hosts", "quantize", "models_dir"},
+		Settings: []string{"host", "hosts", "quantize", "models_dir", "stream"},
 		Check: func(c Config) error {
 			switch c.Quantize {
 			case "", "q8_0", "q4_K_M":
@@ -36,7 +36,7 @@ func (drivers) Ollama() Driver {
 		},
 		Identity: func(c Config) map[string]any { return map[string]any{"quantize": c.Quantize} },
 		Open: func(ctx context.Context, c Config) (eval.Backend, string, error) {
-			b, err := ollama.New(ollama.Options{Host: c.Host, Parallel: c.Parallel, Quantize: c.Quantize, NumCtx: c.NumCtx, ModelsDir: c.ModelsDir,
+			b, err := ollama.New(ollama.Options{Host: c.Host, Parallel: c.Parallel, Quantize: c.Quantize, NumCtx: c.NumCtx, ModelsDir: c.ModelsDir, NoStream: c.NoStream,
 				NamePrefix: c.NamePrefix, Timeouts: c.Timeouts, Progress: c.Progress})
 			if err != nil {
 				return nil, "", fmt.Errorf("host %q: %w", c.Host, err)

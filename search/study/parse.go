@@ -550,7 +550,7 @@ func (p *parser) pruner(f *File, s *Study) error {
 
 // evaluatorKeys are the fields of a study's evaluator section: type,
 // parallel, and the settings of the backends (their Driver.Settings).
-const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout, models_dir"
+const evaluatorKeys = "type, host, hosts, parallel, quantize, base_url, model, api_key_env, candidate_dir, reload_command, reload_timeout, models_dir, stream"
 
 func (p *parser) evaluator(f *File, s *Study) error {
 	n := &f.Evaluator
@@ -580,6 +580,7 @@ func (p *parser) evaluator(f *File, s *Study) error {
 			Parallel      *int     `yaml:"parallel"`
 			Quantize      string   `yaml:"quantize"`
 			ModelsDir     string   `yaml:"models_dir"`
+			Stream        string   `yaml:"stream"`
 			BaseURL       string   `yaml:"base_url"`
 			Model         string   `yaml:"model"`
 			APIKeyEnv     string   `yaml:"api_key_env"`
@@ -604,6 +605,13 @@ func (p *parser) evaluator(f *File, s *Study) error {
 		s.Quantize = o.Quantize
 		if o.ModelsDir != "" {
 			s.ModelsDir = p.abs(o.ModelsDir)
+		}
+		if o.Stream != "" {
+			stream, err := strconv.ParseBool(o.Stream)
+			if err != nil {
+				return p.errf("evaluator.stream", o.Stream, "want true or false")
+			}
+			s.NoStream = !stream
 		}
 		s.OpenAI = OpenAIEvaluator{BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv,
 			CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand}
@@ -657,7 +665,7 @@ func (s *Study) EvaluatorConfig(i int) backends.Config {
 		host = s.Hosts[i%len(s.Hosts)]
 	}
 	o := s.OpenAI
-	return backends.Config{Parallel: s.Parallel, Host: host, Quantize: s.Quantize, ModelsDir: s.ModelsDir, NamePrefix: "mergetune-" + s.Name,
+	return backends.Config{Parallel: s.Parallel, Host: host, Quantize: s.Quantize, ModelsDir: s.ModelsDir, NoStream: s.NoStream, NamePrefix: "mergetune-" + s.Name,
 		Timeouts: ollama.Timeouts{Import: o.ReloadTimeout}, BaseURL: o.BaseURL, ServedName: o.Model, APIKeyEnv: o.APIKeyEnv,
 		CandidateDir: o.CandidateDir, ReloadCommand: o.ReloadCommand, Workers: s.Workers}
 }

@@ -186,6 +186,7 @@ type Study struct {
 	Parallel    int
 	Quantize    string
 	ModelsDir   string          // evaluator.models_dir of an ollama evaluator (absolute; relative to the study file)
+	NoStream    bool            // evaluator.stream: false: an ollama evaluator uploads a candidate after its merge
 	OpenAI      OpenAIEvaluator // the openai evaluator's settings
 	Storage     string          // absolute SQLite path, or a PostgreSQL DSN
 	WorkDir     string          // absolute
