@@ -413,7 +413,7 @@ func (b *Backend) OpenModelDigest(ctx context.Context, path, digest string) (*Mo
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
 	}
 	if fi.Mode().IsRegular() {
-		return b.openGGUF(ctx, path, version, digest)
+		return b.openGGUF(ctx, path, version, digest, ImportStats{})
 	}
 	if digest != "" {
 		return nil, fmt.Errorf("ollama: open %s: a digest is only known for a GGUF file", path)
@@ -432,8 +432,8 @@ func validDigest(d string) bool {
 }
 
 // openGGUF imports the GGUF file path, hashing it unless its digest is
-// given.
-func (b *Backend) openGGUF(ctx context.Context, path, version, digest string) (*Model, error) {
+// given; st holds what was done already (a streamed upload).
+func (b *Backend) openGGUF(ctx context.Context, path, version, digest string, st ImportStats) (*Model, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
@@ -443,7 +443,6 @@ func (b *Backend) openGGUF(ctx context.Context, path, version, digest string) (*
 	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "GGUF" {
 		return nil, fmt.Errorf("ollama: open %s: not a GGUF file nor a model directory", path)
 	}
-	var st ImportStats
 	if digest != "" {
 		fi, err := f.Stat()
 		if err != nil {

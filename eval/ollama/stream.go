@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -161,17 +160,7 @@ func (b *Backend) openStreamed(ctx context.Context, path, digest string, wait ti
 	if err != nil {
 		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("ollama: open %s: %w", path, err)
-	}
-	st := ImportStats{GGUFBytes: fi.Size(), DigestGiven: true, Uploaded: true, Streamed: true, Upload: wait}
-	return b.importGGUF(ctx, path, f, digest, version, st)
+	return b.openGGUF(ctx, path, version, digest, ImportStats{Uploaded: true, Streamed: true, Upload: wait})
 }
 
 // Cancel implements eval.Stream: it stops the upload, waits for it, and
