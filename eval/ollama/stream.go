@@ -146,7 +146,7 @@ func (s *stream) open(ctx context.Context, path, digest string) (*Model, error) 
 	}
 	m, err := b.OpenModelDigest(ctx, path, digest) // hashes the file where digest is ""
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (the plain upload after a streamed upload that did not take: %s)", err, why)
 	}
 	m.stats.StreamFallback = why
 	return m, nil

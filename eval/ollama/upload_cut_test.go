@@ -206,3 +206,84 @@ func partials(t *testing.T, models string, blobName *regexp.Regexp) []string {
 	}
 	return out
 }
+
+// TestStreamCutMidway streams a candidate while its merge writes it
+// (Backend.Stream) through a connection that breaks half-way through the
+// body — the real `ollama serve` killed at that moment, or only the
+// connection cut, which then cuts the plain upload the stream falls back
+// to as well — and checks that opening fails with an error naming the
+// blob upload or the dead server, that the server's blob store holds no
+// blob (nor any file of mergetune's), and that no model was created.
+func TestStreamCutMidway(t *testing.T) {
+	dir := t.TempDir()
+	cfg := familyMergeConfig(t, dir, "float32")
+	res, err := merge.RunFile(t.Context(), cfg, filepath.Join(dir, "size.gguf"), merge.Options{Format: merge.FormatGGUF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobName := regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
+	for _, kill := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server killed=%v", kill), func(t *testing.T) {
+			sdir := t.TempDir()
+			srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
+			cut := func() {}
+			if kill {
+				cut = srv.Kill
+			}
+			proxy := newCutProxy(t, srv.URL.Host, int(res.Bytes/2), cut)
+			b, err := New(Options{Host: "http://" + proxy.ln.Addr().String(), ModelsDir: "-", NamePrefix: "scut",
+				Retries: 1, Backoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, fmt.Sprintf("cand-%v.gguf", kill))
+			digest, st, err := streamMergeHashed(t.Context(), t, b, cfg, out, nil, false)
+			if err != nil {
+				t.Fatalf("the merge failed with its stream: %v", err)
+			}
+			if st == nil {
+				t.Fatal("no stream began")
+			}
+			m, err := st.(*stream).open(t.Context(), out, digest)
+			if err == nil {
+				m.Close()
+				t.Fatal("a candidate whose uploads were cut opened")
+			}
+			select {
+			case <-proxy.cuts:
+			default:
+				t.Fatalf("the stream was never cut (open: %v)", err)
+			}
+			if !strings.Contains(err.Error(), "upload blob") && !strings.Contains(err.Error(), "ollama: open") || !strings.Contains(err.Error(), "streamed upload") {
+				t.Errorf("open after a cut stream: %v, want an error naming the upload or the server, and the streamed upload before it", err)
+			}
+			t.Logf("error: %v", err)
+			if !kill {
+				for {
+					if names := partials(t, srv.Models, blobName); len(names) == 0 {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				ms, err := srv.Client().List(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms.Models {
+					t.Errorf("model %s created from a cut stream", m.Name)
+				}
+			}
+			entries, _ := os.ReadDir(filepath.Join(srv.Models, "blobs"))
+			for _, e := range entries {
+				switch {
+				case blobName.MatchString(e.Name()):
+					t.Errorf("the blob store holds %s after a cut stream", e.Name())
+				case strings.HasPrefix(e.Name(), ".mergetune-"):
+					t.Errorf("mergetune left %s in the blob store", e.Name())
+				default:
+					t.Logf("server's partial file left by the kill: %s", e.Name())
+				}
+			}
+		})
+	}
+}
