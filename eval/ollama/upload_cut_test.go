@@ -145,36 +145,7 @@ func TestUploadCutMidway(t *testing.T) {
 				t.Fatalf("open through a cut upload: %v, want an error naming the blob upload", err)
 			}
 			t.Logf("error: %v", err)
-			if !kill {
-				// The live server drops its partial upload when the body
-				// breaks off; wait until it has (a hang is the watchdog's).
-				for {
-					if names := partials(t, srv.Models, blobName); len(names) == 0 {
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-				ms, err := srv.Client().List(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, m := range ms.Models {
-					t.Errorf("model %s created from a cut upload", m.Name)
-				}
-			}
-			entries, _ := os.ReadDir(filepath.Join(srv.Models, "blobs"))
-			for _, e := range entries {
-				switch {
-				case e.Name() == strings.ReplaceAll(res.Digest, ":", "-"):
-					t.Errorf("the blob store holds the candidate's digest %s after a cut upload", e.Name())
-				case strings.HasPrefix(e.Name(), ".mergetune-"):
-					t.Errorf("mergetune left %s in the blob store", e.Name())
-				case !blobName.MatchString(e.Name()):
-					// The killed server's own temporary file (it cannot
-					// remove it); never under a digest's name.
-					t.Logf("server's partial file left by the kill: %s", e.Name())
-				}
-			}
+			checkCutLeftNothing(t, srv, kill, blobName)
 			if kill {
 				// The server removes such files when it starts again with
 				// pruning on (the harness turns it off by default).
@@ -258,32 +229,40 @@ func TestStreamCutMidway(t *testing.T) {
 				t.Errorf("open after a cut stream: %v, want an error naming the upload or the server, and the streamed upload before it", err)
 			}
 			t.Logf("error: %v", err)
-			if !kill {
-				for {
-					if names := partials(t, srv.Models, blobName); len(names) == 0 {
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-				ms, err := srv.Client().List(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, m := range ms.Models {
-					t.Errorf("model %s created from a cut stream", m.Name)
-				}
-			}
-			entries, _ := os.ReadDir(filepath.Join(srv.Models, "blobs"))
-			for _, e := range entries {
-				switch {
-				case blobName.MatchString(e.Name()):
-					t.Errorf("the blob store holds %s after a cut stream", e.Name())
-				case strings.HasPrefix(e.Name(), ".mergetune-"):
-					t.Errorf("mergetune left %s in the blob store", e.Name())
-				default:
-					t.Logf("server's partial file left by the kill: %s", e.Name())
-				}
-			}
+			checkCutLeftNothing(t, srv, kill, blobName)
 		})
+	}
+}
+
+// checkCutLeftNothing checks the private server srv after a cut upload:
+// once a live server has dropped its partial upload (a hang is the
+// watchdog's), it has no model; and its blob store holds no blob and no
+// file of mergetune's. A killed server's own temporary file, never under
+// a digest's name, is only logged: the server prunes it when it starts
+// again.
+func checkCutLeftNothing(t *testing.T, srv *ollamatest.Server, killed bool, blobName *regexp.Regexp) {
+	t.Helper()
+	if !killed {
+		for len(partials(t, srv.Models, blobName)) != 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		ms, err := srv.Client().List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms.Models {
+			t.Errorf("model %s created from a cut upload", m.Name)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(srv.Models, "blobs"))
+	for _, e := range entries {
+		switch {
+		case blobName.MatchString(e.Name()):
+			t.Errorf("the blob store holds %s after a cut upload", e.Name())
+		case strings.HasPrefix(e.Name(), ".mergetune-"):
+			t.Errorf("mergetune left %s in the blob store", e.Name())
+		default:
+			t.Logf("server's partial file left by the kill: %s", e.Name())
+		}
 	}
 }
