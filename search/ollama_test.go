@@ -35,9 +35,9 @@ evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 			if st := sum.Status; st.Complete != 1 || st.Failed != 0 {
 				t.Fatalf("%d complete, %d failed; want 1, 0", st.Complete, st.Failed)
 			}
-			// The trial records the merge (which writes and hashes the
-			// GGUF while the server receives it), the import's stages and
-			// the evaluation, in order.
+			// The trial records the merge (which writes the GGUF while the
+			// server receives and hashes it), the import's stages and the
+			// evaluation, in order.
 			var names []string
 			for _, x := range sum.Status.Trials[0].Stages {
 				names = append(names, x.Name)

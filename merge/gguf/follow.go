@@ -20,9 +20,6 @@ var ErrAborted = errors.New("gguf: the merge writing the file was aborted")
 // or removed; it must be closed. Size is the reader's length. An upload
 // can thus send the file while the merge writes it.
 func (w *Writer) Follow() (io.ReadCloser, error) {
-	if w.prefix == nil {
-		return nil, fmt.Errorf("gguf: follow %s: the writer does not track its writes", w.path)
-	}
 	f, err := os.Open(w.path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: follow %s: %w", w.path, err)
@@ -49,11 +46,8 @@ func (r *follower) Read(b []byte) (int, error) {
 	// byte: the writes land 64 KiB at a time, and a reader woken by each
 	// would copy them out as many small pieces.
 	ready, stopped := r.p.wait(min(r.off+int64(len(b)), r.size))
-	if ready <= r.off {
-		if stopped {
-			return 0, ErrAborted
-		}
-		return 0, io.ErrUnexpectedEOF // not reached: wait returns at ready > off unless stopped
+	if stopped && ready <= r.off {
+		return 0, ErrAborted
 	}
 	n, err := r.f.ReadAt(b[:min(int64(len(b)), ready-r.off)], r.off)
 	r.off += int64(n)

@@ -110,7 +110,7 @@ type Writer struct {
 	size   int64
 	closed atomic.Bool
 	bufs   sync.Pool
-	prefix *prefix                // how much of the file is written; nil: not followed
+	prefix *prefix                // how much of the file is written
 	hash   *frontierHasher        // nil: not hashed
 	wb     *safetensors.Writeback // writes f (one at a time) and paces its writeback
 	digest string

@@ -74,7 +74,8 @@ func TestWriteFloat32Checks(t *testing.T) {
 	path := t.TempDir() + "/x.gguf"
 	e := &entry{name: "q", gguf: "q", dtype: safetensors.F32, shape: []int{4, 2}, cols: 2, elems: 8,
 		tr: transform{perm: []int32{2, 3, 0, 1}, inv: []int32{2, 3, 0, 1}}}
-	w := &Writer{path: path, byName: map[string]*entry{"q": e}, order: []*entry{e}}
+	w := &Writer{path: path, byName: map[string]*entry{"q": e}, order: []*entry{e}, size: 32}
+	w.prefix = newPrefix(w.size, w.holes())
 	w.bufs.New = func() any { return new(buffers) }
 	var err error
 	if w.f, err = createFile(path); err != nil {

@@ -179,9 +179,7 @@ func (w *Writer) writeBytes(e *entry, off int, data []byte) error {
 	}
 	nb := int64(len(data))
 	e.written.Add(nb)
-	if w.prefix != nil {
-		w.prefix.mark(e.off+at, e.off+at+nb)
-	}
+	w.prefix.mark(e.off+at, e.off+at+nb)
 	return nil
 }
 
@@ -246,9 +244,7 @@ func (w *Writer) abort() {
 	if w.hash != nil {
 		w.hash.abort()
 	}
-	if w.prefix != nil {
-		w.prefix.abort()
-	}
+	w.prefix.abort()
 	w.f.Close()
 	os.Remove(w.path)
 }
