@@ -124,17 +124,7 @@ func TestUploadCutMidway(t *testing.T) {
 	for _, kill := range []bool{true, false} {
 		t.Run(fmt.Sprintf("server killed=%v", kill), func(t *testing.T) {
 			sdir := t.TempDir()
-			srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
-			cut := func() {}
-			if kill {
-				cut = srv.Kill
-			}
-			proxy := newCutProxy(t, srv.URL.Host, len(before)/2, cut)
-			b, err := New(Options{Host: "http://" + proxy.ln.Addr().String(), ModelsDir: "-", NamePrefix: "cut",
-				Retries: 1, Backoff: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, proxy, b := cutServer(t, sdir, len(before)/2, kill, "cut")
 			_, err = b.OpenModelDigest(t.Context(), cand, res.Digest)
 			select {
 			case <-proxy.cuts:
@@ -195,18 +185,7 @@ func TestStreamCutMidway(t *testing.T) {
 	blobName := regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
 	for _, kill := range []bool{true, false} {
 		t.Run(fmt.Sprintf("server killed=%v", kill), func(t *testing.T) {
-			sdir := t.TempDir()
-			srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
-			cut := func() {}
-			if kill {
-				cut = srv.Kill
-			}
-			proxy := newCutProxy(t, srv.URL.Host, int(res.Bytes/2), cut)
-			b, err := New(Options{Host: "http://" + proxy.ln.Addr().String(), ModelsDir: "-", NamePrefix: "scut",
-				Retries: 1, Backoff: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, proxy, b := cutServer(t, t.TempDir(), int(res.Bytes/2), kill, "scut")
 			out := filepath.Join(dir, fmt.Sprintf("cand-%v.gguf", kill))
 			digest, st, err := streamMergeHashed(t.Context(), t, b, cfg, out, nil, false)
 			if err != nil {
@@ -232,6 +211,26 @@ func TestStreamCutMidway(t *testing.T) {
 			checkCutLeftNothing(t, srv, kill, blobName)
 		})
 	}
+}
+
+// cutServer starts a private `ollama serve` in sdir behind a cutProxy
+// that breaks an upload after cutAfter bytes, killing the server at that
+// moment when kill is set, and returns a backend for it through the
+// proxy (one retry, names starting with prefix, no blob placement).
+func cutServer(t *testing.T, sdir string, cutAfter int, kill bool, prefix string) (*ollamatest.Server, *cutProxy, *Backend) {
+	t.Helper()
+	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, Dir: sdir})
+	cut := func() {}
+	if kill {
+		cut = srv.Kill
+	}
+	proxy := newCutProxy(t, srv.URL.Host, cutAfter, cut)
+	b, err := New(Options{Host: "http://" + proxy.ln.Addr().String(), ModelsDir: "-", NamePrefix: prefix,
+		Retries: 1, Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, proxy, b
 }
 
 // checkCutLeftNothing checks the private server srv after a cut upload:
