@@ -63,33 +63,7 @@ models:
 	if _, err := os.Stat(blob); err != nil {
 		t.Errorf("placed blob: %v", err)
 	}
-	opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
-	n := 0
-	for _, task := range toy.Tasks() {
-		items, err := task.Items(toy.SplitTest, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range items {
-			want, err := old.Generate(ctx, it.Prompt, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range []*Model{placed, uploaded} {
-				got, err := m.Generate(ctx, it.Prompt, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != want {
-					t.Errorf("%s %q: %s answers %q, the converter path %q", task.Name, it.Prompt, m.Name(), got, want)
-				}
-			}
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatal("no items")
-	}
+	n := sameAnswers(t, toy.Tasks(), 10, old, placed, uploaded)
 	t.Logf("%d items agree; import: converter path %+v, direct placed %+v", n, old.Stats(), placed.Stats())
 }
 
@@ -193,26 +167,7 @@ func TestDirectQ8_0MatchesServerQuantize(t *testing.T) {
 			if placed.Digest() != digest {
 				t.Errorf("the direct q8_0 model has digest %s, its file %s (quantized again?)", placed.Digest(), digest)
 			}
-			opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
-			for _, task := range toy.Tasks()[:6] {
-				items, err := task.Items(toy.SplitTest, 5)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, it := range items {
-					want, err := old.Generate(ctx, it.Prompt, opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := placed.Generate(ctx, it.Prompt, opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got != want {
-						t.Errorf("%s %q: direct q8_0 %q, server-quantized %q", task.Name, it.Prompt, got, want)
-					}
-				}
-			}
+			sameAnswers(t, toy.Tasks()[:6], 5, old, placed)
 		})
 	}
 }
@@ -268,4 +223,41 @@ func TestPlaceBlob(t *testing.T) {
 			t.Errorf("read-only store holds %d entries", len(entries))
 		}
 	}
+}
+
+// sameAnswers checks that each model of got gives want's greedy answer
+// (16 tokens, up to a newline) to the first perTask test items of each of
+// tasks, naming the item and both models where one differs, and returns
+// how many items it compared (none fails the test).
+func sameAnswers(t *testing.T, tasks []toy.Task, perTask int, want *Model, got ...*Model) int {
+	t.Helper()
+	ctx := t.Context()
+	opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
+	n := 0
+	for _, task := range tasks {
+		items, err := task.Items(toy.SplitTest, perTask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			w, err := want.Generate(ctx, it.Prompt, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range got {
+				g, err := m.Generate(ctx, it.Prompt, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g != w {
+					t.Errorf("%s %q: %s answers %q, %s %q", task.Name, it.Prompt, m.Name(), g, want.Name(), w)
+				}
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no items")
+	}
+	return n
 }

@@ -103,31 +103,7 @@ func TestStreamedCandidate(t *testing.T) {
 		if ok, err := be.hasBlob(ctx, m.Digest()); err != nil || !ok {
 			t.Errorf("hashed %v: the streamed blob after Cancel following Open: held %v, %v", hash, ok, err)
 		}
-		opt := eval.GenerateOptions{MaxTokens: 16, Stop: []string{"\n"}}
-		n := 0
-		for _, task := range toy.Tasks() {
-			items, err := task.Items(toy.SplitTest, 5)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range items {
-				want, err := plain.Generate(ctx, it.Prompt, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := m.Generate(ctx, it.Prompt, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != want {
-					t.Errorf("%s %q: streamed answers %q, plain path %q", task.Name, it.Prompt, got, want)
-				}
-				n++
-			}
-		}
-		if n == 0 {
-			t.Fatal("no items")
-		}
+		sameAnswers(t, toy.Tasks(), 5, plain, m)
 	}
 
 	for name, opt := range map[string]Options{
