@@ -32,6 +32,7 @@ type benchTrialFlags struct {
 	out       string
 	loads     int
 	repeat    int
+	ways      string // a regular expression; "": every way
 }
 
 func newBenchTrialCmd() *cobra.Command {
@@ -60,7 +61,7 @@ floors are measured in the same run: reading the inputs once (cat, page
 cache warm) and writing one output with fsync (dd). Then the load alone: each new GGUF is
 reloaded --loads times with use_mmap left to the server and with use_mmap
 true (mergetune's default), and once more after evicting the file from the
-page cache. The report is markdown tables of stage times, ratios to the
+page cache (--loads 0: no load alone). --ways picks ways by name. The report is markdown tables of stage times, ratios to the
 paired merge alone and the targets (placed ≤ 1.5 × merge alone; uploaded
 ≤ merge alone + upload alone). With --repeat N each new way runs N times,
 the repetitions interleaved (every way once, then every way again), and a
@@ -81,6 +82,7 @@ target.`,
 	fl.StringVar(&f.out, "out", "", "also write the markdown report to this file")
 	fl.IntVar(&f.loads, "loads", 3, "warm reloads of each new GGUF measured alone, per use_mmap setting")
 	fl.IntVar(&f.repeat, "repeat", 1, "runs of each new way (each paired with its own merge alone and upload alone); the old ways run once")
+	fl.StringVar(&f.ways, "ways", "", "run only the ways whose name matches this regular expression (\"streamed\", \"^new bf16\"); default every way")
 	return cmd
 }
 
@@ -136,6 +138,42 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	if f.repeat < 1 {
 		return fmt.Errorf("--repeat %d: want at least 1", f.repeat)
 	}
+	if f.loads < 0 {
+		return fmt.Errorf("--loads %d: want 0 or more", f.loads)
+	}
+	pick, err := regexp.Compile(f.ways)
+	if err != nil {
+		return fmt.Errorf("--ways %q: %w", f.ways, err)
+	}
+	work := filepath.Join(f.dir, "trial")
+	stDir := filepath.Join(work, "merged")
+	gguf := filepath.Join(work, "merged.gguf")
+	q8 := filepath.Join(work, "merged-q8_0.gguf")
+	type way struct {
+		name      string
+		dst       string
+		typ       string // the GGUF's --type
+		modelsDir string
+		quantize  string
+		stream    bool // uploaded while the merge writes it (in this process)
+	}
+	ways := []way{
+		{name: "old bf16: safetensors → converter → upload", dst: stDir},
+		{name: "new bf16: GGUF → upload", dst: gguf},
+		{name: "new bf16: GGUF streamed while merging", dst: gguf, stream: true},
+		{name: "old q8_0: safetensors → converter → upload → quantize", dst: stDir, quantize: "q8_0"},
+		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, typ: "q8_0"},
+		{name: "new q8_0: q8_0 GGUF streamed while merging", dst: q8, typ: "q8_0", stream: true},
+	}
+	if f.modelsDir != "" {
+		ways = append(ways,
+			way{name: "new bf16: GGUF → blob store", dst: gguf, modelsDir: f.modelsDir},
+			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, typ: "q8_0", modelsDir: f.modelsDir})
+	}
+	ways = slices.DeleteFunc(ways, func(w way) bool { return !pick.MatchString(w.name) })
+	if len(ways) == 0 {
+		return fmt.Errorf("--ways %q matches no way of this run (without --models-dir there are no blob store ways)", f.ways)
+	}
 	opt := synth.Options{Shape: shape, Seed: f.seed}
 	base := filepath.Join(f.dir, "base")
 	if err := benchModel(ctx, log, base, "base model", opt, -1); err != nil {
@@ -153,7 +191,6 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	if err != nil {
 		return err
 	}
-	work := filepath.Join(f.dir, "trial")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
@@ -207,34 +244,10 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 		u, err := runChild(ctx, exe, append([]string{"merge", cfg, dst, "--quiet"}, args...)...)
 		return u, digestRE.FindString(u.out), err
 	}
-	stDir := filepath.Join(work, "merged")
-	gguf := filepath.Join(work, "merged.gguf")
-	q8 := filepath.Join(work, "merged-q8_0.gguf")
 	defer os.RemoveAll(stDir)
 	defer os.Remove(gguf)
 	defer os.Remove(q8)
 	var rows []trialRow
-	type way struct {
-		name      string
-		dst       string
-		typ       string // the GGUF's --type
-		modelsDir string
-		quantize  string
-		stream    bool // uploaded while the merge writes it (in this process)
-	}
-	ways := []way{
-		{name: "old bf16: safetensors → converter → upload", dst: stDir},
-		{name: "new bf16: GGUF → upload", dst: gguf},
-		{name: "new bf16: GGUF streamed while merging", dst: gguf, stream: true},
-		{name: "old q8_0: safetensors → converter → upload → quantize", dst: stDir, quantize: "q8_0"},
-		{name: "new q8_0: q8_0 GGUF → upload", dst: q8, typ: "q8_0"},
-		{name: "new q8_0: q8_0 GGUF streamed while merging", dst: q8, typ: "q8_0", stream: true},
-	}
-	if f.modelsDir != "" {
-		ways = append(ways,
-			way{name: "new bf16: GGUF → blob store", dst: gguf, modelsDir: f.modelsDir},
-			way{name: "new q8_0: q8_0 GGUF → blob store", dst: q8, typ: "q8_0", modelsDir: f.modelsDir})
-	}
 	digests := map[string]string{}
 	var runs []way // every way once, then the new ways again (--repeat)
 	runs = append(runs, ways...)
@@ -300,6 +313,9 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	// with the GGUF evicted from the page cache.
 	var loads []loadRow
 	for _, p := range []string{gguf, q8} {
+		if _, ok := digests[p]; !ok || f.loads == 0 {
+			continue // no way of this run wrote it, or --loads 0
+		}
 		for _, noMmap := range []bool{true, false} {
 			be, err := backend(f.modelsDir, "", noMmap)
 			if err != nil {
@@ -346,24 +362,26 @@ func runBenchTrial(ctx context.Context, out, log io.Writer, f benchTrialFlags) e
 	if f.repeat > 1 {
 		b.WriteString("\n" + repeatTable(rows))
 	}
-	fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache; each followed by a one-token request):\n\n", f.loads)
-	b.WriteString("| GGUF | use_mmap | warm loads s | min | first requests s | evicted: load + first request s |\n|---|---|---|---:|---|---:|\n")
-	for _, l := range loads {
-		mode := "true (mergetune's default)"
-		if l.noMmap {
-			mode = "server's choice"
-		}
-		var ws, fs []string
-		lo := time.Duration(0)
-		for i, d := range l.warm {
-			ws = append(ws, fmtSec(d.Seconds()))
-			fs = append(fs, fmtSec(l.first[i].Seconds()))
-			if i == 0 || d < lo {
-				lo = d
+	if len(loads) > 0 {
+		fmt.Fprintf(&b, "\nload alone (%d warm reloads, then one with the GGUF evicted from the page cache; each followed by a one-token request):\n\n", f.loads)
+		b.WriteString("| GGUF | use_mmap | warm loads s | min | first requests s | evicted: load + first request s |\n|---|---|---|---:|---|---:|\n")
+		for _, l := range loads {
+			mode := "true (mergetune's default)"
+			if l.noMmap {
+				mode = "server's choice"
 			}
+			var ws, fs []string
+			lo := time.Duration(0)
+			for i, d := range l.warm {
+				ws = append(ws, fmtSec(d.Seconds()))
+				fs = append(fs, fmtSec(l.first[i].Seconds()))
+				if i == 0 || d < lo {
+					lo = d
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s + %s |\n", filepath.Base(l.path), mode, strings.Join(ws, ", "), fmtSec(lo.Seconds()),
+				strings.Join(fs, ", "), fmtSec(l.cold[0].Seconds()), fmtSec(l.cold[1].Seconds()))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s + %s |\n", filepath.Base(l.path), mode, strings.Join(ws, ", "), fmtSec(lo.Seconds()),
-			strings.Join(fs, ", "), fmtSec(l.cold[0].Seconds()), fmtSec(l.cold[1].Seconds()))
 	}
 	fmt.Fprint(out, b.String())
 	if f.out != "" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -137,5 +139,66 @@ func TestBenchTrialPico(t *testing.T) {
 	}
 	for _, m := range list.Models {
 		t.Errorf("model %s left on the server", m.Name)
+	}
+}
+
+// TestBenchTrialWays runs `bench trial --ways streamed --loads 0` on
+// pico-shaped checkpoints through a real `ollama serve`: only the two
+// streamed ways run (each repetition once), and there is no load table.
+func TestBenchTrialWays(t *testing.T) {
+	t.Setenv(execMainEnv, "1")
+	srv := ollamatest.New(t, ollamatest.Options{})
+	dir := t.TempDir()
+	var out, log bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&log)
+	root.SetArgs([]string{"bench", "trial", "--shape", "pico", "--models", "2", "--dir", dir, "--host", srv.Host(),
+		"--models-dir", srv.Models, "--loads", "0", "--repeat", "2", "--ways", "streamed"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench trial: %v\n%s\nollama serve's log:\n%s", err, log.String(), srv.Log())
+	}
+	text := out.String()
+	runs := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		if cells := strings.Split(line, " | "); len(cells) == 14 && strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| way") {
+			runs[strings.TrimPrefix(cells[0], "| ")]++
+		}
+	}
+	want := map[string]int{"new bf16: GGUF streamed while merging": 2, "new q8_0: q8_0 GGUF streamed while merging": 2}
+	if !maps.Equal(runs, want) {
+		t.Errorf("rows %v, want %v:\n%s", runs, want, text)
+	}
+	if strings.Contains(text, "\nload alone (") {
+		t.Errorf("--loads 0 printed a load table:\n%s", text)
+	}
+}
+
+// TestBenchTrialFlags checks that bad --ways, --loads and --repeat values
+// are refused, naming the flag and the value, before any checkpoint is
+// generated.
+func TestBenchTrialFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ways", "new ("}, `--ways "new ("`},
+		{[]string{"--ways", "blob store"}, `--ways "blob store" matches no way`},
+		{[]string{"--ways", "nothing"}, `--ways "nothing" matches no way`},
+		{[]string{"--loads", "-1"}, "--loads -1"},
+		{[]string{"--repeat", "0"}, "--repeat 0"},
+	} {
+		dir := t.TempDir()
+		root := newRoot()
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(append([]string{"bench", "trial", "--shape", "pico", "--dir", dir, "--host", "127.0.0.1:1"}, tc.args...))
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("%v: the refused run wrote %d entries into --dir", tc.args, len(ents))
+		}
 	}
 }
