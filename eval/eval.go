@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 )
 
 // ErrUnsupported is returned by a backend that cannot serve a request kind
@@ -53,6 +54,22 @@ type Streamer interface {
 	// it in the server's store itself, say). It takes r over and closes
 	// it either way.
 	Stream(ctx context.Context, r io.ReadCloser, size int64) Stream
+}
+
+// A GrowingFile is a reader of a file the merge is still writing, as
+// merge.Options.Follow hands one to a Streamer. Besides reading it in
+// order, a backend may send the file's bytes straight from the file (with
+// sendfile, say) once Written says they are there.
+type GrowingFile interface {
+	io.ReadCloser
+	// File is the file being written, opened for reading: the reader's
+	// own descriptor, whose offset is the caller's to move.
+	File() *os.File
+	// Written blocks until the file's first want bytes are written (or
+	// all of it, where want is beyond its end), and returns how many
+	// leading bytes are written; where the merge was aborted first, it
+	// returns those written and the abort's error.
+	Written(want int64) (int64, error)
 }
 
 // Stream is a candidate's import begun while the merge writes it.

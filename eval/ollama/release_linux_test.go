@@ -32,9 +32,9 @@ func resident(t *testing.T, f *os.File, size int) int {
 	return n
 }
 
-// TestReleasingReader: an upload's reader gives the file's bytes and
+// TestReleasingRead: an upload's body, read, gives the file's bytes and
 // leaves none of its pages in the page cache.
-func TestReleasingReader(t *testing.T) {
+func TestReleasingRead(t *testing.T) {
 	dir := t.TempDir()
 	var fs unix.Statfs_t
 	if err := unix.Statfs(dir, &fs); err != nil {
@@ -67,7 +67,7 @@ func TestReleasingReader(t *testing.T) {
 	if n := resident(t, f, size); n < pages/2 {
 		t.Fatalf("only %d of %d pages resident after a plain read; the check cannot tell", n, pages)
 	}
-	got, err := io.ReadAll(newReleasingReader(f, size))
+	got, err := io.ReadAll(&fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: func(int64, int64) {}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,12 @@ func TestStreamAbortedMerge(t *testing.T) {
 	var sent atomic.Int64
 	_, st, err := streamMerge(ctx, t, be, cfg, filepath.Join(dir, "aborted.gguf"), func(r io.ReadCloser) io.ReadCloser {
 		cancel() // Follow runs before the merge writes its tensors
-		return counted{ReadCloser: r, n: &sent}
+		g, ok := r.(eval.GrowingFile)
+		if !ok {
+			t.Errorf("the merge's Follow reader %T is not an eval.GrowingFile: its upload is not sent from the file", r)
+			return counted{ReadCloser: r, n: &sent}
+		}
+		return countedFile{GrowingFile: g, n: &sent}
 	})
 	if err == nil {
 		t.Fatal("the merge cancelled half-way succeeded")
@@ -164,7 +169,7 @@ func TestStreamAbortedMerge(t *testing.T) {
 		t.Fatal("the stream of a failed merge still runs")
 	}
 	if e := st.(*stream).err; e == nil || !strings.Contains(e.Error(), gguf.ErrAborted.Error()) || sent.Load() == 0 {
-		t.Errorf("the stream read %d bytes and ended with %v; want the header sent, then the merge's abort", sent.Load(), e)
+		t.Errorf("the stream had %d bytes to send and ended with %v; want the header sent, then the merge's abort", sent.Load(), e)
 	}
 	done := make(chan struct{})
 	go func() { st.Cancel(); close(done) }()
@@ -187,6 +192,19 @@ func TestStreamAbortedMerge(t *testing.T) {
 	for _, e := range entries {
 		t.Errorf("the store holds %s after an aborted streamed merge", e.Name())
 	}
+}
+
+// countedFile records the most bytes Written reported, keeping the file a
+// GrowingFile (its upload is sent from the file).
+type countedFile struct {
+	eval.GrowingFile
+	n *atomic.Int64
+}
+
+func (c countedFile) Written(want int64) (int64, error) {
+	got, err := c.GrowingFile.Written(want)
+	c.n.Store(max(c.n.Load(), got))
+	return got, err
 }
 
 // counted counts the bytes read.

@@ -2,9 +2,20 @@ package ollama
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
+
+	"github.com/ollama/ollama/api"
 )
 
 // sizeRecorder records the size of each write.
@@ -34,7 +45,7 @@ func TestCountingReaderWriteTo(t *testing.T) {
 				src = iotest.HalfReader(src) // short reads, as a file being written gives
 			}
 			var last int64
-			cr := &countingReader{r: src, total: int64(n), report: func(d, _ int64) { last = d }}
+			cr := &countingReader{r: src, pr: &progress{total: int64(n), report: func(d, _ int64) { last = d }}}
 			var dst sizeRecorder
 			got, err := io.Copy(&dst, cr)
 			if err != nil || got != int64(n) || !bytes.Equal(dst.Bytes(), data) {
@@ -52,5 +63,236 @@ func TestCountingReaderWriteTo(t *testing.T) {
 				t.Errorf("n=%d: progress ended at %d", n, last)
 			}
 		}
+	}
+}
+
+// growing is a file written by the test while it is uploaded: Written
+// blocks until the test has written up to want (grow), or fails once the
+// test aborts.
+type growing struct {
+	f    *os.File
+	size int64
+	mu   sync.Mutex
+	cond sync.Cond
+	done int64
+	err  error
+}
+
+func newGrowing(f *os.File, size int64) *growing {
+	g := &growing{f: f, size: size}
+	g.cond.L = &g.mu
+	return g
+}
+
+func (g *growing) grow(to int64, err error) {
+	g.mu.Lock()
+	g.done, g.err = to, err
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+func (g *growing) Written(want int64) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want = min(want, g.size)
+	for g.done < want && g.err == nil {
+		g.cond.Wait()
+	}
+	return g.done, g.err
+}
+
+// blobSink is an httptest server taking blob uploads: it keeps the body
+// of the last one, and signals on got each time it has read past at.
+type blobSink struct {
+	*httptest.Server
+	mu   sync.Mutex
+	body []byte
+	at   int64
+	got  chan struct{}
+}
+
+func newBlobSink(t *testing.T, at int64) *blobSink {
+	s := &blobSink{at: at, got: make(chan struct{}, 1)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		p := make([]byte, 64<<10)
+		signalled := false
+		for {
+			n, err := r.Body.Read(p)
+			buf.Write(p[:n])
+			if !signalled && int64(buf.Len()) > s.at {
+				signalled = true
+				s.got <- struct{}{}
+			}
+			if err != nil {
+				break
+			}
+		}
+		s.mu.Lock()
+		s.body = buf.Bytes()
+		s.mu.Unlock()
+		if r.ContentLength != int64(buf.Len()) {
+			http.Error(w, `{"error":"short body"}`, http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("{}"))
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestFileBodySendfile: an upload of a file, complete or still being
+// written, reaches the server byte for byte, with its progress reaching
+// the total. Through the Backend's own transport it is sent with sendfile
+// (only the HTTP client's first buffer is read through the body), through
+// a caller's HTTP client by reading it; a file still being written is sent
+// before it is complete.
+func TestFileBodySendfile(t *testing.T) {
+	size := int64(2*sendPiece + 12345)
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name            string
+		growing, client bool
+	}{
+		{"complete", false, false},
+		{"growing", true, false},
+		{"complete, caller's client", false, true},
+		{"growing, caller's client", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first piece sent with sendfile ends short of half, the
+			// second needs the rest: the server has a quarter before the
+			// rest is written.
+			half := size / 2
+			sink := newBlobSink(t, size/4)
+			opt := Options{Host: sink.URL}
+			if tc.client {
+				opt.HTTPClient = &http.Client{}
+			}
+			b, err := New(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var last int64
+			body := &fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: func(d, _ int64) { last = d }}}
+			var g *growing
+			if tc.growing {
+				g = newGrowing(f, size)
+				body.written = g.Written
+				g.grow(half+1, nil)
+				go func() {
+					<-sink.got // the server has a quarter before the rest is written
+					g.grow(size, nil)
+				}()
+			}
+			if err := b.postBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), body, size); err != nil {
+				t.Fatal(err)
+			}
+			sink.mu.Lock()
+			defer sink.mu.Unlock()
+			if !bytes.Equal(sink.body, data) {
+				t.Errorf("the server got %d bytes, other than the file's %d", len(sink.body), size)
+			}
+			if last != size {
+				t.Errorf("progress ended at %d of %d", last, size)
+			}
+			if tc.client && body.copied != size {
+				t.Errorf("through a caller's client %d of %d bytes were read through the body, want all", body.copied, size)
+			}
+			if !tc.client && body.copied > 64<<10 {
+				t.Errorf("%d of %d bytes were read through the body, not sent with sendfile", body.copied, size)
+			}
+		})
+	}
+}
+
+// TestFileBodyAborted: a file whose writer aborts part-way through its
+// upload fails the upload with the writer's error, and the server gets
+// no more than was written.
+func TestFileBodyAborted(t *testing.T) {
+	size := int64(2*sendPiece + 12345)
+	path := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []bool{false, true} {
+		sink := newBlobSink(t, sendPiece/2)
+		opt := Options{Host: sink.URL}
+		if client {
+			opt.HTTPClient = &http.Client{}
+		}
+		b, err := New(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		g := newGrowing(f, size)
+		abort := errors.New("the merge was aborted")
+		written := int64(3 * sendPiece / 2) // the second piece waits for more
+		g.grow(written, nil)
+		go func() {
+			<-sink.got
+			g.grow(written, abort)
+		}()
+		body := &fileBody{f: f, size: size, written: g.Written, rel: releaser{f: f}, pr: &progress{total: size, report: func(int64, int64) {}}}
+		err = b.postBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), body, size)
+		if !errors.Is(err, abort) {
+			t.Errorf("caller's client %v: error %v, want the writer's abort", client, err)
+		}
+		sink.mu.Lock()
+		if int64(len(sink.body)) > written {
+			t.Errorf("caller's client %v: the server got %d bytes, more than the %d written", client, len(sink.body), written)
+		}
+		sink.mu.Unlock()
+	}
+}
+
+// TestPostBlobError: an error answer is an api.StatusError carrying the
+// server's message, as from Ollama's API client (Stream reads the
+// server's digest from it).
+func TestPostBlobError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"digest mismatch, expected \"x\", got \"y\""}`))
+	}))
+	defer srv.Close()
+	b, err := New(Options{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.UploadBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), strings.NewReader("abc"), 3)
+	var se api.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || se.ErrorMessage != `digest mismatch, expected "x", got "y"` {
+		t.Errorf("generic body: error %#v", err)
+	}
+	path := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(path, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = b.UploadBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), f, 3)
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || se.ErrorMessage != `digest mismatch, expected "x", got "y"` {
+		t.Errorf("file body: error %#v", err)
 	}
 }

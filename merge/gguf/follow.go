@@ -60,3 +60,21 @@ func (r *follower) Read(b []byte) (int, error) {
 }
 
 func (r *follower) Close() error { return r.f.Close() }
+
+// File returns the reader's own descriptor of the file (eval.GrowingFile):
+// a caller may send from it directly the bytes Written reports, moving its
+// offset; Read does not use the offset.
+func (r *follower) File() *os.File { return r.f }
+
+// Written blocks until the file's first want bytes are written (all of
+// it, where want is beyond its end) and returns how many leading bytes
+// are written; once the Writer is aborted short of want it returns those
+// and ErrAborted.
+func (r *follower) Written(want int64) (int64, error) {
+	want = min(want, r.size)
+	ready, stopped := r.p.wait(want)
+	if stopped && ready < want {
+		return ready, ErrAborted
+	}
+	return min(ready, r.size), nil
+}
