@@ -2,10 +2,13 @@ package ollama
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -15,26 +18,37 @@ import (
 // resident returns how many of f's pages are in the page cache.
 func resident(t *testing.T, f *os.File, size int) int {
 	t.Helper()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	n, err := residentPages(f, size)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+func residentPages(f *os.File, size int) (int, error) {
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return 0, err
 	}
 	defer unix.Munmap(m)
 	page := os.Getpagesize()
 	vec := make([]byte, (size+page-1)/page)
 	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal(e)
+		return 0, e
 	}
 	n := 0
 	for _, v := range vec {
 		n += int(v & 1)
 	}
-	return n
+	return n, nil
 }
 
-// TestReleasingRead: an upload's body, read, gives the file's bytes and
-// leaves none of its pages in the page cache.
-func TestReleasingRead(t *testing.T) {
+// TestUploadReleasesPages: a file's upload, sent with sendfile (the
+// Backend's own transport) or read (a caller's HTTP client), reaches the
+// server byte for byte, drops the pages it has sent while it goes on
+// (fewer than two thirds of them are cached once the server has read three
+// quarters), and leaves none of them in the page cache at its end.
+func TestUploadReleasesPages(t *testing.T) {
 	dir := t.TempDir()
 	var fs unix.Statfs_t
 	if err := unix.Statfs(dir, &fs); err != nil {
@@ -43,7 +57,7 @@ func TestReleasingRead(t *testing.T) {
 	if fs.Type == unix.TMPFS_MAGIC {
 		t.Skip("the temporary directory is on tmpfs, whose pages are memory and take no page cache advice")
 	}
-	const size = 3*releaseEvery + 12345 // several releases and a tail
+	const size = 6*releaseEvery + 12345 // several releases and a tail
 	want := make([]byte, size)
 	for i := range want {
 		want[i] = byte(rand.Uint32())
@@ -60,21 +74,46 @@ func TestReleasingRead(t *testing.T) {
 	if err := f.Sync(); err != nil { // clean pages: DONTNEED drops them
 		t.Fatal(err)
 	}
-	if _, err := io.Copy(io.Discard, f); err != nil {
-		t.Fatal(err)
-	}
 	pages := (size + os.Getpagesize() - 1) / os.Getpagesize()
-	if n := resident(t, f, size); n < pages/2 {
-		t.Fatalf("only %d of %d pages resident after a plain read; the check cannot tell", n, pages)
-	}
-	got, err := io.ReadAll(&fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: func(int64, int64) {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("the releasing reader gave other bytes than the file's")
-	}
-	if n := resident(t, f, size); n > pages/100 {
-		t.Errorf("%d of %d pages still in the page cache after the upload's read", n, pages)
+	for _, client := range []bool{false, true} {
+		if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, size)); err != nil {
+			t.Fatal(err)
+		}
+		if n := resident(t, f, size); n < pages/2 {
+			t.Fatalf("only %d of %d pages resident after a plain read; the check cannot tell", n, pages)
+		}
+		sink := newBlobSink(t, size*3/4)
+		mid := make(chan int, 1)
+		go func() {
+			<-sink.got
+			n, err := residentPages(f, size)
+			if err != nil {
+				n = pages
+			}
+			mid <- n
+		}()
+		opt := Options{Host: sink.URL}
+		if client {
+			opt.HTTPClient = &http.Client{}
+		}
+		b, err := New(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.UploadBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), f, size); err != nil {
+			t.Fatal(err)
+		}
+		sink.mu.Lock()
+		same := bytes.Equal(sink.body, want)
+		sink.mu.Unlock()
+		if !same {
+			t.Errorf("caller's client %v: the server got other bytes than the file's", client)
+		}
+		if n := <-mid; n >= pages*2/3 {
+			t.Errorf("caller's client %v: %d of %d pages in the page cache with three quarters of the file sent", client, n, pages)
+		}
+		if n := resident(t, f, size); n > pages/100 {
+			t.Errorf("caller's client %v: %d of %d pages still in the page cache after the upload", client, n, pages)
+		}
 	}
 }
