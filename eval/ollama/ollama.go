@@ -151,6 +151,7 @@ type Backend struct {
 	opt    Options
 	host   *url.URL
 	http   *http.Client
+	send   *http.Client // streamed uploads (see upload.go)
 	client *api.Client
 	// noStream: the server dropped a streamed upload (see Stream).
 	noStream atomic.Bool
@@ -204,16 +205,18 @@ func New(opt Options) (*Backend, error) {
 	default:
 		return nil, fmt.Errorf("ollama: unknown engine %q (want llamacpp or ollama)", opt.Engine)
 	}
-	hc := opt.HTTPClient
+	hc, send := opt.HTTPClient, opt.HTTPClient
 	if hc == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		hc = &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // a local server: never through a proxy
-			DialContext:         sendfileDialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
+			DialContext:         d.DialContext,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		}}
+		send = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: sendfileDialer(d), IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Backend{opt: opt, host: host, http: hc, client: api.NewClient(host, hc)}, nil
+	return &Backend{opt: opt, host: host, http: hc, send: send, client: api.NewClient(host, hc)}, nil
 }
 
 // CandidateFormat implements eval.CandidateFormatter: candidates are GGUF

@@ -11,30 +11,36 @@ const releaseEvery = 32 << 20
 // the next range, starting inside it too, would leave it again.
 const releaseAlign = 2 << 20
 
-// releaseLag is how far behind what an upload has sent the dropped range
-// ends: pages sent with sendfile are held by the socket until the server
-// has read them, and the kernel does not drop a page so held.
-const releaseLag = 16 << 20
-
 // releaser advises the kernel, every releaseEvery bytes an upload has
-// sent from a file and once the server has answered, to drop those pages
-// (dropCache). A candidate's GGUF is uploaded once and deleted after, and
-// the server writes a copy of the same size: on a machine short of memory
-// the server's writes then reuse the pages ours held instead of waiting on
-// the kernel to reclaim and compact memory for them. (In bench trial on
-// the 24 GB machine, with the inputs and outputs of the merges cached,
-// the server spent a whole core in the kernel and the upload took 1.6 to
-// 2.5 times the same upload made after a blob of the same size was
-// deleted.)
+// sent from a file and at its end, to drop those pages (dropCache). A
+// candidate's GGUF is uploaded once and deleted after, and the server
+// writes a copy of the same size: on a machine short of memory the
+// server's writes then reuse the pages ours held instead of waiting on the
+// kernel to reclaim and compact memory for them. (In bench trial on the
+// 24 GB machine, with the inputs and outputs of the merges cached, the
+// server spent a whole core in the kernel and the upload took 1.6 to 2.5
+// times the same upload made after a blob of the same size was deleted.)
+//
+// Pages sent with sendfile are held by the sockets until the server has
+// read them (up to the receiver's buffer, 32 MiB here), and the kernel
+// does not drop a page so held: such an upload (atEnd) drops its pages
+// only once the server has answered.
 type releaser struct {
 	f        *os.File
+	atEnd    bool
 	released int64
 }
 
-// sent records that the upload has sent the file up to off.
-func (r *releaser) sent(off int64) {
-	if off-releaseLag-r.released >= releaseEvery {
-		to := (off - releaseLag) &^ (releaseAlign - 1)
+// sent records that the upload has sent the file up to off; end: all of
+// it.
+func (r *releaser) sent(off int64, end bool) {
+	switch {
+	case r.atEnd:
+	case end:
+		r.done()
+		r.released = off
+	case off-r.released >= releaseEvery:
+		to := off &^ (releaseAlign - 1)
 		dropCache(r.f, r.released, to-r.released)
 		r.released = to
 	}

@@ -43,11 +43,13 @@ func residentPages(f *os.File, size int) (int, error) {
 	return n, nil
 }
 
-// TestUploadReleasesPages: a file's upload, sent with sendfile (the
-// Backend's own transport) or read (a caller's HTTP client), reaches the
-// server byte for byte, drops the pages it has sent while it goes on
-// (fewer than two thirds of them are cached once the server has read three
-// quarters), and leaves none of them in the page cache at its end.
+// TestUploadReleasesPages: a file's upload, complete or still being
+// written, through the Backend's own transport (a file still being written
+// goes with sendfile) or a caller's HTTP client, reaches the server byte
+// for byte and leaves none of its pages in the page cache at its end; a
+// complete file's drops the pages it has sent while it goes on (fewer
+// than two thirds of them are cached once the server has read three
+// quarters).
 func TestUploadReleasesPages(t *testing.T) {
 	dir := t.TempDir()
 	var fs unix.Statfs_t
@@ -75,7 +77,8 @@ func TestUploadReleasesPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := (size + os.Getpagesize() - 1) / os.Getpagesize()
-	for _, client := range []bool{false, true} {
+	for _, tc := range []struct{ client, growing bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		client := tc.client
 		if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, size)); err != nil {
 			t.Fatal(err)
 		}
@@ -100,20 +103,32 @@ func TestUploadReleasesPages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.UploadBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), f, size); err != nil {
+		var r io.Reader = f
+		if tc.growing {
+			g := newGrowing(f, size)
+			g.grow(size, nil)
+			r = g
+		}
+		if err := b.UploadBlob(context.Background(), "sha256:"+strings.Repeat("0", 64), r, size); err != nil {
 			t.Fatal(err)
 		}
 		sink.mu.Lock()
 		same := bytes.Equal(sink.body, want)
 		sink.mu.Unlock()
 		if !same {
-			t.Errorf("caller's client %v: the server got other bytes than the file's", client)
+			t.Errorf("%+v: the server got other bytes than the file's", tc)
 		}
-		if n := <-mid; n >= pages*2/3 {
-			t.Errorf("caller's client %v: %d of %d pages in the page cache with three quarters of the file sent", client, n, pages)
+		if n := <-mid; n >= pages*2/3 && !tc.growing {
+			t.Errorf("%+v: %d of %d pages in the page cache with three quarters of the file sent", tc, n, pages)
 		}
-		if n := resident(t, f, size); n > pages/100 {
-			t.Errorf("caller's client %v: %d of %d pages still in the page cache after the upload", client, n, pages)
+		// Sent with sendfile, the last pages may still be held by the
+		// sockets when the server's answer comes (a folio or two).
+		left := pages / 100
+		if tc.growing && !tc.client {
+			left += 2 * releaseAlign / os.Getpagesize()
+		}
+		if n := resident(t, f, size); n > left {
+			t.Errorf("%+v: %d of %d pages still in the page cache after the upload", tc, n, pages)
 		}
 	}
 }

@@ -3,24 +3,31 @@ package ollama
 // A candidate's upload.
 //
 // A candidate is a file, finished (the plain upload) or still being
-// written by the merge (Stream, an eval.GrowingFile). Its request body is
-// a fileBody, with its length. Over a plain-HTTP connection the Backend's
-// own transport dialed (a sendfileConn):
+// written by the merge (Stream, an eval.GrowingFile); either is a
+// fileBody, which drops the pages it has sent from the page cache
+// (releaser) and reports progress.
 //
-//   - a file still being written is sent with sendfile(2), piece by piece
-//     as the merge writes it: the client copies nothing through its own
-//     memory, and leaves the cores to the merge and (on one machine) the
-//     server it overlaps (bench trial, three runs of each, interleaved:
-//     streamed bf16 0.74-1.07 × merge alone + upload alone, median 0.81,
-//     against 0.94-1.53, median 1.11, reading the file in 4 MiB writes);
-//   - a finished file is read and written in 4 MiB writes: sent alone, the
-//     copy runs on a core the server does not use, and leaves the bytes in
-//     the cache the server's read then hits (same hour: bf16 upload alone
-//     3.0-3.4 s copied, 3.9-4.3 s with sendfile, to a server on the same
-//     machine).
+//   - A file still being written goes with its length, over the Backend's
+//     own connections for streams (sendfileConn): it is sent with
+//     sendfile(2), piece by piece as the merge writes it, and the client
+//     copies nothing through its own memory, which leaves the cores to the
+//     merge and (on one machine) the server it overlaps (bench trial,
+//     five runs of each, interleaved, 15 repetitions: streamed bf16
+//     0.74-1.11 × merge alone + upload alone, median 0.88, against
+//     0.87-1.53, median 1.03, reading the file in 4 MiB writes; q8_0
+//     median 0.88 against 0.97).
+//   - A finished file goes as the API client sends a body, read in 4 MiB
+//     writes: alone, the copy runs on a core the server does not use and
+//     leaves the bytes in the cache the server's read then hits (same
+//     hour: bf16 upload alone 3.0-3.4 s copied, 3.9-4.3 s with sendfile, to
+//     a server on the same machine). Sent with its length, or over the
+//     streams' connections, the upload right after a merge also took
+//     0.88-1.39 × the upload alone (18 repetitions), against 0.81-1.12 ×
+//     as the API client sends it (12, interleaved in the same hour; the
+//     cause is not known).
 //
-// Over any other connection the body is read as usual. Another reader is
-// sent as the HTTP client sends any body (countingReader).
+// Any other reader is sent as the API client sends a body
+// (countingReader).
 
 import (
 	"context"
@@ -41,27 +48,29 @@ import (
 // UploadBlob uploads size bytes read from r to the server as the blob
 // digest (POST /api/blobs/<digest>), reporting progress as the "upload"
 // stage: the upload every candidate import makes. An *os.File is sent
-// from its start, and a file still being written (eval.GrowingFile) as
-// its bytes are written, straight from the file where the connection
-// allows (sendfile).
+// from its start, in 4 MiB writes, and a file still being written
+// (eval.GrowingFile) as its bytes are written, with sendfile where the
+// connection allows.
 func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, size int64) error {
 	pr := &progress{total: size, report: func(d, t int64) { b.report("upload", d, t) }}
 	var body *fileBody
 	switch r := r.(type) {
 	case eval.GrowingFile:
-		body = &fileBody{f: r.File(), size: size, written: r.Written, pr: pr}
+		f := r.File()
+		body = &fileBody{f: f, size: size, written: r.Written, pr: pr, rel: releaser{f: f, atEnd: true}}
 	case *os.File:
-		body = &fileBody{f: r, size: size, pr: pr}
+		body := &fileBody{f: r, size: size, pr: &progress{report: func(int64, int64) {}}, rel: releaser{f: r}}
+		defer body.rel.done()
+		return b.client.CreateBlob(ctx, digest, &countingReader{r: body, pr: pr})
 	default:
 		return b.client.CreateBlob(ctx, digest, &countingReader{r: r, pr: pr})
 	}
-	body.rel = releaser{f: body.f}
 	defer body.rel.done()
 	return b.postBlob(ctx, digest, body, size)
 }
 
 // postBlob sends body, of size bytes, as the blob digest, with its length
-// (a fileBody is sent with sendfile only so). An error answer is an
+// (a fileBody sends itself only so). An error answer is an
 // api.StatusError, as the API client returns it.
 func (b *Backend) postBlob(ctx context.Context, digest string, body io.Reader, size int64) error {
 	u := b.host.JoinPath("/api/blobs", digest)
@@ -71,7 +80,7 @@ func (b *Backend) postBlob(ctx context.Context, digest string, body io.Reader, s
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := b.http.Do(req)
+	resp, err := b.send.Do(req)
 	if err != nil {
 		return err
 	}
@@ -110,9 +119,8 @@ func (p *progress) add(n int64, end bool) {
 
 // fileBody is an upload's request body read from a file: size bytes from
 // its start, each once written says it is there (nil: the file is
-// complete). Through a sendfileConn it sends itself, with sendfile while
-// the file is written, in 4 MiB writes when it is complete; elsewhere it
-// reads as any body. It drops the sent pages from the page cache
+// complete). Through a sendfileConn it sends itself with sendfile;
+// elsewhere it reads as any body. It drops the sent pages from the page cache
 // as it goes (releaser; UploadBlob drops the rest once the server has
 // answered) and reports progress.
 type fileBody struct {
@@ -146,7 +154,7 @@ func (b *fileBody) ready(want int64) (int64, error) {
 // advance records n more bytes sent.
 func (b *fileBody) advance(n int64) {
 	b.off += n
-	b.rel.sent(b.off)
+	b.rel.sent(b.off, b.off == b.size)
 	b.pr.add(n, b.off == b.size)
 }
 
@@ -209,17 +217,10 @@ func (b *fileBody) sendTo(c *net.TCPConn, lr *io.LimitedReader) (int64, error) {
 	return sent, nil
 }
 
-// copyTo sends the body's next lr.N bytes to c in writes of up to
-// uploadWrite bytes.
-func (b *fileBody) copyTo(c *net.TCPConn, lr *io.LimitedReader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{c}, lr, make([]byte, uploadWrite))
-}
-
-// sendfileConn is a TCP connection the Backend's transport dialed. The
-// HTTP client writes a request body of known length with ReadFrom, with
-// the body under an io.LimitedReader: a fileBody then sends itself
-// (sendTo while its file is written, copyTo once it is complete),
-// anything else goes as the TCP connection sends it.
+// sendfileConn is a TCP connection the Backend's streams dialed. The HTTP
+// client writes a request body of known length with ReadFrom, with the
+// body under an io.LimitedReader: a fileBody then sends itself with
+// sendfile, anything else goes as the TCP connection sends it.
 type sendfileConn struct {
 	*net.TCPConn
 }
@@ -228,9 +229,6 @@ type sendfileConn struct {
 func (c *sendfileConn) ReadFrom(r io.Reader) (int64, error) {
 	if lr, ok := r.(*io.LimitedReader); ok {
 		if body, ok := lr.R.(*fileBody); ok {
-			if body.written == nil {
-				return body.copyTo(c.TCPConn, lr)
-			}
 			return body.sendTo(c.TCPConn, lr)
 		}
 	}
