@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,14 +94,7 @@ func TestUploadReleasesPages(t *testing.T) {
 			}
 			mid <- n
 		}()
-		opt := Options{Host: sink.URL}
-		if client {
-			opt.HTTPClient = &http.Client{}
-		}
-		b, err := New(opt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := sink.backend(t, client)
 		var r io.Reader = f
 		if tc.growing {
 			g := newGrowing(f, size)

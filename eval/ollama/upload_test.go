@@ -147,6 +147,21 @@ func newBlobSink(t *testing.T, at int64) *blobSink {
 	return s
 }
 
+// backend returns a Backend for the sink: with its own transport, or
+// with a caller's HTTP client.
+func (s *blobSink) backend(t *testing.T, callersClient bool) *Backend {
+	t.Helper()
+	opt := Options{Host: s.URL}
+	if callersClient {
+		opt.HTTPClient = &http.Client{}
+	}
+	b, err := New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestFileBodySendfile: an upload of a file, complete or still being
 // written, reaches the server byte for byte, with its progress reaching
 // the total, and a file still being written is sent before it is
@@ -178,14 +193,7 @@ func TestFileBodySendfile(t *testing.T) {
 			// rest is written.
 			half := size / 2
 			sink := newBlobSink(t, size/4)
-			opt := Options{Host: sink.URL}
-			if tc.client {
-				opt.HTTPClient = &http.Client{}
-			}
-			b, err := New(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := sink.backend(t, tc.client)
 			f, err := os.Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -234,14 +242,7 @@ func TestFileBodyAborted(t *testing.T) {
 	}
 	for _, client := range []bool{false, true} {
 		sink := newBlobSink(t, sendPiece/2)
-		opt := Options{Host: sink.URL}
-		if client {
-			opt.HTTPClient = &http.Client{}
-		}
-		b, err := New(opt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := sink.backend(t, client)
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
