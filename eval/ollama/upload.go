@@ -4,18 +4,21 @@ package ollama
 //
 // A candidate is a file, finished (the plain upload) or still being
 // written by the merge (Stream, an eval.GrowingFile); either is a
-// fileBody, which drops the pages it has sent from the page cache
-// (releaser) and reports progress.
+// fileBody, which reports progress and, for a finished file, drops the
+// pages it has sent from the page cache (releaser).
 //
 //   - A file still being written goes with its length, over the Backend's
 //     own connections for streams (sendfileConn): it is sent with
 //     sendfile(2), piece by piece as the merge writes it, and the client
 //     copies nothing through its own memory, which leaves the cores to the
-//     merge and (on one machine) the server it overlaps (bench trial,
-//     five runs of each, interleaved, 15 repetitions: streamed bf16
-//     0.74-1.11 × merge alone + upload alone, median 0.88, against
-//     0.87-1.53, median 1.03, reading the file in 4 MiB writes; q8_0
-//     median 0.88 against 0.97).
+//     merge it overlaps: 0.26-0.63 CPU s of the client per 2.2 GB against
+//     0.64-1.15 s in 4 MiB writes. With the server on the same two cores
+//     (bench trial, × merge alone + upload alone, interleaved runs) the
+//     q8_0 stream was faster so on two machines (medians 0.88 against
+//     0.97, and 0.91 against 1.00), the bf16 stream faster on one (0.88
+//     against 1.03) and slower on the other (1.46 against 0.96: the
+//     server, reading the sent pages, was still 1.1-2.3 s behind when the
+//     merge ended, against 0-0.1 s copied; not explained).
 //   - A finished file goes as the API client sends a body, read in 4 MiB
 //     writes: alone, the copy runs on a core the server does not use and
 //     leaves the bytes in the cache the server's read then hits (same
@@ -57,7 +60,7 @@ func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, si
 	switch r := r.(type) {
 	case eval.GrowingFile:
 		f := r.File()
-		body = &fileBody{f: f, size: size, written: r.Written, pr: pr, rel: releaser{f: f, atEnd: true}}
+		body = &fileBody{f: f, size: size, written: r.Written, pr: pr, rel: releaser{}} // its pages stay cached (releaser)
 	case *os.File:
 		body = &fileBody{f: r, size: size, pr: pr, rel: releaser{f: r}}
 	default:
@@ -121,9 +124,9 @@ func (p *progress) add(n int64, end bool) {
 // fileBody is an upload's request body read from a file: size bytes from
 // its start, each once written says it is there (nil: the file is
 // complete). Through a sendfileConn it sends itself with sendfile;
-// elsewhere it reads as any body. It drops the sent pages from the page cache
-// as it goes (releaser; UploadBlob drops the rest once the server has
-// answered) and reports progress.
+// elsewhere it reads as any body. A finished file's drops the sent pages
+// from the page cache as it goes (releaser; UploadBlob drops the rest once
+// the server has answered); every one reports progress.
 type fileBody struct {
 	f       *os.File
 	size    int64
