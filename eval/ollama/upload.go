@@ -204,7 +204,9 @@ func (b *fileBody) sendTo(c *net.TCPConn, lr *io.LimitedReader) (int64, error) {
 		if _, err := b.f.Seek(b.off, io.SeekStart); err != nil {
 			return sent, fmt.Errorf("upload %s: %w", b.f.Name(), err)
 		}
-		want := ready - b.off
+		// One piece at most, though more may be written: progress goes
+		// by pieces.
+		want := min(ready-b.off, sendPiece, lr.N)
 		// *net.TCPConn.ReadFrom sends an *os.File under a LimitedReader
 		// with sendfile (and copies where it cannot).
 		n, err := c.ReadFrom(&io.LimitedReader{R: b.f, N: want})

@@ -164,7 +164,7 @@ func (s *blobSink) backend(t *testing.T, callersClient bool) *Backend {
 
 // TestFileBodySendfile: an upload of a file, complete or still being
 // written, reaches the server byte for byte, with its progress reaching
-// the total, and a file still being written is sent before it is
+// the total a piece (sendPiece) at a time at most, and a file still being written is sent before it is
 // complete. Through the transport the Backend's streams use, the file is
 // sent with sendfile (only the HTTP client's first buffer is read through
 // the body); through a caller's HTTP client it is read.
@@ -199,8 +199,9 @@ func TestFileBodySendfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			var last int64
-			body := &fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: func(d, _ int64) { last = d }}}
+			var last, step int64
+			report := func(d, _ int64) { step, last = max(step, d-last), d }
+			body := &fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: report}}
 			var g *growing
 			if tc.growing {
 				g = newGrowing(f, size)
@@ -221,6 +222,9 @@ func TestFileBodySendfile(t *testing.T) {
 			}
 			if last != size {
 				t.Errorf("progress ended at %d of %d", last, size)
+			}
+			if step > sendPiece {
+				t.Errorf("progress moved by %d bytes at once, more than a piece (%d)", step, sendPiece)
 			}
 			if sendfile := !tc.client; !sendfile && body.copied != size {
 				t.Errorf("%d of %d bytes were read through the body, want all", body.copied, size)
