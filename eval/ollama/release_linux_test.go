@@ -77,7 +77,6 @@ func TestUploadReleasesPages(t *testing.T) {
 	}
 	pages := (size + os.Getpagesize() - 1) / os.Getpagesize()
 	for _, tc := range []struct{ client, growing bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
-		client := tc.client
 		if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, size)); err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +93,7 @@ func TestUploadReleasesPages(t *testing.T) {
 			}
 			mid <- n
 		}()
-		b := sink.backend(t, client)
+		b := sink.backend(t, tc.client)
 		var r io.Reader = f
 		if tc.growing {
 			g := newGrowing(f, size)

@@ -59,8 +59,7 @@ func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, si
 	var body *fileBody
 	switch r := r.(type) {
 	case eval.GrowingFile:
-		f := r.File()
-		body = &fileBody{f: f, size: size, written: r.Written, pr: pr, rel: releaser{}} // its pages stay cached (releaser)
+		body = &fileBody{f: r.File(), size: size, written: r.Written, pr: pr} // no releaser file: its pages stay cached
 	case *os.File:
 		body = &fileBody{f: r, size: size, pr: pr, rel: releaser{f: r}}
 	default:

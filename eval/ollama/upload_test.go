@@ -164,8 +164,8 @@ func (s *blobSink) backend(t *testing.T, callersClient bool) *Backend {
 
 // TestFileBodySendfile: an upload of a file, complete or still being
 // written, reaches the server byte for byte, with its progress reaching
-// the total a piece (sendPiece) at a time at most, and a file still being written is sent before it is
-// complete. Through the transport the Backend's streams use, the file is
+// the total a piece (sendPiece) at a time at most, and a file still
+// being written is sent before it is complete. Through the transport the Backend's streams use, the file is
 // sent with sendfile (only the HTTP client's first buffer is read through
 // the body); through a caller's HTTP client it is read.
 func TestFileBodySendfile(t *testing.T) {
