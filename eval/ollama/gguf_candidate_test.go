@@ -200,29 +200,66 @@ func TestPlaceBlob(t *testing.T) {
 	}
 	defer f.Close()
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	if ok, err := placeBlob(filepath.Join(dir, "nomodels"), f, digest); ok || err != nil {
-		t.Errorf("no store: %v, %v", ok, err)
+	if made, ok, err := placeBlob(filepath.Join(dir, "nomodels"), f, digest); ok || made != "" || err != nil {
+		t.Errorf("no store: %q, %v, %v", made, ok, err)
 	}
 	models := filepath.Join(dir, "models")
 	os.MkdirAll(filepath.Join(models, "blobs"), 0o755)
-	if ok, err := placeBlob(models, f, digest); !ok || err != nil {
-		t.Fatalf("place: %v, %v", ok, err)
+	target := filepath.Join(models, "blobs", "sha256-"+strings.Repeat("ab", 32))
+	if made, ok, err := placeBlob(models, f, digest); made != target || !ok || err != nil {
+		t.Fatalf("place: %q, %v, %v; want %s made", made, ok, err, target)
 	}
-	got, err := os.ReadFile(filepath.Join(models, "blobs", "sha256-"+strings.Repeat("ab", 32)))
+	got, err := os.ReadFile(target)
 	if err != nil || string(got) != "GGUF data" {
 		t.Errorf("blob %q, %v", got, err)
+	}
+	// Placed again: the store holds it already, and placeBlob made nothing.
+	if made, ok, err := placeBlob(models, f, digest); made != "" || !ok || err != nil {
+		t.Errorf("place again: %q, %v, %v; want nothing made", made, ok, err)
 	}
 	// A read-only store: the link and the copy fail, nothing is left.
 	ro := filepath.Join(dir, "ro")
 	os.MkdirAll(filepath.Join(ro, "blobs"), 0o555)
 	if os.Getuid() != 0 {
-		if _, err := placeBlob(ro, f, digest); err == nil {
+		if _, _, err := placeBlob(ro, f, digest); err == nil {
 			t.Error("read-only store: no error")
 		}
 		if entries, _ := os.ReadDir(filepath.Join(ro, "blobs")); len(entries) != 0 {
 			t.Errorf("read-only store holds %d entries", len(entries))
 		}
 	}
+}
+
+// TestPlaceUnseen gives a backend a models directory with a blob store
+// the server does not use: the first candidate is placed there, the
+// server does not see it, and it is uploaded instead, with nothing left
+// in that store; the backend then streams its candidates and places no
+// more.
+func TestPlaceUnseen(t *testing.T) {
+	dir := t.TempDir()
+	direct := filepath.Join(dir, "merged.gguf")
+	if _, err := merge.RunFile(t.Context(), familyMergeConfig(t, dir, "bfloat16"), direct, merge.Options{Format: merge.FormatGGUF}); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other-models")
+	if err := os.MkdirAll(filepath.Join(other, "blobs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	be := backend(t, Options{NamePrefix: "place-unseen", ModelsDir: other})
+	if !be.canPlace() || be.Streams() {
+		t.Fatalf("before the first candidate: canPlace %v, Streams %v; want placement, no stream", be.canPlace(), be.Streams())
+	}
+	m := open(t, be, direct)
+	if s := m.Stats(); s.Placed || !s.Uploaded {
+		t.Errorf("stats %+v: want the candidate uploaded, not placed", s)
+	}
+	if entries, err := os.ReadDir(filepath.Join(other, "blobs")); err != nil || len(entries) != 0 {
+		t.Errorf("the store the server does not use holds %d entries (%v); want none", len(entries), err)
+	}
+	if be.canPlace() || !be.Streams() {
+		t.Errorf("after: canPlace %v, Streams %v; want no placement, streams", be.canPlace(), be.Streams())
+	}
+	sameAnswers(t, toy.Tasks()[:2], 3, m, open(t, backend(t, Options{NamePrefix: "place-seen", ModelsDir: server(t).Models}), direct))
 }
 
 // sameAnswers checks that each model of got gives want's greedy answer

@@ -123,8 +123,9 @@ type Options struct {
 	// impossible) into its blob store and only create is called, with no
 	// upload. Empty: the OLLAMA_MODELS environment variable when the
 	// server's host is a loopback address, else none. "-" never uses the
-	// blob store directly. A blob the server does not then see is
-	// uploaded as usual.
+	// blob store directly. A blob the server does not then see (the
+	// directory is not its store) is removed again and uploaded as usual,
+	// and the Backend uploads or streams its candidates from then on.
 	ModelsDir string
 	// NoStream uploads a GGUF candidate once its merge has ended instead
 	// of while the merge writes it (Backend.Stream).
@@ -155,6 +156,9 @@ type Backend struct {
 	client *api.Client
 	// noStream: the server dropped a streamed upload (see Stream).
 	noStream atomic.Bool
+	// noPlace: the server did not see a blob placed into ModelsDir
+	// (see place).
+	noPlace atomic.Bool
 }
 
 var _ eval.Backend = (*Backend)(nil)
@@ -465,17 +469,12 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 		}
 	}
-	if !exists && b.opt.ModelsDir != "" {
-		placed, err := placeBlob(b.opt.ModelsDir, f, digest)
+	if !exists {
+		placed, err := b.place(ctx, f, digest)
 		if err != nil {
 			return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 		}
-		if placed {
-			if exists, err = b.hasBlob(ctx, digest); err != nil {
-				return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
-			}
-			st.Placed = exists
-		}
+		exists, st.Placed = placed, placed
 	}
 	if !exists {
 		err := b.retry(ctx, "upload blob "+digest, b.opt.Timeouts.Import, func(ctx context.Context) error {
