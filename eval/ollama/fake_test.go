@@ -340,6 +340,28 @@ func TestHostURL(t *testing.T) {
 	}
 }
 
+// TestBackendLocal: a Backend counts its server as on this machine (an
+// upload's copy written here: releaser) exactly for loopback hosts.
+func TestBackendLocal(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1:8080":           true,
+		"localhost":                true,
+		"http://[::1]:5000":        true,
+		":9000":                    true,
+		"http://10.0.0.1:1234":     false,
+		"https://example.com":      false,
+		"http://192.168.1.7:11434": false,
+	} {
+		b, err := New(Options{Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.local != want {
+			t.Errorf("New(Host %q): local %v, want %v", host, b.local, want)
+		}
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	if _, err := New(Options{Quantize: "q3_weird"}); err == nil {
 		t.Error("New accepted an unknown quantization")

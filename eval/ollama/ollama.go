@@ -154,6 +154,9 @@ type Backend struct {
 	http   *http.Client
 	send   *http.Client // streamed uploads (see upload.go)
 	client *api.Client
+	// local: the server's host is a loopback address; its copy of an
+	// upload is written on this machine (see releaser).
+	local bool
 	// noStream: the server dropped a streamed upload (see Stream).
 	noStream atomic.Bool
 	// noPlace: the server did not see a blob placed into ModelsDir
@@ -220,7 +223,7 @@ func New(opt Options) (*Backend, error) {
 		}}
 		send = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: sendfileDialer(d), IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Backend{opt: opt, host: host, http: hc, send: send, client: api.NewClient(host, hc)}, nil
+	return &Backend{opt: opt, host: host, local: isLoopback(host), http: hc, send: send, client: api.NewClient(host, hc)}, nil
 }
 
 // CandidateFormat implements eval.CandidateFormatter: candidates are GGUF

@@ -12,11 +12,12 @@ const releaseEvery = 32 << 20
 const releaseAlign = 2 << 20
 
 // releaser advises the kernel, every releaseEvery bytes an upload has
-// sent from a finished file and at its end, to drop those pages
-// (dropCache); with no file (a stream) it does nothing.
+// sent from a finished file to a server on this machine and at its end,
+// to drop those pages (dropCache); with no file (a stream, or a server
+// elsewhere) it does nothing.
 //
-// A finished candidate's upload writes a copy of the same size into the
-// server's blob store (when the server is on this machine). Dropped as
+// A finished candidate's upload to a server on this machine writes a copy
+// of the same size into the server's blob store. Dropped as
 // they are sent, our pages are free when the server's writes ask for
 // pages, and are taken again at once: in bench trial's upload after the
 // merge the server otherwise spent a whole core in the kernel and took
@@ -30,6 +31,9 @@ const releaseAlign = 2 << 20
 // the host (1.2 GB written into the page cache in 0.24-0.33 s right after
 // 2.4 GB had been freed, 1.24-1.71 s eight seconds later, with no reclaim
 // or compaction at all).
+//
+// A server elsewhere writes its copy elsewhere: dropped, the pages would
+// only sit free until the next merge, and pay as below.
 //
 // A streamed candidate's pages are left in the cache: they are dirty while
 // the merge writes them, and the sockets hold the pages sendfile sent until

@@ -4,8 +4,9 @@ package ollama
 //
 // A candidate is a file, finished (the plain upload) or still being
 // written by the merge (Stream, an eval.GrowingFile); either is a
-// fileBody, which reports progress and, for a finished file, drops the
-// pages it has sent from the page cache (releaser).
+// fileBody, which reports progress and, for a finished file sent to a
+// server on this machine, drops the pages it has sent from the page cache
+// (releaser).
 //
 //   - A file still being written goes with its length, over the Backend's
 //     own connections for streams (sendfileConn): it is sent with
@@ -61,7 +62,10 @@ func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, si
 	case eval.GrowingFile:
 		body = &fileBody{f: r.File(), size: size, written: r.Written, pr: pr} // no releaser file: its pages stay cached
 	case *os.File:
-		body = &fileBody{f: r, size: size, pr: pr, rel: releaser{f: r}}
+		body = &fileBody{f: r, size: size, pr: pr}
+		if b.local {
+			body.rel = releaser{f: r} // the server's copy is written here too
+		}
 	default:
 		return b.client.CreateBlob(ctx, digest, &countingReader{r: r, pr: pr})
 	}
