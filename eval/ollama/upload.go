@@ -19,7 +19,10 @@ package ollama
 //     0.97, and 0.91 against 1.00), the bf16 stream faster on one (0.88
 //     against 1.03) and slower on the other (1.46 against 0.96: the
 //     server, reading the sent pages, was still 1.1-2.3 s behind when the
-//     merge ended, against 0-0.1 s copied; not explained).
+//     merge ended, against 0-0.1 s copied; not explained), and on a
+//     third session's machine a little slower (1.02 against 0.96, one
+//     binary, 9 repetitions each): a few per cent either way, within
+//     what these shared machines swing.
 //   - A finished file goes as the API client sends a body, read in 4 MiB
 //     writes: alone, the copy runs on a core the server does not use and
 //     leaves the bytes in the cache the server's read then hits (same
