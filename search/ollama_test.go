@@ -11,10 +11,13 @@ import (
 )
 
 // TestStudyThroughOllamaGGUF runs a small study through a real `ollama
-// serve`: each trial's candidate is one GGUF file written by the merge
-// (trial-N/model.gguf, no safetensors) and uploaded while it is written,
-// the trials complete with scores, and the kept best trial holds its GGUF.
+// serve` on this machine, its models directory not given: each trial's
+// candidate is one GGUF file written by the merge (trial-N/model.gguf, no
+// safetensors); the first is uploaded while it is written, and the second
+// placed into the store the server reported for the first; the trials
+// complete with scores, and the kept best trial holds its GGUF.
 func TestStudyThroughOllamaGGUF(t *testing.T) {
+	t.Setenv("OLLAMA_MODELS", "") // the store is learned from the server
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
 	for _, q := range []string{"", "q8_0"} {
@@ -24,7 +27,8 @@ func TestStudyThroughOllamaGGUF(t *testing.T) {
 			s := writeStudy(t, sub, `method: task_arithmetic
 space:
   lambda: {type: float, low: 0.5, high: 1.2}
-trials: 1
+trials: 2
+workers: 1
 keep_best: 1
 evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 `)
@@ -32,18 +36,21 @@ evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 			if err != nil {
 				t.Fatalf("%v\n%s", err, srv.Log()[max(0, len(srv.Log())-3000):])
 			}
-			if st := sum.Status; st.Complete != 1 || st.Failed != 0 {
-				t.Fatalf("%d complete, %d failed; want 1, 0", st.Complete, st.Failed)
+			if st := sum.Status; st.Complete != 2 || st.Failed != 0 {
+				t.Fatalf("%d complete, %d failed; want 2, 0", st.Complete, st.Failed)
 			}
-			// The trial records the merge (which writes the GGUF while the
-			// server receives and hashes it), the import's stages and the
-			// evaluation, in order.
-			var names []string
-			for _, x := range sum.Status.Trials[0].Stages {
-				names = append(names, x.Name)
-			}
-			if got, want := strings.Join(names, ","), "merge,upload after merge,create,load,evaluate"; got != want {
-				t.Errorf("stages %s, want %s (the candidate uploaded while the merge wrote it)", got, want)
+			// Each trial records the merge (the first's writes the GGUF
+			// while the server receives and hashes it; the second's
+			// hashes it), the import's stages and the evaluation, in
+			// order.
+			for i, want := range []string{"merge,upload after merge,create,load,evaluate", "merge,place,create,load,evaluate"} {
+				var names []string
+				for _, x := range sum.Status.Trials[i].Stages {
+					names = append(names, x.Name)
+				}
+				if got := strings.Join(names, ","); got != want {
+					t.Errorf("trial %d: stages %s, want %s", i, got, want)
+				}
 			}
 			kept, err := filepath.Glob(filepath.Join(s.WorkDir, "trial-*"))
 			if err != nil || len(kept) != 1 {

@@ -41,7 +41,8 @@ type Config struct {
 	// ModelsDir is the Ollama server's models directory (its
 	// OLLAMA_MODELS) when the server runs on this machine: GGUF
 	// candidates are put straight into its blob store, with no upload
-	// (empty: OLLAMA_MODELS for a loopback server; see
+	// (empty: OLLAMA_MODELS for a loopback server, else the store the
+	// server reports, where this machine sees it; "-": never; see
 	// ollama.Options.ModelsDir).
 	ModelsDir string
 	// NoStream makes the Ollama backend upload a GGUF candidate once its

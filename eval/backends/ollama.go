@@ -23,7 +23,7 @@ func (drivers) Ollama() Driver {
 			default:
 				return &FieldError{Field: "evaluator.quantize", Value: c.Quantize, Msg: "want q8_0 or q4_K_M (or nothing to keep F16/BF16)"}
 			}
-			if c.ModelsDir != "" {
+			if c.ModelsDir != "" && c.ModelsDir != "-" {
 				st, err := os.Stat(c.ModelsDir)
 				switch {
 				case err != nil:

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/parser"
 )
 
 // placeBlob puts the GGUF f, of digest "sha256:<hex>", into the blob store
@@ -75,7 +78,56 @@ func hasBlobStore(modelsDir string) bool {
 // canPlace reports whether a candidate will be placed into the server's
 // blob store (Options.ModelsDir) rather than uploaded: false once the
 // server has not seen a blob placed there (see place).
-func (b *Backend) canPlace() bool { return !b.noPlace.Load() && hasBlobStore(b.opt.ModelsDir) }
+func (b *Backend) canPlace() bool { return !b.noPlace.Load() && hasBlobStore(b.modelsDir()) }
+
+// modelsDir is the server's models directory: Options.ModelsDir, else the
+// one learned from the server (learnStore), else "".
+func (b *Backend) modelsDir() string {
+	if b.opt.ModelsDir != "" {
+		return b.opt.ModelsDir
+	}
+	if d := b.learned.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
+
+// learnStore learns, once, the server's models directory from the model
+// name it has just created from the blob digest of size bytes: its
+// Modelfile's FROM is the blob's path as the server sees it, and where
+// this machine sees a file of that size there, named for that digest in a
+// blob store, that store is the server's (placement checks each blob the
+// server then holds all the same). Best effort: a Backend that learns
+// nothing uploads, as before. Only for a server on this machine whose
+// directory was not given (Options.ModelsDir).
+func (b *Backend) learnStore(ctx context.Context, name, digest string, size int64) {
+	if !b.learn || !b.learnTried.CompareAndSwap(false, true) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.Timeouts.Request)
+	defer cancel()
+	show, err := b.client.Show(ctx, &api.ShowRequest{Model: name})
+	if err != nil {
+		return
+	}
+	mf, err := parser.ParseFile(strings.NewReader(show.Modelfile))
+	if err != nil {
+		return
+	}
+	for _, c := range mf.Commands {
+		if c.Name != "model" {
+			continue
+		}
+		blobs := filepath.Dir(c.Args)
+		st, err := os.Stat(c.Args)
+		if filepath.IsAbs(c.Args) && filepath.Base(c.Args) == strings.ReplaceAll(digest, ":", "-") && filepath.Base(blobs) == "blobs" &&
+			err == nil && st.Mode().IsRegular() && st.Size() == size && hasBlobStore(filepath.Dir(blobs)) {
+			dir := filepath.Dir(blobs)
+			b.learned.Store(&dir)
+		}
+		return
+	}
+}
 
 // place puts the GGUF f, of digest, into the server's blob store
 // (Options.ModelsDir) and reports whether the server now holds it. Where
@@ -87,7 +139,14 @@ func (b *Backend) place(ctx context.Context, f *os.File, digest string) (bool, e
 	if !b.canPlace() {
 		return false, nil
 	}
-	made, ok, err := placeBlob(b.opt.ModelsDir, f, digest)
+	dir := b.modelsDir()
+	made, ok, err := placeBlob(dir, f, digest)
+	if err != nil && b.opt.ModelsDir == "" {
+		// A store learned from the server, not named by the user: upload
+		// instead, from now on.
+		b.noPlace.Store(true)
+		return false, nil
+	}
 	if !ok || err != nil {
 		return false, err
 	}
@@ -98,7 +157,7 @@ func (b *Backend) place(ctx context.Context, f *os.File, digest string) (bool, e
 	b.noPlace.Store(true)
 	if made != "" {
 		if err := os.Remove(made); err != nil {
-			return false, fmt.Errorf("remove the blob the server did not see from %s: %w", b.opt.ModelsDir, err)
+			return false, fmt.Errorf("remove the blob the server did not see from %s: %w", dir, err)
 		}
 	}
 	return false, nil

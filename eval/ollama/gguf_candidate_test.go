@@ -262,6 +262,92 @@ func TestPlaceUnseen(t *testing.T) {
 	sameAnswers(t, toy.Tasks()[:2], 3, m, open(t, backend(t, Options{NamePrefix: "place-seen", ModelsDir: server(t).Models}), direct))
 }
 
+// TestLearnStore: a backend for a server on this machine, given no models
+// directory, uploads its first candidate, learns the server's store from
+// the model it created, and places the next candidate there; with
+// ModelsDir "-" it learns nothing.
+func TestLearnStore(t *testing.T) {
+	t.Setenv("OLLAMA_MODELS", "")
+	dir := t.TempDir()
+	var ggufs []string
+	for _, dtype := range []string{"bfloat16", "float16"} {
+		p := filepath.Join(dir, dtype+".gguf")
+		if _, err := merge.RunFile(t.Context(), familyMergeConfig(t, dir, dtype), p, merge.Options{Format: merge.FormatGGUF}); err != nil {
+			t.Fatal(err)
+		}
+		ggufs = append(ggufs, p)
+	}
+	be := backend(t, Options{NamePrefix: "learn"})
+	if be.canPlace() || !be.Streams() {
+		t.Fatalf("before any model: canPlace %v, Streams %v; want an upload", be.canPlace(), be.Streams())
+	}
+	first := open(t, be, ggufs[0])
+	if s := first.Stats(); s.Placed || !s.Uploaded {
+		t.Errorf("first candidate %+v: want it uploaded", s)
+	}
+	learned, err := os.Stat(be.modelsDir())
+	if want, err2 := os.Stat(server(t).Models); err != nil || err2 != nil || !os.SameFile(learned, want) {
+		t.Fatalf("learned models directory %q (%v), want the server's %s", be.modelsDir(), err, server(t).Models)
+	}
+	if !be.canPlace() || be.Streams() {
+		t.Errorf("after the first model: canPlace %v, Streams %v; want placement", be.canPlace(), be.Streams())
+	}
+	second := open(t, be, ggufs[1])
+	if s := second.Stats(); !s.Placed || s.Uploaded {
+		t.Errorf("second candidate %+v: want it placed", s)
+	}
+	sameAnswers(t, toy.Tasks()[:2], 3, first, second)
+
+	off := backend(t, Options{NamePrefix: "learn-off", ModelsDir: "-"})
+	open(t, off, ggufs[0])
+	if off.modelsDir() != "" || off.canPlace() {
+		t.Errorf("ModelsDir \"-\": learned %q; want nothing", off.modelsDir())
+	}
+}
+
+// TestPlaceLearnedStoreFails: a placement that fails in a store the
+// backend learned from the server makes it upload instead (no error, and
+// no placement from then on); in a store the user named, it is an error.
+func TestPlaceLearnedStoreFails(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "models")
+	if err := os.MkdirAll(filepath.Join(store, "blobs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A file neither linked (its name is gone) nor readable (opened to
+	// write): placeBlob fails.
+	p := filepath.Join(t.TempDir(), "gone.gguf")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("GGUF data")
+	os.Remove(p)
+	digest := "sha256:" + strings.Repeat("cd", 32)
+
+	learned, err := New(Options{Host: "127.0.0.1:1", ModelsDir: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	learned.learned.Store(&store)
+	if ok, err := learned.place(t.Context(), f, digest); ok || err != nil {
+		t.Errorf("learned store: place = %v, %v; want an upload instead, no error", ok, err)
+	}
+	if learned.canPlace() {
+		t.Error("learned store: still places after a failed placement")
+	}
+	named, err := New(Options{Host: "127.0.0.1:1", ModelsDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := named.place(t.Context(), f, digest); err == nil || !strings.Contains(err.Error(), store) {
+		t.Errorf("named store: place error %v; want one naming %s", err, store)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(store, "blobs")); len(entries) != 0 {
+		t.Errorf("the store holds %d entries after failed placements", len(entries))
+	}
+}
+
 // sameAnswers checks that each model of got gives want's greedy answer
 // (16 tokens, up to a newline) to the first perTask test items of each of
 // tasks, naming the item and both models where one differs, and returns

@@ -122,10 +122,15 @@ type Options struct {
 	// directly: a GGUF candidate is then linked (copied where a link is
 	// impossible) into its blob store and only create is called, with no
 	// upload. Empty: the OLLAMA_MODELS environment variable when the
-	// server's host is a loopback address, else none. "-" never uses the
-	// blob store directly. A blob the server does not then see (the
-	// directory is not its store) is removed again and uploaded as usual,
-	// and the Backend uploads or streams its candidates from then on.
+	// server's host is a loopback address; without it, the directory of
+	// the blob the server reports for the first model the Backend creates
+	// (its Modelfile's FROM), where this machine sees that blob: the first
+	// candidate is uploaded (or streamed), the later ones placed. Else
+	// none. "-" never uses the blob store directly. A blob the server does
+	// not then see (the directory is not its store) is removed again and
+	// uploaded as usual, and the Backend uploads or streams its
+	// candidates from then on; so is every candidate after a placement
+	// into a learned store fails (one this user may not write).
 	ModelsDir string
 	// NoStream uploads a GGUF candidate once its merge has ended instead
 	// of while the merge writes it (Backend.Stream).
@@ -159,9 +164,14 @@ type Backend struct {
 	local bool
 	// noStream: the server dropped a streamed upload (see Stream).
 	noStream atomic.Bool
-	// noPlace: the server did not see a blob placed into ModelsDir
-	// (see place).
+	// noPlace: the server did not see a blob placed into its store, or
+	// the store it reported could not be written (see place).
 	noPlace atomic.Bool
+	// learn: the server's store may be learned from the server (see
+	// learnStore); learned is it, once learned.
+	learn      bool
+	learnTried atomic.Bool
+	learned    atomic.Pointer[string]
 }
 
 var _ eval.Backend = (*Backend)(nil)
@@ -199,11 +209,13 @@ func New(opt Options) (*Backend, error) {
 		opt.NamePrefix = DefaultNamePrefix
 	}
 	opt.NamePrefix = sanitizeName(opt.NamePrefix)
+	learn := false
 	switch {
 	case opt.ModelsDir == "-":
 		opt.ModelsDir = ""
 	case opt.ModelsDir == "" && isLoopback(host):
 		opt.ModelsDir = os.Getenv("OLLAMA_MODELS")
+		learn = opt.ModelsDir == ""
 	}
 	switch opt.Engine {
 	case "":
@@ -223,7 +235,7 @@ func New(opt Options) (*Backend, error) {
 		}}
 		send = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: sendfileDialer(d), IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Backend{opt: opt, host: host, local: isLoopback(host), http: hc, send: send, client: api.NewClient(host, hc)}, nil
+	return &Backend{opt: opt, host: host, local: isLoopback(host), learn: learn, http: hc, send: send, client: api.NewClient(host, hc)}, nil
 }
 
 // CandidateFormat implements eval.CandidateFormatter: candidates are GGUF
@@ -512,6 +524,7 @@ func (b *Backend) importGGUF(ctx context.Context, dir string, f *os.File, digest
 		return nil, fmt.Errorf("ollama: open %s: %w", dir, err)
 	}
 	st.Create = time.Since(start)
+	b.learnStore(ctx, name, digest, size)
 	fail := func(err error) (*Model, error) {
 		if !b.opt.Keep {
 			// Best effort: the model is useless; do not leave it behind.
@@ -656,7 +669,8 @@ func (b *Backend) newModel(name, digest, version string) *Model {
 // Stages returns the import's stages in order, as a trial records them:
 // convert (only for a safetensors candidate), hash (unless the digest came
 // with the candidate), upload (or "upload after merge" for a candidate
-// uploaded while the merge wrote it), create, load.
+// uploaded while the merge wrote it, "place" for one put into the
+// server's store), create, load.
 func (s ImportStats) Stages() results.Stages {
 	var out results.Stages
 	if s.Convert > 0 {
@@ -666,9 +680,12 @@ func (s ImportStats) Stages() results.Stages {
 		out = append(out, results.Stage{Name: "hash", Time: s.Hash})
 	}
 	upload := "upload"
-	if s.Streamed {
+	switch {
+	case s.Streamed:
 		// sent while the merge wrote it: what is left after the merge
 		upload = "upload after merge"
+	case s.Placed:
+		upload = "place" // linked (or copied) into the server's store
 	}
 	return append(out,
 		results.Stage{Name: upload, Time: s.Upload},

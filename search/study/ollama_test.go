@@ -8,7 +8,7 @@ import (
 )
 
 // TestOllamaModelsDir: evaluator.models_dir is read relative to the study
-// file and handed to the backend; one that is missing or not a directory
+// file and handed to the backend ("-" as it is); one that is missing or not a directory
 // is an error naming the file, the field and the value. evaluator.stream
 // reaches the backend too.
 func TestOllamaModelsDir(t *testing.T) {
@@ -28,6 +28,14 @@ func TestOllamaModelsDir(t *testing.T) {
 	want := filepath.Join(dir, "ollama", "models")
 	if s.ModelsDir != want || s.EvaluatorConfig(0).ModelsDir != want {
 		t.Errorf("models dir %q (config %q), want %q", s.ModelsDir, s.EvaluatorConfig(0).ModelsDir, want)
+	}
+	// models_dir "-": candidates never go into the server's store.
+	s, err = Parse([]byte(base(fam)+"evaluator: {type: ollama, models_dir: \"-\"}\n"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ModelsDir != "-" || s.EvaluatorConfig(0).ModelsDir != "-" {
+		t.Errorf("models_dir \"-\": %q (config %q), want -", s.ModelsDir, s.EvaluatorConfig(0).ModelsDir)
 	}
 	// evaluator.stream: candidates are streamed unless it is false
 	for yml, noStream := range map[string]bool{"{type: ollama}": false, "{type: ollama, stream: true}": false, "{type: ollama, stream: false}": true} {

@@ -603,7 +603,10 @@ func (p *parser) evaluator(f *File, s *Study) error {
 			s.Parallel = *o.Parallel
 		}
 		s.Quantize = o.Quantize
-		if o.ModelsDir != "" {
+		switch o.ModelsDir {
+		case "", "-": // "-": never put candidates into the server's store
+			s.ModelsDir = o.ModelsDir
+		default:
 			s.ModelsDir = p.abs(o.ModelsDir)
 		}
 		if o.Stream != "" {

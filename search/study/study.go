@@ -185,7 +185,7 @@ type Study struct {
 	Hosts       []string // ollama hosts; worker i uses Hosts[i%len]
 	Parallel    int
 	Quantize    string
-	ModelsDir   string          // evaluator.models_dir of an ollama evaluator (absolute; relative to the study file)
+	ModelsDir   string          // evaluator.models_dir of an ollama evaluator (absolute; relative to the study file; "-": none)
 	NoStream    bool            // evaluator.stream: false: an ollama evaluator uploads a candidate after its merge
 	OpenAI      OpenAIEvaluator // the openai evaluator's settings
 	Storage     string          // absolute SQLite path, or a PostgreSQL DSN
