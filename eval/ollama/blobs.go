@@ -19,10 +19,11 @@ import (
 // (blobs/sha256-<hex>): a hard link to f where the file system allows
 // one, else a copy written to a temporary name in the store and renamed
 // into place when complete, so the store never holds a partial blob under
-// a digest's name. It returns the path it made (unplace removes it), "" if
-// the store held the blob already, and ok false, having done nothing, when
-// the models directory has no blob store.
-func placeBlob(modelsDir string, f *os.File, digest string) (made string, ok bool, err error) {
+// a digest's name; linkOnly: never a copy (the link's error instead). It
+// returns the path it made (place removes it again where the server does
+// not see it), "" if the store held the blob already, and ok false,
+// having done nothing, when the models directory has no blob store.
+func placeBlob(modelsDir string, f *os.File, digest string, linkOnly bool) (made string, ok bool, err error) {
 	if !hasBlobStore(modelsDir) {
 		return "", false, nil
 	}
@@ -37,6 +38,8 @@ func placeBlob(modelsDir string, f *os.File, digest string) (made string, ok boo
 		return target, true, nil
 	case errors.Is(err, fs.ErrExist):
 		return "", true, nil
+	case linkOnly:
+		return "", false, fmt.Errorf("place blob in %s: %w", blobs, err)
 	}
 	tmp, err := os.CreateTemp(blobs, ".mergetune-"+strings.ReplaceAll(digest, ":", "-")+"-*.partial")
 	if err != nil {
@@ -94,12 +97,13 @@ func (b *Backend) modelsDir() string {
 
 // learnStore learns, once, the server's models directory from the model
 // name it has just created from the blob digest of size bytes: its
-// Modelfile's FROM is the blob's path as the server sees it, and where
-// this machine sees a file of that size there, named for that digest in a
-// blob store, that store is the server's (placement checks each blob the
-// server then holds all the same). Best effort: a Backend that learns
-// nothing uploads, as before. Only for a server on this machine whose
-// directory was not given (Options.ModelsDir).
+// Modelfile's FROM is the path of the model's blob as the server sees it
+// (digest's own, or the server's quantization of it), and where this
+// machine sees digest's blob, of that size, in the same blob store, that
+// store is the server's (placement checks each blob the server then holds
+// all the same). Best effort: a Backend that learns nothing uploads, as
+// before. Only for a server on this machine whose directory was not given
+// (Options.ModelsDir).
 func (b *Backend) learnStore(ctx context.Context, name, digest string, size int64) {
 	if !b.learn || !b.learnTried.CompareAndSwap(false, true) {
 		return
@@ -119,9 +123,11 @@ func (b *Backend) learnStore(ctx context.Context, name, digest string, size int6
 			continue
 		}
 		blobs := filepath.Dir(c.Args)
-		st, err := os.Stat(c.Args)
-		if filepath.IsAbs(c.Args) && filepath.Base(c.Args) == strings.ReplaceAll(digest, ":", "-") && filepath.Base(blobs) == "blobs" &&
-			err == nil && st.Mode().IsRegular() && st.Size() == size && hasBlobStore(filepath.Dir(blobs)) {
+		if !filepath.IsAbs(c.Args) || filepath.Base(blobs) != "blobs" {
+			return
+		}
+		st, err := os.Stat(filepath.Join(blobs, strings.ReplaceAll(digest, ":", "-")))
+		if err == nil && st.Mode().IsRegular() && st.Size() == size {
 			dir := filepath.Dir(blobs)
 			b.learned.Store(&dir)
 		}
@@ -139,11 +145,12 @@ func (b *Backend) place(ctx context.Context, f *os.File, digest string) (bool, e
 	if !b.canPlace() {
 		return false, nil
 	}
-	dir := b.modelsDir()
-	made, ok, err := placeBlob(dir, f, digest)
-	if err != nil && b.opt.ModelsDir == "" {
-		// A store learned from the server, not named by the user: upload
-		// instead, from now on.
+	// A store learned from the server, not named by the user, takes
+	// links only (a copy is what the upload makes, and a stream overlaps
+	// it with the merge); where that fails, candidates go up from now on.
+	dir, learned := b.modelsDir(), b.opt.ModelsDir == ""
+	made, ok, err := placeBlob(dir, f, digest, learned)
+	if err != nil && learned {
 		b.noPlace.Store(true)
 		return false, nil
 	}
@@ -151,8 +158,14 @@ func (b *Backend) place(ctx context.Context, f *os.File, digest string) (bool, e
 		return false, err
 	}
 	held, err := b.hasBlob(ctx, digest)
-	if held || err != nil {
-		return held, err
+	switch {
+	case held:
+		return true, nil
+	case err != nil:
+		if made != "" {
+			os.Remove(made) // the import fails: leave nothing behind
+		}
+		return false, err
 	}
 	b.noPlace.Store(true)
 	if made != "" {

@@ -200,13 +200,13 @@ func TestPlaceBlob(t *testing.T) {
 	}
 	defer f.Close()
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	if made, ok, err := placeBlob(filepath.Join(dir, "nomodels"), f, digest); ok || made != "" || err != nil {
+	if made, ok, err := placeBlob(filepath.Join(dir, "nomodels"), f, digest, false); ok || made != "" || err != nil {
 		t.Errorf("no store: %q, %v, %v", made, ok, err)
 	}
 	models := filepath.Join(dir, "models")
 	os.MkdirAll(filepath.Join(models, "blobs"), 0o755)
 	target := filepath.Join(models, "blobs", "sha256-"+strings.Repeat("ab", 32))
-	if made, ok, err := placeBlob(models, f, digest); made != target || !ok || err != nil {
+	if made, ok, err := placeBlob(models, f, digest, false); made != target || !ok || err != nil {
 		t.Fatalf("place: %q, %v, %v; want %s made", made, ok, err, target)
 	}
 	got, err := os.ReadFile(target)
@@ -214,14 +214,14 @@ func TestPlaceBlob(t *testing.T) {
 		t.Errorf("blob %q, %v", got, err)
 	}
 	// Placed again: the store holds it already, and placeBlob made nothing.
-	if made, ok, err := placeBlob(models, f, digest); made != "" || !ok || err != nil {
+	if made, ok, err := placeBlob(models, f, digest, false); made != "" || !ok || err != nil {
 		t.Errorf("place again: %q, %v, %v; want nothing made", made, ok, err)
 	}
 	// A read-only store: the link and the copy fail, nothing is left.
 	ro := filepath.Join(dir, "ro")
 	os.MkdirAll(filepath.Join(ro, "blobs"), 0o555)
 	if os.Getuid() != 0 {
-		if _, _, err := placeBlob(ro, f, digest); err == nil {
+		if _, _, err := placeBlob(ro, f, digest, false); err == nil {
 			t.Error("read-only store: no error")
 		}
 		if entries, _ := os.ReadDir(filepath.Join(ro, "blobs")); len(entries) != 0 {
@@ -264,8 +264,8 @@ func TestPlaceUnseen(t *testing.T) {
 
 // TestLearnStore: a backend for a server on this machine, given no models
 // directory, uploads its first candidate, learns the server's store from
-// the model it created, and places the next candidate there; with
-// ModelsDir "-" it learns nothing.
+// the model it created (one the server quantized too), and places the
+// next candidate there; with ModelsDir "-" it learns nothing.
 func TestLearnStore(t *testing.T) {
 	t.Setenv("OLLAMA_MODELS", "")
 	dir := t.TempDir()
@@ -298,6 +298,16 @@ func TestLearnStore(t *testing.T) {
 	}
 	sameAnswers(t, toy.Tasks()[:2], 3, first, second)
 
+	// A model the server quantizes has its own blob: the store is learned
+	// all the same.
+	q8 := backend(t, Options{NamePrefix: "learn-q8", Quantize: "q8_0"})
+	if m := open(t, q8, ggufs[0]); m.Digest() == first.Digest() {
+		t.Errorf("the server's q8_0 model has the bf16 blob %s", m.Digest())
+	}
+	if got, err := os.Stat(q8.modelsDir()); err != nil || !os.SameFile(got, learned) {
+		t.Errorf("learned from a quantized model: %q (%v), want the server's %s", q8.modelsDir(), err, server(t).Models)
+	}
+
 	off := backend(t, Options{NamePrefix: "learn-off", ModelsDir: "-"})
 	open(t, off, ggufs[0])
 	if off.modelsDir() != "" || off.canPlace() {
@@ -305,25 +315,31 @@ func TestLearnStore(t *testing.T) {
 	}
 }
 
-// TestPlaceLearnedStoreFails: a placement that fails in a store the
-// backend learned from the server makes it upload instead (no error, and
-// no placement from then on); in a store the user named, it is an error.
+// TestPlaceLearnedStoreFails: a store the backend learned from the server
+// takes links only: where the link fails (here: the file's name is gone;
+// in use: another file system), the backend uploads instead, without an
+// error, and places no more; a store the user named gets a copy, and a
+// placement that fails there is an error naming the store, or the
+// server's, leaving nothing in the store.
 func TestPlaceLearnedStoreFails(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "models")
 	if err := os.MkdirAll(filepath.Join(store, "blobs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// A file neither linked (its name is gone) nor readable (opened to
-	// write): placeBlob fails.
-	p := filepath.Join(t.TempDir(), "gone.gguf")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.WriteString("GGUF data")
-	os.Remove(p)
 	digest := "sha256:" + strings.Repeat("cd", 32)
+	// unlinked opens a file whose name is gone: it cannot be linked.
+	unlinked := func(flag int) *os.File {
+		p := filepath.Join(t.TempDir(), "gone.gguf")
+		f, err := os.OpenFile(p, os.O_CREATE|flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		f.WriteString("GGUF data")
+		os.Remove(p)
+		return f
+	}
+	f := unlinked(os.O_RDWR)
 
 	learned, err := New(Options{Host: "127.0.0.1:1", ModelsDir: ""})
 	if err != nil {
@@ -336,15 +352,31 @@ func TestPlaceLearnedStoreFails(t *testing.T) {
 	if learned.canPlace() {
 		t.Error("learned store: still places after a failed placement")
 	}
+	if entries, _ := os.ReadDir(filepath.Join(store, "blobs")); len(entries) != 0 {
+		t.Errorf("the learned store holds %d entries; want no copy", len(entries))
+	}
+
 	named, err := New(Options{Host: "127.0.0.1:1", ModelsDir: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := named.place(t.Context(), f, digest); err == nil || !strings.Contains(err.Error(), store) {
-		t.Errorf("named store: place error %v; want one naming %s", err, store)
+	if _, err := named.place(t.Context(), unlinked(os.O_WRONLY), digest); err == nil || !strings.Contains(err.Error(), store) {
+		t.Errorf("named store, unreadable file: place error %v; want one naming %s", err, store)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(store, "blobs")); len(entries) != 0 {
-		t.Errorf("the store holds %d entries after failed placements", len(entries))
+		t.Errorf("the store holds %d entries after a failed copy", len(entries))
+	}
+	// The same file a named store copies; with the server gone, the
+	// placement fails and the copy is removed.
+	if _, err := named.place(t.Context(), f, digest); err == nil {
+		t.Error("named store, no server: placed")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(store, "blobs")); len(entries) != 0 {
+		t.Errorf("the store holds %d entries after a placement the server did not answer", len(entries))
+	}
+	target := filepath.Join(store, "blobs", strings.ReplaceAll(digest, ":", "-"))
+	if made, ok, err := placeBlob(store, f, digest, false); made != target || !ok || err != nil {
+		t.Errorf("named store: placeBlob = %q, %v, %v; want a copy at %s", made, ok, err, target)
 	}
 }
 

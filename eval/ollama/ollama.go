@@ -129,8 +129,8 @@ type Options struct {
 	// none. "-" never uses the blob store directly. A blob the server does
 	// not then see (the directory is not its store) is removed again and
 	// uploaded as usual, and the Backend uploads or streams its
-	// candidates from then on; so is every candidate after a placement
-	// into a learned store fails (one this user may not write).
+	// candidates from then on, as it does once a placement into a learned
+	// store fails (a store this user may not write).
 	ModelsDir string
 	// NoStream uploads a GGUF candidate once its merge has ended instead
 	// of while the merge writes it (Backend.Stream).
