@@ -6,7 +6,6 @@ import (
 
 	"github.com/mergetune/mergetune/datasets"
 	"github.com/mergetune/mergetune/eval"
-	"github.com/mergetune/mergetune/merge"
 	"github.com/mergetune/mergetune/results"
 	"github.com/mergetune/mergetune/search/study"
 )
@@ -23,6 +22,10 @@ type BaselineMatrix struct {
 	Backend eval.Backend
 	Host    string // names the backend in the records
 	Options eval.Options
+	// WorkDir is where a model is written in the backend's candidate form
+	// (a GGUF for Ollama: openReference) before it is opened, and removed
+	// after ("": the temporary directory).
+	WorkDir string
 	// Done, when set, is called after model i was evaluated, with its
 	// results (not for a model whose baselines were all recorded).
 	Done func(i int, m study.Model, res []*eval.TaskResult)
@@ -47,7 +50,7 @@ func Baselines(ctx context.Context, b BaselineMatrix) error {
 		if len(todo) == 0 {
 			continue
 		}
-		c, err := openCandidate(ctx, nil, mdl.Path, merge.Options{}, b.Backend)
+		c, cleanup, err := openReference(ctx, mdl.Path, b.WorkDir, b.Backend)
 		if err != nil {
 			return fmt.Errorf("baseline model %s (%s): %w", mdl.Name, mdl.Path, err)
 		}
@@ -59,6 +62,7 @@ func Baselines(ctx context.Context, b BaselineMatrix) error {
 			_, err = c.record(ctx, b.DB, b.Host, res, nil)
 		}
 		c.Close()
+		cleanup()
 		if err != nil {
 			return fmt.Errorf("baselines of %s: %w", mdl.Name, err)
 		}

@@ -102,7 +102,7 @@ func Confirm(ctx context.Context, s *study.Study, opt ConfirmOptions) (_ []resul
 	}
 	evOpts := eval.Options{Parallel: s.Parallel, Cache: eval.DBCache{DB: st.Results}}
 	set := rs.Name + ConfirmSet
-	if err := Baselines(ctx, BaselineMatrix{DB: st.Results, Set: set, Models: s.Models, Tasks: cs.Tune, Backend: be, Host: host, Options: evOpts}); err != nil {
+	if err := Baselines(ctx, BaselineMatrix{DB: st.Results, Set: set, Models: s.Models, Tasks: cs.Tune, Backend: be, Host: host, Options: evOpts, WorkDir: s.WorkDir}); err != nil {
 		return nil, fmt.Errorf("search: study %s: confirmation baselines: %w", rs.Name, err)
 	}
 	sc := Scoring(s, eval.BaselineDB(st.Results, set))

@@ -97,7 +97,7 @@ func (h *harness) baselines(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = Baselines(ctx, BaselineMatrix{DB: h.st.Results, Set: h.s.Name, Models: models, Tasks: tasks, Backend: be, Host: host,
+	err = Baselines(ctx, BaselineMatrix{DB: h.st.Results, Set: h.s.Name, Models: models, Tasks: tasks, Backend: be, Host: host, WorkDir: h.s.WorkDir,
 		Options: eval.Options{Parallel: h.s.Parallel, Cache: eval.DBCache{DB: h.st.Results}},
 		Done: func(_ int, m study.Model, res []*eval.TaskResult) {
 			h.logf("baselines of %s: %d tasks", m.Name, len(res))

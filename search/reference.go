@@ -1,0 +1,89 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mergetune/mergetune/eval"
+	"github.com/mergetune/mergetune/merge"
+	"github.com/mergetune/mergetune/merge/config"
+)
+
+// openReference opens the unmerged model at path (a base or task model,
+// scored for its baselines) with be. A backend that takes GGUF candidates
+// (Ollama) gets the model as one, written by the merge engine like any
+// candidate (a passthrough of the one model: its own tensors, in the
+// candidates' type, the metadata Ollama's converter writes; streamed or
+// placed as a candidate is) into a directory made in work ("": the
+// temporary directory), which the returned cleanup removes: Ollama's
+// converter took 19-22 s per TinyLlama-sized model here, the engine 3-5
+// s. Where the engine's way fails (an architecture or type it cannot
+// write, a disk that fills, anything but a cancelled ctx), and for every
+// other backend, the model is opened as it is, so a reference the
+// backend can take still gets its baselines. The candidate's dir is
+// path, as its run records it.
+func openReference(ctx context.Context, path, work string, be eval.Backend) (*candidate, func(), error) {
+	nothing := func() {}
+	asIs := func() (*candidate, func(), error) {
+		c, err := openCandidate(ctx, nil, path, merge.Options{}, be)
+		return c, nothing, err
+	}
+	cf, ok := be.(eval.CandidateFormatter)
+	if !ok {
+		return asIs()
+	}
+	if format, _ := cf.CandidateFormat(); format != merge.FormatGGUF {
+		return asIs()
+	}
+	cfg, err := passthroughConfig(path)
+	if err != nil {
+		return nil, nothing, err
+	}
+	if work != "" {
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			return nil, nothing, fmt.Errorf("reference model %s: %w", path, err)
+		}
+	}
+	dir, err := os.MkdirTemp(work, "reference-")
+	if err != nil {
+		return nil, nothing, fmt.Errorf("reference model %s: %w", path, err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	c, err := openCandidate(ctx, cfg, dir, merge.Options{Force: true}, be)
+	if err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return nil, nothing, err
+		}
+		// The model as it is, as before the engine wrote references: the
+		// backend's own import (Ollama's converter) takes what it can, and
+		// its error is the one to report.
+		c, _, err2 := asIs()
+		if err2 != nil {
+			return nil, nothing, fmt.Errorf("%w (written by the merge engine first: %v)", err2, err)
+		}
+		return c, nothing, nil
+	}
+	c.dir = path
+	return c, cleanup, nil
+}
+
+// passthroughConfig is the merge configuration that writes the model at
+// path as it is: mergekit's passthrough of the one model.
+func passthroughConfig(path string) (*config.Config, error) {
+	data, err := yaml.Marshal(map[string]any{
+		"merge_method": "passthrough",
+		"models":       []map[string]string{{"model": path}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(data, "reference "+path)
+	if err != nil {
+		return nil, fmt.Errorf("reference model %s: %w", path, err)
+	}
+	return cfg, nil
+}
