@@ -12,6 +12,17 @@ import (
 	"github.com/mergetune/mergetune/merge/config"
 )
 
+// OpenModel opens the unmerged model directory path (a study's base or
+// task model scored for its baselines, a model `mergetune eval` scores)
+// with be, as openReference does; close the model, then call cleanup.
+func OpenModel(ctx context.Context, path, work string, be eval.Backend) (m eval.Model, cleanup func(), err error) {
+	c, cleanup, err := openReference(ctx, path, work, be)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	return c.Model, cleanup, nil
+}
+
 // openReference opens the unmerged model at path (a base or task model,
 // scored for its baselines) with be. A backend that takes GGUF candidates
 // (Ollama) gets the model as one, written by the merge engine like any
@@ -20,7 +31,8 @@ import (
 // placed as a candidate is) into a directory made in work ("": the
 // temporary directory), which the returned cleanup removes: Ollama's
 // converter took 19-22 s per TinyLlama-sized model here, the engine 3-5
-// s. Where the engine's way fails (an architecture or type it cannot
+// s. A path that is not a directory (a GGUF file) is opened as it is.
+// Where the engine's way fails (an architecture or type it cannot
 // write, a disk that fills, anything but a cancelled ctx), and for every
 // other backend, the model is opened as it is, so a reference the
 // backend can take still gets its baselines. The candidate's dir is
@@ -32,8 +44,8 @@ func openReference(ctx context.Context, path, work string, be eval.Backend) (*ca
 		return c, nothing, err
 	}
 	cf, ok := be.(eval.CandidateFormatter)
-	if !ok {
-		return asIs()
+	if st, err := os.Stat(path); !ok || err != nil || !st.IsDir() {
+		return asIs() // a GGUF file already, or nothing the engine reads
 	}
 	if format, _ := cf.CandidateFormat(); format != merge.FormatGGUF {
 		return asIs()

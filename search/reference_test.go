@@ -117,6 +117,16 @@ func TestOpenReference(t *testing.T) {
 		if d := c.Digest(); !strings.HasPrefix(d, "silent:"+work) || !strings.HasSuffix(d, candidateGGUF) {
 			t.Errorf("opened %s, want the engine's GGUF in %s", d, work)
 		}
+		// A file (a GGUF already) goes as it is.
+		file := filepath.Join(good, "model.safetensors")
+		m, cleanup3, err := OpenModel(t.Context(), file, work, ggufOnly{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cleanup3()
+		if m.Digest() != "silent:"+file {
+			t.Errorf("OpenModel(a file) opened %s, want it as it is", m.Digest())
+		}
 	})
 	t.Run("builtin", func(t *testing.T) {
 		c, cleanup, err := openReference(t.Context(), model, t.TempDir(), runner.New(runner.Options{}))
@@ -127,6 +137,15 @@ func TestOpenReference(t *testing.T) {
 		defer c.Close()
 		if c.dir != model || c.mergeTime != 0 {
 			t.Errorf("built-in runner: dir %s, merge %s; want the model opened as it is", c.dir, c.mergeTime)
+		}
+		m, cleanup2, err := OpenModel(t.Context(), model, "", runner.New(runner.Options{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cleanup2()
+		defer m.Close()
+		if m.Digest() != c.Digest() {
+			t.Errorf("OpenModel: digest %s, openReference %s", m.Digest(), c.Digest())
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mergetune/mergetune/eval"
 	"github.com/mergetune/mergetune/eval/backends"
 	"github.com/mergetune/mergetune/results"
+	"github.com/mergetune/mergetune/search"
 )
 
 // evalFlags are the settings of `mergetune eval`.
@@ -228,10 +229,13 @@ type evaluated struct {
 // evaluate scores the model in dir on tasks and records the run.
 func (s *evalSession) evaluate(ctx context.Context, dir string, tasks []*datasets.Task) (evaluated, error) {
 	f := s.f
-	m, err := s.backend.Open(ctx, dir)
+	// As a study's baselines open their models: for Ollama, written as a
+	// GGUF by the merge engine rather than by Ollama's converter.
+	m, cleanup, err := search.OpenModel(ctx, dir, "", s.backend)
 	if err != nil {
 		return evaluated{}, fmt.Errorf("open %s: %w", dir, err)
 	}
+	defer cleanup()
 	defer m.Close()
 	total := 0
 	for _, t := range tasks {
