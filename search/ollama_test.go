@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,19 +11,24 @@ import (
 	"github.com/mergetune/mergetune/eval/ollama/ollamatest"
 )
 
-// TestStudyThroughOllamaGGUF runs a small study through a real `ollama
-// serve` on this machine, its models directory not given: each trial's
-// candidate is one GGUF file written by the merge (trial-N/model.gguf, no
-// safetensors); the first is uploaded while it is written, and the second
-// placed into the store the server reported for the first; the trials
-// complete with scores, and the kept best trial holds its GGUF.
+// TestStudyThroughOllamaGGUF runs small studies through a real `ollama
+// serve` on this machine: each trial's candidate is one GGUF file written
+// by the merge (trial-N/model.gguf, no safetensors). With no models
+// directory given, the study's baselines (run first, through the same
+// evaluator) learn the server's store and every trial's candidate is
+// placed there; with models_dir "-" each is uploaded while it is written.
+// The trials complete with scores, and the kept best trial holds its GGUF.
 func TestStudyThroughOllamaGGUF(t *testing.T) {
 	t.Setenv("OLLAMA_MODELS", "") // the store is learned from the server
 	srv := ollamatest.New(t, ollamatest.Options{ContextLength: 2048, NumParallel: 2})
 	dir := t.TempDir()
-	for _, q := range []string{"", "q8_0"} {
-		t.Run("quantize="+q, func(t *testing.T) {
-			sub := filepath.Join(dir, "q"+q)
+	for _, tc := range []struct{ quantize, modelsDir, stages string }{
+		{"", "", "merge,place,create,load,evaluate"},
+		{"q8_0", "", "merge,place,create,load,evaluate"},
+		{"", "-", "merge,upload after merge,create,load,evaluate"},
+	} {
+		t.Run(fmt.Sprintf("quantize=%s,models_dir=%s", tc.quantize, tc.modelsDir), func(t *testing.T) {
+			sub := filepath.Join(dir, "q"+tc.quantize+tc.modelsDir)
 			os.MkdirAll(sub, 0o755)
 			s := writeStudy(t, sub, `method: task_arithmetic
 space:
@@ -30,7 +36,7 @@ space:
 trials: 2
 workers: 1
 keep_best: 1
-evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
+evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+tc.quantize+`", models_dir: "`+tc.modelsDir+`"}
 `)
 			sum, err := Run(context.Background(), s, Options{})
 			if err != nil {
@@ -39,17 +45,16 @@ evaluator: {type: ollama, hosts: [`+srv.Host()+`], quantize: "`+q+`"}
 			if st := sum.Status; st.Complete != 2 || st.Failed != 0 {
 				t.Fatalf("%d complete, %d failed; want 2, 0", st.Complete, st.Failed)
 			}
-			// Each trial records the merge (the first's writes the GGUF
-			// while the server receives and hashes it; the second's
-			// hashes it), the import's stages and the evaluation, in
-			// order.
-			for i, want := range []string{"merge,upload after merge,create,load,evaluate", "merge,place,create,load,evaluate"} {
+			// Each trial records the merge (which hashes the GGUF, or
+			// writes it while the server receives and hashes it), the
+			// import's stages and the evaluation, in order.
+			for i := range 2 {
 				var names []string
 				for _, x := range sum.Status.Trials[i].Stages {
 					names = append(names, x.Name)
 				}
-				if got := strings.Join(names, ","); got != want {
-					t.Errorf("trial %d: stages %s, want %s", i, got, want)
+				if got := strings.Join(names, ","); got != tc.stages {
+					t.Errorf("trial %d: stages %s, want %s", i, got, tc.stages)
 				}
 			}
 			kept, err := filepath.Glob(filepath.Join(s.WorkDir, "trial-*"))

@@ -156,6 +156,18 @@ type harness struct {
 	// while goptuna may not have marked them finished yet (it does so in
 	// the worker after the objective returns, racing the next report).
 	returned map[int]bool
+
+	beMu sync.Mutex
+	// opened holds the evaluators opened so far, by worker index: the
+	// baselines, the holdouts and worker 0 share one, and what it learns
+	// (an Ollama server's blob store) serves them all.
+	opened map[int]openedBackend
+}
+
+// openedBackend is an evaluator the harness opened, and its host.
+type openedBackend struct {
+	be   eval.Backend
+	host string
 }
 
 func newHarness(s *study.Study, st *Store, opt Options) (*harness, error) {
@@ -173,8 +185,14 @@ func (h *harness) logf(format string, args ...any) {
 }
 
 // backend returns worker i's evaluator and the host it evaluates on,
-// opened by the study's evaluator type from the backends table.
+// opened by the study's evaluator type from the backends table once per
+// harness (opened).
 func (h *harness) backend(ctx context.Context, i int) (eval.Backend, string, error) {
+	h.beMu.Lock()
+	defer h.beMu.Unlock()
+	if o, ok := h.opened[i]; ok {
+		return o.be, o.host, nil
+	}
 	table := h.opt.Backends
 	if table == nil {
 		table = backends.All()
@@ -183,6 +201,10 @@ func (h *harness) backend(ctx context.Context, i int) (eval.Backend, string, err
 	if err != nil {
 		return nil, "", fmt.Errorf("search: %s: evaluator %s: %w", h.s.File, h.s.Evaluator, err)
 	}
+	if h.opened == nil {
+		h.opened = map[int]openedBackend{}
+	}
+	h.opened[i] = openedBackend{be: b, host: host}
 	return b, host, nil
 }
 
