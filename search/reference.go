@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -29,7 +32,8 @@ func OpenModel(ctx context.Context, path, work string, be eval.Backend) (m eval.
 // candidate (a passthrough of the one model: its own tensors, in the
 // candidates' type, the metadata Ollama's converter writes; streamed or
 // placed as a candidate is) into a directory made in work ("": the
-// temporary directory), which the returned cleanup removes: for a
+// temporary directory), which the returned cleanup removes (and which a
+// later call removes if this process was killed: sweepReferences): for a
 // TinyLlama-shaped model, 3 s from one reference's deletion to the next
 // one's placement, against 22-27 s through Ollama's converter (this
 // project's two-core machine). A path that is not a directory (a GGUF
@@ -56,12 +60,15 @@ func openReference(ctx context.Context, path, work string, be eval.Backend) (*ca
 	if err != nil {
 		return asIs()
 	}
-	if work != "" {
-		if err := os.MkdirAll(work, 0o755); err != nil {
-			return nil, nothing, fmt.Errorf("reference model %s: %w", path, err)
-		}
+	if work == "" {
+		work = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(work, "reference-")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, nothing, fmt.Errorf("reference model %s: %w", path, err)
+	}
+	prefix := referencePrefix()
+	sweepReferences(work, prefix)
+	dir, err := os.MkdirTemp(work, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
 		return nil, nothing, fmt.Errorf("reference model %s: %w", path, err)
 	}
@@ -83,6 +90,44 @@ func openReference(ctx context.Context, path, work string, be eval.Backend) (*ca
 	}
 	c.dir = path
 	return c, cleanup, nil
+}
+
+// referencePrefix starts the names of the directories openReference
+// makes on this host: reference-<host>-, then the process ID and a
+// random part.
+func referencePrefix() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return "reference-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' {
+			return r
+		}
+		return '_'
+	}, host) + "-"
+}
+
+// sweepReferences removes from work the reference directories (named
+// prefix<pid>-…) of processes on this host that no longer exist: a study
+// or eval killed while a reference model was written or evaluated leaves
+// one (of the model's size) behind.
+func sweepReferences(work, prefix string) {
+	entries, err := os.ReadDir(work)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		num, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(num)
+		if ok && err == nil && pid != os.Getpid() && !processAlive(pid) {
+			os.RemoveAll(filepath.Join(work, e.Name()))
+		}
+	}
 }
 
 // passthroughConfig is the merge configuration that writes the model at

@@ -1,7 +1,9 @@
 package search
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,4 +150,41 @@ func TestOpenReference(t *testing.T) {
 			t.Errorf("OpenModel: digest %s, openReference %s", m.Digest(), c.Digest())
 		}
 	})
+}
+
+// TestSweepReferences: opening a reference removes the reference
+// directories that processes of this host left when they were killed, and
+// only those: not this process's, not another host's.
+func TestSweepReferences(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	prefix := referencePrefix()
+	left := filepath.Join(work, fmt.Sprintf("%s%d-123", prefix, dead.Process.Pid))
+	mine := filepath.Join(work, fmt.Sprintf("%s%d-456", prefix, os.Getpid()))
+	other := filepath.Join(work, fmt.Sprintf("reference-otherhost-%d-789", dead.Process.Pid))
+	for _, d := range []string{left, mine, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "model.gguf"), []byte("GGUF"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, cleanup, err := openReference(t.Context(), copyModel(t, t.TempDir(), "base", nil, ""), work, ggufOnly{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cleanup()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("%s (a dead process's) is still there: %v", left, err)
+	}
+	for _, d := range []string{mine, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
 }
