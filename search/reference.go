@@ -96,16 +96,12 @@ func openReference(ctx context.Context, path, work string, be eval.Backend) (*ca
 // makes on this host: reference-<host>-, then the process ID and a
 // random part.
 func referencePrefix() string {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
 	return "reference-" + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' {
 			return r
 		}
 		return '_'
-	}, host) + "-"
+	}, hostName()) + "-"
 }
 
 // sweepReferences removes from work the reference directories (named

@@ -171,11 +171,17 @@ type openedBackend struct {
 }
 
 func newHarness(s *study.Study, st *Store, opt Options) (*harness, error) {
+	return &harness{s: s, st: st, opt: opt, host: hostName(), start: time.Now()}, nil
+}
+
+// hostName is this machine's name, as workers and reference directories
+// are named for it ("localhost" where the system gives none).
+func hostName() string {
 	host, err := os.Hostname()
 	if err != nil {
-		host = "localhost"
+		return "localhost"
 	}
-	return &harness{s: s, st: st, opt: opt, host: host, start: time.Now()}, nil
+	return host
 }
 
 func (h *harness) logf(format string, args ...any) {

@@ -28,7 +28,7 @@ func placeBlob(modelsDir string, f *os.File, digest string, linkOnly bool) (made
 		return "", false, nil
 	}
 	blobs := filepath.Join(modelsDir, "blobs")
-	target := filepath.Join(blobs, strings.ReplaceAll(digest, ":", "-"))
+	target := filepath.Join(blobs, blobName(digest))
 	if _, err := os.Lstat(target); err == nil {
 		return "", true, nil
 	}
@@ -41,7 +41,7 @@ func placeBlob(modelsDir string, f *os.File, digest string, linkOnly bool) (made
 	case linkOnly:
 		return "", false, fmt.Errorf("place blob in %s: %w", blobs, err)
 	}
-	tmp, err := os.CreateTemp(blobs, ".mergetune-"+strings.ReplaceAll(digest, ":", "-")+"-*.partial")
+	tmp, err := os.CreateTemp(blobs, ".mergetune-"+blobName(digest)+"-*.partial")
 	if err != nil {
 		return "", false, fmt.Errorf("place blob in %s: %w", blobs, err)
 	}
@@ -68,6 +68,10 @@ func placeBlob(modelsDir string, f *os.File, digest string, linkOnly bool) (made
 	}
 	return target, true, nil
 }
+
+// blobName is the file name the server gives the blob digest
+// ("sha256:<hex>") in its store: sha256-<hex>.
+func blobName(digest string) string { return strings.ReplaceAll(digest, ":", "-") }
 
 // hasBlobStore reports whether modelsDir ("": none) holds a blob store.
 func hasBlobStore(modelsDir string) bool {
@@ -126,7 +130,7 @@ func (b *Backend) learnStore(ctx context.Context, name, digest string, size int6
 		if !filepath.IsAbs(c.Args) || filepath.Base(blobs) != "blobs" {
 			return
 		}
-		st, err := os.Stat(filepath.Join(blobs, strings.ReplaceAll(digest, ":", "-")))
+		st, err := os.Stat(filepath.Join(blobs, blobName(digest)))
 		if err == nil && st.Mode().IsRegular() && st.Size() == size {
 			dir := filepath.Dir(blobs)
 			b.learned.Store(&dir)
@@ -158,20 +162,18 @@ func (b *Backend) place(ctx context.Context, f *os.File, digest string) (bool, e
 		return false, err
 	}
 	held, err := b.hasBlob(ctx, digest)
-	switch {
-	case held:
+	if held {
 		return true, nil
-	case err != nil:
-		if made != "" {
-			os.Remove(made) // the import fails: leave nothing behind
-		}
-		return false, err
 	}
-	b.noPlace.Store(true)
+	// Not seen, or the check failed (the import fails): leave nothing
+	// behind.
+	if err == nil {
+		b.noPlace.Store(true)
+	}
 	if made != "" {
-		if err := os.Remove(made); err != nil {
-			return false, fmt.Errorf("remove the blob the server did not see from %s: %w", dir, err)
+		if rerr := os.Remove(made); rerr != nil && err == nil {
+			return false, fmt.Errorf("remove the blob the server did not see from %s: %w", dir, rerr)
 		}
 	}
-	return false, nil
+	return false, err
 }
