@@ -9,29 +9,28 @@ package ollama
 // (releaser).
 //
 //   - A file still being written goes with its length, over the Backend's
-//     own connections for streams (sendfileConn): it is sent with
-//     sendfile(2), piece by piece as the merge writes it, and the client
-//     copies nothing through its own memory, which leaves the cores to the
-//     merge it overlaps: 0.26-0.63 CPU s of the client per 2.2 GB against
-//     0.64-1.15 s in 4 MiB writes. With the server on the same two cores
-//     (bench trial, × merge alone + upload alone, interleaved runs) the
-//     q8_0 stream was faster so on two machines (medians 0.88 against
-//     0.97, and 0.91 against 1.00), the bf16 stream faster on one (0.88
-//     against 1.03) and slower on the other (1.46 against 0.96: the
-//     server, reading the sent pages, was still 1.1-2.3 s behind when the
-//     merge ended, against 0-0.1 s copied; not explained), and on a
-//     third session's machine a little slower (1.02 against 0.96, one
-//     binary, 9 repetitions each): a few per cent either way, within
-//     what these shared machines swing.
+//     own connections for streams (sendfileConn), piece by piece as the
+//     merge writes it. To a server on another machine it is sent with
+//     sendfile(2): the client copies nothing through its own memory, which
+//     leaves the cores to the merge it overlaps (0.26-0.63 CPU s of the
+//     client per 2.2 GB against 0.64-1.15 s in 4 MiB writes). To a server
+//     on this machine (a loopback host) it is copied in 4 MiB writes:
+//     over loopback the server's receive copies the bytes straight out of
+//     the pages sendfile hands the socket, and that costs the server far
+//     more than the client saves. Measured here (a finished 2.2 GB GGUF,
+//     the same upload code, three alternating pairs, ollama serve 0.17.4):
+//     sendfile 4.5-5.3 s, the server 4.6-5.4 CPU s and the client 0.2-0.3;
+//     copied 3.1-3.2 s, the server 3.0-3.2 CPU s and the client 0.5-0.6.
+//     With the server on a core of its own (taskset), sendfile 5.2-7.8 s
+//     (the server 5.1-7.7 CPU s, a third of it in the kernel's copy to
+//     its buffers) against 2.9-3.3 s.
 //   - A finished file goes as the API client sends a body, read in 4 MiB
 //     writes: alone, the copy runs on a core the server does not use and
-//     leaves the bytes in the cache the server's read then hits (same
-//     hour: bf16 upload alone 3.0-3.4 s copied, 3.9-4.3 s with sendfile, to
-//     a server on the same machine). Sent with its length, or over the
-//     streams' connections, the upload right after a merge also took
-//     0.88-1.39 × the upload alone (18 repetitions), against 0.81-1.12 ×
-//     as the API client sends it (12, interleaved in the same hour; the
-//     cause is not known).
+//     leaves the bytes in the cache the server's read then hits. Sent with
+//     its length, or over the streams' connections, the upload right after
+//     a merge also took 0.88-1.39 × the upload alone (18 repetitions),
+//     against 0.81-1.12 × as the API client sends it (12, interleaved in
+//     the same hour; the cause is not known).
 //
 // Any other reader is sent as the API client sends a body
 // (countingReader).
@@ -60,16 +59,8 @@ import (
 // connection allows.
 func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, size int64) error {
 	pr := &progress{total: size, report: func(d, t int64) { b.report("upload", d, t) }}
-	var body *fileBody
-	switch r := r.(type) {
-	case eval.GrowingFile:
-		body = &fileBody{f: r.File(), size: size, written: r.Written, pr: pr} // no releaser file: its pages stay cached
-	case *os.File:
-		body = &fileBody{f: r, size: size, pr: pr}
-		if b.local {
-			body.rel = releaser{f: r} // the server's copy is written here too
-		}
-	default:
+	body := b.fileBody(r, size, pr)
+	if body == nil {
 		return b.client.CreateBlob(ctx, digest, &countingReader{r: r, pr: pr})
 	}
 	defer body.rel.done()
@@ -77,6 +68,27 @@ func (b *Backend) UploadBlob(ctx context.Context, digest string, r io.Reader, si
 		return b.client.CreateBlob(ctx, digest, body) // fileBody.WriteTo: 4 MiB writes
 	}
 	return b.postBlob(ctx, digest, body, size)
+}
+
+// fileBody returns the body that uploads size bytes of r, a file
+// (eval.GrowingFile or *os.File), or nil where r is neither. A growing
+// file's pages stay cached (a study deletes the candidate right before
+// the next merge, which reuses them), and it goes with sendfile only to a
+// server elsewhere (see the top of this file); a finished file sent to a
+// server on this machine drops its pages as it goes (the server's copy is
+// written here too).
+func (b *Backend) fileBody(r io.Reader, size int64, pr *progress) *fileBody {
+	switch r := r.(type) {
+	case eval.GrowingFile:
+		return &fileBody{f: r.File(), size: size, written: r.Written, pr: pr, sendfile: !b.local}
+	case *os.File:
+		body := &fileBody{f: r, size: size, pr: pr}
+		if b.local {
+			body.rel = releaser{f: r}
+		}
+		return body
+	}
+	return nil
 }
 
 // postBlob sends body, of size bytes, as the blob digest, with its length
@@ -129,18 +141,22 @@ func (p *progress) add(n int64, end bool) {
 
 // fileBody is an upload's request body read from a file: size bytes from
 // its start, each once written says it is there (nil: the file is
-// complete). Through a sendfileConn it sends itself with sendfile;
-// elsewhere it reads as any body. A finished file's drops the sent pages
-// from the page cache as it goes (releaser; UploadBlob drops the rest once
-// the server has answered); every one reports progress.
+// complete). Through a sendfileConn it sends itself, with sendfile where
+// sendfile is set and in uploadWrite writes otherwise; elsewhere it reads
+// as any body. A finished file's drops the sent pages from the page cache
+// as it goes (releaser; UploadBlob drops the rest once the server has
+// answered); every one reports progress.
 type fileBody struct {
 	f       *os.File
 	size    int64
 	written func(want int64) (int64, error)
 	off     int64 // bytes sent (or read) so far
 	copied  int64 // of those, bytes read through Read (not sent with sendfile)
-	rel     releaser
-	pr      *progress
+	// sendfile: through a sendfileConn, sent with sendfile rather than
+	// in writes
+	sendfile bool
+	rel      releaser
+	pr       *progress
 }
 
 // sendPiece is the most a fileBody sends with one sendfile call: its
@@ -231,8 +247,10 @@ func (b *fileBody) sendTo(c *net.TCPConn, lr *io.LimitedReader) (int64, error) {
 
 // sendfileConn is a TCP connection the Backend's streams dialed. The HTTP
 // client writes a request body of known length with ReadFrom, with the
-// body under an io.LimitedReader: a fileBody then sends itself with
-// sendfile, anything else goes as the TCP connection sends it.
+// body under an io.LimitedReader: a fileBody then sends itself (with
+// sendfile, or in uploadWrite writes: the TCP connection's own ReadFrom
+// would read it 32 KiB at a time), anything else goes as the TCP
+// connection sends it.
 type sendfileConn struct {
 	*net.TCPConn
 }
@@ -240,8 +258,10 @@ type sendfileConn struct {
 // ReadFrom implements io.ReaderFrom.
 func (c *sendfileConn) ReadFrom(r io.Reader) (int64, error) {
 	if lr, ok := r.(*io.LimitedReader); ok {
-		if body, ok := lr.R.(*fileBody); ok {
+		if body, ok := lr.R.(*fileBody); ok && body.sendfile {
 			return body.sendTo(c.TCPConn, lr)
+		} else if ok {
+			return writeInPieces(c.TCPConn, lr)
 		}
 	}
 	return c.TCPConn.ReadFrom(r)

@@ -165,9 +165,10 @@ func (s *blobSink) backend(t *testing.T, callersClient bool) *Backend {
 // TestFileBodySendfile: an upload of a file, complete or still being
 // written, reaches the server byte for byte, with its progress reaching
 // the total a piece (sendPiece) at a time at most, and a file still
-// being written is sent before it is complete. Through the transport the Backend's streams use, the file is
-// sent with sendfile (only the HTTP client's first buffer is read through
-// the body); through a caller's HTTP client it is read.
+// being written is sent before it is complete. Through the transport the
+// Backend's streams use, a body marked sendfile is sent with sendfile
+// (only the HTTP client's first buffer is read through the body) and
+// another is read; through a caller's HTTP client it is read.
 func TestFileBodySendfile(t *testing.T) {
 	size := int64(2*sendPiece + 12345)
 	data := make([]byte, size)
@@ -179,13 +180,15 @@ func TestFileBodySendfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name            string
-		growing, client bool
+		name                      string
+		growing, client, sendfile bool
 	}{
-		{"complete", false, false},
-		{"growing", true, false},
-		{"complete, caller's client", false, true},
-		{"growing, caller's client", true, true},
+		{"complete", false, false, true},
+		{"growing", true, false, true},
+		{"complete, copied", false, false, false},
+		{"growing, copied", true, false, false},
+		{"complete, caller's client", false, true, true},
+		{"growing, caller's client", true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The first piece sent with sendfile ends short of half, the
@@ -201,7 +204,7 @@ func TestFileBodySendfile(t *testing.T) {
 			defer f.Close()
 			var last, step int64
 			report := func(d, _ int64) { step, last = max(step, d-last), d }
-			body := &fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: report}}
+			body := &fileBody{f: f, size: size, rel: releaser{f: f}, pr: &progress{total: size, report: report}, sendfile: tc.sendfile}
 			var g *growing
 			if tc.growing {
 				g = newGrowing(f, size)
@@ -226,12 +229,41 @@ func TestFileBodySendfile(t *testing.T) {
 			if step > sendPiece {
 				t.Errorf("progress moved by %d bytes at once, more than a piece (%d)", step, sendPiece)
 			}
-			if sendfile := !tc.client; !sendfile && body.copied != size {
+			if sendfile := tc.sendfile && !tc.client; !sendfile && body.copied != size {
 				t.Errorf("%d of %d bytes were read through the body, want all", body.copied, size)
 			} else if sendfile && body.copied > 64<<10 {
 				t.Errorf("%d of %d bytes were read through the body, not sent with sendfile", body.copied, size)
 			}
 		})
+	}
+}
+
+// TestUploadBody: a file still being written goes with sendfile to a
+// server elsewhere and in writes to one on this machine (over loopback
+// the server's receive pays more for sendfile's pages than the client
+// saves); a finished file drops its pages only where the server's copy is
+// written on this machine; any other reader is no fileBody.
+func TestUploadBody(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for host, local := range map[string]bool{"127.0.0.1:11434": true, "http://10.0.0.1:11434": false} {
+		b, err := New(Options{Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := &progress{total: 1, report: func(int64, int64) {}}
+		if body := b.fileBody(newGrowing(f, 1), 1, pr); body == nil || body.sendfile == local || body.written == nil || body.rel.f != nil {
+			t.Errorf("%s: a growing file's body %+v, want sendfile %v, written set, no page release", host, body, !local)
+		}
+		if body := b.fileBody(f, 1, pr); body == nil || body.sendfile || body.written != nil || (body.rel.f != nil) != local {
+			t.Errorf("%s: a finished file's body %+v, want no sendfile, page release %v", host, body, local)
+		}
+		if body := b.fileBody(bytes.NewReader([]byte{1}), 1, pr); body != nil {
+			t.Errorf("%s: a bytes.Reader's body %+v, want none", host, body)
+		}
 	}
 }
 
