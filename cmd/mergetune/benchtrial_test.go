@@ -154,7 +154,7 @@ func TestBenchTrialWays(t *testing.T) {
 	root.SetOut(&out)
 	root.SetErr(&log)
 	root.SetArgs([]string{"bench", "trial", "--shape", "pico", "--models", "2", "--dir", dir, "--host", srv.Host(),
-		"--models-dir", srv.Models, "--loads", "0", "--repeat", "2", "--ways", "streamed"})
+		"--models-dir", srv.Models, "--loads", "0", "--repeat", "2", "--ways", "streamed", "--prefault", "0.05"})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench trial: %v\n%s\nollama serve's log:\n%s", err, log.String(), srv.Log())
 	}
@@ -172,6 +172,9 @@ func TestBenchTrialWays(t *testing.T) {
 	if strings.Contains(text, "\nload alone (") {
 		t.Errorf("--loads 0 printed a load table:\n%s", text)
 	}
+	if !strings.Contains(text, "0.05 GB of memory written and freed (--prefault)") {
+		t.Errorf("the report does not say --prefault 0.05 was used:\n%s", text)
+	}
 }
 
 // TestBenchTrialFlags checks that bad --ways, --loads and --repeat values
@@ -187,6 +190,7 @@ func TestBenchTrialFlags(t *testing.T) {
 		{[]string{"--ways", "nothing"}, `--ways "nothing" matches no way`},
 		{[]string{"--loads", "-1"}, "--loads -1"},
 		{[]string{"--repeat", "0"}, "--repeat 0"},
+		{[]string{"--prefault", "-1"}, "--prefault -1"},
 	} {
 		dir := t.TempDir()
 		root := newRoot()
