@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mergetune/mergetune/merge/config"
 	"github.com/mergetune/mergetune/merge/methods"
@@ -197,11 +196,11 @@ func (e *engine) rectify(t *task, baseIdx int) ([]methods.Input, []int, error) {
 	return nil, nil, mismatch()
 }
 
-// reader reads one task input as the methods see it: windowed over the
-// mapped tensor, with its LoRA change applied, rounded to cast ("" for
-// none).
+// reader reads one task input as the methods see it: the tensor (read
+// in pieces, safetensors.Tensor.Read), with its LoRA change applied,
+// rounded to cast ("" for none).
 func (e *engine) reader(ti input, cast safetensors.DType) methods.Input {
-	var in methods.Input = &window{t: ti.tensor}
+	var in methods.Input = ti.tensor
 	native := ti.tensor.DType
 	if l := e.withLoRA(ti.ref, ti.tensor.Name, in); l != in {
 		in, native = l, safetensors.F32 // W + ΔW is computed in float32
@@ -253,44 +252,5 @@ func (s subMatrix) Read(off int, dst []float32) {
 		n := min(len(dst), s.outCols-c)
 		s.in.Read(r*s.cols+c, dst[:n])
 		dst, off = dst[n:], off+n
-	}
-}
-
-// window reads a tensor and releases the pages behind the reader as it
-// moves forward, so a pass over a large tensor keeps only a window of it
-// resident. A read before the released mark (a new pass) starts over.
-// Concurrent readers of one tensor move forward together (chunks are
-// handed out in order), so the mark trails the reader that called last by
-// windowElems; a reader that lags further only re-reads released pages
-// from the page cache. A tensor of at most wholeBytes is never released
-// while it is merged (the engine releases it when done): methods that
-// pass over their inputs twice then find its pages still mapped, instead
-// of faulting them in again.
-type window struct {
-	t        *safetensors.Tensor
-	mu       sync.Mutex
-	released int
-}
-
-// windowElems is how far the reader runs ahead of the released mark.
-const windowElems = 8 << 20
-
-// wholeBytes is the size up to which a tensor stays mapped while merged.
-const wholeBytes = 32 << 20
-
-func (w *window) Read(off int, dst []float32) {
-	w.t.Read(off, dst)
-	if len(w.t.Bytes()) <= wholeBytes {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if off < w.released {
-		w.released = off
-		return
-	}
-	if upto := off - windowElems; upto-w.released >= windowElems {
-		w.t.ReleaseRange(w.released, upto-w.released)
-		w.released = upto
 	}
 }

@@ -40,19 +40,39 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // File returns the file holding the tensor.
 func (t *Tensor) File() *File { return t.file }
 
-// Read converts elements [off, off+len(dst)) to float32 into dst. It panics
-// if the range is out of bounds. If the mapped file faults (it was
-// truncated while open), dst is zeroed and the fault is recorded: the
-// File's Err returns it, and a reader must check it before using what it
-// read.
+// Read converts elements [off, off+len(dst)) to float32 into dst, read
+// from the file with pread (in pieces shared by concurrent readers, see
+// pieces), not through the mapping. It panics if the range is out of
+// bounds. If the file is short of the bytes (it was truncated while
+// open), dst is zeroed and the error is recorded: the File's Err returns
+// it, and a reader must check it before using what it read.
 func (t *Tensor) Read(off int, dst []float32) {
 	n := t.Len()
 	if off < 0 || off > n || len(dst) > n-off {
 		panic(fmt.Sprintf("safetensors: read of elements [%d, %d) of tensor %s with %d elements", off, off+len(dst), t.Name, n))
 	}
 	s := t.DType.Size()
-	if err := t.file.guard(func() { ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst) }); err != nil {
-		clear(dst)
+	f := t.file
+	if f.fd == nil {
+		if err := f.guard(func() { ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst) }); err != nil {
+			clear(dst)
+		}
+		return
+	}
+	// Bytes [lo, hi) of the tensor, a piece at a time (see pieces).
+	lo, hi := off*s, (off+len(dst))*s
+	for at := lo; at < hi; {
+		start := at / readPiece * readPiece
+		p, err := f.pieces.get(f.fd, f.Path, int64(t.begin+start), min(readPiece, len(t.data)-start))
+		if err != nil {
+			f.fault.CompareAndSwap(nil, &err)
+			clear(dst)
+			return
+		}
+		end := min(hi, start+len(p.raw))
+		ToFloat32(t.DType, p.raw[at-start:end-start], dst[(at-lo)/s:(end-lo)/s])
+		f.pieces.put(p)
+		at = end
 	}
 }
 
@@ -76,32 +96,19 @@ func (t *Tensor) pages() []byte {
 	return t.file.mmap[lo:hi]
 }
 
-// Release advises the kernel (MADV_DONTNEED) that the tensor's pages are not
-// needed any more, so that resident memory stays bounded after the tensor
-// has been consumed. The mapping is a read-only file mapping, so pages are
-// read back from the file if touched again; pages shared with neighbouring
-// tensors are released as well and are likewise re-read on demand.
+// Release gives back the pieces the tensor's readers kept (see pieces),
+// and advises the kernel (MADV_DONTNEED) that its mapped pages (touched
+// through Bytes) are not needed any more, so that resident memory stays
+// bounded after the tensor has been consumed. The mapping is a read-only
+// file mapping, so pages are read back from the file if touched again;
+// pages shared with neighbouring tensors are released as well and are
+// likewise re-read on demand.
 func (t *Tensor) Release() {
+	if t.file != nil && t.file.pieces != nil {
+		t.file.pieces.drop(int64(t.begin), int64(t.begin+len(t.data)))
+	}
 	if p := t.pages(); p != nil {
 		_ = unix.Madvise(p, unix.MADV_DONTNEED)
-	}
-}
-
-// ReleaseRange is Release for the whole pages inside elements
-// [off, off+n): a streaming reader calls it on the part of a tensor it has
-// consumed, so resident memory stays bounded within a large tensor too.
-func (t *Tensor) ReleaseRange(off, n int) {
-	if n <= 0 || t.file == nil || t.file.mmap == nil {
-		return
-	}
-	s := t.DType.Size()
-	ps := os.Getpagesize()
-	lo := t.begin + off*s
-	hi := t.begin + min(off+n, t.Len())*s
-	lo = (lo + ps - 1) / ps * ps
-	hi = hi / ps * ps
-	if hi > lo {
-		_ = unix.Madvise(t.file.mmap[lo:hi], unix.MADV_DONTNEED)
 	}
 }
 
@@ -113,12 +120,15 @@ func (t *Tensor) Prefetch() {
 	}
 }
 
-// File is an open, memory-mapped safetensors file.
+// File is an open safetensors file: read with pread by Tensor.Read, and
+// memory-mapped for Tensor.Bytes.
 type File struct {
 	// Path is the path the file was opened with.
 	Path string
 
 	mmap     []byte
+	fd       *os.File // read with pread by Tensor.Read; nil: read the mapping
+	pieces   *pieces  // Tensor.Read's pieces of fd
 	tensors  []*Tensor
 	metadata map[string]string
 	fault    atomic.Pointer[error] // the first fault on the mapping
@@ -130,17 +140,22 @@ type headerEntry struct {
 	DataOffsets []int64 `json:"data_offsets"`
 }
 
-// OpenFile memory-maps the safetensors file at path read-only and parses
-// and validates its header. Only a regular file is opened (a FIFO or a
-// device named *.safetensors is refused instead of blocking). A fault on a
-// mapped page (the file truncated while in use) does not crash a reader:
-// Tensor.Read records it, and Err reports it.
+// OpenFile opens the safetensors file at path, maps it read-only, and
+// parses and validates its header. Only a regular file is opened (a FIFO
+// or a device named *.safetensors is refused instead of blocking). A file
+// truncated while in use does not crash a reader: Tensor.Read records the
+// short read (Guard, a fault on the mapping), and Err reports it.
 func OpenFile(path string) (*File, error) {
 	fd, size, err := OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("open safetensors file: %w", err)
 	}
-	defer fd.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			fd.Close()
+		}
+	}()
 	var lenBuf [8]byte
 	if size >= 8 {
 		if _, err := fd.ReadAt(lenBuf[:], 0); err != nil {
@@ -166,7 +181,9 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	return newFile(path, m, dataStart, h), nil
+	f := newFile(path, m, dataStart, h)
+	f.fd, f.pieces, keep = fd, newPieces(), true
+	return f, nil
 }
 
 // headerLen checks the 8-byte header length field lenField of a file of
@@ -220,13 +237,19 @@ func (f *File) Tensors() []*Tensor { return f.tensors }
 // Metadata returns the header's __metadata__ map (empty if absent).
 func (f *File) Metadata() map[string]string { return f.metadata }
 
-// Close unmaps the file. Tensors of the file must not be used afterwards.
+// Close unmaps and closes the file. Tensors of the file must not be used afterwards.
 func (f *File) Close() error {
 	if f.mmap == nil {
 		return nil
 	}
 	err := unix.Munmap(f.mmap)
 	f.mmap = nil
+	if f.fd != nil {
+		if cerr := f.fd.Close(); err == nil && cerr != nil {
+			return fmt.Errorf("close %s: %w", f.Path, cerr)
+		}
+		f.fd = nil
+	}
 	if err != nil {
 		return fmt.Errorf("munmap %s: %w", f.Path, err)
 	}
