@@ -16,8 +16,7 @@ import (
 // TestFrontierHasher writes a file's holes in pieces, out of order and
 // from several goroutines at once, reporting each piece as the merge
 // workers do, and checks that the digest the hasher followed the writes
-// with is the SHA-256 of the finished file, reading through a mapping of
-// the file and with pread.
+// with is the SHA-256 of the finished file.
 func TestFrontierHasher(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -33,91 +32,79 @@ func TestFrontierHasher(t *testing.T) {
 		{name: "hole at the end", size: 5 << 20, holes: [][2]int64{{4 << 20, 5 << 20}}, piece: 1 << 16, order: "shuffled"},
 	}
 	for _, tt := range tests {
-		for _, mapped := range []bool{true, false} {
-			name := tt.name + "/pread"
-			if mapped {
-				name = tt.name + "/mmap"
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Run(name, func(t *testing.T) {
-				f, err := os.Create(filepath.Join(t.TempDir(), "f"))
-				if err != nil {
-					t.Fatal(err)
+			defer f.Close()
+			rng := rand.New(rand.NewPCG(1, uint64(tt.size)))
+			// The bytes outside the holes are written first (the header).
+			data := make([]byte, tt.size)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			inHole := make([]bool, tt.size)
+			for _, h := range tt.holes {
+				for i := h[0]; i < h[1]; i++ {
+					inHole[i] = true
 				}
-				defer f.Close()
-				rng := rand.New(rand.NewPCG(1, uint64(tt.size)))
-				// The bytes outside the holes are written first (the header).
-				data := make([]byte, tt.size)
-				for i := range data {
-					data[i] = byte(rng.Uint32())
+			}
+			outside := make([]byte, tt.size)
+			for i := range outside {
+				if !inHole[i] {
+					outside[i] = data[i]
 				}
-				inHole := make([]bool, tt.size)
-				for _, h := range tt.holes {
-					for i := h[0]; i < h[1]; i++ {
-						inHole[i] = true
-					}
+			}
+			if _, err := f.WriteAt(outside, 0); err != nil {
+				t.Fatal(err)
+			}
+			p := newPrefix(tt.size, tt.holes)
+			h := newFrontierHasher(f, tt.size, p)
+			var pieces [][2]int64
+			for _, hole := range tt.holes {
+				for at := hole[0]; at < hole[1]; at += tt.piece {
+					pieces = append(pieces, [2]int64{at, min(at+tt.piece, hole[1])})
 				}
-				outside := make([]byte, tt.size)
-				for i := range outside {
-					if !inHole[i] {
-						outside[i] = data[i]
-					}
+			}
+			switch tt.order {
+			case "reverse":
+				for i, j := 0, len(pieces)-1; i < j; i, j = i+1, j-1 {
+					pieces[i], pieces[j] = pieces[j], pieces[i]
 				}
-				if _, err := f.WriteAt(outside, 0); err != nil {
-					t.Fatal(err)
-				}
-				var m []byte
-				if mapped {
-					if m = mapFile(f, tt.size); m == nil {
-						t.Fatal("the file cannot be mapped")
-					}
-				}
-				p := newPrefix(tt.size, tt.holes)
-				h := startHasher(f, tt.size, p, m)
-				var pieces [][2]int64
-				for _, hole := range tt.holes {
-					for at := hole[0]; at < hole[1]; at += tt.piece {
-						pieces = append(pieces, [2]int64{at, min(at+tt.piece, hole[1])})
-					}
-				}
-				switch tt.order {
-				case "reverse":
-					for i, j := 0, len(pieces)-1; i < j; i, j = i+1, j-1 {
-						pieces[i], pieces[j] = pieces[j], pieces[i]
-					}
-				case "shuffled":
-					rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
-				}
-				next := make(chan [2]int64)
-				var wg sync.WaitGroup
-				for range 3 {
-					wg.Go(func() {
-						for p := range next {
-							if _, err := f.WriteAt(data[p[0]:p[1]], p[0]); err != nil {
-								t.Error(err)
-							}
-							h.p.mark(p[0], p[1])
+			case "shuffled":
+				rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+			}
+			next := make(chan [2]int64)
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					for p := range next {
+						if _, err := f.WriteAt(data[p[0]:p[1]], p[0]); err != nil {
+							t.Error(err)
 						}
-					})
-				}
-				for _, p := range pieces {
-					next <- p
-				}
-				close(next)
-				wg.Wait()
-				got, err := h.sum()
-				if err != nil {
-					t.Fatal(err)
-				}
-				whole, err := os.ReadFile(f.Name())
-				if err != nil {
-					t.Fatal(err)
-				}
-				sum := sha256.Sum256(whole)
-				if want := "sha256:" + hex.EncodeToString(sum[:]); got != want {
-					t.Errorf("digest %s, the file's %s", got, want)
-				}
-			})
-		}
+						h.p.mark(p[0], p[1])
+					}
+				})
+			}
+			for _, p := range pieces {
+				next <- p
+			}
+			close(next)
+			wg.Wait()
+			got, err := h.sum()
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, err := os.ReadFile(f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(whole)
+			if want := "sha256:" + hex.EncodeToString(sum[:]); got != want {
+				t.Errorf("digest %s, the file's %s", got, want)
+			}
+		})
 	}
 }
 
