@@ -53,12 +53,6 @@ func (t *Tensor) Read(off int, dst []float32) {
 	}
 	s := t.DType.Size()
 	f := t.file
-	if f.fd == nil {
-		if err := f.guard(func() { ToFloat32(t.DType, t.data[off*s:(off+len(dst))*s], dst) }); err != nil {
-			clear(dst)
-		}
-		return
-	}
 	// Bytes [lo, hi) of the tensor, a piece at a time (see pieces).
 	lo, hi := off*s, (off+len(dst))*s
 	for at := lo; at < hi; {
@@ -127,7 +121,7 @@ type File struct {
 	Path string
 
 	mmap     []byte
-	fd       *os.File // read with pread by Tensor.Read; nil: read the mapping
+	fd       *os.File // read with pread by Tensor.Read
 	pieces   *pieces  // Tensor.Read's pieces of fd
 	tensors  []*Tensor
 	metadata map[string]string
